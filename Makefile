@@ -1,0 +1,40 @@
+# The two commands of the README are `make run` and `make test`; the rest are helpers.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "taskqueue needs Python >= 3.12; $(PYTHON) is " + sys.version.split()[0] + " (set PYTHON=python3.12 or newer)")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.run-deps: $(BIN)/python requirements.txt requirements-embedded.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-embedded.txt
+	@touch $@
+
+$(VENV)/.dev-deps: $(VENV)/.run-deps requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+run: $(VENV)/.run-deps ## set up and run the whole product: console + API + worker (+ Redis unless REDIS_URL is set)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py runall
+
+test: $(VENV)/.dev-deps ## set up and run the whole test suite
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev-deps ## ruff check + ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-deps ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## remove the virtualenv and var/ (the embedded Redis data and the SQLite database)
+	rm -rf $(VENV) var

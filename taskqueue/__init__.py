@@ -1,0 +1,58 @@
+"""taskqueue: a Redis-backed distributed task queue for Django.
+
+from taskqueue import task
+
+@task(queue="emails", priority=8, max_retries=3)
+def send_email(to, subject): ...
+
+handle = send_email.enqueue("a@example.com", "Hi")
+handle.result(timeout=10)
+"""
+
+from .definition import Task, task
+from .errors import (
+    BrokerUnavailable,
+    InvalidPriority,
+    InvalidQueueName,
+    InvalidTransition,
+    PayloadTooLarge,
+    ResultTimeout,
+    Retry,
+    SerializationError,
+    TaskCancelled,
+    TaskDoesNotExist,
+    TaskFailed,
+    TaskNotFound,
+    TaskQueueError,
+    TaskTimeout,
+    ValidationError,
+)
+from .handle import TaskHandle
+from .inspect import get_task
+from .producer import enqueue, enqueue_many
+from .status import Status
+
+__all__ = [
+    "BrokerUnavailable",
+    "InvalidPriority",
+    "InvalidQueueName",
+    "InvalidTransition",
+    "PayloadTooLarge",
+    "ResultTimeout",
+    "Retry",
+    "SerializationError",
+    "Status",
+    "Task",
+    "TaskCancelled",
+    "TaskDoesNotExist",
+    "TaskFailed",
+    "TaskHandle",
+    "TaskNotFound",
+    "TaskQueueError",
+    "TaskTimeout",
+    "ValidationError",
+    "enqueue",
+    "enqueue_many",
+    "get_task",
+    "task",
+]

@@ -1,0 +1,109 @@
+"""Every Redis key taskqueue uses is built here (the Lua scripts receive them as KEYS).
+
+A queue's keys all carry the hash tag `{queue}`, so each script touches one cluster
+slot. Per-task keys (`<prefix>:{q}:task:<id>`) are built inside the scripts from the
+queue's `base` (passed as ARGV[1]) plus the suffixes named below, because a claim only
+learns the ids it pops once it runs.
+
+    <prefix>:{q}:pending     ZSET   id -> priority band * 2**45 + seq (see priority.py)
+    <prefix>:{q}:scheduled   ZSET   id -> run-at, epoch ms (delays and retry backoff)
+    <prefix>:{q}:active      ZSET   id -> lease deadline, epoch ms
+    <prefix>:{q}:completed   ZSET   id -> finished-at, epoch ms (trimmed at RESULT_TTL)
+    <prefix>:{q}:cancelled   ZSET   id -> cancelled-at, epoch ms (trimmed at RESULT_TTL)
+    <prefix>:{q}:dead        ZSET   id -> died-at, epoch ms (trimmed at DEAD_TTL / DEAD_MAX)
+    <prefix>:{q}:index       ZSET   id -> created-at: every live record, for newest-first lists
+    <prefix>:{q}:task:<id>   HASH   the task record (see records.py for its fields)
+    <prefix>:{q}:idem:<key>  STRING idempotency key -> task id, with a TTL
+    <prefix>:{q}:seq         STRING the queue's FIFO counter
+    <prefix>:{q}:paused      STRING present while the queue is paused
+    <prefix>:{q}:wake        LIST   wake-up tokens that blocked workers BLPOP (bounded)
+    <prefix>:{q}:events      STREAM state changes (approximately capped)
+    <prefix>:{q}:stats       HASH   lifetime counters (enqueued, completed, failed, ...)
+    <prefix>:{q}:errors      HASH   exception type -> tasks of that type in the DLQ
+    <prefix>:{q}:m:<minute>  HASH   per-minute completed / failed counts (expire after 2 h)
+    <prefix>:queues          SET    known queue names (global; never touched by a script)
+    <prefix>:workers         ZSET   worker id -> last heartbeat (global)
+    <prefix>:worker:<id>     HASH   a worker's registry entry (global)
+"""
+
+from ..conf import QUEUE_NAME_RE
+from ..errors import InvalidQueueName
+
+TASK = "task:"  # per-task key suffixes; the Lua scripts use the same literals
+IDEMPOTENCY = "idem:"
+MINUTE = "m:"
+
+
+def validate_queue_name(name: object, *, field: str = "queue") -> str:
+    if not isinstance(name, str) or not QUEUE_NAME_RE.match(name):
+        raise InvalidQueueName(
+            f"queue name {name!r} is not allowed: use 1-63 characters from a-z, 0-9, "
+            "'_', '.', '-', starting with a letter or digit.",
+            field=field,
+        )
+    return name
+
+
+class _Kind:
+    """A fixed key of a queue: `QueueKeys(...).pending` is '<prefix>:{q}:pending'."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.suffix = name
+
+    def __get__(self, keys: "QueueKeys", owner: type | None = None) -> str:
+        return keys.base + self.suffix
+
+
+class QueueKeys:
+    """The keys of one queue."""
+
+    pending = _Kind()
+    scheduled = _Kind()
+    active = _Kind()
+    completed = _Kind()
+    cancelled = _Kind()
+    dead = _Kind()
+    index = _Kind()
+    seq = _Kind()
+    paused = _Kind()
+    wake = _Kind()
+    events = _Kind()
+    stats = _Kind()
+    errors = _Kind()
+
+    def __init__(self, prefix: str, queue: str):
+        self.prefix = prefix
+        self.queue = queue
+        self.base = f"{prefix}:{{{queue}}}:"
+
+    def task(self, task_id: str) -> str:
+        return self.base + TASK + task_id
+
+    def idempotency(self, key: str) -> str:
+        return self.base + IDEMPOTENCY + key
+
+    def minute(self, minute: int) -> str:
+        return f"{self.base}{MINUTE}{minute}"
+
+    def all(self) -> list[str]:
+        """Every fixed key of the queue (for tests and for deleting a queue)."""
+        return [getattr(self, name) for name, v in vars(QueueKeys).items() if isinstance(v, _Kind)]
+
+
+class Keys:
+    """Key builder for one prefix; `keys.queue(name)` gives a queue's keys."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.queues = f"{prefix}:queues"
+        self.workers = f"{prefix}:workers"
+        self._cache: dict[str, QueueKeys] = {}
+
+    def queue(self, name: str) -> QueueKeys:
+        keys = self._cache.get(name)
+        if keys is None:
+            keys = self._cache[name] = QueueKeys(self.prefix, validate_queue_name(name))
+        return keys
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.prefix}:worker:{worker_id}"

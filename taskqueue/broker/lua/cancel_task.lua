@@ -1,0 +1,35 @@
+--[[ cancel_task: cancel a pending or scheduled task at once; for a processing one,
+set the cancel request that the worker hears at its next heartbeat.
+
+KEYS[1] pending  KEYS[2] scheduled  KEYS[3] cancelled  KEYS[4] events  KEYS[5] stats
+KEYS[6] index
+
+ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] id  ARGV[4] result TTL s
+ARGV[5] events MAXLEN
+
+Returns: {outcome, status before}: outcome 'cancelled' or 'requested'.
+Errors: 'TQ_NOT_FOUND', 'TQ_INVALID_TRANSITION <status>' (completed, dead, cancelled).
+]]
+--- @include "common"
+
+local base, now, id = ARGV[1], now_ms(ARGV[2]), ARGV[3]
+local task_key = base .. 'task:' .. id
+local status = rcall('HGET', task_key, 'status')
+if not status then return redis.error_reply('TQ_NOT_FOUND') end
+if status == 'processing' then
+  rcall('HSET', task_key, 'cancel_requested', 1)
+  emit(KEYS[4], ARGV[5], id, 'processing')
+  return {'requested', status}
+end
+if status ~= 'pending' and status ~= 'scheduled' then
+  return redis.error_reply('TQ_INVALID_TRANSITION ' .. status)
+end
+rcall('ZREM', KEYS[1], id)
+rcall('ZREM', KEYS[2], id)
+rcall('HSET', task_key, 'status', 'cancelled', 'finished_at', now)
+rcall('EXPIRE', task_key, tonumber(ARGV[4]) + 3600)
+rcall('ZADD', KEYS[3], now, id)
+rcall('HINCRBY', KEYS[5], 'cancelled', 1)
+emit(KEYS[4], ARGV[5], id, 'cancelled')
+trim_finished(base, KEYS[3], KEYS[6], now - tonumber(ARGV[4]) * 1000)
+return {'cancelled', status}

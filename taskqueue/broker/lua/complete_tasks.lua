@@ -1,0 +1,39 @@
+--[[ complete_tasks: record the results of finished attempts (a batch, one round trip).
+Fenced: a report is accepted only if the task is still processing under that attempt.
+
+KEYS[1] active  KEYS[2] completed  KEYS[3] events  KEYS[4] stats  KEYS[5] index
+
+ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] result TTL s
+ARGV[4] events MAXLEN  ARGV[5..] 3 values per task: id, attempt, result JSON
+
+Returns: one value per task: 1 recorded, 0 refused (stale attempt: the lease was lost).
+Errors: none.
+]]
+--- @include "common"
+
+local base, now, ttl = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[3])
+local out, done = {}, 0
+for i = 5, #ARGV, 3 do
+  local id, attempt = ARGV[i], ARGV[i + 1]
+  local task_key = base .. 'task:' .. id
+  local cur = rcall('HMGET', task_key, 'status', 'attempts')
+  if cur[1] == 'processing' and cur[2] == attempt then
+    rcall('ZREM', KEYS[1], id)
+    rcall('HSET', task_key, 'status', 'completed', 'finished_at', now, 'result', ARGV[i + 2],
+          'lease_until', '')
+    close_attempt(task_key, attempt, now, 'completed')
+    rcall('EXPIRE', task_key, ttl + 3600)
+    rcall('ZADD', KEYS[2], now, id)
+    emit(KEYS[3], ARGV[4], id, 'completed')
+    done = done + 1
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+if done > 0 then
+  rcall('HINCRBY', KEYS[4], 'completed', done)
+  count_minute(base, now, 'completed', done)
+end
+trim_finished(base, KEYS[2], KEYS[5], now - ttl * 1000)
+return out

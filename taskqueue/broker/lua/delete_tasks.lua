@@ -1,0 +1,32 @@
+--[[ delete_tasks: delete the records of finished tasks (completed, dead, cancelled).
+Tasks in any other status are left alone.
+
+KEYS[1] completed  KEYS[2] dead  KEYS[3] cancelled  KEYS[4] index  KEYS[5] errors
+KEYS[6] events
+
+ARGV[1] base  ARGV[2] events MAXLEN  ARGV[3..] task ids
+
+Returns: one value per id: its status before ('completed', 'dead' and 'cancelled'
+were deleted; anything else, or 'missing', was left alone).
+Errors: none.
+]]
+--- @include "common"
+
+local base = ARGV[1]
+local sets = {completed = KEYS[1], dead = KEYS[2], cancelled = KEYS[3]}
+local out = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local task_key = base .. 'task:' .. id
+  local cur = rcall('HMGET', task_key, 'status', 'error_type')
+  local status = cur[1] or 'missing'
+  if sets[status] then
+    if status == 'dead' then uncount_error(KEYS[5], cur[2]) end
+    rcall('ZREM', sets[status], id)
+    rcall('ZREM', KEYS[4], id)
+    rcall('DEL', task_key)
+    emit(KEYS[6], ARGV[2], id, 'deleted')
+  end
+  out[#out + 1] = status
+end
+return out

@@ -1,0 +1,61 @@
+--[[ enqueue_tasks: create tasks in one queue (pending, or scheduled when due later).
+
+KEYS[1] pending    KEYS[2] scheduled  KEYS[3] seq    KEYS[4] wake
+KEYS[5] events     KEYS[6] stats      KEYS[7] index
+
+ARGV[1] base       ARGV[2] now ms ('' = Redis TIME)
+ARGV[3] queue name ARGV[4] idempotency TTL, s
+ARGV[5] wake bound ARGV[6] events MAXLEN
+ARGV[7..] 12 values per task: id, band, priority, delay ms, eta ms (0 = none),
+          idempotency key ('' = none), name, args JSON, kwargs JSON, max retries,
+          timeout s ('' = none), meta JSON ('' = none)
+
+Returns: 2 values per task: its id (the existing task's id when the idempotency key
+was taken) and 1 when created, 0 when it already existed.
+Errors: none.
+]]
+--- @include "common"
+
+local base, now = ARGV[1], now_ms(ARGV[2])
+local queue, idem_ttl = ARGV[3], ARGV[4]
+local out, ready, created_n = {}, 0, 0
+for i = 7, #ARGV, 12 do
+  local id, band, delay, eta, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 3]),
+    tonumber(ARGV[i + 4]), ARGV[i + 5]
+  local created = 1
+  if idem ~= '' then
+    local idem_key = base .. 'idem:' .. idem
+    local existing = rcall('GET', idem_key)
+    if existing and rcall('EXISTS', base .. 'task:' .. existing) == 1 then
+      id, created = existing, 0
+    else
+      rcall('SET', idem_key, id, 'EX', idem_ttl)
+    end
+  end
+  if created == 1 then
+    local run_at = now + delay
+    if eta > 0 then run_at = eta end
+    local seq = rcall('INCR', KEYS[3])
+    local status = 'pending'
+    if run_at > now then
+      status = 'scheduled'
+      rcall('ZADD', KEYS[2], run_at, id)
+    else
+      ready = ready + 1
+      rcall('ZADD', KEYS[1], pending_score(band, seq), id)
+    end
+    rcall('HSET', base .. 'task:' .. id, 'id', id, 'queue', queue, 'status', status,
+          'band', band, 'seq', seq, 'priority', ARGV[i + 2], 'name', ARGV[i + 6],
+          'args', ARGV[i + 7], 'kwargs', ARGV[i + 8], 'max_retries', ARGV[i + 9],
+          'timeout', ARGV[i + 10], 'meta', ARGV[i + 11], 'attempts', 0, 'failures', 0,
+          'lost', 0, 'created_at', now, 'run_at', run_at, 'idempotency_key', idem)
+    rcall('ZADD', KEYS[7], now, id)
+    created_n = created_n + 1
+    emit(KEYS[5], ARGV[6], id, status)
+  end
+  out[#out + 1] = id
+  out[#out + 1] = created
+end
+if created_n > 0 then rcall('HINCRBY', KEYS[6], 'enqueued', created_n) end
+wake(KEYS[4], ARGV[5], ready)
+return out

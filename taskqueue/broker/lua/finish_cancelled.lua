@@ -1,0 +1,27 @@
+--[[ finish_cancelled: a worker stopped a running task because a cancel was requested;
+record it as cancelled. Fenced like complete_tasks.
+
+KEYS[1] active  KEYS[2] cancelled  KEYS[3] events  KEYS[4] stats  KEYS[5] index
+
+ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] id  ARGV[4] attempt
+ARGV[5] result TTL s  ARGV[6] events MAXLEN
+
+Returns: 1 recorded, 0 refused (stale attempt).
+Errors: none.
+]]
+--- @include "common"
+
+local base, now, id, attempt = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
+local task_key = base .. 'task:' .. id
+local cur = rcall('HMGET', task_key, 'status', 'attempts')
+if cur[1] ~= 'processing' or cur[2] ~= attempt then return 0 end
+rcall('ZREM', KEYS[1], id)
+close_attempt(task_key, attempt, now, 'cancelled')
+rcall('HSET', task_key, 'status', 'cancelled', 'finished_at', now, 'lease_until', '',
+      'worker', '')
+rcall('EXPIRE', task_key, tonumber(ARGV[5]) + 3600)
+rcall('ZADD', KEYS[2], now, id)
+rcall('HINCRBY', KEYS[4], 'cancelled', 1)
+emit(KEYS[3], ARGV[6], id, 'cancelled')
+trim_finished(base, KEYS[2], KEYS[5], now - tonumber(ARGV[5]) * 1000)
+return 1

@@ -1,0 +1,23 @@
+--[[ oldest_pending: the earliest ready time among pending tasks. Pending is ordered by
+priority first, so the oldest task is the head of one of the priority bands: this
+visits each band present once (at most 201 steps, each O(log n)). Read-only.
+
+KEYS[1] pending
+
+ARGV[1] base
+
+Returns: the smallest run_at (epoch ms) of a pending task, or -1 when none is pending.
+Errors: none.
+]]
+--- @include "common"
+
+local base, oldest, from = ARGV[1], -1, '-inf'
+for _ = 1, 201 do
+  local head = rcall('ZRANGEBYSCORE', KEYS[1], from, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if not head[1] then break end
+  local run_at = tonumber(rcall('HGET', base .. 'task:' .. head[1], 'run_at'))
+  if run_at and (oldest < 0 or run_at < oldest) then oldest = run_at end
+  local band = math.floor(tonumber(head[2]) / 35184372088832)
+  from = string.format('%.0f', (band + 1) * 35184372088832)
+end
+return oldest

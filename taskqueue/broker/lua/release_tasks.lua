@@ -1,0 +1,32 @@
+--[[ release_tasks: a stopping worker returns tasks it will not finish to pending, at
+their original place in line. Not a failed attempt: `failures` is unchanged. Fenced.
+
+KEYS[1] active  KEYS[2] pending  KEYS[3] events  KEYS[4] wake
+
+ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] events MAXLEN
+ARGV[4] wake bound  ARGV[5..] 2 values per task: id, attempt
+
+Returns: one value per task: 1 released, 0 refused (stale attempt).
+Errors: none.
+]]
+--- @include "common"
+
+local base, now = ARGV[1], now_ms(ARGV[2])
+local out, released = {}, 0
+for i = 5, #ARGV, 2 do
+  local id, attempt = ARGV[i], ARGV[i + 1]
+  local task_key = base .. 'task:' .. id
+  local cur = rcall('HMGET', task_key, 'status', 'attempts')
+  if cur[1] == 'processing' and cur[2] == attempt then
+    rcall('ZREM', KEYS[1], id)
+    close_attempt(task_key, attempt, now, 'released')
+    to_pending(KEYS[2], task_key, id)
+    emit(KEYS[3], ARGV[3], id, 'pending')
+    released = released + 1
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+wake(KEYS[4], ARGV[4], released)
+return out

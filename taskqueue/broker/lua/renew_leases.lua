@@ -1,0 +1,31 @@
+--[[ renew_leases: extend the leases of running tasks (the worker's heartbeat), fenced
+by attempt. The answer also carries cancel requests, so a running task hears of a
+cancel at its next heartbeat without pub/sub.
+
+KEYS[1] active
+
+ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] lease ms
+ARGV[4..] 2 values per task: id, attempt
+
+Returns: one value per task: 1 renewed, 2 renewed and a cancel was requested,
+0 lost (the task is no longer this attempt's: stop reporting on it).
+Errors: none.
+]]
+--- @include "common"
+
+local base, now = ARGV[1], now_ms(ARGV[2])
+local deadline = now + tonumber(ARGV[3])
+local out = {}
+for i = 4, #ARGV, 2 do
+  local id, attempt = ARGV[i], ARGV[i + 1]
+  local task_key = base .. 'task:' .. id
+  local cur = rcall('HMGET', task_key, 'status', 'attempts', 'cancel_requested')
+  if cur[1] == 'processing' and cur[2] == attempt and rcall('ZSCORE', KEYS[1], id) then
+    rcall('ZADD', KEYS[1], deadline, id)
+    rcall('HSET', task_key, 'lease_until', deadline, 'heartbeat_at', now)
+    out[#out + 1] = (cur[3] == '1') and 2 or 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out

@@ -1,0 +1,71 @@
+"""Loading the Lua scripts, calling them by SHA, and translating their errors.
+
+Each script file opens with a header that lists KEYS, ARGV, the return value and the
+error codes. `--- @include "name"` lines are replaced by `lua/includes/<name>.lua`
+(plain file inclusion; script text is never built from values). The number of KEYS a
+header declares is checked on every call, so a wrapper passing the wrong keys fails
+loudly instead of touching the wrong data.
+"""
+
+import re
+from functools import cache
+from importlib import resources
+
+from redis.commands.core import Script
+from redis.exceptions import ResponseError
+
+from ..errors import InvalidTransition, TaskDoesNotExist, TaskQueueError
+
+_INCLUDE = re.compile(r'^--- @include "([a-z_]+)"$', re.MULTILINE)
+_HEADER_KEYS = re.compile(r"\bKEYS\[(\d+)\]")
+
+
+@cache
+def source(name: str) -> str:
+    """The full text of lua/<name>.lua with its includes inlined."""
+    text = _read(f"{name}.lua")
+    return _INCLUDE.sub(lambda m: _read(f"includes/{m.group(1)}.lua"), text)
+
+
+def header(name: str) -> str:
+    text = _read(f"{name}.lua")
+    return text[: text.index("]]") + 2]
+
+
+def declared_keys(name: str) -> int:
+    """How many KEYS the script's header declares."""
+    return max((int(n) for n in _HEADER_KEYS.findall(header(name))), default=0)
+
+
+def names() -> list[str]:
+    folder = resources.files(__package__).joinpath("lua")
+    return sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".lua"))
+
+
+def _read(relative: str) -> str:
+    return resources.files(__package__).joinpath("lua", relative).read_text()
+
+
+class Scripts:
+    """All scripts registered on one client; call as `scripts.run(name, keys, args)`."""
+
+    def __init__(self, client):
+        self._scripts: dict[str, tuple[Script, int]] = {
+            name: (client.register_script(source(name)), declared_keys(name)) for name in names()
+        }
+
+    def run(self, name: str, keys: list[str], args: list, client=None):
+        script, n_keys = self._scripts[name]
+        if len(keys) != n_keys:
+            raise TaskQueueError(f"{name}: passed {len(keys)} KEYS, its header declares {n_keys}")
+        return script(keys=keys, args=args, client=client)
+
+
+def translate(exc: ResponseError, task_id: str, action: str) -> Exception:
+    """Map a script's error reply ('TQ_<CODE> detail') to the engine's exception."""
+    code, _, detail = str(exc).partition(" ")
+    if code == "TQ_NOT_FOUND":
+        return TaskDoesNotExist(task_id)
+    if code == "TQ_INVALID_TRANSITION":
+        return InvalidTransition(task_id, action, detail)
+    return exc

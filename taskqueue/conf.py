@@ -1,0 +1,175 @@
+"""The TASKQUEUE setting: every option, its default, and its validation.
+
+    TASKQUEUE = {"REDIS_URL": "redis://127.0.0.1:6379/0", "QUEUES": ["high", "default"]}
+
+Options not given take the defaults below. `problems()` is what the system checks
+(taskqueue.E001...) report; `get_config()` raises ConfigurationError on the first one,
+so a bad setting surfaces as a check with a hint, never as a crash at import time.
+"""
+
+import re
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .errors import ConfigurationError
+from .priority import MAX_PRIORITY, MIN_PRIORITY
+
+QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+@dataclass(frozen=True)
+class Config:
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"  # the broker's Redis
+    PREFIX: str = "tq"  # first part of every key
+    QUEUES: tuple[str, ...] = ("default",)  # queues workers serve by default, in order
+    DEFAULT_QUEUE: str = "default"  # where @task sends tasks that name none
+    DEFAULT_PRIORITY: int = 5  # 1..10, 10 runs first
+    MAX_RETRIES: int = 3  # retries after the first attempt fails
+    RETRY_BACKOFF: float = 1.0  # seconds: base of the exponential backoff
+    RETRY_BACKOFF_MAX: float = 600.0  # seconds: cap of one backoff delay
+    TIMEOUT: float | None = 300.0  # seconds a task may run (None: no limit)
+    LEASE_SECONDS: float = 30.0  # a claim's lease; heartbeats renew it every third
+    MAX_LEASE_LOSSES: int = 3  # lost leases (crashed workers) before the DLQ
+    RESULT_TTL: int = 86_400  # seconds completed and cancelled records are kept
+    DEAD_TTL: int = 7 * 86_400  # seconds dead-letter entries are kept
+    DEAD_MAX: int = 10_000  # dead-letter entries kept per queue (oldest trimmed)
+    IDEMPOTENCY_TTL: int = 86_400  # seconds an idempotency key maps to its task
+    MAX_PAYLOAD_BYTES: int = 1_048_576  # args + kwargs of one task, as JSON
+    EVENTS_MAXLEN: int = 10_000  # approximate length of each queue's event stream
+    WAKE_MAX: int = 64  # wake-up tokens kept per queue for blocked workers
+    SOCKET_TIMEOUT: float = 5.0  # seconds before a Redis command is given up
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.LEASE_SECONDS * 1000)
+
+
+OPTIONS = {f.name for f in fields(Config)}
+_POSITIVE_INTS = (
+    "MAX_LEASE_LOSSES",
+    "RESULT_TTL",
+    "DEAD_TTL",
+    "DEAD_MAX",
+    "IDEMPOTENCY_TTL",
+    "MAX_PAYLOAD_BYTES",
+    "EVENTS_MAXLEN",
+    "WAKE_MAX",
+)
+_POSITIVE_NUMBERS = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "LEASE_SECONDS", "SOCKET_TIMEOUT")
+
+
+def problems(raw: Any) -> list[tuple[str, str, str]]:
+    """Every problem with a TASKQUEUE value, as (check id, message, hint)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return [("E001", f"TASKQUEUE must be a dict, not {type(raw).__name__}.", "")]
+    found = []
+    unknown = sorted(set(raw) - OPTIONS)
+    if unknown:
+        found.append(
+            (
+                "E002",
+                f"Unknown TASKQUEUE option(s): {', '.join(map(str, unknown))}.",
+                f"Known options: {', '.join(sorted(OPTIONS))}.",
+            )
+        )
+    found += _url_problems(raw) + _queue_problems(raw) + _number_problems(raw)
+    return found
+
+
+def _url_problems(raw: dict) -> list[tuple[str, str, str]]:
+    url = raw.get("REDIS_URL", Config.REDIS_URL)
+    if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES):
+        return [
+            (
+                "E003",
+                f"TASKQUEUE['REDIS_URL'] is not a Redis URL: {url!r}.",
+                "Use redis://host:port/db, rediss://... for TLS, or unix:///path.sock.",
+            )
+        ]
+    prefix = raw.get("PREFIX", Config.PREFIX)
+    if not isinstance(prefix, str) or not PREFIX_RE.match(prefix):
+        return [
+            (
+                "E004",
+                f"TASKQUEUE['PREFIX'] {prefix!r} is not allowed.",
+                "Use 1-32 characters from A-Z a-z 0-9 _ . : - (no braces).",
+            )
+        ]
+    return []
+
+
+def _queue_problems(raw: dict) -> list[tuple[str, str, str]]:
+    found = []
+    queues = raw.get("QUEUES", Config.QUEUES)
+    hint = "Queue names match ^[a-z0-9][a-z0-9_.-]{0,62}$."
+    if not isinstance(queues, (list, tuple)) or not queues:
+        found.append(("E005", "TASKQUEUE['QUEUES'] must be a non-empty list of names.", hint))
+        queues = ()
+    for name in queues:
+        if not isinstance(name, str) or not QUEUE_NAME_RE.match(name):
+            found.append(("E005", f"Queue name {name!r} in TASKQUEUE['QUEUES'] is invalid.", hint))
+    default = raw.get("DEFAULT_QUEUE", Config.DEFAULT_QUEUE)
+    if not isinstance(default, str) or not QUEUE_NAME_RE.match(default):
+        found.append(("E006", f"TASKQUEUE['DEFAULT_QUEUE'] {default!r} is invalid.", hint))
+    priority = raw.get("DEFAULT_PRIORITY", Config.DEFAULT_PRIORITY)
+    if type(priority) is not int or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        found.append(
+            (
+                "E007",
+                f"TASKQUEUE['DEFAULT_PRIORITY'] must be an integer from 1 to 10, not {priority!r}.",
+                "10 runs first; the default is 5.",
+            )
+        )
+    return found
+
+
+def _number_problems(raw: dict) -> list[tuple[str, str, str]]:
+    found = []
+    for name in (*_POSITIVE_INTS, "MAX_RETRIES"):
+        value = raw.get(name, getattr(Config, name))
+        minimum = 0 if name == "MAX_RETRIES" else 1
+        if type(value) is not int or value < minimum:
+            found.append(
+                ("E008", f"TASKQUEUE[{name!r}] must be an integer >= {minimum}, not {value!r}.", "")
+            )
+    for name in (*_POSITIVE_NUMBERS, "TIMEOUT"):
+        value = raw.get(name, getattr(Config, name))
+        if name == "TIMEOUT" and value is None:
+            continue
+        if type(value) not in (int, float) or not value > 0:
+            found.append(("E009", f"TASKQUEUE[{name!r}] must be a number > 0, not {value!r}.", ""))
+    return found
+
+
+def build(raw: dict | None) -> Config:
+    """A Config from a TASKQUEUE dict; ConfigurationError on the first problem."""
+    found = problems(raw)
+    if found:
+        check_id, message, hint = found[0]
+        raise ConfigurationError(f"taskqueue.{check_id}: {message} {hint}".strip())
+    values = dict(raw or {})
+    if "QUEUES" in values:
+        values["QUEUES"] = tuple(values["QUEUES"])
+    return Config(**values)
+
+
+def get_config() -> Config:
+    """The Config for the current Django settings (rebuilt when settings change)."""
+    global _cached
+    if _cached is None:
+        from django.conf import settings
+
+        _cached = build(getattr(settings, "TASKQUEUE", None))
+    return _cached
+
+
+def reset_config(**_: Any) -> None:
+    global _cached
+    _cached = None
+
+
+_cached: Config | None = None

@@ -1,0 +1,180 @@
+"""Declaring tasks: the @task decorator and the Task it returns.
+
+    @task(queue="emails", priority=8, max_retries=3, timeout=30)
+    def send_email(to, subject): ...
+
+    send_email.enqueue("a@example.com", "Hi")                # -> TaskHandle
+    send_email.using(delay=60, idempotency_key="k").enqueue(...)
+    taskqueue.enqueue_many([send_email.prepare(...), ...])   # one round trip
+
+Calling `send_email(...)` runs the function right here, like calling it undecorated.
+"""
+
+import inspect
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from . import options as check
+from .conf import get_config
+from .errors import PayloadTooLarge, ValidationError
+from .priority import band_of, level_of
+from .records import NewTask
+from .registry import registry
+from .serialization import check_kwargs_keys, dumps
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Declared options; None means 'the TASKQUEUE default at enqueue time'."""
+
+    queue: str | None = None
+    priority: int | None = None
+    max_retries: int | None = None
+    timeout: float | None = _UNSET
+    retry_backoff: float | None = None
+    retry_backoff_max: float | None = None
+    retry_jitter: bool = True
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    dont_retry_on: tuple[type[BaseException], ...] = ()
+    cron: str | None = None
+
+
+@dataclass(frozen=True)
+class EnqueueOptions:
+    """Per-enqueue overrides given to Task.using()."""
+
+    queue: str | None = None
+    priority: int | None = None
+    delay: Any = None
+    eta: datetime | None = None
+    idempotency_key: str | None = None
+    max_retries: int | None = None
+    timeout: Any = _UNSET
+    level: int | None = None  # an internal level 0..200 (the django.tasks backend uses it)
+    meta: dict = field(default_factory=dict)
+
+
+class Task:
+    def __init__(self, func: Callable, name: str, options: TaskOptions):
+        self.func = func
+        self.name = name
+        self.options = options
+        self.is_async = inspect.iscoroutinefunction(func)
+        self.path = f"{func.__module__}.{func.__qualname__}"
+        self.__doc__ = func.__doc__
+        self.__name__ = getattr(func, "__name__", name)
+        self.__module__ = func.__module__
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+    def __call__(self, *args, **kwargs):
+        return self.func(*args, **kwargs)
+
+    def using(self, **overrides) -> "TaskCaller":
+        return TaskCaller(self, EnqueueOptions(**overrides))
+
+    def prepare(self, *args, **kwargs) -> NewTask:
+        return TaskCaller(self, EnqueueOptions()).prepare(*args, **kwargs)
+
+    def enqueue(self, *args, **kwargs):
+        return TaskCaller(self, EnqueueOptions()).enqueue(*args, **kwargs)
+
+
+class TaskCaller:
+    """A task with enqueue options applied: `.enqueue()` or `.prepare()` it."""
+
+    def __init__(self, task: Task, options: EnqueueOptions):
+        self.task = task
+        self.options = options
+
+    def using(self, **overrides) -> "TaskCaller":
+        return TaskCaller(self.task, replace(self.options, **overrides))
+
+    def enqueue(self, *args, **kwargs):
+        from .producer import enqueue_many
+
+        return enqueue_many([self.prepare(*args, **kwargs)])[0]
+
+    def prepare(self, *args, **kwargs) -> NewTask:
+        """Validate and serialise one call; raises before anything is sent."""
+        return build_task(self.task, list(args), kwargs, self.options)
+
+
+def build_task(task: Task, args: list, kwargs: dict, opts: EnqueueOptions) -> NewTask:
+    cfg, declared = get_config(), task.options
+    check_kwargs_keys(kwargs)
+    args_json, kwargs_json = dumps(args, what="args"), dumps(kwargs, what="kwargs")
+    size = len(args_json.encode()) + len(kwargs_json.encode())
+    if size > cfg.MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"args and kwargs of {task.name} are {size} bytes as JSON; the limit is "
+            f"{cfg.MAX_PAYLOAD_BYTES} (TASKQUEUE['MAX_PAYLOAD_BYTES']).",
+            field="args",
+        )
+    priority = check.validate_priority(
+        _first(opts.priority, declared.priority, cfg.DEFAULT_PRIORITY)
+    )
+    level = level_of(priority) if opts.level is None else opts.level
+    timeout = opts.timeout if opts.timeout is not _UNSET else declared.timeout
+    return NewTask(
+        id=str(uuid.uuid4()),
+        name=task.name,
+        queue=check.validate_queue_name(_first(opts.queue, declared.queue, cfg.DEFAULT_QUEUE)),
+        args=args_json,
+        kwargs=kwargs_json,
+        priority=priority,
+        band=band_of(level),
+        max_retries=check.max_retries(
+            _first(opts.max_retries, declared.max_retries, cfg.MAX_RETRIES)
+        ),
+        timeout=check.timeout(cfg.TIMEOUT if timeout is _UNSET else timeout),
+        delay_ms=0 if opts.delay is None else check.delay_ms(opts.delay),
+        eta_ms=0 if opts.eta is None else check.eta_ms(opts.eta, datetime.now(UTC)),
+        idempotency_key=""
+        if opts.idempotency_key is None
+        else check.idempotency_key(opts.idempotency_key),
+        meta=dumps(opts.meta, what="meta") if opts.meta else "",
+    )
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
+
+
+def task(func: Callable | None = None, /, *, name: str | None = None, **options) -> Any:
+    """Register a function (sync or async) as a task; usable bare or with options."""
+
+    def register(f: Callable) -> Task:
+        t = Task(f, name or f"{f.__module__}.{f.__qualname__}", _declared(options))
+        registry.register(t)
+        return t
+
+    return register(func) if func is not None else register
+
+
+def _declared(raw: dict) -> TaskOptions:
+    unknown = set(raw) - set(TaskOptions.__dataclass_fields__)
+    if unknown:
+        raise ValidationError(f"unknown @task option(s): {', '.join(sorted(unknown))}.")
+    opts = TaskOptions(**raw)
+    if opts.queue is not None:
+        check.validate_queue_name(opts.queue)
+    if opts.priority is not None:
+        check.validate_priority(opts.priority)
+    if opts.max_retries is not None:
+        check.max_retries(opts.max_retries)
+    if opts.timeout is not _UNSET:
+        check.timeout(opts.timeout)
+    for name in ("retry_on", "dont_retry_on"):
+        value = getattr(opts, name)
+        if not isinstance(value, tuple) or not all(
+            isinstance(c, type) and issubclass(c, BaseException) for c in value
+        ):
+            raise ValidationError(f"{name} must be a tuple of exception classes, not {value!r}.")
+    return opts

@@ -1,0 +1,110 @@
+"""The exception hierarchy. Every error the engine raises is a TaskQueueError.
+
+Messages name the bad value and, where there is a fixed set, the allowed ones, so
+the API and the console can show them to a user unchanged.
+"""
+
+
+class TaskQueueError(Exception):
+    """Base class of every taskqueue error."""
+
+
+class ConfigurationError(TaskQueueError):
+    """The TASKQUEUE setting is invalid (system checks report the same problems)."""
+
+
+class ValidationError(TaskQueueError, ValueError):
+    """Bad input to an enqueue or an operator action. `field` names the culprit."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidPriority(ValidationError):
+    pass
+
+
+class InvalidQueueName(ValidationError):
+    pass
+
+
+class SerializationError(ValidationError):
+    """Arguments or a result cannot be represented as JSON (taskqueue never pickles)."""
+
+
+class PayloadTooLarge(ValidationError):
+    pass
+
+
+class TaskNotFound(TaskQueueError, LookupError):
+    """No task is registered under this name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"No task is registered under the name {name!r}.")
+        self.name = name
+
+
+class DuplicateTaskName(TaskQueueError):
+    """Two functions were registered under one task name."""
+
+
+class TaskDoesNotExist(TaskQueueError, LookupError):
+    """No task record with this id exists (it never did, or it expired or was deleted)."""
+
+    def __init__(self, task_id: str):
+        super().__init__(f"No task with id {task_id!r} exists.")
+        self.task_id = task_id
+
+
+class InvalidTransition(TaskQueueError):
+    """The action is not allowed in the task's current status."""
+
+    def __init__(self, task_id: str, action: str, status: str):
+        super().__init__(f"Cannot {action} task {task_id}: it is {status}.")
+        self.task_id = task_id
+        self.action = action
+        self.status = status
+
+
+class StaleAttempt(TaskQueueError):
+    """A worker reported on an attempt it no longer holds (its lease was lost)."""
+
+
+class BrokerUnavailable(TaskQueueError):
+    """Redis could not be reached or did not answer in time."""
+
+
+class TaskFailed(TaskQueueError):
+    """Raised by TaskHandle.result() when the task ended in the dead-letter queue."""
+
+    def __init__(self, task_id: str, error_type: str, error_message: str, traceback: str):
+        super().__init__(f"Task {task_id} failed: {error_type}: {error_message}")
+        self.task_id = task_id
+        self.error_type = error_type
+        self.error_message = error_message
+        self.traceback = traceback
+
+
+class TaskCancelled(TaskQueueError):
+    """Raised by TaskHandle.result() when the task was cancelled."""
+
+
+class ResultTimeout(TaskQueueError, TimeoutError):
+    """TaskHandle.wait() ran out of time before the task finished."""
+
+
+class TaskTimeout(TaskQueueError):
+    """A running task went past its time limit."""
+
+
+class Retry(Exception):
+    """Raise from a task to ask for another attempt, optionally after `countdown` seconds.
+
+    It counts as a failed attempt, so `max_retries` still bounds it.
+    """
+
+    def __init__(self, countdown: float | None = None, reason: str = ""):
+        super().__init__(reason or "retry requested")
+        self.countdown = countdown
+        self.reason = reason

@@ -1,0 +1,130 @@
+"""`manage.py runall`: the whole product in one command, for development and demos.
+
+Starts, as child processes: the embedded Redis (only when REDIS_URL is not set), the
+web server (daphne: console + API) and one worker once the worker lands. Prints the
+console URL and how to log in, and stops everything on Ctrl-C or SIGTERM. If any
+child dies, the others are stopped and the command exits non-zero.
+"""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from taskqueue.embedded_redis import RedisProcess, default_socket_path
+
+
+class Command(BaseCommand):
+    help = "Run Redis (if REDIS_URL is unset), the web console + API, and a worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-worker", action="store_true", help="Do not start a worker.")
+
+    def handle(self, *args, host, port, no_worker, **options):
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.redis = None
+        self.stopping = False
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            self._start_redis()
+            login = self._ensure_login()
+            self._spawn(
+                "web",
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    host,
+                    "-p",
+                    str(port),
+                    settings.ASGI_APPLICATION.replace(".application", ":application"),
+                ],
+            )
+            if not no_worker and _worker_available():
+                self._spawn("worker", [sys.executable, "manage.py", "runworker"])
+            self._announce(host, port, login)
+            self._watch()
+        finally:
+            self._stop_all()
+
+    def _start_redis(self) -> None:
+        if os.environ.get("REDIS_URL"):
+            self.stdout.write(f"Redis: {settings.TASKQUEUE['REDIS_URL']} (from REDIS_URL)")
+            return
+        sock = default_socket_path(settings.VAR_DIR)
+        if _answers(f"unix://{sock}"):
+            self.stdout.write(f"Redis: reusing the embedded one already running on {sock}")
+            return
+        self.redis = RedisProcess(Path(settings.VAR_DIR) / "redis", unix_socket=sock).start()
+        self.stdout.write(f"Redis: embedded, unix://{sock}, data in {self.redis.data_dir}")
+
+    def _ensure_login(self) -> str:
+        users = get_user_model()
+        password_file = Path(settings.VAR_DIR) / "admin-password"
+        if not users.objects.exists():
+            password = secrets.token_urlsafe(12)
+            users.objects.create_superuser("admin", "", password)
+            fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(password + "\n")
+        if password_file.exists():
+            password = password_file.read_text().strip()
+            return f"user admin, password {password} (kept in {password_file})"
+        return "an existing user (python manage.py createsuperuser makes a new one)"
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        self.children.append((name, subprocess.Popen(argv, cwd=settings.BASE_DIR)))
+
+    def _announce(self, host: str, port: int, login: str) -> None:
+        self.stdout.write(self.style.SUCCESS(f"\n  Console: http://{host}:{port}/"))
+        self.stdout.write(f"  API:     http://{host}:{port}/api/v1/")
+        self.stdout.write(f"  Log in:  {login}")
+        self.stdout.write("  Stop:    Ctrl-C\n")
+
+    def _watch(self) -> None:
+        while not self.stopping:
+            for name, proc in self.children:
+                if proc.poll() is not None:
+                    raise CommandError(f"{name} exited with status {proc.returncode}; stopping.")
+            time.sleep(0.5)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopping = True
+
+    def _stop_all(self) -> None:
+        for _, proc in self.children:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in self.children:
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.redis is not None:
+            self.redis.stop()
+            self.stdout.write("Stopped the embedded Redis.")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping()
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        return False
+
+
+def _worker_available() -> bool:
+    from django.core.management import get_commands
+
+    return get_commands().get("runworker") == "taskqueue"

@@ -1,0 +1,90 @@
+"""Validation of the options a task is declared or enqueued with.
+
+Each function returns the clean value or raises a ValidationError subclass naming the
+field, the bad value and what is allowed. Nothing reaches Redis before these pass.
+"""
+
+import math
+from datetime import datetime, timedelta
+
+from .broker.keys import validate_queue_name
+from .errors import ValidationError
+from .priority import validate_priority
+
+MAX_DELAY_SECONDS = 366 * 86_400
+MAX_IDEMPOTENCY_KEY = 200
+MAX_RETRIES_LIMIT = 1000
+
+__all__ = [
+    "delay_ms",
+    "eta_ms",
+    "idempotency_key",
+    "max_retries",
+    "timeout",
+    "validate_priority",
+    "validate_queue_name",
+]
+
+
+def _number(value: object, field: str) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ValidationError(f"{field} must be a finite number, not {value!r}.", field=field)
+    return float(value)
+
+
+def delay_ms(value: object, field: str = "delay") -> int:
+    """A delay in seconds (number or timedelta) as whole milliseconds."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else _number(value, field)
+    if not 0 <= seconds <= MAX_DELAY_SECONDS:
+        raise ValidationError(
+            f"{field} must be between 0 and {MAX_DELAY_SECONDS} seconds, not {value!r}.",
+            field=field,
+        )
+    return int(seconds * 1000)
+
+
+def eta_ms(value: object, now: datetime, field: str = "eta") -> int:
+    """An aware datetime as epoch ms; past times mean 'now', far futures are refused."""
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{field} must be a datetime, not {value!r}.", field=field)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(
+            f"{field} must be timezone-aware (got naive {value.isoformat()}).", field=field
+        )
+    if value - now > timedelta(seconds=MAX_DELAY_SECONDS):
+        raise ValidationError(
+            f"{field} {value.isoformat()} is more than {MAX_DELAY_SECONDS // 86400} days ahead.",
+            field=field,
+        )
+    return max(1, int(value.timestamp() * 1000))
+
+
+def max_retries(value: object, field: str = "max_retries") -> int:
+    if type(value) is not int or not 0 <= value <= MAX_RETRIES_LIMIT:
+        raise ValidationError(
+            f"{field} must be an integer from 0 to {MAX_RETRIES_LIMIT}, not {value!r}.",
+            field=field,
+        )
+    return value
+
+
+def timeout(value: object, field: str = "timeout") -> float | None:
+    if value is None:
+        return None
+    seconds = _number(value, field)
+    if not 0 < seconds <= MAX_DELAY_SECONDS:
+        raise ValidationError(
+            f"{field} must be a number of seconds > 0, not {value!r}.", field=field
+        )
+    return seconds
+
+
+def idempotency_key(value: object, field: str = "idempotency_key") -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_IDEMPOTENCY_KEY:
+        raise ValidationError(
+            f"{field} must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters, not {value!r}.",
+            field=field,
+        )
+    if not value.isprintable():
+        raise ValidationError(f"{field} must not contain control characters.", field=field)
+    return value

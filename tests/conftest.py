@@ -1,0 +1,50 @@
+"""Test fixtures. Broker and worker tests run against a real redis-server that this
+session starts on a free loopback port; each test gets its own key prefix, so tests
+never see each other's keys and never touch a Redis they did not start."""
+
+import uuid
+
+import pytest
+
+from taskqueue import client, conf
+from taskqueue.embedded_redis import RedisProcess, free_port
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisProcess(tmp_path_factory.mktemp("redis"), port=free_port(), persistent=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tq_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(autouse=True)
+def tq_settings(settings, redis_server, tq_prefix):
+    """Point taskqueue at the session's Redis under a fresh prefix; clean up after."""
+    settings.TASKQUEUE = {
+        "REDIS_URL": redis_server.url,
+        "PREFIX": tq_prefix,
+        "QUEUES": ["default"],
+    }
+    yield settings.TASKQUEUE
+    redis_client = client.connect(redis_server.url)
+    for key in redis_client.scan_iter(match=f"{tq_prefix}:*", count=1000):
+        redis_client.unlink(key)
+    redis_client.close()
+    client.reset()
+    conf.reset_config()
+
+
+@pytest.fixture
+def broker(tq_settings):
+    return client.get_broker()
+
+
+@pytest.fixture
+def redis_client(broker):
+    return broker.client

@@ -1,0 +1,62 @@
+"""Fast unit tests of the pure helpers: priority scale, JSON, records."""
+
+import pytest
+
+from taskqueue.errors import InvalidPriority, SerializationError
+from taskqueue.priority import MAX_LEVEL, band_of, level_of, score_of, validate_priority
+from taskqueue.records import TaskRecord
+from taskqueue.serialization import dumps
+
+
+def test_native_priorities_map_to_levels_with_the_default_in_the_middle():
+    assert [level_of(p) for p in (1, 5, 10)] == [20, 100, 200]
+
+
+def test_a_higher_priority_always_scores_lower_whatever_the_sequence():
+    assert score_of(band_of(level_of(10)), 2**45 - 1) < score_of(band_of(level_of(9)), 0)
+
+
+def test_the_largest_score_is_exact_in_a_double():
+    biggest = score_of(band_of(0), 2**45 - 1)
+    assert biggest < 2**53 and float(biggest) == biggest
+
+
+@pytest.mark.parametrize("bad", [True, 0, 11, 5.0, "5", None])
+def test_validate_priority_refuses_non_int_and_out_of_range(bad):
+    with pytest.raises(InvalidPriority):
+        validate_priority(bad)
+
+
+def test_band_of_refuses_levels_outside_the_scale():
+    with pytest.raises(InvalidPriority):
+        band_of(MAX_LEVEL + 1)
+
+
+def test_dumps_is_compact_and_keeps_unicode():
+    assert dumps({"a": ["é", 1]}) == '{"a":["é",1]}'
+
+
+def test_dumps_refuses_non_string_keys_by_naming_the_argument():
+    with pytest.raises(SerializationError, match="kwargs"):
+        dumps({("a",): 1}, what="kwargs")
+
+
+def test_a_record_with_garbage_fields_still_reads():
+    record = TaskRecord.from_hash(
+        {
+            "id": "x",
+            "status": "weird",
+            "attempts": "NaNx",
+            "args": "{bad",
+            "created_at": "soon",
+            "h:1": "w",
+            "h:x": "w|1",
+        }
+    )
+    assert (record.status, record.attempts, record.args, record.created_at, record.history) == (
+        "weird",
+        0,
+        "{bad",
+        None,
+        (),
+    )
