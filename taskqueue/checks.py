@@ -2,12 +2,12 @@
 `manage.py check` and at start-up, with hints; see conf.problems() for each id."""
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, register
 
 from .conf import problems
 
 
-@register(Tags.compatibility)
+@register("taskqueue")
 def check_settings(app_configs=None, **kwargs) -> list[Error]:
     return [
         Error(message, hint=hint or None, obj="settings.TASKQUEUE", id=f"taskqueue.{check_id}")

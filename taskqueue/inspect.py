@@ -1,17 +1,26 @@
 """The read-only inspection layer: what the API, the console and the CLI read through.
-Nothing here changes state, and nothing here scans keys: counts are O(1) and lists
-paginate with cursors."""
 
+Nothing here changes state and nothing scans keys: counts are O(1), and listings walk
+sorted sets from a cursor, reading at most SCAN_BUDGET entries per call when a filter
+has to look inside records (a page may then come back short, with a cursor to go on).
+"""
+
+import heapq
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from .broker import Page, QueueCounts
 from .broker.keys import validate_queue_name
-from .broker.redis_broker import Page, QueueCounts
+from .broker.reads import make_cursor
 from .client import get_broker
 from .errors import TaskDoesNotExist, ValidationError
 from .records import TaskRecord
 from .status import Status
 
 MAX_PAGE = 200
+SCAN_BUDGET = 5000
+FILTER_FIELDS = ("status", "name", "error_type")
 
 
 def get_task(task_id: str) -> TaskRecord:
@@ -24,23 +33,151 @@ def get_task(task_id: str) -> TaskRecord:
     return record
 
 
-def list_tasks(
-    queue: str, status: Status | str | None = None, *, cursor: str | None = None, limit: int = 50
-) -> Page:
-    """A page of a queue's tasks: by status (in run order for pending, scheduled and
-    processing; newest first for the others), or all statuses newest first."""
-    validate_queue_name(queue)
-    if status is not None:
-        try:
-            status = Status(status)
-        except ValueError:
-            allowed = ", ".join(s.value for s in Status)
-            raise ValidationError(
-                f"status {status!r} is not one of {allowed}.", field="status"
-            ) from None
+def queues() -> list[str]:
+    return get_broker().known_queues()
+
+
+def check_status(status: object) -> Status | None:
+    if status in (None, ""):
+        return None
+    try:
+        return Status(status)
+    except ValueError:
+        allowed = ", ".join(s.value for s in Status)
+        raise ValidationError(
+            f"status {status!r} is not one of {allowed}.", field="status"
+        ) from None
+
+
+def check_limit(limit: object) -> int:
     if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
         raise ValidationError(f"limit must be an integer from 1 to {MAX_PAGE}.", field="limit")
-    return get_broker().list_tasks(queue, status, cursor=cursor, limit=limit)
+    return limit
+
+
+def list_tasks(queue: str, status=None, *, cursor: str | None = None, limit: int = 50) -> Page:
+    """A page of one queue's tasks in a status, in that set's order (run order for
+    pending, scheduled and processing; newest first for the others)."""
+    return get_broker().list_tasks(
+        validate_queue_name(queue), check_status(status), cursor=cursor, limit=check_limit(limit)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    queue: str | None = None
+    status: Status | None = None
+    name: str | None = None
+    exception: str | None = None
+    q: str | None = None  # a task id, or part of a task name
+
+    def matches(self, status: str | None, name: str | None, error_type: str | None) -> bool:
+        return (
+            (self.status is None or status == self.status)
+            and (self.name is None or name == self.name)
+            and (self.exception is None or error_type == self.exception)
+            and (self.q is None or self.q.lower() in (name or "").lower())
+        )
+
+
+def search_tasks(flt: TaskFilter, *, cursor: str | None = None, limit: int = 50) -> Page:
+    """Tasks of one or every queue, newest first, filtered; cursor-paginated."""
+    limit = check_limit(limit)
+    if flt.q and cursor is None:
+        found = _by_id(flt)
+        if found is not None:
+            return Page([found], None)
+    broker = get_broker()
+    names = [validate_queue_name(flt.queue)] if flt.queue else broker.known_queues()
+    source = "dead" if flt.status == Status.DEAD else "index"
+    entries = _merged(broker, names, source, cursor)
+    return _filtered_page(broker, entries, flt, limit)
+
+
+def dead_letters(flt: TaskFilter, *, cursor: str | None = None, limit: int = 50) -> Page:
+    """The dead-letter queue, newest first, filtered by queue, task name, exception."""
+    return search_tasks(
+        TaskFilter(flt.queue, Status.DEAD, flt.name, flt.exception, flt.q),
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+def dead_groups(queue: str | None = None) -> dict[str, int]:
+    """Dead letters per exception type (one queue, or summed over all): O(queues)."""
+    broker = get_broker()
+    totals: dict[str, int] = {}
+    for name in [validate_queue_name(queue)] if queue else broker.known_queues():
+        for error_type, n in broker.dead_errors(name).items():
+            totals[error_type] = totals.get(error_type, 0) + n
+    return dict(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _by_id(flt: TaskFilter) -> TaskRecord | None:
+    try:
+        record = get_task(flt.q)
+    except TaskDoesNotExist:
+        return None
+    wanted = TaskFilter(flt.queue, flt.status, flt.name, flt.exception)
+    in_queue = flt.queue is None or record.queue == flt.queue
+    return (
+        record
+        if in_queue and wanted.matches(record.status, record.name, record.error_type)
+        else None
+    )
+
+
+def _merged(broker, names: Sequence[str], kind: str, cursor: str | None):
+    """(queue, id, score) of every queue's set `kind`, merged newest first."""
+    streams = [_labelled(broker, name, kind, cursor) for name in names]
+    return heapq.merge(*streams, key=lambda e: (e[2], e[1]), reverse=True)
+
+
+def _labelled(broker, queue: str, kind: str, cursor: str | None):
+    key = getattr(broker.keys.queue(queue), kind)
+    for member, score in broker.iter_entries(key, cursor, True):
+        yield queue, member, score
+
+
+def _filtered_page(broker, entries: Iterator, flt: TaskFilter, limit: int) -> Page:
+    matched, scanned, last = [], 0, None
+    needs_fields = any((flt.status, flt.name, flt.exception, flt.q))
+    while len(matched) <= limit and scanned < SCAN_BUDGET:
+        chunk = list(itertools.islice(entries, 200))
+        if not chunk:
+            break
+        scanned += len(chunk)
+        for (queue, task_id, score), fields in zip(
+            chunk, _fields(broker, chunk, needs_fields), strict=True
+        ):
+            last = (task_id, score)
+            if fields is not None and (not needs_fields or flt.matches(*fields)):
+                matched.append((queue, task_id, score))
+                if len(matched) > limit:
+                    break
+    more = len(matched) > limit or (scanned >= SCAN_BUDGET and last is not None)
+    page = matched[:limit]
+    if len(matched) > limit:
+        last = (page[-1][1], page[-1][2])
+    records = _records(broker, page)
+    return Page(records, make_cursor(*last) if more and last else None)
+
+
+def _fields(broker, chunk, needs_fields: bool) -> list:
+    if not needs_fields:
+        return [()] * len(chunk)
+    out = []
+    for queue, group in itertools.groupby(chunk, key=lambda e: e[0]):
+        ids = [task_id for _, task_id, _ in group]
+        out += [None if row[0] is None else row for row in broker.fields(queue, ids, FILTER_FIELDS)]
+    return out
+
+
+def _records(broker, page) -> list[TaskRecord]:
+    out = []
+    for queue, group in itertools.groupby(page, key=lambda e: e[0]):
+        out += [r for r in broker.records(queue, [task_id for _, task_id, _ in group]) if r]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +188,15 @@ class QueueSummary:
     failed_last_minute: int
     completed_last_hour: int
     failed_last_hour: int
+    per_minute: list[dict[str, int]]  # the last 60 minutes, oldest first
+
+    @property
+    def name(self) -> str:
+        return self.counts.queue
 
 
 def queue_summary(queue: str) -> QueueSummary:
+    """Counts, paused flag, oldest pending age and throughput of one queue."""
     broker = get_broker()
     validate_queue_name(queue)
     now = broker.time_ms()
@@ -66,8 +209,5 @@ def queue_summary(queue: str) -> QueueSummary:
         failed_last_minute=minutes[-1].get("failed", 0),
         completed_last_hour=sum(m.get("completed", 0) for m in minutes),
         failed_last_hour=sum(m.get("failed", 0) for m in minutes),
+        per_minute=minutes,
     )
-
-
-def queues() -> list[str]:
-    return get_broker().known_queues()

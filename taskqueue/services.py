@@ -1,53 +1,314 @@
 """The service layer: every operator action, whoever asks (API, console, admin, CLI).
 
-Each function validates its input, acts through the broker and returns what happened;
-the API, the console and the management commands all call these, so one action
-behaves the same everywhere.
+Each function validates its input, acts through the broker, then writes exactly one
+AuditEvent naming the actor (see audit.py). The API, the console, the admin and the
+management commands all call these, so one action behaves the same everywhere.
+Permission checks belong to the callers (views know who may do what).
 """
 
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .audit import Actor, record
 from .broker.keys import validate_queue_name
 from .client import get_broker
-from .errors import InvalidTransition
-from .inspect import get_task
-from .records import TaskRecord
-from .status import RETRYABLE, TERMINAL
+from .errors import InvalidTransition, ValidationError
+from .handle import TaskHandle
+from .inspect import TaskFilter, get_task
+from .models import AuditEvent
+from .priority import band_of, level_of
+from .producer import enqueue as enqueue_by_name
+from .records import NewTask
+from .serialization import dumps
+from .status import RETRYABLE, TERMINAL, Status
+
+A = AuditEvent.Action
+MAX_IDS = 1000
+FILTER_FIELDS_DEAD = ("name", "error_type")
 
 
-def cancel(task_id: str) -> str:
-    """Cancel a pending or scheduled task ('cancelled'), or ask a running one to stop
-    ('requested'). InvalidTransition for a finished task."""
-    record = get_task(task_id)
-    outcome, _ = get_broker().cancel(record.queue, record.id)
+@dataclass
+class BulkResult:
+    """What a bulk action did: ids acted on, and the others with their status."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def enqueue(actor: Actor, name: str, args=(), kwargs=None, **options) -> TaskHandle:
+    """Enqueue a registered task by name (the API's way in); audited when created."""
+    handle = enqueue_by_name(name, args, kwargs, **options)
+    if handle.created:
+        record(
+            actor,
+            A.ENQUEUE,
+            queue=handle.queue,
+            task_id=handle.id,
+            status_after="pending",
+            detail={"task": name},
+        )
+    return handle
+
+
+def cancel(actor: Actor, task_id: str) -> str:
+    """Cancel a waiting task ('cancelled') or ask a running one to stop ('requested')."""
+    task = get_task(task_id)
+    outcome, before = get_broker().cancel(task.queue, task.id)
+    after = "cancelled" if outcome == "cancelled" else f"{before} (cancel requested)"
+    record(
+        actor,
+        A.CANCEL,
+        queue=task.queue,
+        task_id=task.id,
+        status_before=before,
+        status_after=after[:20],
+    )
     return outcome
 
 
-def retry(task_id: str) -> TaskRecord:
-    """Send a dead or cancelled task back to pending."""
-    record = get_task(task_id)
-    (before,) = get_broker().requeue(record.queue, [record.id])
+def retry(actor: Actor, task_id: str):
+    """Send a dead or cancelled task back to pending; returns its new record."""
+    task = get_task(task_id)
+    (before,) = get_broker().requeue(task.queue, [task.id])
     if before not in RETRYABLE:
-        raise InvalidTransition(record.id, "retry", before)
+        raise InvalidTransition(task.id, "retry", before)
+    record(
+        actor,
+        A.RETRY,
+        queue=task.queue,
+        task_id=task.id,
+        status_before=before,
+        status_after="pending",
+    )
     return get_task(task_id)
 
 
-def delete(task_id: str) -> None:
+def delete(actor: Actor, task_id: str) -> None:
     """Delete a finished (completed, dead or cancelled) task's record."""
-    record = get_task(task_id)
-    (before,) = get_broker().delete(record.queue, [record.id])
+    task = get_task(task_id)
+    (before,) = get_broker().delete(task.queue, [task.id])
     if before not in TERMINAL:
-        raise InvalidTransition(record.id, "delete", before)
+        raise InvalidTransition(task.id, "delete", before)
+    record(actor, A.DELETE, queue=task.queue, task_id=task.id, status_before=before)
 
 
-def purge_queue(queue: str) -> int:
+def bulk(actor: Actor, action: str, task_ids: Sequence[str]) -> BulkResult:
+    """Apply cancel, retry or delete to many tasks; one audit event with the count."""
+    ids = _check_ids(task_ids)
+    broker, result = get_broker(), BulkResult()
+    for queue, group in _by_queue(ids, result).items():
+        if action == "cancel":
+            outcomes = [_try_cancel(broker, queue, task_id) for task_id in group]
+        elif action == "retry":
+            outcomes = [s if s in RETRYABLE else f"!{s}" for s in broker.requeue(queue, group)]
+        elif action == "delete":
+            outcomes = [s if s in TERMINAL else f"!{s}" for s in broker.delete(queue, group)]
+        else:
+            raise ValidationError(f"action must be cancel, retry or delete, not {action!r}.")
+        for task_id, outcome in zip(group, outcomes, strict=True):
+            if outcome.startswith("!"):
+                result.skipped[task_id] = outcome[1:]
+            else:
+                result.done.append(task_id)
+    if result.done:
+        single = result.done[0] if len(result.done) == 1 else ""
+        record(
+            actor,
+            action,
+            task_id=single,
+            count=len(result.done),
+            detail={"ids": result.done[:MAX_IDS], "skipped": result.skipped},
+        )
+    return result
+
+
+def _try_cancel(broker, queue: str, task_id: str) -> str:
+    try:
+        _, before = broker.cancel(queue, task_id)
+    except InvalidTransition as exc:
+        return f"!{exc.status}"
+    return before
+
+
+def _check_ids(task_ids) -> list[str]:
+    if not isinstance(task_ids, (list, tuple)) or not all(isinstance(i, str) for i in task_ids):
+        raise ValidationError("ids must be a list of task id strings.", field="ids")
+    if len(task_ids) > MAX_IDS:
+        raise ValidationError(f"at most {MAX_IDS} ids at a time, not {len(task_ids)}.", field="ids")
+    return list(dict.fromkeys(task_ids))
+
+
+def _by_queue(ids: Sequence[str], result: BulkResult) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    broker = get_broker()
+    for task_id in ids:
+        found = broker.find(task_id) if task_id.isprintable() and len(task_id) <= 64 else None
+        if found is None:
+            result.skipped[task_id] = "missing"
+        else:
+            groups.setdefault(found.queue, []).append(task_id)
+    return groups
+
+
+def purge_queue(actor: Actor, queue: str) -> int:
     """Delete every pending task of a queue; returns how many."""
-    return get_broker().purge_pending(validate_queue_name(queue))
+    count = get_broker().purge_pending(validate_queue_name(queue))
+    record(actor, A.PURGE_QUEUE, queue=queue, count=count, status_before="pending")
+    return count
 
 
-def pause(queue: str) -> bool:
+def pause(actor: Actor, queue: str) -> bool:
     """Stop workers claiming from a queue; returns whether it was paused already."""
-    return get_broker().set_paused(validate_queue_name(queue), True)
+    was = get_broker().set_paused(validate_queue_name(queue), True)
+    record(actor, A.PAUSE, queue=queue, count=0)
+    return was
 
 
-def resume(queue: str) -> bool:
+def resume(actor: Actor, queue: str) -> bool:
     """Let workers claim from a queue again; returns whether it was paused."""
-    return get_broker().set_paused(validate_queue_name(queue), False)
+    was = get_broker().set_paused(validate_queue_name(queue), False)
+    record(actor, A.RESUME, queue=queue, count=0)
+    return was
+
+
+def requeue_dead(
+    actor: Actor,
+    *,
+    ids=None,
+    flt: TaskFilter | None = None,
+    to_queue: str | None = None,
+    dry_run: bool = False,
+) -> int:
+    """Requeue dead letters, chosen by ids or by a filter (queue, name, exception),
+    optionally into another queue. dry_run: count only, change nothing."""
+    selected = _dead_selection(ids, flt)
+    if to_queue is not None:
+        validate_queue_name(to_queue, field="to_queue")
+    total = sum(len(group) for group in selected.values())
+    if dry_run or not total:
+        return total
+    moved = 0
+    for queue, group in selected.items():
+        if to_queue is None or to_queue == queue:
+            moved += sum(s == "dead" for s in get_broker().requeue(queue, group))
+        else:
+            moved += _move_dead(queue, group, to_queue)
+    record(
+        actor,
+        A.REQUEUE_DEAD,
+        task_id=_single(selected),
+        queue=to_queue or _one_queue(selected),
+        count=moved,
+        filter=_describe(ids, flt, to_queue),
+        status_before="dead",
+        status_after="pending",
+    )
+    return moved
+
+
+def purge_dead(
+    actor: Actor, *, ids=None, flt: TaskFilter | None = None, dry_run: bool = False
+) -> int:
+    """Delete dead letters chosen by ids or by a filter. dry_run: count only."""
+    selected = _dead_selection(ids, flt)
+    total = sum(len(group) for group in selected.values())
+    if dry_run or not total:
+        return total
+    deleted = sum(
+        sum(s == "dead" for s in get_broker().delete(queue, group))
+        for queue, group in selected.items()
+    )
+    record(
+        actor,
+        A.PURGE_DEAD,
+        task_id=_single(selected),
+        queue=_one_queue(selected),
+        count=deleted,
+        filter=_describe(ids, flt, None),
+        status_before="dead",
+    )
+    return deleted
+
+
+def _dead_selection(ids, flt: TaskFilter | None) -> dict[str, list[str]]:
+    """queue -> dead task ids, from explicit ids or from a filter (never both)."""
+    if (ids is None) == (flt is None):
+        raise ValidationError("give either ids or a filter.", field="ids")
+    broker = get_broker()
+    if ids is not None:
+        result = BulkResult()
+        groups = _by_queue(_check_ids(ids), result)
+        dead = {
+            q: [r.id for r in broker.records(q, g) if r and r.status == Status.DEAD]
+            for q, g in groups.items()
+        }
+        return {q: g for q, g in dead.items() if g}
+    names = [validate_queue_name(flt.queue)] if flt.queue else broker.known_queues()
+    selected = {}
+    for queue in names:
+        key = broker.keys.queue(queue).dead
+        ids_in_queue = [member for member, _ in broker.iter_entries(key, None, True, chunk=500)]
+        if flt.name or flt.exception:
+            fields = broker.fields(queue, ids_in_queue, FILTER_FIELDS_DEAD)
+            ids_in_queue = [
+                i
+                for i, f in zip(ids_in_queue, fields, strict=True)
+                if flt.matches("dead", f[0], f[1])
+            ]
+        if ids_in_queue:
+            selected[queue] = ids_in_queue
+    return selected
+
+
+def _move_dead(queue: str, ids: list[str], to_queue: str) -> int:
+    """Re-create dead tasks in another queue, then delete the originals. The idempotency
+    key makes a repeated or concurrent move create one task; a crash between the two
+    steps leaves a duplicate, never a loss."""
+    broker = get_broker()
+    records = [r for r in broker.records(queue, ids) if r is not None and r.status == Status.DEAD]
+    copies = [_copy(r, to_queue) for r in records]
+    if not copies:
+        return 0
+    broker.enqueue(copies)
+    return sum(s == "dead" for s in broker.delete(queue, [r.id for r in records]))
+
+
+def _copy(r, to_queue: str) -> NewTask:
+    return NewTask(
+        id=str(uuid.uuid4()),
+        name=r.name,
+        queue=to_queue,
+        args=dumps(r.args),
+        kwargs=dumps(r.kwargs),
+        priority=r.priority or 5,
+        band=band_of(level_of(r.priority or 5)),
+        max_retries=r.max_retries or 0,
+        timeout=r.timeout,
+        idempotency_key=f"requeue:{r.id}",
+        meta=dumps(r.meta) if r.meta else "",
+    )
+
+
+def _single(selected: dict[str, list[str]]) -> str:
+    ids = [i for group in selected.values() for i in group]
+    return ids[0] if len(ids) == 1 else ""
+
+
+def _one_queue(selected: dict[str, list[str]]) -> str:
+    return next(iter(selected)) if len(selected) == 1 else ""
+
+
+def _describe(ids, flt: TaskFilter | None, to_queue: str | None) -> dict:
+    described = (
+        {"ids": list(ids)[:MAX_IDS]}
+        if ids is not None
+        else {
+            k: v
+            for k, v in (("queue", flt.queue), ("name", flt.name), ("exception", flt.exception))
+            if v
+        }
+    )
+    if to_queue:
+        described["to_queue"] = to_queue
+    return described

@@ -101,3 +101,17 @@ def test_the_record_reads_back_every_field(broker):
         "idem-1",
     )
     assert d["created_at"].startswith("2027-01-15")
+
+
+@pytest.mark.parametrize("newest_first", [True, False])
+def test_iterating_a_set_walks_long_runs_of_equal_scores_exactly_once(
+    broker, redis_client, newest_first
+):
+    key = broker.keys.queue("default").completed
+    redis_client.zadd(key, {f"m{i}": 5 for i in range(7)} | {"a": 1, "z": 9})
+    got = [m for m, _ in broker.iter_entries(key, None, newest_first, chunk=2)]
+    expected = ["a", *[f"m{i}" for i in range(7)], "z"]
+    assert got == (expected[::-1] if newest_first else expected)
+    cursor = "5.0:m3"
+    after = [m for m, _ in broker.iter_entries(key, cursor, newest_first, chunk=2)]
+    assert after == (["m2", "m1", "m0", "a"] if newest_first else ["m4", "m5", "m6", "z"])

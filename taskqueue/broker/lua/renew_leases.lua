@@ -4,8 +4,8 @@ cancel at its next heartbeat without pub/sub.
 
 KEYS[1] active
 
-ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] lease ms
-ARGV[4..] 2 values per task: id, attempt
+ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] lease ms (0 = expire now)
+ARGV[4..] 3 values per task: id, attempt, progress JSON ('' = unchanged)
 
 Returns: one value per task: 1 renewed, 2 renewed and a cancel was requested,
 0 lost (the task is no longer this attempt's: stop reporting on it).
@@ -16,13 +16,14 @@ Errors: none.
 local base, now = ARGV[1], now_ms(ARGV[2])
 local deadline = now + tonumber(ARGV[3])
 local out = {}
-for i = 4, #ARGV, 2 do
-  local id, attempt = ARGV[i], ARGV[i + 1]
+for i = 4, #ARGV, 3 do
+  local id, attempt, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local task_key = base .. 'task:' .. id
   local cur = rcall('HMGET', task_key, 'status', 'attempts', 'cancel_requested')
   if cur[1] == 'processing' and cur[2] == attempt and rcall('ZSCORE', KEYS[1], id) then
     rcall('ZADD', KEYS[1], deadline, id)
     rcall('HSET', task_key, 'lease_until', deadline, 'heartbeat_at', now)
+    if progress ~= '' then rcall('HSET', task_key, 'progress', progress) end
     out[#out + 1] = (cur[3] == '1') and 2 or 1
   else
     out[#out + 1] = 0

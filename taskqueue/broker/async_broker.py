@@ -1,0 +1,78 @@
+"""AsyncRedisBroker: the worker's hot path (claim, acknowledge, fail, release, maintain)
+on redis.asyncio, executing the same ScriptCalls as the sync broker."""
+
+from collections.abc import Sequence
+
+import redis.asyncio
+from redis.exceptions import ResponseError
+
+from ..conf import Config
+from ..records import Claimed, NewTask
+from .errors import translating
+from .keys import Keys
+from .operations import Operations, ScriptCall
+from .scripts import declared_keys, names, source, translate
+
+
+class AsyncRedisBroker:
+    def __init__(self, client: redis.asyncio.Redis, config: Config):
+        self.client = client
+        self.config = config
+        self.keys = Keys(config.PREFIX)
+        self.ops = Operations(self.keys, config)
+        self._scripts = {name: client.register_script(source(name)) for name in names()}
+
+    def _script(self, call: ScriptCall):
+        if len(call.keys) != declared_keys(call.script):
+            raise AssertionError(f"{call.script}: KEYS do not match its header")
+        return self._scripts[call.script]
+
+    async def execute(self, call: ScriptCall):
+        try:
+            reply = await self._script(call)(keys=call.keys, args=call.args)
+        except ResponseError as exc:
+            raise translate(exc, call.task_id, call.action) from None
+        return call.parse(reply)
+
+    async def execute_many(self, calls: Sequence[ScriptCall]) -> list:
+        """Run several calls in one round trip (a pipeline, not a transaction)."""
+        if len(calls) == 1:
+            return [await self.execute(calls[0])]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for call in calls:
+                await self._script(call)(keys=call.keys, args=call.args, client=pipe)
+            replies = await pipe.execute()
+        return [call.parse(reply) for call, reply in zip(calls, replies, strict=True)]
+
+    @translating
+    async def claim(
+        self, queue: str, worker_id: str, count: int, lease_ms: int | None = None
+    ) -> list[Claimed]:
+        return await self.execute(self.ops.claim(queue, worker_id, count, lease_ms, None))
+
+    @translating
+    async def run_many(self, calls: Sequence[ScriptCall]) -> list:
+        return await self.execute_many(calls)
+
+    @translating
+    async def release(self, queue: str, held: Sequence[tuple[str, int]]) -> list[bool]:
+        return await self.execute(self.ops.release(queue, held, None))
+
+    @translating
+    async def promote(self, queue: str) -> tuple[int, int | None, int]:
+        return await self.execute(self.ops.promote(queue, 100, None))
+
+    @translating
+    async def reap(self, queue: str) -> tuple[int, int]:
+        return await self.execute(self.ops.reap(queue, 100, None))
+
+    @translating
+    async def enqueue(self, queue: str, tasks: Sequence[NewTask]) -> list[tuple[str, bool]]:
+        await self.client.sadd(self.keys.queues, queue)
+        return await self.execute(self.ops.enqueue(queue, tasks, None))
+
+    @translating
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
+        """Block until a wake-up token arrives on one of the queues (True) or timeout."""
+        keys = [self.keys.queue(q).wake for q in queues]
+        return await self.client.blpop(keys, timeout=timeout) is not None

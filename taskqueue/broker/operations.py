@@ -1,0 +1,211 @@
+"""The script call of every state change, built without doing any I/O.
+
+`Operations` turns a broker method's arguments into a ScriptCall (script name, KEYS,
+ARGV and a parser for the reply). The sync broker (redis_broker.py) and the async one
+the worker uses (async_broker.py) execute the same calls, so the two cannot drift.
+
+`now` is epoch milliseconds for tests; None lets the script read Redis's clock.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..conf import Config
+from ..records import Claimed, NewTask
+from .keys import Keys
+
+PURGE_BATCH = 1000
+
+
+@dataclass(slots=True)
+class ScriptCall:
+    script: str
+    keys: list[str]
+    args: list
+    parse: Callable[[Any], Any] = field(default=lambda reply: reply)
+    task_id: str = ""  # for translating an error reply into the engine's exception
+    action: str = ""
+
+
+def _now(now: int | None) -> int | str:
+    return "" if now is None else now
+
+
+def _opt_float(value: str) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+def _flags(reply: list) -> list[bool]:
+    return [r == 1 for r in reply]
+
+
+class Operations:
+    def __init__(self, keys: Keys, config: Config):
+        self.keys = keys
+        self.config = config
+
+    def _call(self, script, queue, kinds, args, parse=None, **extra) -> ScriptCall:
+        q = self.keys.queue(queue)
+        keys = [getattr(q, kind) for kind in kinds]
+        return ScriptCall(script, keys, [q.base, *args], parse or (lambda r: r), **extra)
+
+    # -- producing -------------------------------------------------------------------
+
+    def enqueue(self, queue: str, tasks: Sequence[NewTask], now: int | None) -> ScriptCall:
+        """Reply: [(id, created)] per task, in order."""
+        cfg = self.config
+        argv = [_now(now), queue, cfg.IDEMPOTENCY_TTL, cfg.WAKE_MAX, cfg.EVENTS_MAXLEN]
+        for t in tasks:
+            argv += t.argv()
+        kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index")
+        return self._call("enqueue_tasks", queue, kinds, argv, _pairs)
+
+    # -- the worker's side -----------------------------------------------------------
+
+    def claim(
+        self, queue: str, worker_id: str, count: int, lease_ms: int | None, now: int | None
+    ) -> ScriptCall:
+        lease = self.config.lease_ms if lease_ms is None else lease_ms
+        argv = [_now(now), count, lease, worker_id, self.config.EVENTS_MAXLEN]
+        kinds = ("pending", "active", "paused", "events", "stats")
+        return self._call("claim_tasks", queue, kinds, argv, lambda r: _claimed(queue, r))
+
+    def complete(self, queue: str, done: Sequence[tuple[str, int, str]], now: int | None):
+        argv = [_now(now), self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
+        for task_id, attempt, result in done:
+            argv += [task_id, attempt, result]
+        kinds = ("active", "completed", "events", "stats", "index")
+        return self._call("complete_tasks", queue, kinds, argv, _flags)
+
+    def fail(
+        self,
+        queue: str,
+        task_id: str,
+        attempt: int,
+        retry_delay_ms: int | None,
+        error: tuple[str, str, str, str],
+        now: int | None,
+    ) -> ScriptCall:
+        """error = (type, message, traceback, JSON of all three). Reply: 'scheduled',
+        'dead' or 'stale'."""
+        cfg = self.config
+        delay = -1 if retry_delay_ms is None else max(0, int(retry_delay_ms))
+        argv = [
+            _now(now),
+            task_id,
+            attempt,
+            delay,
+            *error,
+            cfg.DEAD_TTL,
+            cfg.DEAD_MAX,
+            cfg.EVENTS_MAXLEN,
+        ]
+        kinds = ("active", "scheduled", "dead", "events", "stats", "errors", "index")
+        return self._call("fail_task", queue, kinds, argv)
+
+    def renew(
+        self, queue: str, held: Sequence[tuple], lease_ms: int | None, now: int | None
+    ) -> ScriptCall:
+        """held: (id, attempt) or (id, attempt, progress JSON). Reply per task: 1 renewed,
+        2 renewed + cancel requested, 0 lost."""
+        lease = self.config.lease_ms if lease_ms is None else lease_ms
+        argv = [_now(now), lease]
+        for task_id, attempt, *progress in held:
+            argv += [task_id, attempt, progress[0] if progress else ""]
+        return self._call("renew_leases", queue, ("active",), argv)
+
+    def release(self, queue: str, held: Sequence[tuple[str, int]], now: int | None):
+        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
+        for task_id, attempt in held:
+            argv += [task_id, attempt]
+        kinds = ("active", "pending", "events", "wake")
+        return self._call("release_tasks", queue, kinds, argv, _flags)
+
+    def finish_cancelled(self, queue: str, task_id: str, attempt: int, now: int | None):
+        argv = [_now(now), task_id, attempt, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
+        kinds = ("active", "cancelled", "events", "stats", "index")
+        return self._call("finish_cancelled", queue, kinds, argv, lambda r: r == 1)
+
+    # -- maintenance -----------------------------------------------------------------
+
+    def reap(self, queue: str, limit: int, now: int | None) -> ScriptCall:
+        """Reply: (requeued, dead)."""
+        cfg = self.config
+        argv = [
+            _now(now),
+            limit,
+            cfg.MAX_LEASE_LOSSES,
+            cfg.DEAD_TTL,
+            cfg.DEAD_MAX,
+            cfg.EVENTS_MAXLEN,
+            cfg.WAKE_MAX,
+        ]
+        kinds = ("active", "pending", "dead", "events", "stats", "errors", "wake", "index")
+        return self._call("reap_leases", queue, kinds, argv, tuple)
+
+    def promote(self, queue: str, limit: int, now: int | None) -> ScriptCall:
+        """Reply: (promoted, next due ms or None, Redis now ms)."""
+        argv = [_now(now), limit, self.config.WAKE_MAX, self.config.EVENTS_MAXLEN]
+        kinds = ("scheduled", "pending", "seq", "wake", "events")
+        return self._call("promote_scheduled", queue, kinds, argv, _promoted)
+
+    # -- operator actions ------------------------------------------------------------
+
+    def cancel(self, queue: str, task_id: str, now: int | None) -> ScriptCall:
+        """Reply: ('cancelled' | 'requested', status before)."""
+        argv = [_now(now), task_id, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
+        kinds = ("pending", "scheduled", "cancelled", "events", "stats", "index")
+        return self._call(
+            "cancel_task", queue, kinds, argv, tuple, task_id=task_id, action="cancel"
+        )
+
+    def requeue(self, queue: str, task_ids: Sequence[str], now: int | None) -> ScriptCall:
+        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, *task_ids]
+        kinds = ("pending", "dead", "cancelled", "seq", "errors", "events", "wake", "stats")
+        return self._call("requeue_tasks", queue, kinds, argv)
+
+    def delete(self, queue: str, task_ids: Sequence[str]) -> ScriptCall:
+        kinds = ("completed", "dead", "cancelled", "index", "errors", "events")
+        return self._call("delete_tasks", queue, kinds, [self.config.EVENTS_MAXLEN, *task_ids])
+
+    def purge_pending(self, queue: str, batch: int = PURGE_BATCH) -> ScriptCall:
+        kinds = ("pending", "index", "events", "stats")
+        return self._call("purge_pending", queue, kinds, [batch, self.config.EVENTS_MAXLEN])
+
+    def set_paused(self, queue: str, paused: bool) -> ScriptCall:
+        """Reply: whether the queue was paused before."""
+        argv = ["1" if paused else "0", self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
+        kinds = ("paused", "events", "wake", "pending")
+        return self._call("set_paused", queue, kinds, argv, lambda r: r == 1)
+
+    def oldest_pending(self, queue: str) -> ScriptCall:
+        """Reply: ready time (epoch ms) of the longest-waiting pending task, or None."""
+        return self._call("oldest_pending", queue, ("pending",), [], lambda r: None if r < 0 else r)
+
+
+def _pairs(reply: list) -> list[tuple[str, bool]]:
+    return [(reply[i], reply[i + 1] == 1) for i in range(0, len(reply), 2)]
+
+
+def _promoted(reply: list) -> tuple[int, int | None, int]:
+    promoted, next_due, now = reply
+    return promoted, (None if next_due < 0 else next_due), now
+
+
+def _claimed(queue: str, flat: list) -> list[Claimed]:
+    return [
+        Claimed(
+            id=flat[i],
+            queue=queue,
+            attempt=int(flat[i + 1]),
+            name=flat[i + 2],
+            args=flat[i + 3],
+            kwargs=flat[i + 4],
+            timeout=_opt_float(flat[i + 5]),
+            failures=int(flat[i + 6] or 0),
+            max_retries=int(flat[i + 7] or 0),
+            meta=flat[i + 8],
+        )
+        for i in range(0, len(flat), 9)
+    ]

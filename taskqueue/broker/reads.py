@@ -1,0 +1,212 @@
+"""Reading a queue's state: records, counts, listings with cursors. No writes here, and
+no KEYS or SCAN: counts are O(1) and listings paginate on the sets' scores."""
+
+import itertools
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from ..errors import TaskDoesNotExist, ValidationError
+from ..records import TaskRecord
+from ..status import Status
+from .errors import translating
+from .keys import QueueKeys
+
+# Status -> (set kind, newest first?) used to list the tasks in that status.
+LISTINGS = {
+    Status.PENDING: ("pending", False),
+    Status.SCHEDULED: ("scheduled", False),
+    Status.PROCESSING: ("active", False),
+    Status.COMPLETED: ("completed", True),
+    Status.DEAD: ("dead", True),
+    Status.CANCELLED: ("cancelled", True),
+    None: ("index", True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    queue: str
+    pending: int
+    scheduled: int
+    processing: int
+    completed: int
+    dead: int
+    cancelled: int
+    paused: bool
+    stats: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[TaskRecord]
+    next_cursor: str | None
+
+
+class BrokerReads:
+    """Mixed into RedisBroker: needs self.client, self.keys, self.config."""
+
+    @translating
+    def get(self, queue: str, task_id: str) -> TaskRecord | None:
+        h = self.client.hgetall(self.keys.queue(queue).task(task_id))
+        return TaskRecord.from_hash(h) if h else None
+
+    @translating
+    def find(self, task_id: str) -> TaskRecord | None:
+        """Look a task up by id alone: one pipeline over every known queue."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for queue in self.known_queues():
+                pipe.hgetall(self.keys.queue(queue).task(task_id))
+            for h in pipe.execute():
+                if h:
+                    return TaskRecord.from_hash(h)
+        return None
+
+    @translating
+    def known_queues(self) -> list[str]:
+        """Configured queues first (in order), then any other queue that was used."""
+        seen = list(self.config.QUEUES)
+        return seen + sorted(set(self.client.smembers(self.keys.queues)) - set(seen))
+
+    @translating
+    def counts(self, queue: str) -> QueueCounts:
+        """Tasks per status, paused flag and lifetime counters: O(1)."""
+        q = self.keys.queue(queue)
+        with self.client.pipeline(transaction=False) as pipe:
+            for kind in ("pending", "scheduled", "active", "completed", "dead", "cancelled"):
+                pipe.zcard(getattr(q, kind))
+            pipe.exists(q.paused)
+            pipe.hgetall(q.stats)
+            *sizes, paused, stats = pipe.execute()
+        stats = {k: int(v) for k, v in stats.items()}
+        return QueueCounts(queue, *sizes, paused=bool(paused), stats=stats)
+
+    @translating
+    def dead_errors(self, queue: str) -> dict[str, int]:
+        """Dead-letter entries per exception type: O(1), kept by the scripts."""
+        raw = self.client.hgetall(self.keys.queue(queue).errors)
+        return {k: int(v) for k, v in raw.items() if int(v) > 0}
+
+    @translating
+    def per_minute(self, queue: str, minutes: int, *, now_ms: int | None = None) -> list[dict]:
+        """Completed/failed counts for each of the last `minutes` minutes, oldest first."""
+        q = self.keys.queue(queue)
+        current = (now_ms or self.time_ms()) // 60_000
+        with self.client.pipeline(transaction=False) as pipe:
+            for m in range(current - minutes + 1, current + 1):
+                pipe.hgetall(q.minute(m))
+            rows = pipe.execute()
+        return [{k: int(v) for k, v in row.items()} for row in rows]
+
+    @translating
+    def list_tasks(
+        self,
+        queue: str,
+        status: Status | None = None,
+        *,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """One page of a queue's tasks in a status (None: all, newest first)."""
+        kind, newest_first = LISTINGS[status]
+        key = getattr(self.keys.queue(queue), kind)
+        entries = list(itertools.islice(self.iter_entries(key, cursor, newest_first), limit + 1))
+        more = len(entries) > limit
+        entries = entries[:limit]
+        records = self.records(queue, [member for member, _ in entries])
+        next_cursor = make_cursor(*entries[-1]) if more else None
+        return Page([r for r in records if r is not None], next_cursor)
+
+    def iter_entries(
+        self, key: str, cursor: str | None, newest_first: bool, chunk: int = 200
+    ) -> Iterator[tuple[str, float]]:
+        """(member, score) of a sorted set strictly after the cursor, in (score, member)
+        order (both descending when newest_first), fetched `chunk` at a time."""
+        score, member = parse_cursor(cursor)
+        fetch = self.client.zrevrangebyscore if newest_first else self.client.zrangebyscore
+        end = "-inf" if newest_first else "+inf"
+        while True:
+            start = ("+inf" if newest_first else "-inf") if score is None else score
+            offset, emitted = 0, False
+            while True:
+                batch = fetch(key, start, end, start=offset, num=chunk, withscores=True)
+                for m, s in batch:
+                    if score is None or s != score or (m < member if newest_first else m > member):
+                        yield m, s
+                        score, member, emitted = s, m, True
+                if len(batch) < chunk or emitted:
+                    break
+                offset += len(batch)  # a run of ties longer than a chunk: skip past it
+            if len(batch) < chunk:
+                return
+
+    @translating
+    def fields(self, queue: str, ids: Sequence[str], names: Sequence[str]) -> list[list]:
+        """HMGET of the same fields of many task records, in one round trip."""
+        q = self.keys.queue(queue)
+        with self.client.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hmget(q.task(task_id), list(names))
+            return pipe.execute()
+
+    @translating
+    def records(self, queue: str, ids: Sequence[str]) -> list[TaskRecord | None]:
+        q = self.keys.queue(queue)
+        with self.client.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hgetall(q.task(task_id))
+            return [TaskRecord.from_hash(h) if h else None for h in pipe.execute()]
+
+    @translating
+    def wait_finished(self, queue: str, task_id: str, timeout: float | None) -> TaskRecord | None:
+        """Block until the task is terminal (or `timeout` s pass: None). No polling: it
+        sleeps on the queue's event stream and re-reads the record only when an event
+        names this task (or a second passed, in case the event was trimmed away)."""
+        q = self.keys.queue(queue)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        newest = self.client.xrevrange(q.events, count=1)
+        last = newest[0][0] if newest else "0-0"
+        while True:
+            record = self.get(queue, task_id)
+            if record is None:
+                raise TaskDoesNotExist(task_id)
+            if record.is_terminal:
+                return record
+            last = self._next_event_for(q, task_id, last, deadline)
+            if last is None:
+                return None
+
+    def _next_event_for(self, q: QueueKeys, task_id: str, last: str, deadline: float | None):
+        recheck = time.monotonic() + 1.0
+        while True:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return None
+            left = min(recheck, deadline or recheck) - now
+            if left <= 0:
+                return last
+            reply = self.client.xread({q.events: last}, count=500, block=max(1, int(left * 1000)))
+            for _, entries in reply:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    if fields.get("id") == task_id:
+                        return last
+
+    @translating
+    def time_ms(self) -> int:
+        seconds, micros = self.client.time()
+        return seconds * 1000 + micros // 1000
+
+
+def make_cursor(member: str, score: float) -> str:
+    return f"{score!r}:{member}"
+
+
+def parse_cursor(cursor: str | None) -> tuple[float | None, str]:
+    if not cursor:
+        return None, ""
+    score, _, member = cursor.partition(":")
+    try:
+        return float(score), member
+    except ValueError:
+        raise ValidationError(f"cursor {cursor!r} is not valid.", field="cursor") from None

@@ -1,0 +1,55 @@
+"""Database models of the engine: the audit trail of operator actions."""
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """Who did what to which task or queue, when and from where. Written only by the
+    service layer (taskqueue.audit.record), after the action succeeded."""
+
+    class Source(models.TextChoices):
+        CONSOLE = "console"
+        API = "api"
+        CLI = "cli"
+        ADMIN = "admin"
+        SYSTEM = "system"
+
+    class Action(models.TextChoices):
+        ENQUEUE = "enqueue", "enqueue (API)"
+        CANCEL = "cancel"
+        RETRY = "retry"
+        DELETE = "delete"
+        RUN_NOW = "run_now", "run now"
+        REQUEUE_DEAD = "requeue_dead", "requeue from DLQ"
+        PURGE_DEAD = "purge_dead", "purge DLQ"
+        PURGE_QUEUE = "purge_queue", "purge queue"
+        PAUSE = "pause"
+        RESUME = "resume"
+        TOKEN_CREATED = "token_created", "API token created"
+        TOKEN_REVOKED = "token_revoked", "API token revoked"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=150, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    action = models.CharField(max_length=20, choices=Action.choices, db_index=True)
+    queue = models.CharField(max_length=63, blank=True, db_index=True)
+    task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    count = models.PositiveIntegerField(default=1)
+    filter = models.JSONField(default=dict, blank=True)
+    status_before = models.CharField(max_length=20, blank=True)
+    status_after = models.CharField(max_length=20, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("operate_tasks", "Can act on tasks and queues (retry, cancel, purge…)")]
+
+    def __str__(self) -> str:
+        target = self.task_id or self.queue or "-"
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {target}"
