@@ -13,9 +13,12 @@ from .factories import make_task
 N_TASKS = 10_000
 
 
-def drain(config, worker_id: str, batch: int = 25) -> list[str]:
+def drain(config, worker_id: str, batch: int = 25, barrier=None) -> list[str]:
     """Claim until the queue is empty (run in a thread or a spawned process)."""
     broker = build_broker(config)
+    broker.client.ping()
+    if barrier is not None:
+        barrier.wait(timeout=60)  # start together, whatever each one's start-up took
     claimed = []
     while True:
         got = broker.claim("default", worker_id, batch)
@@ -54,6 +57,19 @@ def test_eight_threads_claim_ten_thousand_tasks_each_exactly_once(broker):
 def test_four_processes_claim_ten_thousand_tasks_each_exactly_once(broker):
     ids = fill(broker)
     config = get_config()
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        per_worker = pool.starmap(drain, [(config, f"proc-{i}") for i in range(4)])
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(4), ctx.Queue()
+    procs = [
+        ctx.Process(target=_drain_into, args=(config, f"proc-{i}", barrier, results))
+        for i in range(4)
+    ]
+    for p in procs:
+        p.start()
+    per_worker = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
     assert_each_claimed_once(broker, ids, per_worker)
+
+
+def _drain_into(config, worker_id, barrier, results):
+    results.put(drain(config, worker_id, barrier=barrier))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import taskqueue
-from taskqueue import services, task
+from taskqueue import task
 from taskqueue.errors import (
     DuplicateTaskName,
     InvalidPriority,
@@ -257,9 +257,9 @@ def test_result_of_a_dead_task_raises_task_failed(broker):
     thread.join()
 
 
-def test_result_of_a_cancelled_task_raises_task_cancelled():
+def test_result_of_a_cancelled_task_raises_task_cancelled(broker):
     handle = add.enqueue(1, 2)
-    services.cancel(handle.id)
+    broker.cancel(handle.queue, handle.id)
     with pytest.raises(TaskCancelled):
         handle.result(timeout=5)
 
