@@ -16,7 +16,9 @@ from .broker.reads import make_cursor
 from .client import get_broker
 from .errors import TaskDoesNotExist, ValidationError
 from .records import TaskRecord
+from .runtime import Histogram
 from .status import Status
+from .workers import WorkerInfo
 
 MAX_PAGE = 200
 SCAN_BUDGET = 5000
@@ -211,3 +213,12 @@ def queue_summary(queue: str) -> QueueSummary:
         failed_last_hour=sum(m.get("failed", 0) for m in minutes),
         per_minute=minutes,
     )
+
+
+def workers() -> list[WorkerInfo]:
+    """Every registered worker, most recent heartbeat first; `lost` marks the silent."""
+    return get_broker().workers()
+
+
+def runtime_histograms(queue: str) -> list[Histogram]:
+    return get_broker().runtime_histograms(validate_queue_name(queue))

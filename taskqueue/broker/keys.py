@@ -21,9 +21,12 @@ learns the ids it pops once it runs.
     <prefix>:{q}:stats       HASH   lifetime counters (enqueued, completed, failed, ...)
     <prefix>:{q}:errors      HASH   exception type -> tasks of that type in the DLQ
     <prefix>:{q}:m:<minute>  HASH   per-minute completed / failed counts (expire after 2 h)
+    <prefix>:{q}:runtime     HASH   '<task>|b<i>' -> attempts that ran within bucket i
+                                    (runtime.BUCKETS), '<task>|sum_ms', '<task>|count'
     <prefix>:queues          SET    known queue names (global; never touched by a script)
-    <prefix>:workers         ZSET   worker id -> last heartbeat (global)
-    <prefix>:worker:<id>     HASH   a worker's registry entry (global)
+    <prefix>:workers         ZSET   worker id -> last heartbeat, epoch ms (global)
+    <prefix>:worker:<id>     HASH   a worker's registry entry (global, expires)
+    <prefix>:periodic        HASH   schedule name -> JSON {last tick, last task id} (global)
 """
 
 from ..conf import QUEUE_NAME_RE
@@ -70,6 +73,7 @@ class QueueKeys:
     events = _Kind()
     stats = _Kind()
     errors = _Kind()
+    runtime = _Kind()
 
     def __init__(self, prefix: str, queue: str):
         self.prefix = prefix
@@ -97,6 +101,7 @@ class Keys:
         self.prefix = prefix
         self.queues = f"{prefix}:queues"
         self.workers = f"{prefix}:workers"
+        self.periodic = f"{prefix}:periodic"
         self._cache: dict[str, QueueKeys] = {}
 
     def queue(self, name: str) -> QueueKeys:

@@ -2,13 +2,17 @@
 no KEYS or SCAN: counts are O(1) and listings paginate on the sets' scores."""
 
 import itertools
+import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from .. import runtime
 from ..errors import TaskDoesNotExist, ValidationError
 from ..records import TaskRecord
+from ..runtime import Histogram
 from ..status import Status
+from ..workers import WorkerInfo
 from .errors import translating
 from .keys import QueueKeys
 
@@ -191,6 +195,33 @@ class BrokerReads:
                     last = entry_id
                     if fields.get("id") == task_id:
                         return last
+
+    @translating
+    def workers(self) -> list[WorkerInfo]:
+        """The worker registry, most recent heartbeat first."""
+        ids = self.client.zrevrange(self.keys.workers, 0, -1)
+        now = self.time_ms()
+        with self.client.pipeline(transaction=False) as pipe:
+            for worker_id in ids:
+                pipe.hgetall(self.keys.worker(worker_id))
+            return [WorkerInfo.from_hash(h, now) for h in pipe.execute() if h]
+
+    @translating
+    def runtime_histograms(self, queue: str) -> list[Histogram]:
+        """Runtime histograms of a queue's tasks, one per task name."""
+        return runtime.parse(self.client.hgetall(self.keys.queue(queue).runtime))
+
+    @translating
+    def periodic_state(self) -> dict[str, dict]:
+        """Schedule name -> {"last_tick": epoch ms, "task_id": ...} as the workers left it."""
+        raw = self.client.hgetall(self.keys.periodic)
+        out = {}
+        for name, value in raw.items():
+            try:
+                out[name] = json.loads(value)
+            except ValueError:
+                continue
+        return out
 
     @translating
     def time_ms(self) -> int:
