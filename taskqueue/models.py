@@ -48,7 +48,10 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("operate_tasks", "Can act on tasks and queues (retry, cancel, purge…)")]
+        permissions = [
+            ("view_console", "Can view the task queue console and read the API"),
+            ("operate_tasks", "Can act on tasks and queues (retry, cancel, purge, pause…)"),
+        ]
 
     def __str__(self) -> str:
         target = self.task_id or self.queue or "-"
