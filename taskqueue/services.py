@@ -84,6 +84,20 @@ def retry(actor: Actor, task_id: str):
     return get_task(task_id)
 
 
+def run_now(actor: Actor, task_id: str) -> None:
+    """Run a scheduled task (a delay, or a retry in its backoff) now."""
+    task = get_task(task_id)
+    get_broker().run_now(task.queue, task.id)
+    record(
+        actor,
+        A.RUN_NOW,
+        queue=task.queue,
+        task_id=task.id,
+        status_before="scheduled",
+        status_after="pending",
+    )
+
+
 def delete(actor: Actor, task_id: str) -> None:
     """Delete a finished (completed, dead or cancelled) task's record."""
     task = get_task(task_id)

@@ -115,6 +115,14 @@ def test_purge_deletes_only_pending_tasks_in_bounded_batches(broker):
     assert counts.stats["purged"] == 20
 
 
+def test_run_now_makes_a_scheduled_task_pending_at_once(broker):
+    (task_id,) = enqueue(broker, make_task(delay_ms=60_000))
+    assert broker.run_now("default", task_id) == "pending"
+    assert [c.id for c in broker.claim("default", "w", 5)] == [task_id]
+    with pytest.raises(InvalidTransition, match="it is processing"):
+        broker.run_now("default", task_id)
+
+
 def test_resume_wakes_workers_for_the_waiting_tasks(broker, redis_client):
     enqueue(broker, make_task())
     q = broker.keys.queue("default")

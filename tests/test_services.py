@@ -71,6 +71,13 @@ def test_retry_of_a_pending_task_is_an_invalid_transition():
         services.retry(ALICE, handle.id)
 
 
+def test_run_now_is_audited():
+    handle = add.using(delay=60).enqueue(1, 2)
+    services.run_now(ALICE, handle.id)
+    assert taskqueue.get_task(handle.id).status == Status.PENDING
+    assert (only_event().action, only_event().status_before) == ("run_now", "scheduled")
+
+
 def test_delete_of_a_dead_task_removes_it(broker):
     task_id = make_dead(broker, add.enqueue(1, 2))
     services.delete(ALICE, task_id)

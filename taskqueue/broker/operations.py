@@ -160,6 +160,12 @@ class Operations:
             "cancel_task", queue, kinds, argv, tuple, task_id=task_id, action="cancel"
         )
 
+    def run_now(self, queue: str, task_id: str, now: int | None) -> ScriptCall:
+        """Reply: 'pending'. Errors for a task that is not scheduled."""
+        argv = [_now(now), task_id, self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
+        kinds = ("scheduled", "pending", "seq", "wake", "events")
+        return self._call("run_now", queue, kinds, argv, task_id=task_id, action="run now")
+
     def requeue(self, queue: str, task_ids: Sequence[str], now: int | None) -> ScriptCall:
         argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, *task_ids]
         kinds = ("pending", "dead", "cancelled", "seq", "errors", "events", "wake", "stats")

@@ -159,6 +159,11 @@ class RedisBroker(BrokerReads):
         return self.execute(self.ops.cancel(queue, task_id, now))
 
     @translating
+    def run_now(self, queue: str, task_id: str, *, now: int | None = None) -> str:
+        """Make a scheduled task due at once."""
+        return self.execute(self.ops.run_now(queue, task_id, now))
+
+    @translating
     def requeue(self, queue: str, task_ids: Sequence[str], *, now: int | None = None) -> list[str]:
         """Send dead or cancelled tasks back to pending; returns each one's status before."""
         return self.execute(self.ops.requeue(queue, task_ids, now)) if task_ids else []
