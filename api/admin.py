@@ -83,4 +83,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
         actor = Actor.from_request(request, "admin")
         revoked = sum(revoke_token(actor, token) for token in queryset.select_related("user"))
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
-

@@ -32,7 +32,8 @@ class Principal:
     def actor(self, request) -> Actor:
         if self.token is None:
             return Actor.from_request(request, "api")
-        return Actor.from_request(request, "api", name=self.token.label)
+        seen = Actor.from_request(request, "api", name=self.token.label)
+        return Actor(seen.name, "api", self.user.pk, seen.ip, seen.user_agent)
 
 
 def authenticate(request, scope: str) -> Principal:
