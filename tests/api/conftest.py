@@ -101,3 +101,11 @@ def register_worker(broker, worker_id: str, *, silent_for_s: float = 0.0, queues
                  "heartbeat_at": beat, "in_flight": 1, "processed": 10, "failed": 2,
                  "state": "running"},
     )  # fmt: skip
+
+
+@pytest.fixture
+def unreachable_redis(settings, tq_settings):
+    """Point taskqueue at a loopback port nobody listens on."""
+    from taskqueue.embedded_redis import free_port
+
+    settings.TASKQUEUE = tq_settings | {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
