@@ -20,11 +20,13 @@ from .errors import ApiError, error_response, from_engine
 PUBLIC = None
 
 
-def requires(scope: str | None) -> Callable:
-    """Declare the scope a handler needs (PUBLIC: no authentication at all)."""
+def requires(scope: str | None, *, unless: Callable | None = None) -> Callable:
+    """Declare the scope a handler needs (PUBLIC: no authentication at all); `unless`,
+    a predicate on the request, may waive it (e.g. /metrics from a trusted network)."""
 
     def mark(handler: Callable) -> Callable:
         handler.scope = scope
+        handler.unless = unless or (lambda request: False)
         return handler
 
     return mark
@@ -40,7 +42,8 @@ def route(**handlers: Callable) -> Callable:
         if handler is None:
             return method_not_allowed(request, allowed)
         try:
-            principal = None if handler.scope is PUBLIC else authenticate(request, handler.scope)
+            public = handler.scope is PUBLIC or handler.unless(request)
+            principal = None if public else authenticate(request, handler.scope)
             return handler(request, principal, **kwargs)
         except ApiError as exc:
             return exc.response()
