@@ -109,3 +109,13 @@ def unreachable_redis(settings, tq_settings):
     from taskqueue.embedded_redis import free_port
 
     settings.TASKQUEUE = tq_settings | {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+
+
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory):
+    """Redis + daphne + a token, as real processes (see live.py); started once."""
+    from .live import LiveStack
+
+    stack = LiveStack(tmp_path_factory.mktemp("live")).start()
+    yield stack
+    stack.stop()
