@@ -39,6 +39,7 @@ class LiveStack:
             "TASKQUEUE_VAR_DIR": str(self.workdir / "var"),
             "SECRET_KEY": "live-stack-only-not-a-secret",
             "LOG_LEVEL": "WARNING",
+            "TASKQUEUE_DEMO": "1",  # the demo tasks are what the end-to-end test runs
         }
 
     def start(self) -> "LiveStack":
