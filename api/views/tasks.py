@@ -27,7 +27,7 @@ def enqueue(request, principal):
     handle = services.enqueue(
         principal.actor(request), spec.task, spec.args, spec.kwargs, **options
     )
-    record = inspect.get_task(handle.id)
+    record = handle.record()  # its queue is known: one read, not one per queue
     if not handle.created and _fingerprint_of(record) != spec.fingerprint:
         raise ApiError(
             409,

@@ -49,7 +49,8 @@ class LiveStack:
         self.token = self.manage(
             "createapitoken", "--user", "svc", "--scopes", "read,enqueue,operate"
         ).strip()
-        argv = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"]
+        argv = ["-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(self.port)]
+        argv.append("config.asgi:application")
         self.spawn(*argv)
         wait_for(lambda: self.request("GET", "openapi.json")[0] == 200, 30, "daphne to answer")
         return self
