@@ -127,6 +127,10 @@ TASKQUEUE = {
     "QUEUES": env_list("TASKQUEUE_QUEUES", ["high", "default", "low"]),
 }
 
+# The JSON API (api/conf.py, docs/api.md): networks that may scrape /api/v1/metrics
+# without a token, e.g. TASKQUEUE_METRICS_NETWORKS=10.0.5.0/24.
+TASKQUEUE_API = {"METRICS_PUBLIC_NETWORKS": env_list("TASKQUEUE_METRICS_NETWORKS", [])}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
