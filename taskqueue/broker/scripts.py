@@ -33,6 +33,7 @@ def header(name: str) -> str:
     return text[: text.index("]]") + 2]
 
 
+@cache
 def declared_keys(name: str) -> int:
     """How many KEYS the script's header declares."""
     return max((int(n) for n in _HEADER_KEYS.findall(header(name))), default=0)

@@ -1,9 +1,9 @@
 """A worker process under a supervisor (`runworker --processes P`).
 
 The child claims and runs tasks like a lone worker, but its supervisor owns the
-heartbeats: the child sends it a snapshot of what it holds (after each claim, before
-any claimed task runs, and every second), and hears cancel requests and lost leases
-back over the same pipe. If the
+heartbeats: the child sends it a snapshot of what it holds (after each claim and every
+second) and announces which tasks start before their bodies run, and hears cancel
+requests and lost leases back over the same pipe. If the
 supervisor disappears (the pipe closes), the child stops gracefully and releases its
 tasks, so it never runs on with nobody renewing its leases.
 """
@@ -44,6 +44,7 @@ class ParentLink:
 
     def attach(self, worker) -> list[asyncio.Task]:
         self.worker = worker
+        worker.execution.announce = self.started
         worker.loop.add_reader(self.conn.fileno(), self._receive)
         return [asyncio.create_task(self._periodic())]
 
@@ -52,6 +53,12 @@ class ParentLink:
             await asyncio.sleep(SNAPSHOT_S)
             self.send()
             await self.worker.flush_stats_async()
+
+    def started(self, batch) -> None:
+        """These tasks start now: a crash from here on may be their doing."""
+        message = {"started": [[r.claimed.queue, r.claimed.id] for r in batch]}
+        with contextlib.suppress(OSError):
+            self.conn.send_bytes(json.dumps(message).encode())
 
     def send(self) -> None:
         """Tell the supervisor what this child holds (a small JSON message)."""
@@ -67,7 +74,7 @@ class ParentLink:
                 r.claimed.name,
                 r.claimed.failures,
                 r.claimed.max_retries,
-                r.future is not None,
+                r.started and not r.finished,  # running: a crash now may be its doing
             ]
             for r in list(w.running.values())
         ]
@@ -86,7 +93,9 @@ class ParentLink:
         try:
             while self.conn.poll():
                 message = json.loads(self.conn.recv_bytes())
-                self.worker._lease_answer(message["queue"], message["id"], message["answer"])
+                self.worker.execution.lease_answer(
+                    message["queue"], message["id"], message["answer"]
+                )
         except (EOFError, OSError):
             log.warning("the supervisor is gone: stopping")
             self.worker.loop.remove_reader(self.conn.fileno())

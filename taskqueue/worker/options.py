@@ -14,12 +14,17 @@ class WorkerOptions:
     queues: tuple[str, ...]
     weights: tuple[int, ...] | None = None  # None: strict order
     concurrency: int = 10
+    prefetch: int | None = None  # tasks claimed ahead of free slots; None: max(concurrency, 4)
     processes: int = 1
     burst: bool = False
     name: str = ""
     grace: float = 30.0
     max_tasks_per_child: int | None = None
     log_format: str = "text"
+
+    def __post_init__(self) -> None:
+        if self.prefetch is None:
+            object.__setattr__(self, "prefetch", max(self.concurrency, 4))
 
     @property
     def worker_id(self) -> str:

@@ -10,8 +10,6 @@ import json
 import logging
 import time
 import traceback as tb
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import close_old_connections
@@ -50,31 +48,20 @@ class Running:
     claimed: Claimed
     ctx: TaskContext
     task: Task | None = None
-    future: asyncio.Future | None = None
-    threaded: bool = False  # its body was handed to a pool thread
+    future: asyncio.Future | None = None  # the coroutine running an async body
+    timer: asyncio.TimerHandle | None = None  # a sync body's time limit
+    started: bool = False
+    finished: bool = False  # its outcome is decided (a sync body may still be running)
     started_wall: float = 0.0  # time.time() at start (the supervisor's hard limit uses it)
     stop_reason: str = ""  # cancel, lost, shutdown, timeout
 
 
 class Runner:
-    def __init__(self, registry: Registry, config: Config, pool: ThreadPoolExecutor):
+    """Turns a claimed task into a call, and what the call did into an Outcome."""
+
+    def __init__(self, registry: Registry, config: Config):
         self.registry = registry
         self.config = config
-        self.pool = pool
-
-    async def run(self, running: Running, on_thread_done: Callable[[], None]) -> Outcome:
-        started = time.perf_counter()
-        try:
-            task, args, kwargs = self.prepare(running)
-            if task.is_async:
-                result = await self._run_async(running, task, args, kwargs)
-            else:
-                result = await self._run_sync(running, task, args, kwargs, on_thread_done)
-            outcome = Outcome("completed", result=self._result_json(result))
-        except BaseException as exc:
-            outcome = self._failure(running, exc)
-        outcome.runtime_s = time.perf_counter() - started
-        return outcome
 
     def prepare(self, running: Running) -> tuple[Task, list, dict]:
         c = running.claimed
@@ -93,33 +80,41 @@ class Runner:
             raise InvalidTaskRecord("kwargs keys must be identifiers")
         return task, args, kwargs
 
-    async def _run_async(self, running: Running, task: Task, args, kwargs):
+    async def run_async(self, running: Running, task: Task, args, kwargs) -> Outcome:
+        """Run an `async def` body on the loop, cancelled at its time limit."""
         token = activate(running.ctx)
+        started = time.perf_counter()
         try:
             close_old_connections()
             async with asyncio.timeout(running.claimed.timeout):
-                return await task.func(*args, **kwargs)
+                result = await task.func(*args, **kwargs)
+            outcome = self.outcome(running, result, None)
         except TimeoutError:
             running.stop_reason = running.stop_reason or "timeout"
-            raise TaskTimeout(f"timed out after {running.claimed.timeout} s") from None
+            error = TaskTimeout(f"timed out after {running.claimed.timeout} s")
+            outcome = self.outcome(running, None, error)
+        except BaseException as exc:  # every way a task can end is an outcome
+            outcome = self.outcome(running, None, exc)
         finally:
             deactivate(token)
+        outcome.runtime_s = time.perf_counter() - started
+        return outcome
 
-    async def _run_sync(self, running: Running, task: Task, args, kwargs, on_thread_done):
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.pool, _call_sync, running.ctx, task.func, args, kwargs)
-        running.threaded = True
-        future.add_done_callback(lambda f: _settled(f, on_thread_done))
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), running.claimed.timeout)
-        except TimeoutError:
-            running.stop_reason = running.stop_reason or "timeout"  # raise_if_cancelled() raises
-            raise TaskTimeout(
-                f"timed out after {running.claimed.timeout} s (the thread runs on until it returns)"
-            ) from None
+    def outcome(self, running: Running, result, error: BaseException | None) -> Outcome:
+        if error is None:
+            try:
+                return Outcome("completed", result=dumps(result, what="the return value"))
+            except SerializationError as exc:
+                error = exc
+        return self._failure(running, error)
 
-    def _result_json(self, result) -> str:
-        return dumps(result, what="the return value")
+    def timed_out(self, running: Running) -> Outcome:
+        """A sync body past its limit: failed now; its thread runs on until it returns."""
+        running.stop_reason = running.stop_reason or "timeout"  # raise_if_cancelled() raises
+        error = TaskTimeout(
+            f"timed out after {running.claimed.timeout} s (the thread runs on until it returns)"
+        )
+        return self._failed(running, error)
 
     def _failure(self, running: Running, exc: BaseException) -> Outcome:
         reason = running.stop_reason
@@ -143,22 +138,6 @@ class Runner:
             delay = retry_delay_ms(running.task, exc, c.failures, self.config)
         log_failure(running, error, delay)
         return Outcome("failed", error=error, retry_delay_ms=delay)
-
-
-def _settled(future: asyncio.Future, then: Callable[[], None]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved: a late failure of an abandoned thread is not news
-    then()
-
-
-def _call_sync(ctx: TaskContext, func, args, kwargs):
-    token = activate(ctx)
-    close_old_connections()
-    try:
-        return func(*args, **kwargs)
-    finally:
-        close_old_connections()
-        deactivate(token)
 
 
 def describe(exc: BaseException) -> tuple[str, str, str, str]:

@@ -138,9 +138,12 @@ class Supervisor:
     def _receive(self, child: Child) -> None:
         try:
             while child.conn.poll():
-                snapshot = json.loads(child.conn.recv_bytes())
-                child.held, child.overdue = snapshot["held"], snapshot["overdue"]
-                child.processed, child.failed = snapshot["processed"], snapshot["failed"]
+                message = json.loads(child.conn.recv_bytes())
+                if "started" in message:
+                    _mark_started(child, message["started"])
+                    continue
+                child.held, child.overdue = message["held"], message["overdue"]
+                child.processed, child.failed = message["processed"], message["failed"]
         except (EOFError, OSError):
             self.loop.remove_reader(child.conn.fileno())
 
@@ -315,6 +318,13 @@ class Supervisor:
         """Keep renewing leases while the children finish, release and exit."""
         while self.children or self.settling:
             await asyncio.sleep(0.05)
+
+
+def _mark_started(child: Child, started: list) -> None:
+    ids = {(queue, task_id) for queue, task_id in started}
+    for entry in child.held:
+        if (entry[0], entry[1]) in ids:
+            entry[5], entry[9] = time.time(), True
 
 
 def _by_queue(entries: list) -> dict[str, list[tuple]]:

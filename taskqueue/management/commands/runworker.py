@@ -33,6 +33,13 @@ class Command(BaseCommand):
             help="Tasks run at once per process (threads for sync tasks).",
         )
         parser.add_argument(
+            "--prefetch",
+            type=int,
+            default=None,
+            help="Tasks claimed ahead of free slots, so one round trip feeds several "
+            "(default: as many as --concurrency, at least 4; 0 turns it off).",
+        )
+        parser.add_argument(
             "--processes",
             type=int,
             default=None,
@@ -76,6 +83,8 @@ class Command(BaseCommand):
             queues, weights = parse_queues(o["queues"] or ",".join(config.QUEUES))
         except TaskQueueError as exc:
             raise CommandError(str(exc)) from None
+        if o["prefetch"] is not None and o["prefetch"] < 0:
+            raise CommandError("--prefetch must be 0 or more.")
         if o["concurrency"] < 1 or (o["processes"] is not None and o["processes"] < 1):
             raise CommandError("--concurrency and --processes must be at least 1.")
         if o["grace"] < 0 or (
@@ -86,6 +95,7 @@ class Command(BaseCommand):
             queues=queues,
             weights=weights,
             concurrency=o["concurrency"],
+            prefetch=o["prefetch"],
             processes=o["processes"] or 1,
             burst=o["burst"],
             name=o["name"],
