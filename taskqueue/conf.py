@@ -40,6 +40,9 @@ class Config:
     EVENTS_MAXLEN: int = 10_000  # approximate length of each queue's event stream
     WAKE_MAX: int = 64  # wake-up tokens kept per queue for blocked workers
     SOCKET_TIMEOUT: float = 5.0  # seconds before a Redis command is given up
+    ARCHIVE_COMPLETED: bool = False  # archive completed tasks too (dead, cancelled always)
+    ARCHIVE_RETENTION_DAYS: int = 365  # days archived tasks are kept in the database
+    ARCHIVE_INTERVAL: float = 60.0  # seconds between archive runs (archive.archive_if_due)
 
     @property
     def lease_ms(self) -> int:
@@ -56,8 +59,16 @@ _POSITIVE_INTS = (
     "MAX_PAYLOAD_BYTES",
     "EVENTS_MAXLEN",
     "WAKE_MAX",
+    "ARCHIVE_RETENTION_DAYS",
 )
-_POSITIVE_NUMBERS = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "LEASE_SECONDS", "SOCKET_TIMEOUT")
+_POSITIVE_NUMBERS = (
+    "RETRY_BACKOFF",
+    "RETRY_BACKOFF_MAX",
+    "LEASE_SECONDS",
+    "SOCKET_TIMEOUT",
+    "ARCHIVE_INTERVAL",
+)
+_BOOLEANS = ("ARCHIVE_COMPLETED",)
 
 
 def problems(raw: Any) -> list[tuple[str, str, str]]:
@@ -142,6 +153,10 @@ def _number_problems(raw: dict) -> list[tuple[str, str, str]]:
             continue
         if type(value) not in (int, float) or not value > 0:
             found.append(("E009", f"TASKQUEUE[{name!r}] must be a number > 0, not {value!r}.", ""))
+    for name in _BOOLEANS:
+        value = raw.get(name, getattr(Config, name))
+        if type(value) is not bool:
+            found.append(("E010", f"TASKQUEUE[{name!r}] must be True or False, not {value!r}.", ""))
     return found
 
 
