@@ -42,8 +42,7 @@ def mask_secrets(value: Any) -> Any:
     (and NUL characters dropped from strings: PostgreSQL's jsonb cannot hold them)."""
     if isinstance(value, dict):
         return {
-            mask_secrets(k): MASK if is_secret_key(k) else mask_secrets(v)
-            for k, v in value.items()
+            mask_secrets(k): MASK if is_secret_key(k) else mask_secrets(v) for k, v in value.items()
         }
     if isinstance(value, list):
         return [mask_secrets(item) for item in value]
