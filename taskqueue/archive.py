@@ -60,19 +60,23 @@ def archive_once(batch: int = DEFAULT_BATCH) -> int:
 
 
 @translating
-def archive_if_due(*, interval: float | None = None, batch: int = DEFAULT_BATCH) -> int | None:
+def archive_if_due(
+    *, interval: float | None = None, batch: int = DEFAULT_BATCH, budget: float | None = None
+) -> int | None:
     """Archive unless another process did in the last `interval` seconds (default
     ARCHIVE_INTERVAL); None when it was not due. Meant for the workers' maintenance loop:
     any number may call it, one at a time works (SET NX PX on the archive lock key), and
-    one call works at most half the interval. When it stops with work left it releases
-    the lock, so the next call goes on at once."""
+    one call stops starting new batches after `budget` seconds (default: half the
+    interval). When it stops with work left it releases the lock, so the next call goes
+    on at once."""
     broker = get_broker()
     seconds = get_config().ARCHIVE_INTERVAL if interval is None else interval
     token = uuid.uuid4().hex
     key = broker.keys.archive_lock
     if not broker.client.set(key, token, nx=True, px=max(1, int(seconds * 1000))):
         return None
-    written, finished = _archive(batch, deadline=time.monotonic() + seconds / 2)
+    budget = seconds / 2 if budget is None else budget
+    written, finished = _archive(batch, deadline=time.monotonic() + budget)
     if finished:
         prune_archive()
     else:
