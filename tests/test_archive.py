@@ -25,6 +25,12 @@ def past(broker) -> int:
     return broker.time_ms() - 3_600_000
 
 
+@pytest.fixture
+def admin_user(django_user_model):
+    """A superuser without a password: no slow hashing (the admin client logs it in)."""
+    return django_user_model.objects.create_superuser("admin", "admin@example.com", None)
+
+
 def row(task_id: str) -> TaskArchive:
     return TaskArchive.objects.get(task_id=task_id)
 
