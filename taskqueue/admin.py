@@ -60,6 +60,7 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "action",
         "target",
         "count",
+        "filter_summary",
         "status_before",
         "status_after",
         "ip",
@@ -105,6 +106,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
     @admin.display(description="task")
     def task(self, event: AuditEvent):
         return console_link(event.task_id)
+
+    @admin.display(description="filter")
+    def filter_summary(self, event: AuditEvent) -> str:
+        flt = event.filter if isinstance(event.filter, dict) else {}
+        shown = [f"{k}={v}" for k, v in sorted(flt.items()) if k != "ids"]
+        if "ids" in flt:
+            shown.append(f"{len(flt['ids'])} ids")
+        return " ".join(shown) or "-"
 
     @admin.display(description="filter")
     def filter_json(self, event: AuditEvent):

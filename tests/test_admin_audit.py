@@ -49,6 +49,7 @@ def test_the_event_list_renders_with_a_link_to_the_tasks_console_page(admin_clie
     assert [e.action for e in listed(response)] == ["requeue_dead", "pause", "cancel"]
     task_url = reverse("dashboard:task", args=[history["cancelled"]])
     assert f'href="{task_url}"' in response.text
+    assert "exception=SMTPError queue=emails" in response.text
 
 
 @pytest.mark.parametrize(

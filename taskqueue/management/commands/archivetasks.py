@@ -8,7 +8,7 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections
+from django.db import connections
 
 from taskqueue import archive
 from taskqueue.conf import get_config
@@ -51,7 +51,7 @@ class Command(BaseCommand):
     def loop(self, interval: float, batch: int) -> None:
         """Archive when due until self.stop is set; soon again while work is left."""
         while not self.stop.is_set():
-            close_old_connections()
+            _drop_stale_connections()
             try:
                 written = archive.archive_if_due(interval=interval, batch=batch)
             except BrokerUnavailable as exc:
@@ -65,3 +65,11 @@ class Command(BaseCommand):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stop.set())
+
+
+def _drop_stale_connections() -> None:
+    """Between runs, close database connections that broke or outlived CONN_MAX_AGE
+    (as Django does per request), never one inside a transaction."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
