@@ -124,7 +124,7 @@ def _store(broker, queue: str, kind: str, chunk: list, settled_ms: int) -> int:
     wanted = archivable()
     records = broker.records(queue, [member for member, _ in chunk])
     now = timezone.now()
-    rows = [to_row(r, now) for r in records if r is not None and r.status in wanted]
+    rows = [to_row(r, now) for r in records if r and r.status in wanted and len(r.id) <= 64]
     settled = [(member, score) for member, score in chunk if score < settled_ms]
     with transaction.atomic():
         TaskArchive.objects.bulk_create(

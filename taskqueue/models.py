@@ -100,7 +100,7 @@ class ArchiveCheckpoint(models.Model):
     queue = models.CharField(max_length=63)
     kind = models.CharField(max_length=10)  # completed, cancelled or dead
     score = models.FloatField()
-    member = models.CharField(max_length=64)
+    member = models.TextField()
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

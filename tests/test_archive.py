@@ -4,10 +4,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from taskqueue import archive, services
+from taskqueue import archive, conf, services
 from taskqueue.audit import Actor
 from taskqueue.management.commands.archivetasks import Command as ArchiveTasks
 from taskqueue.masking import MASK, mask_secrets
@@ -197,5 +197,19 @@ def test_the_command_loop_archives_when_due_until_stopped(broker, capsys, past):
 
 @pytest.mark.parametrize("option", [["--batch", "0"], ["--interval", "-1"]])
 def test_the_command_refuses_bad_numbers(option):
-    with pytest.raises(Exception, match="must be"):
+    with pytest.raises(CommandError, match="must be"):
         call_command("archivetasks", *option)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "check_id"),
+    [
+        ("ARCHIVE_COMPLETED", "yes", "taskqueue.E010"),
+        ("ARCHIVE_RETENTION_DAYS", 0, "taskqueue.E008"),
+        ("ARCHIVE_INTERVAL", 0, "taskqueue.E009"),
+    ],
+)
+def test_bad_archive_options_are_reported_by_the_checks(option, value, check_id):
+    (problem,) = conf.problems({option: value})
+    assert problem[0] == check_id.removeprefix("taskqueue.")
+    assert option in problem[1]
