@@ -204,7 +204,7 @@ def test_the_command_refuses_bad_numbers(option):
 @pytest.mark.parametrize(
     ("option", "value", "check_id"),
     [
-        ("ARCHIVE_COMPLETED", "yes", "taskqueue.E010"),
+        ("ARCHIVE_COMPLETED", "yes", "taskqueue.E011"),
         ("ARCHIVE_RETENTION_DAYS", 0, "taskqueue.E008"),
         ("ARCHIVE_INTERVAL", 0, "taskqueue.E009"),
     ],
