@@ -11,8 +11,8 @@ class AuditEvent(models.Model):
 
     class Source(models.TextChoices):
         CONSOLE = "console"
-        API = "api"
-        CLI = "cli"
+        API = "api", "API"
+        CLI = "cli", "CLI"
         ADMIN = "admin"
         SYSTEM = "system"
 
