@@ -43,6 +43,9 @@ class Config:
     # periodic tasks: {"name": {"task": "app.tasks.x", "cron": "*/5 * * * *", "args": [],
     # "kwargs": {}, "queue": "default"}}; see taskqueue/periodic.py
     PERIODIC: dict = field(default_factory=dict)
+    ARCHIVE_COMPLETED: bool = False  # archive completed tasks too (dead, cancelled always)
+    ARCHIVE_RETENTION_DAYS: int = 365  # days archived tasks are kept in the database
+    ARCHIVE_INTERVAL: float = 60.0  # seconds between archive runs (archive.archive_if_due)
 
     @property
     def lease_ms(self) -> int:
@@ -59,8 +62,16 @@ _POSITIVE_INTS = (
     "MAX_PAYLOAD_BYTES",
     "EVENTS_MAXLEN",
     "WAKE_MAX",
+    "ARCHIVE_RETENTION_DAYS",
 )
-_POSITIVE_NUMBERS = ("RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "LEASE_SECONDS", "SOCKET_TIMEOUT")
+_POSITIVE_NUMBERS = (
+    "RETRY_BACKOFF",
+    "RETRY_BACKOFF_MAX",
+    "LEASE_SECONDS",
+    "SOCKET_TIMEOUT",
+    "ARCHIVE_INTERVAL",
+)
+_BOOLEANS = ("ARCHIVE_COMPLETED",)
 
 
 def problems(raw: Any) -> list[tuple[str, str, str]]:
@@ -160,6 +171,10 @@ def _number_problems(raw: dict) -> list[tuple[str, str, str]]:
             continue
         if type(value) not in (int, float) or not value > 0:
             found.append(("E009", f"TASKQUEUE[{name!r}] must be a number > 0, not {value!r}.", ""))
+    for name in _BOOLEANS:
+        value = raw.get(name, getattr(Config, name))
+        if type(value) is not bool:
+            found.append(("E011", f"TASKQUEUE[{name!r}] must be True or False, not {value!r}.", ""))
     return found
 
 

@@ -25,6 +25,7 @@ from .status import RETRYABLE, TERMINAL, Status
 
 A = AuditEvent.Action
 MAX_IDS = 1000
+DETAIL_IDS = 10_000  # ids kept in the audit detail of a DLQ action (requeue, purge)
 FILTER_FIELDS_DEAD = ("name", "error_type")
 
 
@@ -202,12 +203,16 @@ def requeue_dead(
     total = sum(len(group) for group in selected.values())
     if dry_run or not total:
         return total
-    moved = 0
+    done, new_ids = [], []
     for queue, group in selected.items():
         if to_queue is None or to_queue == queue:
-            moved += sum(s == "dead" for s in get_broker().requeue(queue, group))
+            statuses = get_broker().requeue(queue, group)
+            done += [i for i, s in zip(group, statuses, strict=True) if s == "dead"]
         else:
-            moved += _move_dead(queue, group, to_queue)
+            pairs = _move_dead(queue, group, to_queue)
+            done += [old for old, _ in pairs]
+            new_ids += [new for _, new in pairs]
+    moved = len(done)
     record(
         actor,
         A.REQUEUE_DEAD,
@@ -217,6 +222,7 @@ def requeue_dead(
         filter=_describe(ids, flt, to_queue),
         status_before="dead",
         status_after="pending",
+        detail=_acted_on(done, new_ids),
     )
     return moved
 
@@ -229,20 +235,23 @@ def purge_dead(
     total = sum(len(group) for group in selected.values())
     if dry_run or not total:
         return total
-    deleted = sum(
-        sum(s == "dead" for s in get_broker().delete(queue, group))
+    done = [
+        task_id
         for queue, group in selected.items()
-    )
+        for task_id, s in zip(group, get_broker().delete(queue, group), strict=True)
+        if s == "dead"
+    ]
     record(
         actor,
         A.PURGE_DEAD,
         task_id=_single(selected),
         queue=_one_queue(selected),
-        count=deleted,
+        count=len(done),
         filter=_describe(ids, flt, None),
         status_before="dead",
+        detail=_acted_on(done, []),
     )
-    return deleted
+    return len(done)
 
 
 def _dead_selection(ids, flt: TaskFilter | None) -> dict[str, list[str]]:
@@ -275,17 +284,33 @@ def _dead_selection(ids, flt: TaskFilter | None) -> dict[str, list[str]]:
     return selected
 
 
-def _move_dead(queue: str, ids: list[str], to_queue: str) -> int:
-    """Re-create dead tasks in another queue, then delete the originals. The idempotency
-    key makes a repeated or concurrent move create one task; a crash between the two
-    steps leaves a duplicate, never a loss."""
+def _move_dead(queue: str, ids: list[str], to_queue: str) -> list[tuple[str, str]]:
+    """Re-create dead tasks in another queue, then delete the originals; returns the
+    (old id, new id) of each task moved. The idempotency key makes a repeated or
+    concurrent move create one task; a crash between the two steps leaves a duplicate,
+    never a loss."""
     broker = get_broker()
     records = [r for r in broker.records(queue, ids) if r is not None and r.status == Status.DEAD]
     copies = [_copy(r, to_queue) for r in records]
     if not copies:
-        return 0
-    broker.enqueue(copies)
-    return sum(s == "dead" for s in broker.delete(queue, [r.id for r in records]))
+        return []
+    placed = broker.enqueue(copies)
+    statuses = broker.delete(queue, [r.id for r in records])
+    return [
+        (r.id, new_id)
+        for r, (new_id, _), s in zip(records, placed, statuses, strict=True)
+        if s == "dead"
+    ]
+
+
+def _acted_on(done: list[str], new_ids: list[str]) -> dict:
+    """The audit detail naming the tasks a DLQ action touched (the first DETAIL_IDS)."""
+    detail: dict = {"ids": done[:DETAIL_IDS]}
+    if new_ids:
+        detail["new_ids"] = new_ids[:DETAIL_IDS]
+    if len(done) > DETAIL_IDS:
+        detail["ids_truncated"] = True
+    return detail
 
 
 def _copy(r, to_queue: str) -> NewTask:

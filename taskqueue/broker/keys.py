@@ -28,6 +28,7 @@ learns the ids it pops once it runs.
     <prefix>:workers         ZSET   worker id -> last heartbeat, epoch ms (global)
     <prefix>:worker:<id>     HASH   a worker's registry entry (global, expires)
     <prefix>:periodic        HASH   schedule name -> JSON {last tick, last task id} (global)
+    <prefix>:archive:lock    STRING held (SET NX PX) by the one process archiving (global)
 """
 
 from ..conf import QUEUE_NAME_RE
@@ -104,6 +105,7 @@ class Keys:
         self.queues = f"{prefix}:queues"
         self.workers = f"{prefix}:workers"
         self.periodic = f"{prefix}:periodic"
+        self.archive_lock = f"{prefix}:archive:lock"
         self._cache: dict[str, QueueKeys] = {}
 
     def queue(self, name: str) -> QueueKeys:

@@ -1,0 +1,195 @@
+"""Durable task history: finished tasks copied from Redis into the TaskArchive table.
+
+Redis keeps completed and cancelled records for RESULT_TTL and dead letters for DEAD_TTL;
+the archive keeps them for ARCHIVE_RETENTION_DAYS. Dead and cancelled tasks are always
+archived, completed ones when ARCHIVE_COMPLETED is true.
+
+How: each queue's `dead`, `cancelled` (and `completed`) sorted sets are walked in score
+order (the time the task finished) from a checkpoint, `batch` entries at a time; each
+batch's records are read in one pipeline and upserted with one bulk INSERT ... ON
+CONFLICT, together with the new checkpoint in one transaction. So a run holds one batch
+in memory, a crash loses nothing (the batch is redone), and running twice writes the same
+rows (the second time as updates). A task that finishes again later (retried, then dead
+again) gets a later score and its row is updated.
+
+The checkpoint (ArchiveCheckpoint: the last archived score and member per prefix, queue
+and set) lives in the database beside the rows it describes, never ahead of them. It only
+moves past entries older than the run's start on Redis's clock: an entry finishing in
+that very millisecond could still sort before the last one read, so the newest entries
+are written but looked at again next time.
+"""
+
+import itertools
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from redis.exceptions import WatchError
+
+from .broker.errors import translating
+from .broker.reads import make_cursor
+from .client import get_broker
+from .conf import get_config
+from .masking import mask_secrets
+from .models import ArchiveCheckpoint, TaskArchive
+from .records import TaskRecord
+from .retention import delete_in_batches
+from .status import Status
+
+DEFAULT_BATCH = 1000
+ALWAYS = (Status.DEAD, Status.CANCELLED)
+UPDATE_FIELDS = [
+    f.name for f in TaskArchive._meta.concrete_fields if f.name not in ("id", "task_id")
+]
+
+
+def archivable() -> tuple[Status, ...]:
+    """The statuses archived under the current settings."""
+    return (*ALWAYS, Status.COMPLETED) if get_config().ARCHIVE_COMPLETED else ALWAYS
+
+
+def archive_once(batch: int = DEFAULT_BATCH) -> int:
+    """Archive every finished task not archived yet, then apply the retention.
+    Returns the number of rows written (new or updated)."""
+    written, _ = _archive(batch, deadline=None)
+    prune_archive()
+    return written
+
+
+@translating
+def archive_if_due(
+    *, interval: float | None = None, batch: int = DEFAULT_BATCH, budget: float | None = None
+) -> int | None:
+    """Archive unless another process did in the last `interval` seconds (default
+    ARCHIVE_INTERVAL); None when it was not due. Meant for the workers' maintenance loop:
+    any number may call it, one at a time works (SET NX PX on the archive lock key), and
+    one call stops starting new batches after `budget` seconds (default: half the
+    interval). When it stops with work left it releases the lock, so the next call goes
+    on at once."""
+    broker = get_broker()
+    seconds = get_config().ARCHIVE_INTERVAL if interval is None else interval
+    token = uuid.uuid4().hex
+    key = broker.keys.archive_lock
+    if not broker.client.set(key, token, nx=True, px=max(1, int(seconds * 1000))):
+        return None
+    budget = seconds / 2 if budget is None else budget
+    written, finished = _archive(batch, deadline=time.monotonic() + budget)
+    if finished:
+        prune_archive()
+    else:
+        _release(broker.client, key, token)
+    return written
+
+
+def prune_archive(now: datetime | None = None) -> int:
+    """Delete archived tasks older than ARCHIVE_RETENTION_DAYS (by finished time)."""
+    cutoff = (now or timezone.now()) - timedelta(days=get_config().ARCHIVE_RETENTION_DAYS)
+    old = Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, archived_at__lt=cutoff)
+    return delete_in_batches(TaskArchive.objects.filter(old))
+
+
+@translating
+def _archive(batch: int, deadline: float | None) -> tuple[int, bool]:
+    """(rows written, whether every set was walked to its end before the deadline)."""
+    broker = get_broker()
+    statuses = archivable()
+    settled_ms = broker.time_ms()
+    written = 0
+    for queue in broker.known_queues():
+        for status in statuses:
+            n, finished = _archive_set(broker, queue, status, batch, settled_ms, deadline)
+            written += n
+            if not finished:
+                return written, False
+    return written, True
+
+
+def _archive_set(broker, queue, kind, batch, settled_ms, deadline) -> tuple[int, bool]:
+    key = getattr(broker.keys.queue(queue), kind)
+    checkpoint = _checkpoint(broker.keys.prefix, queue, kind)
+    entries = broker.iter_entries(key, checkpoint, False, chunk=batch)
+    written = 0
+    while chunk := list(itertools.islice(entries, batch)):
+        written += _store(broker, queue, kind, chunk, settled_ms)
+        if deadline is not None and time.monotonic() >= deadline:
+            return written, False
+    return written, True
+
+
+def _store(broker, queue: str, kind: str, chunk: list, settled_ms: int) -> int:
+    """Upsert one batch's records and move the checkpoint, in one transaction."""
+    wanted = archivable()
+    records = broker.records(queue, [member for member, _ in chunk])
+    now = timezone.now()
+    rows = [to_row(r, now) for r in records if r and r.status in wanted and len(r.id) <= 64]
+    settled = [(member, score) for member, score in chunk if score < settled_ms]
+    with transaction.atomic():
+        TaskArchive.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["task_id"],
+            update_fields=UPDATE_FIELDS,
+        )
+        if settled:
+            _save_checkpoint(broker.keys.prefix, queue, kind, *settled[-1])
+    return len(rows)
+
+
+def to_row(r: TaskRecord, archived_at: datetime) -> TaskArchive:
+    """A TaskArchive row (not saved) from a task record, secrets masked."""
+    worker = r.worker or (r.history[-1].worker if r.history else "")
+    return TaskArchive(
+        task_id=r.id,
+        name=r.name[:200],
+        queue=r.queue[:63],
+        status=str(r.status)[:20],
+        attempts=max(0, r.attempts),
+        failures=max(0, r.failures),
+        created_at=r.created_at,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        worker=_text(worker)[:200],
+        error_type=_text(r.error_type)[:200],
+        error_message=_text(r.error_message),
+        traceback=_text(r.traceback),
+        args=mask_secrets(r.args),
+        kwargs=mask_secrets(r.kwargs),
+        result=mask_secrets(r.result) if r.status == Status.COMPLETED else None,
+        dead_reason=_text(r.dead_reason)[:40],
+        archived_at=archived_at,
+    )
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+
+
+def _checkpoint(prefix: str, queue: str, kind: str) -> str | None:
+    """The checkpoint as an iter_entries cursor (None: from the start)."""
+    row = ArchiveCheckpoint.objects.filter(prefix=prefix, queue=queue, kind=kind).first()
+    return None if row is None else make_cursor(row.member, row.score)
+
+
+def _save_checkpoint(prefix: str, queue: str, kind: str, member: str, score: float) -> None:
+    ArchiveCheckpoint.objects.bulk_create(
+        [ArchiveCheckpoint(prefix=prefix, queue=queue, kind=kind, score=score, member=member)],
+        update_conflicts=True,
+        unique_fields=["prefix", "queue", "kind"],
+        update_fields=["score", "member", "updated_at"],
+    )
+
+
+def _release(client, key: str, token: str) -> None:
+    """Delete the lock only if it is still ours (it may have expired and been retaken)."""
+    with client.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            if pipe.get(key) == token:
+                pipe.multi()
+                pipe.delete(key)
+                pipe.execute()
+        except WatchError:
+            pass

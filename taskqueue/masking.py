@@ -1,0 +1,51 @@
+"""Masking secret-looking values before task arguments are stored in the database.
+
+A key is secret-looking when it contains one of SECRET_WORDS (case-insensitive), or
+when one of its words is "key" (`api_key`, `apiKey`, `ssh-key`, `key`; not `monkey`
+or `keyboard`). Values under such keys are replaced, at any depth of dicts and lists.
+Positional arguments have no key, so a secret passed positionally is not recognised:
+pass secrets by keyword (better: pass a reference to them, not the secret itself).
+"""
+
+import re
+from typing import Any
+
+MASK = "********"
+SECRET_WORDS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "auth",
+    "credential",
+    "apikey",
+    "private",
+    "cookie",
+    "session",
+    "signature",
+)
+_WORD_BOUNDARY = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def is_secret_key(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    lowered = key.lower()
+    if any(word in lowered for word in SECRET_WORDS):
+        return True
+    return "key" in (word.lower() for word in _WORD_BOUNDARY.split(key))
+
+
+def mask_secrets(value: Any) -> Any:
+    """A copy of a JSON value with the values of secret-looking keys replaced by MASK
+    (and NUL characters dropped from strings: PostgreSQL's jsonb cannot hold them)."""
+    if isinstance(value, dict):
+        return {
+            mask_secrets(k): MASK if is_secret_key(k) else mask_secrets(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_secrets(item) for item in value]
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    return value
