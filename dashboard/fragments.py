@@ -83,6 +83,7 @@ class Kind:
 
     template: str
     context: Callable[[str], dict]
+    key: str  # what the key names: "queue", "task" or "all" (one element per page)
     on_own_event: bool = False  # its queue (or its task) had an event
     on_any_event: bool = False  # any queue had an event
     periodic: bool = False  # shows times or workers: refreshed every few seconds
@@ -92,40 +93,51 @@ KINDS: dict[str, Kind] = {
     "queue-card": Kind(
         "dashboard/overview.html#queue-card",
         lambda name: {"s": queue_card(name)},
+        key="queue",
         on_own_event=True,
         periodic=True,
     ),
     "totals": Kind(
         "dashboard/overview.html#totals",
         lambda _: {"totals": overview_context()["totals"]},
+        key="all",
         on_any_event=True,
         periodic=True,
     ),
     "queue-header": Kind(
         "dashboard/queue.html#queue-header",
         lambda name: {"q": queue_counts(name)},
+        key="queue",
         on_own_event=True,
     ),
     "task-row": Kind(
         "dashboard/_rows.html#task-row",
         lambda task_id: {"t": find_task(task_id), "task_id": task_id},
+        key="task",
         on_own_event=True,
-        on_any_event=False,
     ),
     "task-panel": Kind(
         "dashboard/task_detail.html#task-panel",
         lambda task_id: {"task": find_task(task_id), "task_id": task_id},
+        key="task",
         on_own_event=True,
+    ),
+    "task-running": Kind(
+        "dashboard/task_detail.html#task-running",
+        lambda task_id: {"task": find_task(task_id), "task_id": task_id},
+        key="task",
         periodic=True,
     ),
     "workers": Kind(
         "dashboard/workers.html#workers-table",
         lambda _: {"workers": inspect.workers(), "lost_after": LOST_AFTER_S},
+        key="all",
         periodic=True,
     ),
     "dead-groups": Kind(
         "dashboard/dead.html#dead-groups",
         lambda _: {"groups": inspect.dead_groups()},
+        key="all",
         on_any_event=True,
     ),
 }

@@ -54,3 +54,19 @@ def operator_client(operator) -> Client:
 
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def in_memory_layer(settings):
+    """Unit tests of the consumer use Channels' in-memory layer (the browser tests run
+    daphne with channels-redis)."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+@pytest.fixture
+def relay_stops():
+    """After the test, the relay thread must end (its connections are gone)."""
+    from dashboard.live.relay import RELAY
+
+    yield RELAY
+    assert RELAY.join(timeout=10), "the console relay thread did not stop"
