@@ -18,7 +18,7 @@ def other(*args, **kwargs):
 
 
 def make_user(username: str, *perms: str) -> User:
-    user = User.objects.create_user(username, password="pw-for-tests")
+    user = User.objects.create_user(username)  # no password: tests log in with force_login
     for codename in perms:
         user.user_permissions.add(Permission.objects.get(codename=codename))
     return user
@@ -70,3 +70,23 @@ def relay_stops():
 
     yield RELAY
     assert RELAY.join(timeout=10), "the console relay thread did not stop"
+
+
+def make_dead(broker, handle, error_type="ValueError", message="boom", traceback="Traceback"):
+    """Claim the queue's next task (the one given) and fail it for good."""
+    (claimed,) = broker.claim(handle.queue, "worker-1", 1)
+    assert claimed.id == handle.id
+    broker.fail(claimed.queue, claimed.id, claimed.attempt, retry_delay_ms=None,
+                error_type=error_type, error_message=message, traceback=traceback,
+                error_json="{}")  # fmt: skip
+    return handle.id
+
+
+def register_worker(redis_client, keys, worker_id: str, heartbeat_ms: int, **fields) -> None:
+    """A worker registry entry as a running worker writes it (see taskqueue/workers.py)."""
+    entry = {"id": worker_id, "name": worker_id, "host": "web-1", "pid": 4242,
+             "queues": "default,emails", "concurrency": 8, "processes": 1,
+             "started_at": heartbeat_ms - 60_000, "heartbeat_at": heartbeat_ms,
+             "in_flight": 2, "processed": 120, "failed": 3, "state": "running"}  # fmt: skip
+    redis_client.hset(keys.worker(worker_id), mapping=entry | fields)
+    redis_client.zadd(keys.workers, {worker_id: heartbeat_ms})
