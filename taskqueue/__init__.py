@@ -9,6 +9,7 @@ handle = send_email.enqueue("a@example.com", "Hi")
 handle.result(timeout=10)
 """
 
+from .context import TaskContext, current_task
 from .definition import Task, task
 from .errors import (
     BrokerUnavailable,
@@ -44,6 +45,7 @@ __all__ = [
     "Status",
     "Task",
     "TaskCancelled",
+    "TaskContext",
     "TaskDoesNotExist",
     "TaskFailed",
     "TaskHandle",
@@ -51,6 +53,7 @@ __all__ = [
     "TaskQueueError",
     "TaskTimeout",
     "ValidationError",
+    "current_task",
     "enqueue",
     "enqueue_many",
     "get_task",

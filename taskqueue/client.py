@@ -10,6 +10,8 @@ at-least-once unless it carries an idempotency key, which makes the retry harmle
 import threading
 
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -28,6 +30,20 @@ def connect(url: str, *, socket_timeout: float = 5.0, **extra) -> redis.Redis:
     if not url.startswith("unix://"):
         options["socket_keepalive"] = True
     return redis.Redis.from_url(url, **(options | extra))
+
+
+def connect_async(config: Config) -> redis.asyncio.Redis:
+    """The worker's asyncio client, with the same connection policy."""
+    options = {
+        "decode_responses": True,
+        "socket_timeout": config.SOCKET_TIMEOUT,
+        "socket_connect_timeout": config.SOCKET_TIMEOUT,
+        "retry": AsyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        "health_check_interval": 15,
+    }
+    if not config.REDIS_URL.startswith("unix://"):
+        options["socket_keepalive"] = True
+    return redis.asyncio.Redis.from_url(config.REDIS_URL, **options)
 
 
 def build_broker(config: Config) -> RedisBroker:

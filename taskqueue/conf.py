@@ -8,7 +8,7 @@ so a bad setting surfaces as a check with a hint, never as a crash at import tim
 """
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigurationError
@@ -40,6 +40,9 @@ class Config:
     EVENTS_MAXLEN: int = 10_000  # approximate length of each queue's event stream
     WAKE_MAX: int = 64  # wake-up tokens kept per queue for blocked workers
     SOCKET_TIMEOUT: float = 5.0  # seconds before a Redis command is given up
+    # periodic tasks: {"name": {"task": "app.tasks.x", "cron": "*/5 * * * *", "args": [],
+    # "kwargs": {}, "queue": "default"}}; see taskqueue/periodic.py
+    PERIODIC: dict = field(default_factory=dict)
 
     @property
     def lease_ms(self) -> int:
@@ -77,7 +80,22 @@ def problems(raw: Any) -> list[tuple[str, str, str]]:
             )
         )
     found += _url_problems(raw) + _queue_problems(raw) + _number_problems(raw)
-    return found
+    return found + _periodic_problems(raw.get("PERIODIC", {}))
+
+
+def _periodic_problems(periodic: Any) -> list[tuple[str, str, str]]:
+    from .periodic import valid_cron
+
+    hint = 'Each entry: {"task": "app.tasks.name", "cron": "*/5 * * * *"} (+ args, kwargs, queue).'
+    if not isinstance(periodic, dict):
+        return [("E010", "TASKQUEUE['PERIODIC'] must be a dict of schedules.", hint)]
+    return [
+        ("E010", f"TASKQUEUE['PERIODIC'][{name!r}] is not a valid schedule.", hint)
+        for name, spec in periodic.items()
+        if not isinstance(spec, dict)
+        or not isinstance(spec.get("task"), str)
+        or not valid_cron(spec.get("cron"))
+    ]
 
 
 def _url_problems(raw: dict) -> list[tuple[str, str, str]]:

@@ -20,6 +20,7 @@ from typing import Any
 from . import options as check
 from .conf import get_config
 from .errors import PayloadTooLarge, ValidationError
+from .periodic import valid_cron
 from .priority import band_of, level_of
 from .records import NewTask
 from .registry import registry
@@ -171,6 +172,8 @@ def _declared(raw: dict) -> TaskOptions:
         check.max_retries(opts.max_retries)
     if opts.timeout is not _UNSET:
         check.timeout(opts.timeout)
+    if opts.cron is not None and not valid_cron(opts.cron):
+        raise ValidationError(f"cron {opts.cron!r} is not a valid cron expression.", field="cron")
     for name in ("retry_on", "dont_retry_on"):
         value = getattr(opts, name)
         if not isinstance(value, tuple) or not all(

@@ -72,6 +72,12 @@ class AsyncRedisBroker:
         return await self.execute(self.ops.enqueue(queue, tasks, None))
 
     @translating
+    async def wait_for_timer(self, queues: Sequence[str], timeout: float) -> bool:
+        """Sleep until `timeout` passes or a task is scheduled on one of the queues."""
+        keys = [self.keys.queue(q).timer for q in queues]
+        return await self.client.blpop(keys, timeout=max(0.01, timeout)) is not None
+
+    @translating
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> bool:
         """Block until a wake-up token arrives on one of the queues (True) or timeout."""
         keys = [self.keys.queue(q).wake for q in queues]

@@ -17,6 +17,7 @@ learns the ids it pops once it runs.
     <prefix>:{q}:seq         STRING the queue's FIFO counter
     <prefix>:{q}:paused      STRING present while the queue is paused
     <prefix>:{q}:wake        LIST   wake-up tokens that blocked workers BLPOP (bounded)
+    <prefix>:{q}:timer       LIST   a token when the scheduled set gained a task (<= 1)
     <prefix>:{q}:events      STREAM state changes (approximately capped)
     <prefix>:{q}:stats       HASH   lifetime counters (enqueued, completed, failed, ...)
     <prefix>:{q}:errors      HASH   exception type -> tasks of that type in the DLQ
@@ -70,6 +71,7 @@ class QueueKeys:
     seq = _Kind()
     paused = _Kind()
     wake = _Kind()
+    timer = _Kind()
     events = _Kind()
     stats = _Kind()
     errors = _Kind()

@@ -58,7 +58,7 @@ class Operations:
         argv = [_now(now), queue, cfg.IDEMPOTENCY_TTL, cfg.WAKE_MAX, cfg.EVENTS_MAXLEN]
         for t in tasks:
             argv += t.argv()
-        kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index")
+        kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index", "timer")
         return self._call("enqueue_tasks", queue, kinds, argv, _pairs)
 
     # -- the worker's side -----------------------------------------------------------
@@ -101,7 +101,7 @@ class Operations:
             cfg.DEAD_MAX,
             cfg.EVENTS_MAXLEN,
         ]
-        kinds = ("active", "scheduled", "dead", "events", "stats", "errors", "index")
+        kinds = ("active", "scheduled", "dead", "events", "stats", "errors", "index", "timer")
         return self._call("fail_task", queue, kinds, argv)
 
     def renew(

@@ -1,7 +1,7 @@
 --[[ enqueue_tasks: create tasks in one queue (pending, or scheduled when due later).
 
 KEYS[1] pending    KEYS[2] scheduled  KEYS[3] seq    KEYS[4] wake
-KEYS[5] events     KEYS[6] stats      KEYS[7] index
+KEYS[5] events     KEYS[6] stats      KEYS[7] index      KEYS[8] timer
 
 ARGV[1] base       ARGV[2] now ms ('' = Redis TIME)
 ARGV[3] queue name ARGV[4] idempotency TTL, s
@@ -18,7 +18,7 @@ Errors: none.
 
 local base, now = ARGV[1], now_ms(ARGV[2])
 local queue, idem_ttl = ARGV[3], ARGV[4]
-local out, ready, created_n = {}, 0, 0
+local out, ready, created_n, later = {}, 0, 0, 0
 for i = 7, #ARGV, 12 do
   local id, band, delay, eta, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 3]),
     tonumber(ARGV[i + 4]), ARGV[i + 5]
@@ -38,7 +38,7 @@ for i = 7, #ARGV, 12 do
     local seq = rcall('INCR', KEYS[3])
     local status = 'pending'
     if run_at > now then
-      status = 'scheduled'
+      status, later = 'scheduled', later + 1
       rcall('ZADD', KEYS[2], run_at, id)
     else
       ready = ready + 1
@@ -58,4 +58,5 @@ for i = 7, #ARGV, 12 do
 end
 if created_n > 0 then rcall('HINCRBY', KEYS[6], 'enqueued', created_n) end
 wake(KEYS[4], ARGV[5], ready)
+if later > 0 then arm_timer(KEYS[8]) end
 return out

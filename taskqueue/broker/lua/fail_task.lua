@@ -3,7 +3,7 @@ Fenced like complete_tasks. A retry is scheduled only when the worker asks for o
 (delay >= 0) and the task has retries left (failures <= max_retries).
 
 KEYS[1] active  KEYS[2] scheduled  KEYS[3] dead  KEYS[4] events  KEYS[5] stats
-KEYS[6] errors  KEYS[7] index
+KEYS[6] errors  KEYS[7] index  KEYS[8] timer
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] id  ARGV[4] attempt
 ARGV[5] retry delay ms (-1 = do not retry)  ARGV[6] error type  ARGV[7] error message
@@ -33,6 +33,7 @@ if delay >= 0 and failures <= tonumber(cur[3]) then
   close_attempt(task_key, attempt, now, 'retry')
   rcall('HSET', task_key, 'status', 'scheduled', 'run_at', now + delay, 'lease_until', '')
   rcall('ZADD', KEYS[2], now + delay, id)
+  arm_timer(KEYS[8])
   rcall('HINCRBY', KEYS[5], 'retried', 1)
   outcome = 'scheduled'
 else

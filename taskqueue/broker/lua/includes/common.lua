@@ -32,6 +32,11 @@ local function wake(wake_key, bound, n)
   for _ = 1, room do rcall('LPUSH', wake_key, '1') end
 end
 
+-- Tell sleeping schedulers that the scheduled set changed (one token is enough).
+local function arm_timer(timer_key)
+  if rcall('LLEN', timer_key) == 0 then rcall('LPUSH', timer_key, '1') end
+end
+
 -- Close the history entry 'h:<attempt>' = 'worker|started' with '|ended|outcome'.
 local function close_attempt(task_key, attempt, now, outcome)
   local field = 'h:' .. attempt

@@ -1,0 +1,105 @@
+"""`python manage.py runworker`: run taskqueue workers (see docs/worker.md).
+
+Channels ships a `runworker` command too; `taskqueue` is listed before `channels` in
+INSTALLED_APPS, so this is the one Django runs.
+"""
+
+import os
+import sys
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+
+from taskqueue.conf import get_config
+from taskqueue.errors import TaskQueueError
+from taskqueue.worker import logs
+from taskqueue.worker.options import WorkerOptions, parse_queues
+
+
+class Command(BaseCommand):
+    help = "Run a taskqueue worker: claim tasks from Redis and run them."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--queues",
+            default="",
+            help="high,default,low (strict order) or high:5,default:2,low:1 (weighted). "
+            "Default: TASKQUEUE['QUEUES'].",
+        )
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=10,
+            help="Tasks run at once per process (threads for sync tasks).",
+        )
+        parser.add_argument(
+            "--processes", type=int, default=1, help="Worker processes to supervise."
+        )
+        parser.add_argument("--burst", action="store_true", help="Run what is queued, then exit 0.")
+        parser.add_argument("--name", default="", help="A name for this worker in the registry.")
+        parser.add_argument(
+            "--grace",
+            type=float,
+            default=30.0,
+            help="Seconds running tasks get to finish on SIGTERM.",
+        )
+        parser.add_argument(
+            "--max-tasks-per-child",
+            type=int,
+            default=None,
+            help="With --processes: replace a child after N tasks.",
+        )
+        parser.add_argument("--log-format", choices=("text", "json"), default="text")
+        parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+
+    def handle(self, *args, **o):
+        options = self._options(o)
+        logs.configure(options.log_format, o["log_level"].upper())
+        periodic = get_config().PERIODIC
+        if options.processes > 1:
+            from taskqueue.worker.supervisor import Supervisor
+
+            code = Supervisor(options, get_config(), periodic=periodic).run()
+        else:
+            from taskqueue.worker.worker import Worker
+
+            code = Worker(options, get_config(), periodic=periodic).run()
+        _exit(code)
+
+    def _options(self, o) -> WorkerOptions:
+        try:
+            config = get_config()
+            queues, weights = parse_queues(o["queues"] or ",".join(config.QUEUES))
+        except TaskQueueError as exc:
+            raise CommandError(str(exc)) from None
+        if o["concurrency"] < 1 or o["processes"] < 1:
+            raise CommandError("--concurrency and --processes must be at least 1.")
+        if o["grace"] < 0 or (
+            o["max_tasks_per_child"] is not None and o["max_tasks_per_child"] < 1
+        ):
+            raise CommandError("--grace must be >= 0 and --max-tasks-per-child >= 1.")
+        return WorkerOptions(
+            queues=queues,
+            weights=weights,
+            concurrency=o["concurrency"],
+            processes=o["processes"],
+            burst=o["burst"],
+            name=o["name"],
+            grace=o["grace"],
+            max_tasks_per_child=o["max_tasks_per_child"],
+            log_format=o["log_format"],
+        )
+
+
+def _exit(code: int) -> None:
+    """Exit now if a task thread is still running past its time limit (Python cannot
+    stop a thread; its task was already released or failed), else return normally."""
+    lingering = [
+        t for t in threading.enumerate() if t.name.startswith("taskqueue-task") and t.is_alive()
+    ]
+    if lingering:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        sys.exit(code)

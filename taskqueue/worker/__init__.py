@@ -1,0 +1,1 @@
+"""The worker: `python manage.py runworker`. See docs/worker.md for its guarantees."""

@@ -1,0 +1,145 @@
+"""The heartbeat thread: renews the leases of every task the worker holds every
+lease/3, hears cancel requests and lost leases in the answer, keeps the worker's
+registry entry fresh and flushes runtime statistics.
+
+It is a thread, not a coroutine, so a task that hogs the event loop (or the GIL for a
+while: the interpreter switches threads every few ms) does not get its lease stolen.
+"""
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+
+from ..broker.redis_broker import RedisBroker
+from ..errors import BrokerUnavailable
+from ..runtime import bucket_of
+from ..workers import FORGET_AFTER_S
+
+log = logging.getLogger("taskqueue.worker")
+
+
+class Heartbeat(threading.Thread):
+    def __init__(
+        self,
+        broker: RedisBroker,
+        interval: float,
+        held: Callable[[], list],
+        on_answer: Callable[[str, str, int], None],
+        registry_entry: Callable[[], dict],
+    ):
+        super().__init__(name="taskqueue-heartbeat", daemon=True)
+        self.broker = broker
+        self.interval = interval
+        self.held = held  # () -> [(queue, id, attempt, progress JSON or None)]
+        self.on_answer = on_answer  # (queue, id, answer): 1 renewed, 2 cancel requested, 0 lost
+        self.registry_entry = registry_entry
+        self.stopped = threading.Event()
+        self.stats = RuntimeStats()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.beat()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def beat(self) -> None:
+        try:
+            self.renew()
+            self.register()
+            self.stats.flush(self.broker)
+        except BrokerUnavailable as exc:
+            log.warning("heartbeat failed, will retry: %s", exc)
+        except Exception:
+            log.exception("heartbeat failed")
+
+    def renew(self) -> None:
+        by_queue: dict[str, list[tuple]] = {}
+        for queue, task_id, attempt, progress in self.held():
+            by_queue.setdefault(queue, []).append((task_id, attempt, progress or ""))
+        for queue, held in by_queue.items():
+            answers = self.broker.renew(queue, held)
+            for (task_id, _, _), answer in zip(held, answers, strict=True):
+                if answer != 1:
+                    self.on_answer(queue, task_id, answer)
+
+    def register(self) -> None:
+        entry = self.registry_entry()
+        now = self.broker.time_ms()
+        entry["heartbeat_at"] = now
+        keys, key = self.broker.keys, self.broker.keys.worker(entry["id"])
+        with self.broker.client.pipeline(transaction=False) as pipe:
+            pipe.hset(key, mapping={k: str(v) for k, v in entry.items()})
+            pipe.expire(key, FORGET_AFTER_S)
+            pipe.zadd(keys.workers, {entry["id"]: now})
+            pipe.zremrangebyscore(keys.workers, "-inf", now - FORGET_AFTER_S * 1000)
+            pipe.execute()
+
+    def unregister(self, worker_id: str) -> None:
+        with self.broker.client.pipeline(transaction=False) as pipe:
+            pipe.delete(self.broker.keys.worker(worker_id))
+            pipe.zrem(self.broker.keys.workers, worker_id)
+            pipe.execute()
+
+
+class RuntimeStats:
+    """Runtime histogram increments, kept in memory and flushed with the heartbeat."""
+
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()  # (queue, task, field) -> increment
+        self.lock = threading.Lock()
+
+    def record(self, queue: str, task: str, seconds: float) -> None:
+        with self.lock:
+            self.counts[(queue, task, f"b{bucket_of(seconds)}")] += 1
+            self.counts[(queue, task, "sum_ms")] += int(seconds * 1000)
+            self.counts[(queue, task, "count")] += 1
+
+    def take(self) -> Counter:
+        with self.lock:
+            counts, self.counts = self.counts, Counter()
+        return counts
+
+    def put_back(self, counts: Counter) -> None:
+        with self.lock:
+            self.counts.update(counts)
+
+    def flush(self, broker: RedisBroker) -> None:
+        counts = self.take()
+        if not counts:
+            return
+        try:
+            with broker.client.pipeline(transaction=False) as pipe:
+                for (queue, task, part), n in counts.items():
+                    pipe.hincrby(broker.keys.queue(queue).runtime, f"{task}|{part}", n)
+                pipe.execute()
+        except Exception:
+            self.put_back(counts)  # try again at the next beat
+            raise
+
+
+def registry_fields(
+    worker_id: str,
+    name: str,
+    host: str,
+    pid: int,
+    queues,
+    concurrency: int,
+    processes: int,
+    started_at: int,
+) -> dict:
+    return {
+        "id": worker_id,
+        "name": name,
+        "host": host,
+        "pid": pid,
+        "queues": ",".join(queues),
+        "concurrency": concurrency,
+        "processes": processes,
+        "started_at": started_at,
+        "state": "running",
+        "in_flight": 0,
+        "processed": 0,
+        "failed": 0,
+    }

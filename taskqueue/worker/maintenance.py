@@ -1,0 +1,110 @@
+"""Maintenance: promote due scheduled tasks, reap expired leases, fire cron ticks.
+
+Every worker runs it (any number may at once: each script moves each task exactly
+once). It sleeps until the next scheduled task is due or SWEEP_S passes, whichever is
+first, and wakes early when a task is scheduled (the scripts push a token on the
+queue's `timer` list), so delayed tasks and retries start on time without polling.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+from ..broker.async_broker import AsyncRedisBroker
+from ..definition import EnqueueOptions, build_task
+from ..errors import BrokerUnavailable, TaskQueueError
+from ..periodic import Schedule
+from ..registry import Registry
+from ..serialization import dumps
+
+log = logging.getLogger("taskqueue.worker")
+SWEEP_S = 1.0
+
+
+class Maintenance:
+    def __init__(
+        self, broker: AsyncRedisBroker, queues, schedules: list[Schedule], registry: Registry
+    ):
+        self.broker = broker
+        self.queues = list(queues)
+        self.schedules = schedules
+        self.registry = registry
+        self.tz = ZoneInfo(settings.TIME_ZONE)
+        self.next_ticks: dict[str, datetime] = {}
+        self.clock_offset = 0.0  # Redis time - local time, seconds
+
+    async def run(self) -> None:
+        while True:
+            try:
+                wait = await self.sweep()
+            except BrokerUnavailable as exc:
+                log.warning("maintenance: %s", exc)
+                wait = SWEEP_S
+            except Exception:
+                log.exception("maintenance failed")
+                wait = SWEEP_S
+            await self._sleep(wait)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, waking early when a task is scheduled (its due time may be sooner)."""
+        try:
+            await self.broker.wait_for_timer(self.queues, seconds)
+        except BrokerUnavailable:
+            await asyncio.sleep(seconds)
+
+    async def sweep(self) -> float:
+        """One pass over every queue; returns how long to sleep before the next."""
+        wait = SWEEP_S * random.uniform(0.8, 1.0)
+        for queue in self.queues:
+            _, next_due, redis_now = await self.broker.promote(queue)
+            self.clock_offset = redis_now / 1000 - time.time()
+            if next_due is not None:
+                wait = min(wait, max(0.001, (next_due - redis_now) / 1000))
+            requeued, dead = await self.broker.reap(queue)
+            if requeued or dead:
+                log.warning(
+                    "queue %s: %d expired lease(s) requeued, %d dead-lettered",
+                    queue,
+                    requeued,
+                    dead,
+                )
+        return min(wait, await self.fire_due_ticks())
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(time.time() + self.clock_offset, tz=UTC)
+
+    async def fire_due_ticks(self) -> float:
+        """Enqueue every schedule whose tick has come; returns seconds to the next tick."""
+        now, wait = self.now(), SWEEP_S
+        for schedule in self.schedules:
+            tick = self.next_ticks.get(schedule.name)
+            if tick is None:  # first sight (start-up): missed ticks are not replayed
+                tick = self.next_ticks[schedule.name] = schedule.next_after(now, self.tz)
+            if tick <= now:
+                await self.fire(schedule, tick)
+                tick = self.next_ticks[schedule.name] = schedule.next_after(now, self.tz)
+            wait = min(wait, max(0.001, (tick - now).total_seconds()))
+        return wait
+
+    async def fire(self, schedule: Schedule, tick: datetime) -> None:
+        try:
+            task = self.registry.get(schedule.task)
+            options = EnqueueOptions(
+                queue=schedule.queue,
+                idempotency_key=schedule.idempotency_key(tick),
+                meta={"periodic": schedule.name},
+            )
+            new = build_task(task, schedule.args, schedule.kwargs, options)
+        except TaskQueueError as exc:
+            log.error("periodic %s: cannot enqueue %s: %s", schedule.name, schedule.task, exc)
+            return
+        [(task_id, created)] = await self.broker.enqueue(new.queue, [new])
+        state = dumps({"last_tick": int(tick.timestamp() * 1000), "task_id": task_id})
+        await self.broker.client.hset(self.broker.keys.periodic, schedule.name, state)
+        if created:
+            log.info("periodic %s: enqueued %s for %s", schedule.name, task_id, tick.isoformat())

@@ -1,0 +1,47 @@
+"""Worker options, as `runworker` parses them."""
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+
+from ..broker.keys import validate_queue_name
+from ..errors import ValidationError
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    queues: tuple[str, ...]
+    weights: tuple[int, ...] | None = None  # None: strict order
+    concurrency: int = 10
+    processes: int = 1
+    burst: bool = False
+    name: str = ""
+    grace: float = 30.0
+    max_tasks_per_child: int | None = None
+    log_format: str = "text"
+
+    @property
+    def worker_id(self) -> str:
+        return f"{self.name or socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+def parse_queues(spec: str) -> tuple[tuple[str, ...], tuple[int, ...] | None]:
+    """'high,default,low' (strict order) or 'high:5,default:2,low:1' (weighted)."""
+    names, weights = [], []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, sep, weight = part.partition(":")
+        names.append(validate_queue_name(name.strip()))
+        if sep:
+            if not weight.strip().isdigit() or int(weight) < 1:
+                raise ValidationError(f"queue weight must be a positive integer, not {weight!r}.")
+            weights.append(int(weight))
+    if not names:
+        raise ValidationError("--queues needs at least one queue name.")
+    if len(set(names)) != len(names):
+        raise ValidationError(f"--queues names a queue twice: {spec!r}.")
+    if weights and len(weights) != len(names):
+        raise ValidationError("give every queue a weight (name:weight) or none.")
+    return tuple(names), (tuple(weights) if weights else None)
