@@ -24,7 +24,7 @@ from taskqueue.errors import (
 )
 
 from .access import operator_required
-from .fragments import render_fragment
+from .fragments import response_fragment
 
 ERROR_STATUS = (
     (TaskDoesNotExist, 404),
@@ -72,11 +72,11 @@ def perform(request: HttpRequest, act: Callable[[], str], refresh: Callable[[], 
 def task_fragments(request: HttpRequest, ids: list[str]) -> Callable[[], list[str]]:
     """The task's panel (detail page) or rows (list pages), as the form says it shows."""
     kind = "task-panel" if request.POST.get("shown") == "panel" else "task-row"
-    return lambda: [render_fragment(kind, task_id, can_operate=True) for task_id in ids]
+    return lambda: [response_fragment(kind, task_id, can_operate=True) for task_id in ids]
 
 
 def queue_fragments(name: str) -> Callable[[], list[str]]:
-    return lambda: [render_fragment("queue-header", name, can_operate=True)]
+    return lambda: [response_fragment("queue-header", name, can_operate=True)]
 
 
 @operator_required

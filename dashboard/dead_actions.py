@@ -18,7 +18,7 @@ from taskqueue.inspect import TaskFilter
 
 from .access import operator_required
 from .actions import actor, perform
-from .fragments import render_fragment
+from .fragments import response_fragment
 
 
 @dataclass
@@ -108,8 +108,8 @@ def handle(request: HttpRequest, verb: str) -> HttpResponse:
         sel = holder["sel"]
         if not confirming:
             return [confirm_panel(request, preview(verb, sel, holder["count"]))]
-        rows = [render_fragment("task-row", i, can_operate=True) for i in (sel.ids or [])[:200]]
-        groups = render_fragment("dead-groups", "all", can_operate=True)
+        rows = [response_fragment("task-row", i, can_operate=True) for i in (sel.ids or [])[:200]]
+        groups = response_fragment("dead-groups", "all", can_operate=True)
         return [confirm_panel(request, None), groups, *rows]
 
     return perform(request, act, refresh)

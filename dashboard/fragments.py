@@ -87,6 +87,7 @@ class Kind:
     on_own_event: bool = False  # its queue (or its task) had an event
     on_any_event: bool = False  # any queue had an event
     periodic: bool = False  # shows times or workers: refreshed every few seconds
+    row: bool = False  # a table row: parsed apart from other elements (see below)
 
 
 KINDS: dict[str, Kind] = {
@@ -115,6 +116,7 @@ KINDS: dict[str, Kind] = {
         lambda task_id: {"t": find_task(task_id), "task_id": task_id},
         key="task",
         on_own_event=True,
+        row=True,
     ),
     "task-panel": Kind(
         "dashboard/task_detail.html#task-panel",
@@ -148,3 +150,12 @@ def render_fragment(kind: str, key: str, *, can_operate: bool) -> str:
     spec = KINDS[kind]
     context = spec.context(key) | {"oob": True, "can_operate": can_operate, "live_key": key}
     return render_to_string(spec.template, context)
+
+
+def response_fragment(kind: str, key: str, *, can_operate: bool) -> str:
+    """A live element for an htmx response, next to other elements. A browser parses a
+    bare <tr> after a <div> as text, so rows travel inside a <template> (htmx swaps
+    out-of-band elements found in templates). The WebSocket relay instead sends rows
+    in a message of their own."""
+    html = render_fragment(kind, key, can_operate=can_operate)
+    return f"<template>{html}</template>" if KINDS[kind].row else html
