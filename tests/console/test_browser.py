@@ -30,6 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+PHONE = {"width": 390, "height": 844}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PREFIX = f"b{uuid.uuid4().hex[:10]}"
 
@@ -217,8 +218,7 @@ def test_every_page_in_a_screenshot(console, server, env, tmp_path):
         page = console.open(server.url, f"/tasks/{running}/")
         expect(page.locator("progress")).to_be_visible(timeout=10_000)
         page.screenshot(path=SCREENSHOTS / "task-running.png", full_page=True)
-        phone = logged_in(page.context.browser, server,
-                          viewport={"width": 390, "height": 844}, device_scale_factor=2)  # fmt: skip
+        phone = logged_in(page.context.browser, server, viewport=PHONE, device_scale_factor=2)
         phone.open(server.url, "/").screenshot(path=SCREENSHOTS / "overview-phone.png")
         phone.page.context.close()
     finally:
