@@ -123,10 +123,8 @@ BULK_VERBS = {"retry": "Retried", "cancel": "Cancelled", "delete": "Deleted"}
 @operator_required
 def bulk(request: HttpRequest) -> HttpResponse:
     action, ids = request.POST.get("action", ""), request.POST.getlist("ids")
-    result = services.BulkResult()
 
     def act() -> str:
-        nonlocal result
         if action not in BULK_VERBS:
             raise ValidationError("Choose retry, cancel or delete.", field="action")
         if not ids:
@@ -134,7 +132,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
         result = services.bulk(actor(request), action, ids)
         return bulk_message(BULK_VERBS[action], len(result.done), result.skipped)
 
-    return perform(request, act, lambda: task_fragments(request, ids[:200])())
+    return perform(request, act, task_fragments(request, ids[:200]))
 
 
 def bulk_message(verb: str, done: int, skipped: dict[str, str]) -> str:
