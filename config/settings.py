@@ -75,6 +75,15 @@ DATABASES = {
         default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Every API or console action writes an audit row. WAL with synchronous=NORMAL spares
+    # each commit an fsync (a power cut may lose the last commits, never corrupts), and
+    # IMMEDIATE transactions make concurrent writers wait their turn instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        transaction_mode="IMMEDIATE",
+        timeout=20,
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -118,6 +127,10 @@ TASKQUEUE = {
     "PREFIX": os.environ.get("TASKQUEUE_PREFIX", "tq"),
     "QUEUES": env_list("TASKQUEUE_QUEUES", ["high", "default", "low"]),
 }
+
+# The JSON API (api/conf.py, docs/api.md): networks that may scrape /api/v1/metrics
+# without a token, e.g. TASKQUEUE_METRICS_NETWORKS=10.0.5.0/24.
+TASKQUEUE_API = {"METRICS_PUBLIC_NETWORKS": env_list("TASKQUEUE_METRICS_NETWORKS", [])}
 
 # The console's channel layer (Channels). channels-redis is not Cluster-aware: give it a
 # plain Redis of its own in production; by default it shares the broker's, under its

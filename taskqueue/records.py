@@ -63,6 +63,7 @@ class Claimed:
     failures: int
     max_retries: int
     meta: str
+    lost: int = 0  # leases lost so far: a task that lost one runs alone (see docs/worker.md)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,13 @@ _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 
 def dumps(value: Any, *, what: str = "value") -> str:
     try:
-        return _encoder.encode(value)
+        text = _encoder.encode(value)
+        text.encode("utf-8")  # a lone surrogate cannot be sent: refuse it here, by name
+        return text
+    except UnicodeEncodeError:
+        raise SerializationError(
+            f"{what} contains a lone surrogate, not valid Unicode.", field=what
+        ) from None
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"{what} is not JSON-serialisable: {exc}", field=what) from None
     except RecursionError:

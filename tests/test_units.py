@@ -60,3 +60,37 @@ def test_a_record_with_garbage_fields_still_reads():
         None,
         (),
     )
+
+
+def test_dumps_refuses_a_lone_surrogate_by_naming_the_argument():
+    with pytest.raises(SerializationError, match="args contains a lone surrogate"):
+        dumps(["\ud800"], what="args")
+
+
+@pytest.mark.parametrize("cursor", ["nan:x", "inf:x", "-inf:y", "abc:z"])
+def test_a_non_finite_or_garbage_cursor_is_a_validation_error(cursor):
+    from taskqueue.broker.reads import parse_cursor
+    from taskqueue.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="cursor"):
+        parse_cursor(cursor)
+
+
+def test_redis_refusals_become_broker_unavailable():
+    import redis
+
+    from taskqueue.broker.errors import translating
+    from taskqueue.errors import BrokerUnavailable
+
+    @translating
+    def refuse(message):
+        raise redis.ResponseError(message)
+
+    for message in (
+        "OOM command not allowed when used memory > 'maxmemory'.",
+        "LOADING Redis is loading",
+    ):
+        with pytest.raises(BrokerUnavailable, match=message.split()[0]):
+            refuse(message)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        refuse("WRONGTYPE Operation against a key holding the wrong kind of value")

@@ -1,4 +1,9 @@
-"""Redis errors leave the broker as the engine's exceptions (raise ... from None)."""
+"""Redis errors leave the broker as the engine's exceptions (raise ... from None).
+
+Connection trouble, and replies that mean "Redis cannot take this now" (out of memory
+under noeviction, still loading its data after a restart, a read-only replica...),
+become BrokerUnavailable: the API answers 503 and the worker retries later.
+"""
 
 import functools
 import inspect
@@ -8,6 +13,22 @@ import redis
 from ..errors import BrokerUnavailable
 
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+REFUSALS = (
+    "OOM",
+    "LOADING",
+    "READONLY",
+    "MASTERDOWN",
+    "BUSY",
+    "NOREPLICAS",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+)
+
+
+def is_refusal(exc: redis.ResponseError) -> bool:
+    return str(exc).split(" ", 1)[0] in REFUSALS or isinstance(
+        exc, (redis.exceptions.OutOfMemoryError, redis.exceptions.ReadOnlyError)
+    )
 
 
 def unavailable(exc: BaseException) -> BrokerUnavailable:
@@ -15,7 +36,7 @@ def unavailable(exc: BaseException) -> BrokerUnavailable:
 
 
 def translating(method):
-    """Wrap a broker method (sync or async) so connection trouble is BrokerUnavailable."""
+    """Wrap a broker method (sync or async) so Redis trouble is BrokerUnavailable."""
     if inspect.iscoroutinefunction(method):
 
         @functools.wraps(method)
@@ -24,6 +45,10 @@ def translating(method):
                 return await method(*args, **kwargs)
             except CONNECTION_ERRORS as exc:
                 raise unavailable(exc) from None
+            except redis.ResponseError as exc:
+                if is_refusal(exc):
+                    raise unavailable(exc) from None
+                raise
 
         return async_wrapper
 
@@ -33,5 +58,9 @@ def translating(method):
             return method(*args, **kwargs)
         except CONNECTION_ERRORS as exc:
             raise unavailable(exc) from None
+        except redis.ResponseError as exc:
+            if is_refusal(exc):
+                raise unavailable(exc) from None
+            raise
 
     return wrapper

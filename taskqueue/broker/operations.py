@@ -212,6 +212,7 @@ def _claimed(queue: str, flat: list) -> list[Claimed]:
             failures=int(flat[i + 6] or 0),
             max_retries=int(flat[i + 7] or 0),
             meta=flat[i + 8],
+            lost=int(flat[i + 9] or 0),
         )
-        for i in range(0, len(flat), 9)
+        for i in range(0, len(flat), 10)
     ]

@@ -3,6 +3,7 @@ no KEYS or SCAN: counts are O(1) and listings paginate on the sets' scores."""
 
 import itertools
 import json
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -253,6 +254,9 @@ def parse_cursor(cursor: str | None) -> tuple[float | None, str]:
         return None, ""
     score, _, member = cursor.partition(":")
     try:
-        return float(score), member
+        value = float(score)
+        if not math.isfinite(value):
+            raise ValueError(score)
+        return value, member
     except ValueError:
         raise ValidationError(f"cursor {cursor!r} is not valid.", field="cursor") from None

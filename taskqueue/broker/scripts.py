@@ -15,6 +15,7 @@ from redis.commands.core import Script
 from redis.exceptions import ResponseError
 
 from ..errors import InvalidTransition, TaskDoesNotExist, TaskQueueError
+from .errors import is_refusal, unavailable
 
 _INCLUDE = re.compile(r'^--- @include "([a-z_]+)"$', re.MULTILINE)
 _HEADER_KEYS = re.compile(r"\bKEYS\[(\d+)\]")
@@ -68,4 +69,6 @@ def translate(exc: ResponseError, task_id: str, action: str) -> Exception:
         return TaskDoesNotExist(task_id)
     if code == "TQ_INVALID_TRANSITION":
         return InvalidTransition(task_id, action, detail)
+    if is_refusal(exc):
+        return unavailable(exc)
     return exc

@@ -27,6 +27,7 @@ class Heartbeat(threading.Thread):
         held: Callable[[], list],
         on_answer: Callable[[str, str, int], None],
         registry_entry: Callable[[], dict],
+        stats: "RuntimeStats",
     ):
         super().__init__(name="taskqueue-heartbeat", daemon=True)
         self.broker = broker
@@ -35,7 +36,7 @@ class Heartbeat(threading.Thread):
         self.on_answer = on_answer  # (queue, id, answer): 1 renewed, 2 cancel requested, 0 lost
         self.registry_entry = registry_entry
         self.stopped = threading.Event()
-        self.stats = RuntimeStats()
+        self.stats = stats
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):

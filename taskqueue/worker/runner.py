@@ -52,6 +52,7 @@ class Running:
     task: Task | None = None
     future: asyncio.Future | None = None
     threaded: bool = False  # its body was handed to a pool thread
+    started_wall: float = 0.0  # time.time() at start (the supervisor's hard limit uses it)
     stop_reason: str = ""  # cancel, lost, shutdown, timeout
 
 

@@ -8,6 +8,7 @@ failed attempt) and exit 0. A second signal skips the wait.
 """
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -28,7 +29,7 @@ from ..records import Claimed
 from ..registry import Registry
 from ..registry import registry as default_registry
 from .acks import Acknowledger
-from .heartbeat import Heartbeat, registry_fields
+from .heartbeat import Heartbeat, RuntimeStats, registry_fields
 from .maintenance import Maintenance
 from .options import WorkerOptions
 from .runner import Outcome, Runner, Running
@@ -46,15 +47,22 @@ class Worker:
         *,
         registry: Registry | None = None,
         periodic: dict | None = None,
+        link=None,
     ):
         self.options = options
         self.config = config
         self.registry = registry or default_registry
         self.periodic = periodic
+        self.link = link  # a ParentLink when a supervisor owns the heartbeats (child.py)
+        self.stats = RuntimeStats()
+        self.overdue: dict[tuple[str, str], float] = {}
+        self.suspects: collections.deque[Running] = (
+            collections.deque()
+        )  # sync tasks past their limit, running on
         self.id = options.worker_id
         self.running: dict[tuple[str, str], Running] = {}
         self.busy = 0  # slots in use: executing tasks, including threads past their time limit
-        self.processed = self.failed = 0
+        self.processed = self.failed = self.launched = 0
         self.signals = 0
         self.started_at = int(time.time() * 1000)
         self.install_signals = True
@@ -79,30 +87,38 @@ class Worker:
         )
         self.runner = Runner(self.registry, self.config, self.pool)
         self.acker = Acknowledger(self.broker, self._reported)
-        self.heartbeat = Heartbeat(
-            build_broker(self.config),
-            self.config.LEASE_SECONDS / 3,
-            self._held,
-            self._answer_from_thread,
-            self._registry_entry,
-        )
         if self.install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self.loop.add_signal_handler(sig, self.request_stop)
-        await asyncio.to_thread(self.heartbeat.register)
-        self.heartbeat.start()
+        background = [asyncio.create_task(self.acker.run())]
+        if self.link is None:
+            await self._start_heartbeat()
+            background.append(asyncio.create_task(self._maintain()))
+        else:
+            background += self.link.attach(self)
         log.info(
             "worker %s serving %s with concurrency %d",
             self.id,
             ",".join(self.options.queues),
             self.options.concurrency,
         )
-        background = [asyncio.create_task(self.acker.run()), asyncio.create_task(self._maintain())]
         fetching = asyncio.create_task(self.fetch_loop())
         self.ready.set()
         await self.stop.wait()
         await self.shutdown(fetching, background)
         return 0
+
+    async def _start_heartbeat(self) -> None:
+        self.heartbeat = Heartbeat(
+            build_broker(self.config),
+            self.config.LEASE_SECONDS / 3,
+            self._held,
+            self._answer_from_thread,
+            self._registry_entry,
+            self.stats,
+        )
+        await asyncio.to_thread(self.heartbeat.register)
+        self.heartbeat.start()
 
     def stop_from_thread(self) -> None:
         """Ask a worker running in another thread to stop (as SIGTERM would)."""
@@ -136,8 +152,13 @@ class Worker:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        self.heartbeat.stop()
-        await asyncio.to_thread(self._unregister)
+        if self.link is None:
+            self.heartbeat.stop()
+            await asyncio.to_thread(self._unregister)
+        else:
+            self.running.clear()
+            self.link.send()  # nothing held any more
+        await self.flush_stats_async()
         self.pool.shutdown(wait=False, cancel_futures=True)
         await self.client.aclose()
         log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
@@ -185,13 +206,21 @@ class Worker:
     async def fetch_loop(self) -> None:
         backoff = 0.05
         while True:
-            free = self.options.concurrency - self.busy
+            if self.suspects:
+                await self._run_suspects_alone()
+                continue
+            free = min(self.options.concurrency - self.busy, self._allowance())
+            if self._allowance() <= 0:
+                await self._until_idle()
+                log.info("ran its %d tasks: exiting to be replaced", self.launched)
+                self.request_stop()  # the supervisor starts a fresh process
+                return
             if free <= 0:
                 self.slot_freed.clear()
                 await self.slot_freed.wait()
                 continue
             try:
-                claimed = await self.claim(min(free, MAX_CLAIM))
+                claimed = await self.claim(int(min(free, MAX_CLAIM)))
                 backoff = 0.05
             except BrokerUnavailable as exc:
                 log.warning("cannot claim, retrying in %.2f s: %s", backoff, exc)
@@ -199,7 +228,12 @@ class Worker:
                 backoff = min(backoff * 2, 5.0)
                 continue
             for c in claimed:
-                self.start(c)
+                if c.lost:
+                    self.suspects.append(self.hold(c))
+                else:
+                    self.launch(self.hold(c))
+            if claimed and self.link is not None:
+                self.link.send()  # before any of them runs: the supervisor must know them
             if len(claimed) >= free:
                 continue
             if self.options.burst:
@@ -239,19 +273,60 @@ class Worker:
 
     # -- running ---------------------------------------------------------------------
 
-    def start(self, c: Claimed) -> None:
-        deadline = time.monotonic() + c.timeout if c.timeout else None
-        ctx = TaskContext(c.id, c.name, c.queue, c.attempt, c.failures, c.max_retries, deadline)
+    def hold(self, c: Claimed) -> Running:
+        """Take a claimed task into the set the heartbeat renews (it is not running yet)."""
+        ctx = TaskContext(c.id, c.name, c.queue, c.attempt, c.failures, c.max_retries)
         running = Running(c, ctx)
         self.running[(c.queue, c.id)] = running
+        return running
+
+    def _allowance(self) -> float:
+        """Tasks this process may still claim (--max-tasks-per-child), else infinity."""
+        limit = self.options.max_tasks_per_child
+        return float("inf") if not limit else limit - self.launched - len(self.suspects)
+
+    def launch(self, running: Running) -> None:
+        c = running.claimed
+        self.launched += 1
+        running.started_wall = time.time()
+        running.ctx.deadline = time.monotonic() + c.timeout if c.timeout else None
         self.busy += 1
         running.future = asyncio.create_task(self._execute(running))
 
+    async def _run_suspects_alone(self) -> None:
+        """A task that lost a lease may be what killed its last worker: it runs with
+        nothing beside it, so if this process dies now, only that task is blamed."""
+        while self.suspects and not self.stop.is_set():
+            await self._until_idle()
+            running = self.suspects.popleft()
+            log.info(
+                "task %s lost its worker %d time(s): running it alone",
+                running.claimed.id,
+                running.claimed.lost,
+            )
+            self.launch(running)
+            if self.link is not None:
+                self.link.send()  # now it counts as running: a crash is blamed on it
+            await self._until_idle()
+
+    async def _until_idle(self) -> None:
+        while self.busy:
+            self.slot_freed.clear()
+            await self.slot_freed.wait()
+
     async def _execute(self, running: Running) -> None:
         freed: list = []
-        outcome = await self.runner.run(running, lambda: self._free_slot(freed))
+        key = (running.claimed.queue, running.claimed.id)
+
+        def thread_done() -> None:
+            self.overdue.pop(key, None)
+            self._free_slot(freed)
+
+        outcome = await self.runner.run(running, thread_done)
         if not running.threaded:
             self._free_slot(freed)  # a sync task's slot frees when its thread returns
+        elif not freed:  # its thread runs on past the time limit
+            self.overdue[key] = running.started_wall + (running.claimed.timeout or 0)
         if running.stop_reason == "lost":
             outcome = Outcome("abandoned")
         self.acker.add(running, outcome)
@@ -277,7 +352,20 @@ class Worker:
             log.debug("task %s (%s) completed in %.3f s", c.id, c.name, outcome.runtime_s)
         elif outcome.kind == "failed":
             self.failed += 1
-        self.heartbeat.stats.record(c.queue, c.name, outcome.runtime_s)
+        self.stats.record(c.queue, c.name, outcome.runtime_s)
+
+    async def flush_stats_async(self) -> None:
+        """Write the runtime histograms' increments (the heartbeat does it in a lone worker)."""
+        counts = self.stats.take()
+        if not counts:
+            return
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for (queue, task, part), n in counts.items():
+                    pipe.hincrby(self.broker.keys.queue(queue).runtime, f"{task}|{part}", n)
+                await pipe.execute()
+        except Exception:  # statistics wait for the next flush
+            self.stats.put_back(counts)
 
     # -- heartbeat hooks (called from the heartbeat thread) ----------------------------
 

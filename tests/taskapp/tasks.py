@@ -143,3 +143,9 @@ def kill_my_worker():
 @task
 def tick():
     note(f"tick:{current_task().id}")
+
+
+@task(timeout=0.5, max_retries=0)
+def ignores_its_time_limit():
+    note(f"start:stubborn:{os.getpid()}")
+    time.sleep(60)

@@ -8,8 +8,8 @@ KEYS[1] pending  KEYS[2] active  KEYS[3] paused  KEYS[4] events  KEYS[5] stats
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] max tasks
 ARGV[4] lease ms  ARGV[5] worker id  ARGV[6] events MAXLEN
 
-Returns: 9 values per claimed task: id, attempt, name, args JSON, kwargs JSON,
-timeout s ('' = none), failures so far, max retries, meta JSON. Empty when the queue
+Returns: 10 values per claimed task: id, attempt, name, args JSON, kwargs JSON,
+timeout s ('' = none), failures so far, max retries, meta JSON, leases lost so far. Empty when the queue
 is paused or empty. An id whose record is missing is dropped and counted as an orphan.
 Errors: none.
 ]]
@@ -31,10 +31,10 @@ for i = 1, #popped, 2 do
           'heartbeat_at', now, 'lease_until', deadline, 'h:' .. attempt, worker .. '|' .. now)
     rcall('ZADD', KEYS[2], deadline, id)
     local f = rcall('HMGET', task_key, 'name', 'args', 'kwargs', 'timeout', 'failures',
-                    'max_retries', 'meta')
+                    'max_retries', 'meta', 'lost')
     out[#out + 1] = id
     out[#out + 1] = attempt
-    for j = 1, 7 do out[#out + 1] = f[j] or '' end
+    for j = 1, 8 do out[#out + 1] = f[j] or '' end
     emit(KEYS[4], ARGV[6], id, 'processing')
   end
 end

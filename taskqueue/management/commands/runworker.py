@@ -33,7 +33,11 @@ class Command(BaseCommand):
             help="Tasks run at once per process (threads for sync tasks).",
         )
         parser.add_argument(
-            "--processes", type=int, default=1, help="Worker processes to supervise."
+            "--processes",
+            type=int,
+            default=None,
+            help="Run N supervised worker processes (hard time limits, crash recovery). "
+            "Without it: one worker process, no supervisor.",
         )
         parser.add_argument("--burst", action="store_true", help="Run what is queued, then exit 0.")
         parser.add_argument("--name", default="", help="A name for this worker in the registry.")
@@ -56,7 +60,7 @@ class Command(BaseCommand):
         options = self._options(o)
         logs.configure(options.log_format, o["log_level"].upper())
         periodic = get_config().PERIODIC
-        if options.processes > 1:
+        if o["processes"] is not None:
             from taskqueue.worker.supervisor import Supervisor
 
             code = Supervisor(options, get_config(), periodic=periodic).run()
@@ -72,7 +76,7 @@ class Command(BaseCommand):
             queues, weights = parse_queues(o["queues"] or ",".join(config.QUEUES))
         except TaskQueueError as exc:
             raise CommandError(str(exc)) from None
-        if o["concurrency"] < 1 or o["processes"] < 1:
+        if o["concurrency"] < 1 or (o["processes"] is not None and o["processes"] < 1):
             raise CommandError("--concurrency and --processes must be at least 1.")
         if o["grace"] < 0 or (
             o["max_tasks_per_child"] is not None and o["max_tasks_per_child"] < 1
@@ -82,7 +86,7 @@ class Command(BaseCommand):
             queues=queues,
             weights=weights,
             concurrency=o["concurrency"],
-            processes=o["processes"],
+            processes=o["processes"] or 1,
             burst=o["burst"],
             name=o["name"],
             grace=o["grace"],

@@ -1,0 +1,97 @@
+"""Who is calling: a bearer token, or a logged-in console session.
+
+- `Authorization: Bearer tq_...`: the token must be active, carry the scope the
+  endpoint needs, and its user must be active and hold the matching permission
+  (view_console for `read`, operate_tasks for `enqueue` and `operate`). No CSRF:
+  a browser never attaches a bearer token by itself.
+- No Authorization header: the session's user, with the same permissions, and the
+  CSRF check on every mutating request.
+Missing or bad credentials: 401 with WWW-Authenticate; lacking scope or permission: 403.
+"""
+
+from dataclasses import dataclass
+
+from django.middleware.csrf import CsrfViewMiddleware
+
+from taskqueue.audit import Actor
+
+from .body import FORM_TYPES
+from .errors import ApiError
+from .models import ApiToken
+from .tokens import SCOPE_PERMISSIONS, find_token, touch
+
+REALM = 'Bearer realm="taskqueue"'
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user: object
+    token: ApiToken | None = None
+
+    def actor(self, request) -> Actor:
+        if self.token is None:
+            return Actor.from_request(request, "api")
+        seen = Actor.from_request(request, "api", name=self.token.label)
+        return Actor(seen.name, "api", self.user.pk, seen.ip, seen.user_agent)
+
+
+def authenticate(request, scope: str) -> Principal:
+    """The caller, allowed to use `scope`; ApiError(401/403) otherwise."""
+    header = request.META.get("HTTP_AUTHORIZATION")
+    principal = _from_token(header) if header is not None else _from_session(request)
+    if principal.token is not None and scope not in principal.token.scopes:
+        raise forbidden(f"This token lacks the {scope!r} scope.", insufficient_scope=True)
+    permission = SCOPE_PERMISSIONS[scope]
+    if not principal.user.has_perm(permission):
+        raise forbidden(f"User {principal.user.get_username()!r} lacks {permission}.")
+    if principal.token is None and request.method not in SAFE_METHODS:
+        _check_csrf(request)
+    return principal
+
+
+def _from_token(header: str) -> Principal:
+    kind, _, token = header.partition(" ")
+    if kind.lower() != "bearer" or not token.strip():
+        raise unauthorized("Use the header 'Authorization: Bearer <token>'.", "invalid_request")
+    api_token = find_token(token.strip())
+    if api_token is None or not api_token.is_active or not api_token.user.is_active:
+        raise unauthorized(
+            "The token is not valid (unknown, revoked, or its user is inactive).",
+            "invalid_token",
+        )
+    touch(api_token)
+    return Principal(api_token.user, api_token)
+
+
+def _from_session(request) -> Principal:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        raise unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
+    return Principal(user)
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request, reason):
+        return reason  # the reason, instead of Django's HTML 403 page
+
+
+def _check_csrf(request) -> None:
+    if request.content_type in FORM_TYPES:  # never parse a form body just to find a token
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+    check = _CsrfCheck(lambda r: None)
+    check.process_request(request)
+    reason = check.process_view(request, None, (), {})
+    if reason:
+        raise forbidden(f"CSRF check failed: {reason}", code="csrf_failed")
+
+
+def unauthorized(message: str, error: str | None = None) -> ApiError:
+    """401; `error` (RFC 6750) only when credentials were sent and are wrong."""
+    challenge = REALM if error is None else f'{REALM}, error="{error}"'
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
+
+
+def forbidden(message: str, *, code: str = "forbidden", insufficient_scope: bool = False):
+    headers = {"WWW-Authenticate": f'{REALM}, error="insufficient_scope"'}
+    return ApiError(403, code, message, headers=headers if insufficient_scope else None)

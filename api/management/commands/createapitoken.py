@@ -1,0 +1,55 @@
+"""`manage.py createapitoken --user NAME --scopes read,enqueue,operate [--name N]`:
+create an API token and print its secret (once; only its hash is stored)."""
+
+import getpass
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from taskqueue.audit import Actor
+from taskqueue.errors import ValidationError
+
+from ...tokens import SCOPES, clean_scopes, create_token, missing_permissions
+
+
+class Command(BaseCommand):
+    help = "Create an API token for a user and print its secret (shown only this once)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--user", required=True, help="The username the token acts as.")
+        parser.add_argument(
+            "--scopes", default="read", help=f"Comma-separated, from {', '.join(SCOPES)}."
+        )
+        parser.add_argument("--name", default="cli", help="What the token is for.")
+
+    def handle(self, *args, user, scopes, name, **options):
+        owner = self._user(user)
+        try:
+            chosen = clean_scopes(s.strip() for s in scopes.split(",") if s.strip())
+            missing = missing_permissions(owner, chosen)
+            if missing:
+                raise CommandError(
+                    f"{user} lacks {', '.join(missing)}: grant it first, or choose fewer scopes."
+                )
+            token, secret = create_token(_actor(), owner, name, chosen)
+        except ValidationError as exc:
+            raise CommandError(str(exc)) from None
+        self.stderr.write(
+            f"Created token {token.name!r} ({token.prefix}...) for {user} with scopes "
+            f"{', '.join(token.scopes)}. The secret below is shown only once:"
+        )
+        self.stdout.write(secret)
+
+    def _user(self, username: str):
+        try:
+            return get_user_model().objects.get_by_natural_key(username)
+        except get_user_model().DoesNotExist:
+            raise CommandError(f"No user named {username!r}.") from None
+
+
+def _actor() -> Actor:
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return Actor(f"cli:{who}", "cli")

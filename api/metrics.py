@@ -1,0 +1,97 @@
+"""The Prometheus collector behind /metrics.
+
+Nothing is kept between scrapes: each scrape reads the queues' counts, lifetime
+counters and runtime histograms through the inspection layer into a fresh collector,
+so several web processes all report the same numbers (Redis holds them).
+"""
+
+from collections.abc import Iterator
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from taskqueue import inspect
+
+from .serializers import COUNTED
+
+# Lifetime counters of each queue (QueueCounts.stats) -> what they count.
+COUNTERS = {
+    "enqueued": "Tasks created.",
+    "completed": "Tasks that completed.",
+    "failed": "Failed attempts (retried or not).",
+    "retried": "Failed attempts scheduled for another try.",
+    "dead": "Tasks moved to the dead-letter queue.",
+    "cancelled": "Tasks cancelled.",
+    "lost": "Leases that expired (their worker stopped heartbeating).",
+}
+
+
+class TaskQueueCollector:
+    def read(self) -> None:
+        """Read everything up front (so a Redis error is raised before any output)."""
+        names = inspect.queues()
+        self.summaries = [inspect.queue_summary(q) for q in names]
+        self.histograms = {q: inspect.runtime_histograms(q) for q in names}
+        self.workers = inspect.workers()
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._depth()
+        yield self._gauge("paused", "1 while the queue is paused.", lambda s: s.counts.paused)
+        yield self._gauge(
+            "oldest_pending_age_seconds",
+            "Age of the queue's longest-waiting pending task (0 when none waits).",
+            lambda s: s.oldest_pending_age_s or 0,
+        )
+        for stat, documentation in COUNTERS.items():
+            counter = CounterMetricFamily(
+                f"taskqueue_tasks_{stat}", documentation, labels=["queue"]
+            )
+            for s in self.summaries:
+                counter.add_metric([s.name], s.counts.stats.get(stat, 0))
+            yield counter
+        yield self._runtimes()
+        yield self._workers()
+
+    def _depth(self) -> Metric:
+        gauge = GaugeMetricFamily(
+            "taskqueue_queue_tasks", "Tasks in the queue, by status.", labels=["queue", "status"]
+        )
+        for s in self.summaries:
+            for status in COUNTED:
+                gauge.add_metric([s.name, status], getattr(s.counts, status))
+        return gauge
+
+    def _gauge(self, name: str, documentation: str, value) -> Metric:
+        gauge = GaugeMetricFamily(f"taskqueue_queue_{name}", documentation, labels=["queue"])
+        for s in self.summaries:
+            gauge.add_metric([s.name], float(value(s)))
+        return gauge
+
+    def _runtimes(self) -> Metric:
+        family = HistogramMetricFamily(
+            "taskqueue_task_runtime_seconds",
+            "Run time of finished attempts, by queue and task name.",
+            labels=["queue", "task"],
+        )
+        for queue, histograms in self.histograms.items():
+            for h in histograms:
+                buckets = [(_bound(bound), count) for bound, count in h.buckets]
+                family.add_metric([queue, h.task], buckets, h.sum_seconds)
+        return family
+
+    def _workers(self) -> Metric:
+        gauge = GaugeMetricFamily(
+            "taskqueue_workers", "Registered workers: live, or lost (silent).", labels=["state"]
+        )
+        lost = sum(w.lost for w in self.workers)
+        gauge.add_metric(["live"], len(self.workers) - lost)
+        gauge.add_metric(["lost"], lost)
+        return gauge
+
+
+def _bound(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)

@@ -1,0 +1,222 @@
+"""The OpenAPI 3.1 document served at /api/v1/openapi.json, written by hand.
+
+It must match the views exactly: tests/api/test_openapi.py runs schemathesis against
+it (every status code, content type and response body must be the documented one).
+Edit it together with the views.
+"""
+
+from functools import cache
+
+from taskqueue.inspect import MAX_PAGE
+
+from .enqueue import MAX_IDEMPOTENCY_KEY
+from .openapi_helpers import STATUSES, ref
+from .openapi_schemas import schemas
+
+JSON = "application/json"
+
+ERRORS = {
+    400: "The body is not acceptable JSON (malformed, NaN, too deep, too large a number).",
+    401: "No credentials, or a bad token (see WWW-Authenticate).",
+    403: "The token lacks the scope, or its user the permission (or a failed CSRF check).",
+    404: "No such task, queue or path.",
+    409: "The action is not allowed in the task's current status.",
+    413: "The body is over the size limit (1 MiB by default).",
+    415: "The body is not application/json.",
+    422: "A field is invalid; `fields` names each one.",
+    503: "Redis is unreachable.",
+}
+READ = (401, 403, 422, 503)
+WRITE_BODY = (400, 401, 403, 413, 415, 422, 503)
+ACTION = (401, 403, 404, 409, 415, 422, 503)
+
+
+def operation(summary: str, ok: dict, errors: tuple, *, scope: str | None, **extra) -> dict:
+    """An operation: the 2xx responses in `ok` ({status: (description, schema)})."""
+    responses = {
+        str(status): {"description": description, "content": {JSON: {"schema": schema}}}
+        for status, (description, schema) in ok.items()
+    }
+    for status in errors:
+        responses[str(status)] = {
+            "description": ERRORS[status],
+            "content": {JSON: {"schema": ref("Error")}},
+        }
+    out = {"summary": summary, "responses": responses}
+    if scope is None:
+        out["security"] = []
+    else:
+        out["security"] = [{"bearerAuth": []}, {"sessionAuth": []}]
+        out["description"] = f"Needs the `{scope}` scope. " + extra.pop("description", "")
+    return out | extra
+
+
+def query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+def path_param(name: str, description: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
+            "description": description}  # fmt: skip
+
+
+PAGING = [
+    query("cursor", {"type": "string"}, "The next_cursor of the previous page."),
+    query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "Page size (50)."),
+]
+TASK_FILTERS = [
+    query("queue", {"type": "string"}, "Only this queue."),
+    query("status", {"type": "string", "enum": STATUSES}, "Only this status."),
+    query("name", {"type": "string"}, "Only tasks of this registered name."),
+    query("exception", {"type": "string"}, "Only tasks whose last error is this type."),
+    query("q", {"type": "string"}, "A task id, or part of a task name."),
+]
+DEAD_FILTERS = TASK_FILTERS[:1] + TASK_FILTERS[2:4]
+
+
+def body(schema: dict, example: dict | None = None) -> dict:
+    content = {"schema": schema} | ({"example": example} if example else {})
+    return {"required": True, "content": {JSON: content}}
+
+
+def task_paths() -> dict:
+    task_id = [path_param("task_id", "The task's id.")]
+    idempotency = {
+        "name": "Idempotency-Key", "in": "header", "required": False,
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+        "description": "Repeat a request safely: the same key and body give the same task.",
+    }  # fmt: skip
+    example = {"task": "demo.tasks.fast", "args": [21], "priority": 8}
+    action = {"200": ("Done.", ref("TaskAction"))}
+    return {
+        "/tasks": {
+            "get": operation(
+                "List tasks, newest first", {200: ("A page.", ref("TaskPage"))}, READ,
+                scope="read", parameters=TASK_FILTERS + PAGING,
+            ),
+            "post": operation(
+                "Enqueue a registered task by name",
+                {201: ("Created.", ref("Task")),
+                 200: ("Already created with this Idempotency-Key and body.", ref("Task"))},
+                (*WRITE_BODY, 409), scope="enqueue", parameters=[idempotency],
+                requestBody=body(ref("EnqueueRequest"), example),
+            ),
+        },
+        "/tasks/{task_id}": {
+            "get": operation("A task's full record", {200: ("The task.", ref("Task"))},
+                             (401, 403, 404, 503), scope="read", parameters=task_id),
+            "delete": operation(
+                "Delete a finished task's record", {200: ("Deleted.", ref("Deleted"))},
+                ACTION, scope="operate", parameters=task_id,
+            ),
+        },
+        "/tasks/{task_id}/cancel": {
+            "post": operation(
+                "Cancel a pending, scheduled or running task", dict(action.items()), ACTION,
+                scope="operate", parameters=task_id,
+                description="A running task is asked to stop (outcome `requested`).",
+            )
+        },
+        "/tasks/{task_id}/retry": {
+            "post": operation("Send a dead or cancelled task back to pending",
+                              dict(action.items()), ACTION, scope="operate", parameters=task_id)
+        },
+    }  # fmt: skip
+
+
+def queue_paths() -> dict:
+    name = [path_param("name", "The queue's name.")]
+    action = {200: ("Done.", ref("QueueState"))}
+    return {
+        "/queues": {
+            "get": operation("Every queue's summary", {200: ("The queues.", ref("QueueList"))},
+                             (401, 403, 503), scope="read")
+        },
+        "/queues/{name}": {
+            "get": operation("One queue's summary, with counts per minute",
+                             {200: ("The queue.", ref("Queue"))}, (401, 403, 404, 422, 503),
+                             scope="read", parameters=name)
+        },
+        "/queues/{name}/pause": {
+            "post": operation("Stop workers claiming from the queue", action, ACTION,
+                              scope="operate", parameters=name)
+        },
+        "/queues/{name}/resume": {
+            "post": operation("Let workers claim from the queue again", action, ACTION,
+                              scope="operate", parameters=name)
+        },
+        "/queues/{name}/purge": {
+            "post": operation("Delete the queue's pending tasks",
+                              {200: ("How many were deleted.", ref("Purged"))}, ACTION,
+                              scope="operate", parameters=name)
+        },
+    }  # fmt: skip
+
+
+def other_paths() -> dict:
+    count = {200: ("How many tasks were (or, with dry_run, would be) affected.", ref("Count"))}
+    return {
+        "/dlq": {
+            "get": operation("Dead letters, newest first, with counts per exception",
+                             {200: ("A page.", ref("DeadPage"))}, READ, scope="read",
+                             parameters=DEAD_FILTERS + PAGING)
+        },
+        "/dlq/requeue": {
+            "post": operation("Requeue dead letters by ids or by filter", count, WRITE_BODY,
+                              scope="operate", requestBody=body(ref("DeadRequeue")))
+        },
+        "/dlq/purge": {
+            "post": operation("Delete dead letters by ids or by filter", count, WRITE_BODY,
+                              scope="operate", requestBody=body(ref("DeadPurge")))
+        },
+        "/workers": {
+            "get": operation("The worker registry", {200: ("The workers.", ref("WorkerList"))},
+                             (401, 403, 503), scope="read")
+        },
+        "/health": {
+            "get": operation("Redis answers and a worker is alive?",
+                             {200: ("Healthy.", ref("Health")),
+                              503: ("Unhealthy; `reasons` says why.", ref("Health"))},
+                             (), scope=None)
+        },
+        "/openapi.json": {
+            "get": operation("This document", {200: ("OpenAPI 3.1.", {"type": "object"})},
+                             (), scope=None)
+        },
+        "/metrics": {"get": metrics_operation()},
+    }  # fmt: skip
+
+
+def metrics_operation() -> dict:
+    note = "No token needed from TASKQUEUE_API['METRICS_PUBLIC_NETWORKS']."
+    out = operation("Prometheus metrics", {}, (401, 403, 503), scope="read", description=note)
+    text = {"schema": {"type": "string"}}
+    out["responses"]["200"] = {
+        "description": "The Prometheus text format.",
+        "content": {"text/plain": text},
+    }
+    return out
+
+
+@cache
+def document() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "taskqueue API",
+            "version": "1",
+            "description": "Enqueue, inspect and operate tasks. See docs/api.md.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "paths": task_paths() | queue_paths() | other_paths(),
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "An API token: tq_<prefix>_<secret>."},
+                "sessionAuth": {"type": "apiKey", "in": "cookie", "name": "sessionid",
+                                "description": "A console login (CSRF token on writes)."},
+            },
+        },
+    }  # fmt: skip

@@ -1,0 +1,132 @@
+"""The component schemas of the OpenAPI document (see openapi.py)."""
+
+from taskqueue.options import MAX_DELAY_SECONDS, MAX_RETRIES_LIMIT
+from taskqueue.priority import MAX_PRIORITY, MIN_PRIORITY
+
+from .enqueue import MAX_NAME
+from .openapi_helpers import ANY, NULLABLE_TIME, STATUSES, nullable, obj, ref
+from .serializers import COUNTED
+
+INT = {"type": "integer"}
+STR = {"type": "string"}
+STRINGS = {"type": "array", "items": STR}
+
+
+def error() -> dict:
+    detail = obj({"code": STR, "message": STR,
+                  "fields": {"type": "object", "additionalProperties": STR}})  # fmt: skip
+    return obj({"error": detail})
+
+
+def task() -> dict:
+    attempt = obj({
+        "number": INT, "worker": STR, "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
+        "outcome": nullable("string"), "error": nullable("object"),
+    })  # fmt: skip
+    return obj({
+        "id": STR, "name": STR, "queue": STR, "status": {"type": "string", "enum": STATUSES},
+        "priority": nullable("integer"), "args": ANY, "kwargs": ANY,
+        "attempts": INT, "failures": INT, "lost": INT,
+        "max_retries": nullable("integer"), "timeout": nullable("number"),
+        "created_at": NULLABLE_TIME, "run_at": NULLABLE_TIME, "started_at": NULLABLE_TIME,
+        "finished_at": NULLABLE_TIME, "heartbeat_at": NULLABLE_TIME, "lease_until": NULLABLE_TIME,
+        "worker": STR, "result": ANY, "error_type": STR, "error_message": STR, "traceback": STR,
+        "dead_reason": STR, "idempotency_key": STR, "cancel_requested": {"type": "boolean"},
+        "progress": ANY, "meta": ANY, "history": {"type": "array", "items": attempt},
+    })  # fmt: skip
+
+
+def enqueue_request() -> dict:
+    return obj(
+        {
+            "task": {"type": "string", "minLength": 1, "maxLength": MAX_NAME,
+                     "description": "A registered task name, e.g. demo.tasks.fast."},
+            "args": {"type": "array", "description": "Positional arguments (JSON)."},
+            "kwargs": {"type": "object", "description": "Keyword arguments (JSON)."},
+            "queue": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+                      "description": "Defaults to the task's queue."},
+            "priority": {"type": "integer", "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
+                         "description": "10 runs first; defaults to the task's."},
+            "delay_seconds": {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
+            "eta": {"type": "string", "format": "date-time",
+                    "description": "ISO 8601 with a UTC offset; not with delay_seconds."},
+            "max_retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES_LIMIT},
+        },
+        optional=("args", "kwargs", "queue", "priority", "delay_seconds", "eta", "max_retries"),
+        extra=False,
+    )  # fmt: skip
+
+
+def dead_selection(*, requeue: bool) -> dict:
+    flt = obj({"queue": STR, "name": STR, "exception": STR},
+              optional=("queue", "name", "exception"), extra=False)  # fmt: skip
+    properties = {
+        "ids": {"type": "array", "items": STR, "maxItems": 1000},
+        "filter": flt,
+        "dry_run": {"type": "boolean", "description": "Count only; change nothing."},
+    }
+    if requeue:
+        properties["to_queue"] = {"type": "string", "description": "Requeue into this queue."}
+    optional = tuple(properties)
+    return {
+        **obj(properties, optional=optional, extra=False),
+        "oneOf": [{"required": ["ids"]}, {"required": ["filter"]}],
+    }
+
+
+def queue() -> dict:
+    counts = obj(dict.fromkeys(COUNTED, INT))
+    throughput = obj(dict.fromkeys(
+        ("completed_last_minute", "failed_last_minute", "completed_last_hour", "failed_last_hour"),
+        INT,
+    ))  # fmt: skip
+    per_minute = {"type": "array", "items": {"type": "object", "additionalProperties": INT}}
+    return obj(
+        {
+            "name": STR, "paused": {"type": "boolean"}, "counts": counts,
+            "stats": {"type": "object", "additionalProperties": INT},
+            "throughput": throughput, "oldest_pending_age_s": nullable("number"),
+            "per_minute": per_minute,
+        },
+        optional=("per_minute",),
+    )  # fmt: skip
+
+
+def worker() -> dict:
+    return obj({
+        "id": STR, "name": STR, "host": STR, "pid": INT, "queues": STRINGS,
+        "concurrency": INT, "processes": INT, "started_at": NULLABLE_TIME,
+        "heartbeat_at": NULLABLE_TIME, "in_flight": INT, "processed": INT, "failed": INT,
+        "state": STR, "lost": {"type": "boolean"},
+    })  # fmt: skip
+
+
+def schemas() -> dict:
+    worker_counts = obj({"live": INT, "lost": INT})
+    page = {"items": {"type": "array", "items": ref("Task")}, "next_cursor": nullable("string")}
+    groups = {"type": "object", "additionalProperties": INT,
+              "description": "Dead letters per exception type."}  # fmt: skip
+    return {
+        "Error": error(),
+        "Task": task(),
+        "TaskPage": obj(page),
+        "DeadPage": obj(page | {"groups": groups}),
+        "EnqueueRequest": enqueue_request(),
+        "TaskAction": obj({"outcome": {"type": "string", "enum": ["cancelled", "requested",
+                                                                   "pending"]},
+                           "task": ref("Task")}),
+        "Deleted": obj({"id": STR, "deleted": {"type": "boolean"}}),
+        "Queue": queue(),
+        "QueueList": obj({"items": {"type": "array", "items": ref("Queue")}}),
+        "QueueState": obj({"queue": STR, "paused": {"type": "boolean"},
+                           "was_paused": {"type": "boolean"}}),
+        "Purged": obj({"queue": STR, "purged": INT}),
+        "DeadRequeue": dead_selection(requeue=True),
+        "DeadPurge": dead_selection(requeue=False),
+        "Count": obj({"count": INT, "dry_run": {"type": "boolean"}}),
+        "Worker": worker(),
+        "WorkerList": obj({"items": {"type": "array", "items": ref("Worker")},
+                           "counts": worker_counts}),
+        "Health": obj({"status": {"type": "string", "enum": ["ok", "unavailable"]},
+                       "reasons": STRINGS, "workers": worker_counts}),
+    }  # fmt: skip

@@ -1,0 +1,120 @@
+"""Creating, finding and revoking API tokens; creation and revocation are audited.
+
+A token reads `tq_<prefix>_<secret>`: the prefix (8 hex digits) is stored in clear to
+tell tokens apart, the whole token only as its SHA-256 hash. Tokens are long random
+strings, so one fast hash is enough (no password hashing needed), and a lookup by
+hash gives nothing away by its timing.
+"""
+
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from taskqueue.audit import Actor, record
+from taskqueue.errors import ValidationError
+from taskqueue.models import AuditEvent
+
+from .models import ApiToken
+
+TOKEN_RE = re.compile(r"^tq_([0-9a-f]{8})_[A-Za-z0-9_-]{43}$")
+SCOPES = tuple(ApiToken.Scope.values)
+# The Django permission each scope also needs its user to hold.
+SCOPE_PERMISSIONS = {
+    "read": "taskqueue.view_console",
+    "enqueue": "taskqueue.operate_tasks",
+    "operate": "taskqueue.operate_tasks",
+}
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_secret() -> tuple[str, str]:
+    """(prefix, token)."""
+    prefix = secrets.token_hex(4)
+    return prefix, f"tq_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def clean_scopes(scopes: Iterable[str]) -> list[str]:
+    chosen = list(dict.fromkeys(scopes))
+    unknown = [s for s in chosen if s not in SCOPES]
+    if unknown or not chosen:
+        raise ValidationError(
+            f"scopes must be a non-empty choice of {', '.join(SCOPES)}; not {unknown or chosen}.",
+            field="scopes",
+        )
+    return chosen
+
+
+def missing_permissions(user: AbstractBaseUser, scopes: Iterable[str]) -> list[str]:
+    """The permissions `user` lacks for these scopes (a token never exceeds its user)."""
+    return sorted({SCOPE_PERMISSIONS[s] for s in scopes if not user.has_perm(SCOPE_PERMISSIONS[s])})
+
+
+def create_token(
+    actor: Actor, user: AbstractBaseUser, name: str, scopes: Iterable[str]
+) -> tuple[ApiToken, str]:
+    """Create a token for `user`; returns it with its secret (which is not stored)."""
+    chosen = clean_scopes(scopes)
+    if not isinstance(name, str) or not 0 < len(name.strip()) <= 100:
+        raise ValidationError("name must be 1 to 100 characters.", field="name")
+    for _ in range(5):  # a clash of 8-hex-digit prefixes is rare; try another
+        prefix, token = new_secret()
+        try:
+            with transaction.atomic():
+                api_token = ApiToken.objects.create(
+                    user=user, name=name.strip(), prefix=prefix, key_hash=hash_token(token),
+                    scopes=chosen,
+                )  # fmt: skip
+        except IntegrityError:
+            continue
+        _audit(actor, AuditEvent.Action.TOKEN_CREATED, api_token)
+        return api_token, token
+    raise RuntimeError("could not find a free token prefix")  # pragma: no cover
+
+
+def revoke_token(actor: Actor, api_token: ApiToken) -> bool:
+    """Revoke a token; False if it was revoked already (then nothing is recorded)."""
+    changed = ApiToken.objects.filter(pk=api_token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    api_token.refresh_from_db(fields=["revoked_at"])
+    if changed:
+        _audit(actor, AuditEvent.Action.TOKEN_REVOKED, api_token)
+    return bool(changed)
+
+
+def find_token(token: str) -> ApiToken | None:
+    """The token (active or not) a bearer string names, or None."""
+    if not TOKEN_RE.match(token):
+        return None
+    return ApiToken.objects.select_related("user").filter(key_hash=hash_token(token)).first()
+
+
+def touch(api_token: ApiToken, every_s: float = 60.0) -> None:
+    """Note when a token was last used; written at most once a minute per token."""
+    now = timezone.now()
+    last = api_token.last_used_at
+    if last is None or (now - last).total_seconds() >= every_s:
+        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
+        api_token.last_used_at = now
+
+
+def _audit(actor: Actor, action: str, api_token: ApiToken) -> None:
+    record(
+        actor,
+        action,
+        count=1,
+        detail={
+            "token": api_token.prefix,
+            "name": api_token.name,
+            "user": api_token.user.get_username(),
+            "scopes": api_token.scopes,
+        },
+    )

@@ -1,0 +1,72 @@
+"""/dlq: the dead-letter queue, listed with grouped counts; requeue and purge."""
+
+from taskqueue import inspect, services
+from taskqueue.inspect import TaskFilter
+
+from ..body import read_json
+from ..errors import ApiError, invalid
+from ..routing import requires
+from ..serializers import page_dict
+from .common import cursor_param, limit_param, ok, query
+
+FILTER_KEYS = ("queue", "name", "exception")
+
+
+@requires("read")
+def list_dead(request, principal):
+    queue = query(request, "queue")
+    flt = TaskFilter(
+        queue=queue, name=query(request, "name"), exception=query(request, "exception")
+    )
+    page = inspect.dead_letters(flt, cursor=cursor_param(request), limit=limit_param(request))
+    return ok(page_dict(page) | {"groups": inspect.dead_groups(queue)})
+
+
+@requires("operate")
+def requeue(request, principal):
+    body = _selection_body(read_json(request), ("to_queue",))
+    to_queue = body.get("to_queue")
+    count = services.requeue_dead(
+        principal.actor(request), **_selection(body), to_queue=to_queue, dry_run=body["dry_run"]
+    )
+    return ok({"count": count, "dry_run": body["dry_run"]})
+
+
+@requires("operate")
+def purge(request, principal):
+    body = _selection_body(read_json(request), ())
+    count = services.purge_dead(
+        principal.actor(request), **_selection(body), dry_run=body["dry_run"]
+    )
+    return ok({"count": count, "dry_run": body["dry_run"]})
+
+
+def _selection_body(body: object, extra: tuple[str, ...]) -> dict:
+    """{"ids": [...]} or {"filter": {...}}, "dry_run"? and the `extra` fields."""
+    if not isinstance(body, dict):
+        raise invalid("body", "The body must be a JSON object.")
+    allowed = ("ids", "filter", "dry_run", *extra)
+    unknown = [key for key in body if key not in allowed]
+    if unknown:
+        message = f"Unknown field; the fields are {', '.join(allowed)}."
+        raise ApiError(422, "validation_error", message, dict.fromkeys(unknown[:20], message))
+    if ("ids" in body) == ("filter" in body):
+        raise invalid("ids", "Give either ids or filter (not both, not neither).")
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise invalid("dry_run", "dry_run must be true or false.")
+    for name in extra:
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise invalid(name, f"{name} must be a queue name.")
+    return body | {"dry_run": dry_run}
+
+
+def _selection(body: dict) -> dict:
+    if "ids" in body:
+        return {"ids": body["ids"]}
+    flt = body["filter"]
+    if not isinstance(flt, dict) or any(k not in FILTER_KEYS for k in flt):
+        raise invalid("filter", f"filter must be an object with any of {', '.join(FILTER_KEYS)}.")
+    if any(v is not None and not isinstance(v, str) for v in flt.values()):
+        raise invalid("filter", "filter values must be strings.")
+    return {"flt": TaskFilter(**{k: v or None for k, v in flt.items()})}

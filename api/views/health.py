@@ -1,0 +1,26 @@
+"""/health: is this deployment able to run tasks? No authentication."""
+
+from taskqueue import inspect
+from taskqueue.client import get_broker
+from taskqueue.errors import BrokerUnavailable
+
+from ..routing import PUBLIC, requires
+from .common import ok
+from .workers import worker_counts
+
+
+@requires(PUBLIC)
+def health(request, principal):
+    """200 when Redis answers and at least one worker is alive; 503 with reasons else."""
+    reasons = []
+    try:
+        get_broker().time_ms()
+        workers = worker_counts(inspect.workers())
+    except BrokerUnavailable as exc:
+        reasons.append(str(exc))
+        workers = {"live": 0, "lost": 0}
+    else:
+        if not workers["live"]:
+            reasons.append(f"No live worker is registered ({workers['lost']} lost).")
+    status = "unavailable" if reasons else "ok"
+    return ok({"status": status, "reasons": reasons, "workers": workers}, 503 if reasons else 200)

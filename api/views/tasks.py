@@ -1,0 +1,81 @@
+"""/tasks: enqueue, list, inspect, cancel, retry and delete tasks."""
+
+from django.urls import reverse
+
+from taskqueue import inspect, services
+from taskqueue.inspect import TaskFilter
+
+from ..body import read_json
+from ..enqueue import idempotency_key, parse_enqueue
+from ..errors import ApiError
+from ..routing import requires
+from ..serializers import page_dict, task_dict
+from .common import cursor_param, limit_param, ok, query
+
+FINGERPRINT = "api_body_sha256"  # kept in the task's meta to recognise a repeated body
+
+
+@requires("enqueue")
+def enqueue(request, principal):
+    """201 with the new task; with an Idempotency-Key already used for the same body, 200
+    with the task it made; for another body, 409."""
+    spec = parse_enqueue(read_json(request))
+    options = dict(spec.options)
+    key = idempotency_key(request, principal.user.pk)
+    if key is not None:
+        options |= {"idempotency_key": key, "meta": {FINGERPRINT: spec.fingerprint}}
+    handle = services.enqueue(
+        principal.actor(request), spec.task, spec.args, spec.kwargs, **options
+    )
+    record = handle.record()  # its queue is known: one read, not one per queue
+    if not handle.created and _fingerprint_of(record) != spec.fingerprint:
+        raise ApiError(
+            409,
+            "idempotency_conflict",
+            "This Idempotency-Key was used with another request body "
+            f"(it made task {record.id}); use a new key for a new task.",
+        )
+    location = reverse("api:task", args=[record.id])
+    return ok(task_dict(record), 201 if handle.created else 200, {"Location": location})
+
+
+def _fingerprint_of(record) -> str | None:
+    return record.meta.get(FINGERPRINT) if isinstance(record.meta, dict) else None
+
+
+@requires("read")
+def list_tasks(request, principal):
+    flt = TaskFilter(
+        queue=query(request, "queue"),
+        status=inspect.check_status(query(request, "status")),
+        name=query(request, "name"),
+        exception=query(request, "exception"),
+        q=query(request, "q"),
+    )
+    page = inspect.search_tasks(flt, cursor=cursor_param(request), limit=limit_param(request))
+    return ok(page_dict(page))
+
+
+@requires("read")
+def task_detail(request, principal, task_id: str):
+    return ok(task_dict(inspect.get_task(task_id)))
+
+
+@requires("operate")
+def delete_task(request, principal, task_id: str):
+    services.delete(principal.actor(request), task_id)
+    return ok({"id": task_id, "deleted": True})
+
+
+@requires("operate")
+def cancel_task(request, principal, task_id: str):
+    """'cancelled' for a waiting task; 'requested' for a running one, which stops at its
+    next heartbeat."""
+    outcome = services.cancel(principal.actor(request), task_id)
+    return ok({"outcome": outcome, "task": task_dict(inspect.get_task(task_id))})
+
+
+@requires("operate")
+def retry_task(request, principal, task_id: str):
+    record = services.retry(principal.actor(request), task_id)
+    return ok({"outcome": "pending", "task": task_dict(record)})

@@ -1,0 +1,93 @@
+"""A worker process under a supervisor (`runworker --processes P`).
+
+The child claims and runs tasks like a lone worker, but its supervisor owns the
+heartbeats: the child sends it a snapshot of what it holds (after each claim, before
+any claimed task runs, and every second), and hears cancel requests and lost leases
+back over the same pipe. If the
+supervisor disappears (the pipe closes), the child stops gracefully and releases its
+tasks, so it never runs on with nobody renewing its leases.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+
+log = logging.getLogger("taskqueue.worker")
+SNAPSHOT_S = 1.0
+
+
+def main(options, conn, log_level: str) -> None:
+    """Entry point of a spawned child process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor forwards a SIGTERM
+    import django
+
+    django.setup()
+    from ..conf import get_config
+    from . import logs
+    from .worker import Worker
+
+    logs.configure(options.log_format, log_level)
+    code = Worker(options, get_config(), link=ParentLink(conn)).run()
+    os._exit(code)  # do not wait for a task thread past its time limit
+
+
+class ParentLink:
+    """The child's end of the pipe to its supervisor."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.worker = None
+
+    def attach(self, worker) -> list[asyncio.Task]:
+        self.worker = worker
+        worker.loop.add_reader(self.conn.fileno(), self._receive)
+        return [asyncio.create_task(self._periodic())]
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(SNAPSHOT_S)
+            self.send()
+            await self.worker.flush_stats_async()
+
+    def send(self) -> None:
+        """Tell the supervisor what this child holds (a small JSON message)."""
+        w = self.worker
+        held = [
+            [
+                r.claimed.queue,
+                r.claimed.id,
+                r.claimed.attempt,
+                r.ctx.progress,
+                r.claimed.timeout,
+                r.started_wall,
+                r.claimed.name,
+                r.claimed.failures,
+                r.claimed.max_retries,
+                r.future is not None,
+            ]
+            for r in list(w.running.values())
+        ]
+        overdue = [[q, task_id, deadline] for (q, task_id), deadline in w.overdue.items()]
+        message = {
+            "held": held,
+            "overdue": overdue,
+            "processed": w.processed,
+            "failed": w.failed,
+            "at": time.time(),
+        }
+        with contextlib.suppress(OSError):
+            self.conn.send_bytes(json.dumps(message).encode())
+
+    def _receive(self) -> None:
+        try:
+            while self.conn.poll():
+                message = json.loads(self.conn.recv_bytes())
+                self.worker._lease_answer(message["queue"], message["id"], message["answer"])
+        except (EOFError, OSError):
+            log.warning("the supervisor is gone: stopping")
+            self.worker.loop.remove_reader(self.conn.fileno())
+            self.worker.request_stop()

@@ -1,0 +1,331 @@
+"""`runworker --processes P`: a supervisor and P worker processes.
+
+The supervisor claims nothing itself. It owns what must survive a stuck or dead child:
+the heartbeats (it renews the leases of every task its children report holding, so a
+child that hogs the GIL or is paused keeps its tasks), the registry entry, maintenance
+and cron, the hard time limits, and the children themselves:
+
+- a child that dies is replaced at once; the leases of the tasks it held are expired
+  immediately and reaped (a lost attempt: a task that kills its worker every time ends
+  in the dead-letter queue after MAX_LEASE_LOSSES starts);
+- a task past its time limit + HARD_LIMIT_GRACE_S, or still running CANCEL_GRACE_S after
+  a cancel request, gets its child killed: the task fails with TaskTimeout (and follows
+  its retry policy) or is recorded cancelled; the child's other tasks are released;
+- SIGTERM/SIGINT are forwarded to the children as SIGTERM (graceful, within --grace),
+  and a second signal forwards a second SIGTERM (release at once).
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field, replace
+
+from ..broker.async_broker import AsyncRedisBroker
+from ..client import build_broker, connect_async
+from ..conf import Config
+from ..errors import BrokerUnavailable, TaskNotFound, TaskTimeout
+from ..periodic import schedules
+from ..registry import registry
+from . import child as child_process
+from .heartbeat import Heartbeat, RuntimeStats, registry_fields
+from .maintenance import Maintenance
+from .options import WorkerOptions
+from .retry import retry_delay_ms
+from .runner import describe
+
+log = logging.getLogger("taskqueue.worker")
+HARD_LIMIT_GRACE_S = 2.0
+CANCEL_GRACE_S = 5.0
+WATCH_S = 0.25
+
+
+@dataclass(eq=False)
+class Child:
+    index: int
+    process: multiprocessing.Process
+    conn: object
+    started: float = field(default_factory=time.monotonic)
+    held: list = field(default_factory=list)  # from the child's last snapshot
+    overdue: list = field(default_factory=list)
+    processed: int = 0
+    failed: int = 0
+    kill_reason: tuple | None = None  # ("timeout" | "cancel" | "overdue", entry)
+    cancels: dict = field(default_factory=dict)  # (queue, id) -> monotonic time of the request
+
+
+class Supervisor:
+    def __init__(self, options: WorkerOptions, config: Config, *, periodic: dict | None = None):
+        self.options = options
+        self.config = config
+        self.periodic = periodic
+        self.id = options.worker_id
+        self.children: dict[int, Child] = {}
+        self.crashes = 0
+        self.signals = 0
+        self.started_at = int(time.time() * 1000)
+        self.context = multiprocessing.get_context("spawn")
+        self.settling: set[asyncio.Task] = set()
+
+    def run(self) -> int:
+        return asyncio.run(self.main())
+
+    async def main(self) -> int:
+        self.loop = asyncio.get_running_loop()
+        self.stop = asyncio.Event()
+        self.client = connect_async(self.config)
+        self.broker = AsyncRedisBroker(self.client, self.config)
+        self.heartbeat = Heartbeat(
+            build_broker(self.config),
+            self.config.LEASE_SECONDS / 3,
+            self._held,
+            self._answer_from_thread,
+            self._registry_entry,
+            RuntimeStats(),
+        )
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, self.request_stop)
+        await asyncio.to_thread(self.heartbeat.register)
+        self.heartbeat.start()
+        for index in range(self.options.processes):
+            self.spawn(index)
+        found = schedules(self.periodic)
+        background = [
+            asyncio.create_task(
+                Maintenance(self.broker, self.options.queues, found, registry).run()
+            ),
+            asyncio.create_task(self.watchdog()),
+        ]
+        log.info(
+            "supervisor %s: %d processes x %d",
+            self.id,
+            self.options.processes,
+            self.options.concurrency,
+        )
+        await self.stop.wait()
+        await self.wait_for_children()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        self.heartbeat.stop()
+        with contextlib.suppress(BrokerUnavailable):
+            await asyncio.to_thread(self.heartbeat.unregister, self.id)
+        await self.client.aclose()
+        return 0
+
+    # -- children --------------------------------------------------------------------
+
+    def spawn(self, index: int) -> None:
+        parent_end, child_end = self.context.Pipe()
+        options = replace(self.options, processes=1, name=f"{self.options.name or self.id}#{index}")
+        level = logging.getLevelName(logging.getLogger().level)
+        process = self.context.Process(
+            target=child_process.main,
+            args=(options, child_end, level),
+            name=f"taskqueue-child-{index}",
+        )
+        process.start()
+        child_end.close()
+        child = self.children[index] = Child(index, process, parent_end)
+        self.loop.add_reader(parent_end.fileno(), self._receive, child)
+        self.loop.add_reader(process.sentinel, self._exited, child)
+
+    def _receive(self, child: Child) -> None:
+        try:
+            while child.conn.poll():
+                snapshot = json.loads(child.conn.recv_bytes())
+                child.held, child.overdue = snapshot["held"], snapshot["overdue"]
+                child.processed, child.failed = snapshot["processed"], snapshot["failed"]
+        except (EOFError, OSError):
+            self.loop.remove_reader(child.conn.fileno())
+
+    def _exited(self, child: Child) -> None:
+        self.loop.remove_reader(child.process.sentinel)
+        with contextlib.suppress(ValueError, OSError):
+            self.loop.remove_reader(child.conn.fileno())
+        child.process.join()
+        code = child.process.exitcode
+        settling = asyncio.create_task(self._after_exit(child, code))
+        self.settling.add(settling)
+        settling.add_done_callback(self.settling.discard)
+
+    async def _after_exit(self, child: Child, code: int) -> None:
+        try:
+            await self._settle(child, code)
+        except BrokerUnavailable as exc:
+            log.warning(
+                "child %d: could not settle its tasks (their leases will expire): %s",
+                child.index,
+                exc,
+            )
+        child.conn.close()
+        del self.children[child.index]
+        if self.stop.is_set() or (self.options.burst and code == 0):
+            if not self.children:
+                self.stop.set()
+            return
+        lived = time.monotonic() - child.started
+        self.crashes = self.crashes + 1 if code != 0 and lived < 5 else 0
+        delay = min(30.0, 0.5 * 2 ** (self.crashes - 1)) if self.crashes else 0.0
+        if delay:
+            log.warning(
+                "child %d keeps crashing: waiting %.1f s before the next one", child.index, delay
+            )
+            await asyncio.sleep(delay)
+        if not self.stop.is_set():
+            self.spawn(child.index)
+
+    async def _settle(self, child: Child, code: int) -> None:
+        """Account for the tasks a finished child held."""
+        if child.kill_reason is not None:
+            reason, entry = child.kill_reason
+            others = [e for e in child.held if entry is None or e[1] != entry[1]]
+            if reason == "timeout":
+                await self._fail_timed_out(entry)
+            elif reason == "cancel":
+                await self.broker.run_many(
+                    [self.broker.ops.finish_cancelled(entry[0], entry[1], entry[2], None)]
+                )
+            await self._release(others)
+        elif code != 0 and child.held:
+            started = [e for e in child.held if e[9]]
+            log.warning(
+                "child %d died (exit %s) running %d task(s): expiring their leases",
+                child.index,
+                code,
+                len(started),
+            )
+            await self._expire(started)  # a lost attempt each: one of them may be the cause
+            await self._release([e for e in child.held if not e[9]])
+
+    async def _fail_timed_out(self, entry: list) -> None:
+        queue, task_id, attempt, _, timeout, _, name, failures, max_retries, _ = entry
+        exc = TaskTimeout(
+            f"killed: still running {HARD_LIMIT_GRACE_S} s past its {timeout} s limit"
+        )
+        delay = None
+        if failures < max_retries:
+            delay = retry_delay_ms(_registered(name), exc, failures, self.config)
+        call = self.broker.ops.fail(queue, task_id, attempt, delay, describe(exc), None)
+        await self.broker.run_many([call])
+
+    async def _release(self, entries: list) -> None:
+        for queue, held in _by_queue(entries).items():
+            await self.broker.release(queue, [(task_id, attempt) for task_id, attempt, _ in held])
+
+    async def _expire(self, entries: list) -> None:
+        for queue, held in _by_queue(entries).items():
+            await self.broker.run_many([self.broker.ops.renew(queue, held, 0, None)])
+            await self.broker.reap(queue)
+
+    # -- hard limits -----------------------------------------------------------------
+
+    async def watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_S)
+            try:
+                self._enforce_limits()
+            except Exception:
+                log.exception("supervisor watchdog failed")
+
+    def _enforce_limits(self) -> None:
+        if True:
+            now, mono = time.time(), time.monotonic()
+            for child in list(self.children.values()):
+                if child.kill_reason is None:
+                    child.kill_reason = self._reason_to_kill(child, now, mono)
+                    if child.kill_reason is not None:
+                        log.warning(
+                            "child %d: killing it (%s of task %s)",
+                            child.index,
+                            child.kill_reason[0],
+                            (child.kill_reason[1] or ["", "-"])[1],
+                        )
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(child.process.pid, signal.SIGKILL)
+
+    def _reason_to_kill(self, child: Child, now: float, mono: float) -> tuple | None:
+        for entry in child.held:
+            timeout, started = entry[4], entry[5]
+            if entry[9] and timeout and now > started + timeout + HARD_LIMIT_GRACE_S:
+                return ("timeout", entry)
+            asked = child.cancels.get((entry[0], entry[1]))
+            if asked is not None and mono > asked + CANCEL_GRACE_S:
+                return ("cancel", entry)
+        for _, _, deadline in child.overdue:
+            if now > deadline + HARD_LIMIT_GRACE_S:
+                return ("overdue", None)
+        return None
+
+    # -- heartbeat hooks (from the heartbeat thread) ---------------------------------
+
+    def _held(self) -> list:
+        return [
+            (e[0], e[1], e[2], e[3]) for c in list(self.children.values()) for e in list(c.held)
+        ]
+
+    def _answer_from_thread(self, queue: str, task_id: str, answer: int) -> None:
+        self.loop.call_soon_threadsafe(self._route_answer, queue, task_id, answer)
+
+    def _route_answer(self, queue: str, task_id: str, answer: int) -> None:
+        for child in self.children.values():
+            if any(e[0] == queue and e[1] == task_id for e in child.held):
+                if answer == 2:
+                    child.cancels.setdefault((queue, task_id), time.monotonic())
+                message = json.dumps({"queue": queue, "id": task_id, "answer": answer}).encode()
+                with contextlib.suppress(OSError):
+                    child.conn.send_bytes(message)
+
+    def _registry_entry(self) -> dict:
+        o, children = self.options, list(self.children.values())
+        entry = registry_fields(
+            self.id,
+            o.name or self.id,
+            socket.gethostname(),
+            os.getpid(),
+            o.queues,
+            o.concurrency * o.processes,
+            o.processes,
+            self.started_at,
+        )
+        entry.update(
+            in_flight=sum(len(c.held) for c in children),
+            processed=sum(c.processed for c in children),
+            failed=sum(c.failed for c in children),
+            state="stopping" if self.stop.is_set() else "running",
+        )
+        return entry
+
+    # -- stopping --------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self.signals += 1
+        log.info("supervisor: forwarding SIGTERM to %d children", len(self.children))
+        for child in self.children.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.process.pid, signal.SIGTERM)
+        self.stop.set()
+
+    async def wait_for_children(self) -> None:
+        """Keep renewing leases while the children finish, release and exit."""
+        while self.children or self.settling:
+            await asyncio.sleep(0.05)
+
+
+def _by_queue(entries: list) -> dict[str, list[tuple]]:
+    grouped: dict[str, list[tuple]] = {}
+    for e in entries:
+        grouped.setdefault(e[0], []).append((e[1], e[2], ""))
+    return grouped
+
+
+def _registered(name: str):
+    try:
+        return registry.get(name)
+    except TaskNotFound:  # an unknown task gets no retry
+        return None
