@@ -85,14 +85,15 @@ class Daphne(Child):
         deadline = time.monotonic() + timeout
         while not self.answers():
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
                 raise RuntimeError(f"daphne did not start:\n{self.log()}")
             time.sleep(0.1)
         return self
 
     def answers(self) -> bool:
         try:
-            health = f"{self.url}/api/v1/health"  # always http://127.0.0.1:<port>
-            with urllib.request.urlopen(health, timeout=1) as response:  # noqa: S310
+            login = f"{self.url}/login/"  # always http://127.0.0.1:<port>
+            with urllib.request.urlopen(login, timeout=1) as response:  # noqa: S310
                 return response.status == 200
         except OSError:
             return False
