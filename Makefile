@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format clean
+.PHONY: help run test lint format clean bench bench-api
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -38,3 +38,9 @@ format: $(VENV)/.dev-deps ## apply ruff's fixes and formatting
 
 clean: ## remove the virtualenv and var/ (the embedded Redis data and the SQLite database)
 	rm -rf $(VENV) var
+
+bench: $(VENV)/.run-deps ## worker benchmark: taskqueue's rows from the shared peer harness (bench/README.md)
+	$(BIN)/python bench/run_peers.py
+
+bench-api: $(VENV)/.dev-deps ## API enqueue benchmark (docs/api.md)
+	$(BIN)/python bench/api_bench.py

@@ -17,8 +17,7 @@ def test_a_full_redis_under_noeviction_refuses_enqueues_as_unavailable(tmp_path)
     with RedisProcess(tmp_path, port=free_port(), persistent=False, extra_args=args) as server:
         broker = build_broker(build({"REDIS_URL": server.url, "PREFIX": "oom"}))
         with pytest.raises(BrokerUnavailable, match="maxmemory"):
-            for _ in range(10_000):
-                broker.enqueue([make_task(args=["x" * 10_000]) for _ in range(10)])
+            fill_until_refused(broker)
         assert broker.counts("default").pending > 0, "what was accepted is still there"
 
 
@@ -30,3 +29,8 @@ def test_a_redis_that_is_not_there_fails_within_seconds():
     with pytest.raises(BrokerUnavailable, match="unavailable"):
         broker.enqueue([make_task()])
     assert time.monotonic() - started < 5
+
+
+def fill_until_refused(broker) -> None:
+    for _ in range(10_000):
+        broker.enqueue([make_task(args=["x" * 10_000]) for _ in range(10)])
