@@ -124,12 +124,27 @@ SECURE_CSP = {
 
 TASKQUEUE = {
     "REDIS_URL": REDIS_URL,
+    "PREFIX": os.environ.get("TASKQUEUE_PREFIX", "tq"),
     "QUEUES": env_list("TASKQUEUE_QUEUES", ["high", "default", "low"]),
 }
 
 # The JSON API (api/conf.py, docs/api.md): networks that may scrape /api/v1/metrics
 # without a token, e.g. TASKQUEUE_METRICS_NETWORKS=10.0.5.0/24.
 TASKQUEUE_API = {"METRICS_PUBLIC_NETWORKS": env_list("TASKQUEUE_METRICS_NETWORKS", [])}
+
+# The console's channel layer (Channels). channels-redis is not Cluster-aware: give it a
+# plain Redis of its own in production; by default it shares the broker's, under its
+# own prefix.
+CHANNELS_REDIS_URL = os.environ.get("CHANNELS_REDIS_URL") or REDIS_URL
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [CHANNELS_REDIS_URL],
+            "prefix": os.environ.get("CHANNELS_PREFIX", "tq-channels:"),
+        },
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -1,9 +1,24 @@
 from django.urls import path
 
-from . import views
+from . import actions, dead_actions, views
 
 app_name = "dashboard"
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("queues/<str:name>/", views.queue, name="queue"),
+    path("queues/<str:name>/pause/", actions.queue_pause, name="queue-pause"),
+    path("queues/<str:name>/resume/", actions.queue_resume, name="queue-resume"),
+    path("queues/<str:name>/purge/", actions.queue_purge, name="queue-purge"),
+    path("tasks/", views.tasks, name="tasks"),
     path("tasks/<str:task_id>/", views.task_detail, name="task"),
+    path("tasks/<str:task_id>/cancel/", actions.task_cancel, name="task-cancel"),
+    path("tasks/<str:task_id>/retry/", actions.task_retry, name="task-retry"),
+    path("tasks/<str:task_id>/run-now/", actions.task_run_now, name="task-run-now"),
+    path("tasks/<str:task_id>/delete/", actions.task_delete, name="task-delete"),
+    path("bulk/", actions.bulk, name="bulk"),
+    path("scheduled/", views.scheduled, name="scheduled"),
+    path("dead/", views.dead, name="dead"),
+    path("dead/requeue/", dead_actions.requeue, name="dead-requeue"),
+    path("dead/purge/", dead_actions.purge, name="dead-purge"),
+    path("workers/", views.workers, name="workers"),
 ]

@@ -1,11 +1,12 @@
-"""Example tasks, so a fresh install has something to run and look at.
-Leave the demo out of a deployment with TASKQUEUE_DEMO=0."""
+"""Example tasks, so a fresh install has something to run and look at
+(`python manage.py demo` enqueues a mix of them). Leave the demo out of a deployment
+with TASKQUEUE_DEMO=0."""
 
 import asyncio
 import random
 import time
 
-from taskqueue import task
+from taskqueue import current_task, task
 
 
 @task(queue="high", priority=8)
@@ -40,3 +41,27 @@ async def fetch(delay: float = 0.2) -> dict:
     """An async task: runs on the worker's event loop."""
     await asyncio.sleep(delay)
     return {"fetched": True, "delay": delay}
+
+
+@task(queue="low")
+def export(rows: int = 20, seconds_per_row: float = 0.25) -> dict:
+    """Reports its progress as it goes: the console shows it while the task runs."""
+    ctx = current_task()
+    for done in range(rows):
+        if ctx is not None:
+            ctx.raise_if_cancelled()
+            ctx.report_progress({"done": done, "total": rows})
+        time.sleep(seconds_per_row)
+    return {"rows": rows}
+
+
+@task(queue="default")
+def send_welcome(to: str, password: str = "", api_key: str = "") -> str:
+    """Takes secrets as arguments: the console masks them."""
+    return f"welcomed {to}"
+
+
+@task(cron="* * * * *", queue="low")
+def heartbeat_report() -> dict:
+    """A periodic task: workers enqueue it once a minute (exactly once per tick)."""
+    return {"at": time.time()}

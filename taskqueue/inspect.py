@@ -215,6 +215,11 @@ def queue_summary(queue: str) -> QueueSummary:
     )
 
 
+def queue_counts(queue: str) -> QueueCounts:
+    """Tasks per status, paused flag and lifetime counters of one queue: O(1)."""
+    return get_broker().counts(validate_queue_name(queue))
+
+
 def workers() -> list[WorkerInfo]:
     """Every registered worker, most recent heartbeat first; `lost` marks the silent."""
     return get_broker().workers()
@@ -222,3 +227,51 @@ def workers() -> list[WorkerInfo]:
 
 def runtime_histograms(queue: str) -> list[Histogram]:
     return get_broker().runtime_histograms(validate_queue_name(queue))
+
+
+# The longest follow_events waits in one call: well under the client's socket timeout.
+EVENTS_BLOCK_MAX_MS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEvent:
+    """One entry of a queue's event stream: a task's state change (task_id, status)
+    or a queue event (event, count), e.g. a pause or a purge."""
+
+    queue: str
+    task_id: str | None = None
+    status: str | None = None
+    event: str | None = None
+    count: int | None = None
+
+
+def follow_events(
+    cursors: dict[str, str], *, block_ms: int = EVENTS_BLOCK_MAX_MS, count: int = 1000
+) -> tuple[list[QueueEvent], dict[str, str]]:
+    """State changes of every known queue after `cursors` (queue -> stream entry id;
+    pass {} the first time), waiting up to block_ms for the first one. Returns the
+    events and the cursors for the next call. Queues missing from `cursors` (all of
+    them on the first call, new ones later) are followed from now on."""
+    broker = get_broker()
+    cursors = dict(cursors)
+    missing = [queue for queue in broker.known_queues() if queue not in cursors]
+    if missing:
+        start = f"{broker.time_ms()}-0"
+        cursors.update(dict.fromkeys(missing, start))
+    block_ms = max(1, min(int(block_ms), EVENTS_BLOCK_MAX_MS))
+    events = []
+    for queue, entry_id, fields in broker.read_events(cursors, block_ms, count):
+        cursors[queue] = entry_id
+        events.append(_event(queue, fields))
+    return events, cursors
+
+
+def _event(queue: str, fields: dict[str, str]) -> QueueEvent:
+    count = fields.get("count")
+    return QueueEvent(
+        queue=queue,
+        task_id=fields.get("id"),
+        status=fields.get("status"),
+        event=fields.get("event"),
+        count=int(count) if count and count.lstrip("-").isdigit() else None,
+    )

@@ -1,4 +1,4 @@
-"""Masking secret-looking values before task arguments are stored in the database.
+"""Masking secret-looking values before they are shown (console) or stored (archive).
 
 A key is secret-looking when it contains one of SECRET_WORDS (case-insensitive), or
 when one of its words is "key" (`api_key`, `apiKey`, `ssh-key`, `key`; not `monkey`
@@ -15,6 +15,7 @@ SECRET_WORDS = (
     "password",
     "passwd",
     "passphrase",
+    "pwd",
     "secret",
     "token",
     "auth",
@@ -28,7 +29,7 @@ SECRET_WORDS = (
 _WORD_BOUNDARY = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
-def is_secret_key(key: object) -> bool:
+def looks_secret(key: object) -> bool:
     if not isinstance(key, str):
         return False
     lowered = key.lower()
@@ -39,12 +40,13 @@ def is_secret_key(key: object) -> bool:
 
 def mask_secrets(value: Any) -> Any:
     """A copy of a JSON value with the values of secret-looking keys replaced by MASK
-    (and NUL characters dropped from strings: PostgreSQL's jsonb cannot hold them)."""
+    (and NUL characters dropped from strings: PostgreSQL's jsonb cannot hold them, and
+    a console has no use for them). The input is not changed."""
     if isinstance(value, dict):
         return {
-            mask_secrets(k): MASK if is_secret_key(k) else mask_secrets(v) for k, v in value.items()
+            mask_secrets(k): MASK if looks_secret(k) else mask_secrets(v) for k, v in value.items()
         }
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [mask_secrets(item) for item in value]
     if isinstance(value, str):
         return value.replace("\x00", "")

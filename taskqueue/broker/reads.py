@@ -198,6 +198,21 @@ class BrokerReads:
                         return last
 
     @translating
+    def read_events(
+        self, cursors: dict[str, str], block_ms: int, count: int = 1000
+    ) -> list[tuple[str, str, dict]]:
+        """(queue, entry id, fields) from the queues' event streams after the given
+        entry ids, in one XREAD that waits up to block_ms for the first entry."""
+        by_key = {self.keys.queue(queue).events: queue for queue in cursors}
+        streams = {key: cursors[queue] for key, queue in by_key.items()}
+        reply = self.client.xread(streams, count=count, block=block_ms)
+        return [
+            (by_key[key], entry_id, fields)
+            for key, entries in reply
+            for entry_id, fields in entries
+        ]
+
+    @translating
     def workers(self) -> list[WorkerInfo]:
         """The worker registry, most recent heartbeat first."""
         ids = self.client.zrevrange(self.keys.workers, 0, -1)

@@ -1,9 +1,10 @@
 """`manage.py runall`: the whole product in one command, for development and demos.
 
 Starts, as child processes: the embedded Redis (only when REDIS_URL is not set), the
-web server (daphne: console + API) and one worker once the worker lands. Prints the
-console URL and how to log in, and stops everything on Ctrl-C or SIGTERM. If any
-child dies, the others are stopped and the command exits non-zero.
+web server (daphne: console + API), one worker, and the demo traffic generator when the
+demo app is installed (TASKQUEUE_DEMO=1, the default; `--no-demo` leaves it out).
+Prints the console URL and how to log in, and stops everything on Ctrl-C or SIGTERM.
+If any child dies, the others are stopped and the command exits non-zero.
 """
 
 import os
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import redis
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -29,8 +31,14 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-worker", action="store_true", help="Do not start a worker.")
+        parser.add_argument(
+            "--no-demo",
+            action="store_true",
+            help="Do not start the demo traffic (started when the demo app is installed).",
+        )
+        parser.add_argument("--demo-rate", type=float, default=5.0, help="Demo tasks per second.")
 
-    def handle(self, *args, host, port, no_worker, **options):
+    def handle(self, *args, host, port, no_worker, no_demo=False, demo_rate=5.0, **options):
         self.children: list[tuple[str, subprocess.Popen]] = []
         self.redis = None
         self.stopping = False
@@ -54,6 +62,8 @@ class Command(BaseCommand):
             )
             if not no_worker and _worker_available():
                 self._spawn("worker", [sys.executable, "manage.py", "runworker"])
+            if not no_demo and apps.is_installed("demo"):
+                self._spawn("demo", demo_argv(demo_rate))
             self._announce(host, port, login)
             self._watch()
         finally:
@@ -115,6 +125,11 @@ class Command(BaseCommand):
         if self.redis is not None:
             self.redis.stop()
             self.stdout.write("Stopped the embedded Redis.")
+
+
+def demo_argv(rate: float) -> list[str]:
+    """The demo traffic generator (demo/management/commands/demo.py) as a child."""
+    return [sys.executable, "manage.py", "demo", "--rate", f"{rate:g}"]
 
 
 def _answers(url: str) -> bool:

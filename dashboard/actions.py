@@ -1,0 +1,173 @@
+"""The console's actions: POST only, operators only, CSRF-checked, audited.
+
+Every action goes through taskqueue.services with the logged-in user as the actor.
+An htmx request gets the outcome as a message plus the changed fragments (swapped
+out-of-band, no reload); a plain form post gets a redirect back with the message.
+"""
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from taskqueue import services
+from taskqueue.audit import Actor
+from taskqueue.errors import (
+    BrokerUnavailable,
+    InvalidTransition,
+    TaskDoesNotExist,
+    TaskQueueError,
+    ValidationError,
+)
+
+from .access import operator_required
+from .fragments import response_fragment
+
+ERROR_STATUS = (
+    (TaskDoesNotExist, 404),
+    (InvalidTransition, 409),
+    (ValidationError, 400),
+    (BrokerUnavailable, 503),
+    (TaskQueueError, 400),
+)
+
+
+def actor(request: HttpRequest) -> Actor:
+    return Actor.from_request(request, "console")
+
+
+def back(request: HttpRequest) -> str:
+    """Where a plain form post returns to: `next`, else the referring console page."""
+    for candidate in (request.POST.get("next"), request.META.get("HTTP_REFERER")):
+        if candidate and url_has_allowed_host_and_scheme(
+            candidate, {request.get_host()}, require_https=request.is_secure()
+        ):
+            return candidate
+    return "dashboard:overview"
+
+
+def respond(request: HttpRequest, fragments: list[str], status: int = 200) -> HttpResponse:
+    if not getattr(request, "htmx", False):
+        return redirect(back(request))
+    shown = render_to_string("dashboard/_messages.html", {"oob": True}, request=request)
+    return HttpResponse(shown + "".join(fragments), status=status)
+
+
+def perform(request: HttpRequest, act: Callable[[], str], refresh: Callable[[], list[str]]):
+    """Run an action; report its message (or its error) and the refreshed fragments."""
+    try:
+        message = act()
+    except TaskQueueError as exc:
+        messages.error(request, str(exc))
+        status = next(code for kind, code in ERROR_STATUS if isinstance(exc, kind))
+        return respond(request, [], status)
+    if message:
+        messages.success(request, message)
+    return respond(request, refresh())
+
+
+def task_fragments(request: HttpRequest, ids: list[str]) -> Callable[[], list[str]]:
+    """The task's panel (detail page) or rows (list pages), as the form says it shows."""
+    kind = "task-panel" if request.POST.get("shown") == "panel" else "task-row"
+    return lambda: [response_fragment(kind, task_id, can_operate=True) for task_id in ids]
+
+
+def queue_fragments(name: str) -> Callable[[], list[str]]:
+    return lambda: [response_fragment("queue-header", name, can_operate=True)]
+
+
+@operator_required
+def task_cancel(request: HttpRequest, task_id: str) -> HttpResponse:
+    def act() -> str:
+        outcome = services.cancel(actor(request), task_id)
+        if outcome == "cancelled":
+            return f"Cancelled task {task_id}."
+        return f"Asked task {task_id} to stop: its worker cancels it at its next heartbeat."
+
+    return perform(request, act, task_fragments(request, [task_id]))
+
+
+@operator_required
+def task_retry(request: HttpRequest, task_id: str) -> HttpResponse:
+    def act() -> str:
+        services.retry(actor(request), task_id)
+        return f"Task {task_id} is pending again."
+
+    return perform(request, act, task_fragments(request, [task_id]))
+
+
+@operator_required
+def task_run_now(request: HttpRequest, task_id: str) -> HttpResponse:
+    def act() -> str:
+        services.run_now(actor(request), task_id)
+        return f"Task {task_id} is due now."
+
+    return perform(request, act, task_fragments(request, [task_id]))
+
+
+@operator_required
+def task_delete(request: HttpRequest, task_id: str) -> HttpResponse:
+    def act() -> str:
+        services.delete(actor(request), task_id)
+        return f"Deleted task {task_id}."
+
+    return perform(request, act, task_fragments(request, [task_id]))
+
+
+BULK_VERBS = {"retry": "Retried", "cancel": "Cancelled", "delete": "Deleted"}
+
+
+@operator_required
+def bulk(request: HttpRequest) -> HttpResponse:
+    action, ids = request.POST.get("action", ""), request.POST.getlist("ids")
+
+    def act() -> str:
+        if action not in BULK_VERBS:
+            raise ValidationError("Choose retry, cancel or delete.", field="action")
+        if not ids:
+            raise ValidationError("Select at least one task.", field="ids")
+        result = services.bulk(actor(request), action, ids)
+        return bulk_message(BULK_VERBS[action], len(result.done), result.skipped)
+
+    return perform(request, act, task_fragments(request, ids[:200]))
+
+
+def bulk_message(verb: str, done: int, skipped: dict[str, str]) -> str:
+    text = f"{verb} {done} task{'s' if done != 1 else ''}."
+    if skipped:
+        reasons: dict[str, int] = {}
+        for status in skipped.values():
+            reasons[status] = reasons.get(status, 0) + 1
+        listed = ", ".join(f"{n} {status}" for status, n in sorted(reasons.items()))
+        text += f" Skipped {len(skipped)} ({listed})."
+    return text
+
+
+@operator_required
+def queue_pause(request: HttpRequest, name: str) -> HttpResponse:
+    def act() -> str:
+        services.pause(actor(request), name)
+        return f"Paused {name}: workers take none of its tasks until it is resumed."
+
+    return perform(request, act, queue_fragments(name))
+
+
+@operator_required
+def queue_resume(request: HttpRequest, name: str) -> HttpResponse:
+    def act() -> str:
+        services.resume(actor(request), name)
+        return f"Resumed {name}."
+
+    return perform(request, act, queue_fragments(name))
+
+
+@operator_required
+def queue_purge(request: HttpRequest, name: str) -> HttpResponse:
+    def act() -> str:
+        count = services.purge_queue(actor(request), name)
+        return f"Purged {count} pending task{'s' if count != 1 else ''} of {name}."
+
+    return perform(request, act, queue_fragments(name))

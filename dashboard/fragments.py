@@ -1,0 +1,161 @@
+"""The console's live fragments: the partial templates that both the page views and the
+WebSocket relay render, and what each one needs.
+
+A page marks each live element with `data-live="<kind>:<key>"` (and an id built from
+the domain id: `queue-<name>`, `task-<id>`). The browser sends those markers to the
+WebSocket; the relay re-renders an element when an event concerns it and pushes the
+HTML, which htmx swaps by id. Rendering reads only through taskqueue.inspect.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from django.template.loader import render_to_string
+
+from taskqueue import inspect
+from taskqueue.errors import TaskDoesNotExist
+from taskqueue.workers import LOST_AFTER_S
+
+from .charts import minute_chart
+
+
+def queue_card(name: str) -> SimpleNamespace:
+    """One queue's summary with its chart, as the overview card shows it."""
+    summary = inspect.queue_summary(name)
+    return SimpleNamespace(
+        name=summary.name,
+        counts=summary.counts,
+        oldest_pending_age_s=summary.oldest_pending_age_s,
+        chart=minute_chart(summary.per_minute),
+        summary=summary,
+    )
+
+
+def totals(cards: list[SimpleNamespace], workers: list) -> dict:
+    def total(attr: str) -> int:
+        return sum(getattr(c.counts, attr) for c in cards)
+
+    return {
+        "pending": total("pending"),
+        "scheduled": total("scheduled"),
+        "processing": total("processing"),
+        "dead": total("dead"),
+        "completed_last_hour": sum(c.summary.completed_last_hour for c in cards),
+        "failed_last_hour": sum(c.summary.failed_last_hour for c in cards),
+        "workers_online": sum(not w.lost for w in workers),
+        "workers_lost": sum(w.lost for w in workers),
+    }
+
+
+def overview_context() -> dict:
+    cards = [queue_card(name) for name in inspect.queues()]
+    return {"summaries": cards, "totals": totals(cards, inspect.workers())}
+
+
+def find_task(task_id: str):
+    try:
+        return inspect.get_task(task_id)
+    except TaskDoesNotExist:
+        return None
+
+
+TABS = (
+    ("pending", "Pending", "pending"),
+    ("scheduled", "Scheduled", "scheduled"),
+    ("processing", "In flight", "processing"),
+    ("completed", "Completed", "completed"),
+    ("dead", "Dead", "dead"),
+    ("cancelled", "Cancelled", "cancelled"),
+)
+
+
+def queue_counts(name: str) -> SimpleNamespace:
+    """A queue's counts and its status tabs (status, label, count), for its page header."""
+    counts = inspect.queue_counts(name)
+    tabs = [(status, label, getattr(counts, attr)) for status, label, attr in TABS]
+    return SimpleNamespace(name=name, counts=counts, tabs=tabs)
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """A kind of live element: its partial and the context it is rendered with."""
+
+    template: str
+    context: Callable[[str], dict]
+    key: str  # what the key names: "queue", "task" or "all" (one element per page)
+    on_own_event: bool = False  # its queue (or its task) had an event
+    on_any_event: bool = False  # any queue had an event
+    periodic: bool = False  # shows times or workers: refreshed every few seconds
+    row: bool = False  # a table row: parsed apart from other elements (see below)
+
+
+KINDS: dict[str, Kind] = {
+    "queue-card": Kind(
+        "dashboard/overview.html#queue-card",
+        lambda name: {"s": queue_card(name)},
+        key="queue",
+        on_own_event=True,
+        periodic=True,
+    ),
+    "totals": Kind(
+        "dashboard/overview.html#totals",
+        lambda _: {"totals": overview_context()["totals"]},
+        key="all",
+        on_any_event=True,
+        periodic=True,
+    ),
+    "queue-header": Kind(
+        "dashboard/queue.html#queue-header",
+        lambda name: {"q": queue_counts(name)},
+        key="queue",
+        on_own_event=True,
+    ),
+    "task-row": Kind(
+        "dashboard/_rows.html#task-row",
+        lambda task_id: {"t": find_task(task_id), "task_id": task_id},
+        key="task",
+        on_own_event=True,
+        row=True,
+    ),
+    "task-panel": Kind(
+        "dashboard/task_detail.html#task-panel",
+        lambda task_id: {"task": find_task(task_id), "task_id": task_id},
+        key="task",
+        on_own_event=True,
+    ),
+    "task-running": Kind(
+        "dashboard/task_detail.html#task-running",
+        lambda task_id: {"task": find_task(task_id), "task_id": task_id},
+        key="task",
+        periodic=True,
+    ),
+    "workers": Kind(
+        "dashboard/workers.html#workers-table",
+        lambda _: {"workers": inspect.workers(), "lost_after": LOST_AFTER_S},
+        key="all",
+        periodic=True,
+    ),
+    "dead-groups": Kind(
+        "dashboard/dead.html#dead-groups",
+        lambda _: {"groups": inspect.dead_groups()},
+        key="all",
+        on_any_event=True,
+    ),
+}
+
+
+def render_fragment(kind: str, key: str, *, can_operate: bool) -> str:
+    """The HTML of one live element, marked for an out-of-band swap."""
+    spec = KINDS[kind]
+    context = spec.context(key) | {"oob": True, "can_operate": can_operate, "live_key": key}
+    return render_to_string(spec.template, context)
+
+
+def response_fragment(kind: str, key: str, *, can_operate: bool) -> str:
+    """A live element for an htmx response, next to other elements. A browser parses a
+    bare <tr> after a <div> as text, so rows travel inside a <template> (htmx swaps
+    out-of-band elements found in templates). The WebSocket relay instead sends rows
+    in a message of their own."""
+    html = render_fragment(kind, key, can_operate=can_operate)
+    return f"<template>{html}</template>" if KINDS[kind].row else html

@@ -1,0 +1,139 @@
+"""Console actions: each goes through the service layer as the logged-in operator,
+answers htmx with a message and the changed fragments, and is audited."""
+
+import pytest
+
+import taskqueue
+from taskqueue.models import AuditEvent
+from taskqueue.status import Status
+
+from .conftest import HTMX, make_dead, other, sample
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, url, data=None, **extra):
+    return client.post(url, data or {}, **HTMX, **extra)
+
+
+def test_cancel_answers_with_a_message_and_the_new_row_and_is_audited(operator_client):
+    handle = sample.enqueue(1)
+    response = post(operator_client, f"/tasks/{handle.id}/cancel/", {"shown": "row"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"Cancelled task {handle.id}." in html and 'id="messages"' in html
+    assert f'<tr id="task-{handle.id}"' in html and "status cancelled" in html
+    assert taskqueue.get_task(handle.id).status == Status.CANCELLED
+    event = AuditEvent.objects.get()
+    assert (event.actor, event.source, event.action) == ("otto", "console", "cancel")
+
+
+def test_the_detail_page_gets_its_panel_back(operator_client):
+    handle = sample.enqueue(1)
+    html = post(operator_client, f"/tasks/{handle.id}/cancel/", {"shown": "panel"}).content
+    assert b'<article class="task-panel" id="task-' in html
+
+
+def test_an_illegal_transition_is_a_409_with_the_reason(operator_client):
+    handle = sample.enqueue(1)
+    post(operator_client, f"/tasks/{handle.id}/cancel/")
+    response = post(operator_client, f"/tasks/{handle.id}/cancel/")
+    assert response.status_code == 409
+    assert b"it is cancelled" in response.content
+    assert AuditEvent.objects.count() == 1
+
+
+def test_an_unknown_task_is_a_404_message(operator_client):
+    response = post(operator_client, "/tasks/nope/retry/")
+    assert response.status_code == 404 and b"No task with id" in response.content
+
+
+def test_retry_run_now_and_delete(operator_client, broker):
+    dead = make_dead(broker, sample.enqueue(1))
+    later = sample.using(delay=600).enqueue(2)
+    assert post(operator_client, f"/tasks/{dead}/retry/").status_code == 200
+    assert post(operator_client, f"/tasks/{later.id}/run-now/").status_code == 200
+    assert taskqueue.get_task(dead).status == Status.PENDING
+    assert taskqueue.get_task(later.id).status == Status.PENDING
+    post(operator_client, f"/tasks/{later.id}/cancel/")
+    html = post(operator_client, f"/tasks/{later.id}/delete/", {"shown": "row"}).content.decode()
+    assert f'<tr id="task-{later.id}" hx-swap-oob="delete">' in html
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["retry", "run_now", "cancel", "delete"]
+
+
+def test_bulk_acts_on_the_selection_and_reports_what_it_skipped(operator_client, broker):
+    pending = [sample.enqueue(i).id for i in range(3)]
+    response = post(operator_client, "/bulk/", {"action": "cancel", "ids": [*pending, "ghost"]})
+    assert b"Cancelled 3 tasks. Skipped 1 (1 missing)." in response.content
+    assert all(taskqueue.get_task(i).status == Status.CANCELLED for i in pending)
+    retried = post(operator_client, "/bulk/", {"action": "retry", "ids": pending}).content
+    assert b"Retried 3 tasks." in retried
+
+
+def test_bulk_without_a_selection_says_so(operator_client):
+    response = post(operator_client, "/bulk/", {"action": "retry"})
+    assert response.status_code == 400 and b"Select at least one task." in response.content
+
+
+def test_pause_resume_and_purge_a_queue(operator_client):
+    for i in range(3):
+        sample.enqueue(i)
+    paused = post(operator_client, "/queues/default/pause/").content.decode()
+    assert "Paused default" in paused and 'class="badge paused"' in paused
+    assert taskqueue.inspect.queue_counts("default").paused
+    post(operator_client, "/queues/default/resume/")
+    assert not taskqueue.inspect.queue_counts("default").paused
+    purged = post(operator_client, "/queues/default/purge/").content.decode()
+    assert "Purged 3 pending tasks of default." in purged
+    assert taskqueue.inspect.queue_counts("default").pending == 0
+
+
+def test_requeue_all_matching_shows_the_count_first_then_requeues(operator_client, broker):
+    values = [make_dead(broker, sample.enqueue(i), "ValueError") for i in range(2)]
+    make_dead(broker, sample.enqueue(9), "KeyError")
+    form = {"scope": "matching", "exception": "ValueError", "queue": "", "name": ""}
+    preview = post(operator_client, "/dead/requeue/", form).content.decode()
+    assert "Requeue 2 dead letters" in preview and "exception ValueError" in preview
+    assert all(taskqueue.get_task(i).status == Status.DEAD for i in values)
+    assert not AuditEvent.objects.exists()
+    confirm = form | {"confirm": "2", "confirm_scope": "matching", "confirm_to_queue": ""}
+    done = post(operator_client, "/dead/requeue/", confirm).content.decode()
+    assert "Requeued 2 dead letters." in done
+    assert all(taskqueue.get_task(i).status == Status.PENDING for i in values)
+    assert taskqueue.inspect.dead_groups() == {"KeyError": 1}
+
+
+def test_requeue_selected_into_another_queue(operator_client, broker):
+    dead = make_dead(broker, sample.enqueue(1))
+    confirm = {"confirm": "1", "confirm_scope": "selected", "confirm_ids": [dead]}
+    preview = post(operator_client, "/dead/requeue/", {"scope": "selected", "ids": [dead]})
+    assert b"Requeue 1 dead letter" in preview.content
+    post(operator_client, "/dead/requeue/", confirm | {"confirm_to_queue": "emails"})
+    assert taskqueue.inspect.queue_counts("emails").pending == 1
+    assert AuditEvent.objects.get().filter == {"ids": [dead], "to_queue": "emails"}
+
+
+def test_purge_dead_letters_of_one_queue(operator_client, broker):
+    make_dead(broker, sample.enqueue(1))
+    make_dead(broker, other.enqueue(2))
+    form = {"queue": "emails", "confirm": "1", "confirm_scope": "matching"}
+    assert b"Deleted 1 dead letter." in post(operator_client, "/dead/purge/", form).content
+    assert taskqueue.inspect.dead_groups() == {"ValueError": 1}
+
+
+def test_a_plain_form_post_redirects_back_with_the_message(operator_client):
+    handle = sample.enqueue(1)
+    response = operator_client.post(
+        f"/tasks/{handle.id}/cancel/", {"next": f"/tasks/{handle.id}/"}, follow=True
+    )
+    assert response.redirect_chain == [(f"/tasks/{handle.id}/", 302)]
+    assert f"Cancelled task {handle.id}." in response.content.decode()
+
+
+def test_next_must_stay_on_this_site(operator_client):
+    handle = sample.enqueue(1)
+    response = operator_client.post(
+        f"/tasks/{handle.id}/cancel/", {"next": "https://evil.example/"}
+    )
+    assert response["Location"] == "/"

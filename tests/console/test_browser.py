@@ -1,0 +1,242 @@
+"""The console in a real browser: Debian's headless Chromium driven by Playwright,
+against daphne (and, where tasks must run, `manage.py runworker`) started here.
+
+These tests never skip: without /usr/bin/chromium they fail (.ci/run installs it).
+Every page is saved as a screenshot under docs/screenshots/ (shown in the README).
+"""
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from demo import tasks as demo
+from demo.tasks import fast
+from taskqueue import inspect
+from taskqueue.status import Status
+
+from .conftest import make_dead, sample
+from .servers import PASSWORD, Daphne, prepare_database, project_env, worker
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PREFIX = f"b{uuid.uuid4().hex[:10]}"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def tq_prefix() -> str:
+    """One prefix for the module: the daphne started once below reads the same keys
+    (the keys are still deleted after each test)."""
+    return PREFIX
+
+
+@pytest.fixture(scope="module")
+def env(redis_server, tmp_path_factory) -> dict:
+    var_dir = tmp_path_factory.mktemp("console-browser")
+    project = project_env(redis_server.url, PREFIX, var_dir)
+    prepare_database(project)
+    return project
+
+
+@pytest.fixture(scope="module")
+def server(env, tmp_path_factory):
+    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
+    yield daphne
+    daphne.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+# Names the element of an out-of-band swap that found no target, in the console errors.
+SHOW_OOB_ERRORS = """document.addEventListener("htmx:oobErrorNoTarget", (e) =>
+  console.error("no target for", e.detail.content.outerHTML.slice(0, 300)))"""
+
+
+class Watched:
+    """A logged-in page, with what it did on the side: requests, dialogs, errors."""
+
+    def __init__(self, page: Page):
+        self.page = page
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        page.on("request", lambda r: self.requests.append(f"{r.method} {r.url}"))
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("dialog", self._dialog)
+        page.add_init_script(SHOW_OOB_ERRORS)
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.accept()
+
+    def open(self, base: str, path: str) -> Page:
+        self.page.goto(base + path)
+        expect(self.page.locator("#live")).to_have_text("live", timeout=10_000)
+        return self.page
+
+
+def logged_in(browser, server, **context) -> Watched:
+    page = browser.new_context(**context).new_page()
+    page.goto(f"{server.url}/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Overview")
+    return Watched(page)
+
+
+@pytest.fixture
+def console(browser, server):
+    watched = logged_in(browser, server, viewport={"width": 1280, "height": 860})
+    yield watched
+    watched.page.context.close()
+    assert not [e for e in watched.errors if "Content Security Policy" in e], watched.errors
+
+
+def card_count(page: Page, queue: str, label: str):
+    return page.locator(f"#queue-{queue} dt:text-is('{label}') + dd")
+
+
+def test_login_then_the_overview_follows_enqueues_without_reloading(console, server):
+    page = console.open(server.url, "/")
+    page.evaluate("window.notReloaded = true")
+    expect(card_count(page, "default", "Pending")).to_have_text("0")
+    for i in range(3):
+        sample.enqueue(i)
+    expect(card_count(page, "default", "Pending")).to_have_text("3", timeout=2000)
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_cancel_a_pending_task(console, server):
+    handle = sample.enqueue("to cancel")
+    page = console.open(server.url, f"/tasks/{handle.id}/")
+    page.click("button:text-is('Cancel')")
+    expect(page.locator("#messages")).to_contain_text(f"Cancelled task {handle.id}.")
+    expect(page.locator(f"#task-{handle.id} h1 .badge")).to_have_text("cancelled")
+    assert console.dialogs == ["Cancel this task?"]
+    assert inspect.get_task(handle.id).status == Status.CANCELLED
+
+
+def test_requeue_a_dead_task_and_watch_it_complete(console, server, broker, env, tmp_path):
+    task_id = make_dead(broker, fast.using(queue="default").enqueue(21))  # the worker knows it
+    runner = worker(env, tmp_path / "worker.log").start()
+    try:
+        page = console.open(server.url, "/dead/")
+        row = page.locator(f"#task-{task_id}")
+        row.locator("button:text-is('Requeue')").click()
+        expect(page.locator("#messages")).to_contain_text("is pending again")
+        expect(row.locator(".badge.status")).to_have_text("completed", timeout=15_000)
+    finally:
+        runner.stop()
+    assert inspect.get_task(task_id).status == Status.COMPLETED, runner.log()
+
+
+PAYLOADS = [
+    "<script>window.hacked = 'script'</script>",
+    "<img src=/xss-probe onerror=\"window.hacked = 'img'\">",
+    '<button hx-post="/bulk/" hx-trigger="load" hx-vals=\'{"action": "delete"}\'>x</button>',
+]
+
+
+def test_xss_payloads_render_as_text_and_fire_nothing(console, server, broker):
+    handle = sample.enqueue(*PAYLOADS, note=PAYLOADS[2])
+    page = console.open(server.url, f"/tasks/?q={handle.id}")
+    (claimed,) = broker.claim("default", "<b>evil worker</b>", 1)
+    broker.fail(claimed.queue, claimed.id, claimed.attempt, retry_delay_ms=None,
+                error_type="XSSError", error_message=PAYLOADS[1], traceback=PAYLOADS[0],
+                error_json="{}")  # fmt: skip
+    expect(page.locator(f"#task-{handle.id} td.error")).to_contain_text("<img src=/xss-probe")
+    page = console.open(server.url, f"/tasks/{handle.id}/")
+    args = page.locator("pre.json").first.inner_text()
+    assert args == json.dumps(PAYLOADS, indent=2, ensure_ascii=False)  # as text, intact
+    expect(page.locator("pre.traceback")).to_have_text(PAYLOADS[0])
+    assert page.evaluate("window.hacked") is None
+    assert not [r for r in console.requests if "xss-probe" in r or r.startswith("POST")]
+    assert console.dialogs == []
+
+
+PAGES = {
+    "overview": "/",
+    "queue": "/queues/default/?status=completed",
+    "tasks": "/tasks/",
+    "task": None,  # a dead letter's page
+    "dead-letters": "/dead/",
+    "scheduled": "/scheduled/",
+    "workers": "/workers/",
+}
+
+
+def populate() -> None:
+    """Demo tasks on three queues, for a worker to run: some complete, some retry,
+    some die, one reports progress, some wait for later."""
+    for i in range(12):
+        demo.fast.enqueue(i)
+        demo.fetch.using(queue="default").enqueue(0.05)
+    for i in range(3):
+        demo.always_fails.enqueue(["boom", "bad input", "no such row"][i])
+        demo.flaky.enqueue(0.6)
+        demo.send_welcome.enqueue(f"user{i}@example.com", password="hunter2", api_key="k")
+    demo.slow.enqueue(30)
+    demo.export.enqueue(400, 0.1)
+    for delay in (45, 300, 3600):
+        demo.fast.using(delay=delay).enqueue(7)
+
+
+def test_every_page_in_a_screenshot(console, server, env, tmp_path):
+    populate()
+    runner = worker(env, tmp_path / "worker.log", "high,default,low").start()
+    try:
+        page = console.open(server.url, "/dead/")
+        expect(page.locator("#dead-groups .count")).to_have_text("3", timeout=20_000)
+        dead_id = inspect.dead_letters(inspect.TaskFilter()).items[0].id
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for name, path in PAGES.items():
+            page = console.open(server.url, path or f"/tasks/{dead_id}/")
+            page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+        running = inspect.list_tasks("low", "processing").items[0].id
+        page = console.open(server.url, f"/tasks/{running}/")
+        expect(page.locator("progress")).to_be_visible(timeout=10_000)
+        page.screenshot(path=SCREENSHOTS / "task-running.png", full_page=True)
+        phone = logged_in(page.context.browser, server, viewport=PHONE, device_scale_factor=2)
+        phone.open(server.url, "/").screenshot(path=SCREENSHOTS / "overview-phone.png")
+        phone.page.context.close()
+    finally:
+        runner.stop()
+    assert not console.errors, console.errors
+
+
+def test_a_page_reconnects_after_the_server_restarts(browser, env, tmp_path):
+    daphne = Daphne(env, tmp_path / "daphne.log").start()
+    try:
+        watched = logged_in(browser, daphne)
+        page = watched.open(daphne.url, "/")
+        daphne.stop()
+        expect(page.locator("#live")).to_have_text(re.compile("reconnecting"), timeout=10_000)
+        daphne.start()
+        expect(page.locator("#live")).to_have_text("live", timeout=30_000)
+        sample.enqueue("after the restart")
+        expect(card_count(page, "default", "Pending")).to_have_text("1", timeout=5000)
+        watched.page.context.close()
+    finally:
+        daphne.stop()
