@@ -20,5 +20,6 @@ urlpatterns = [
     path("dead/", views.dead, name="dead"),
     path("dead/requeue/", dead_actions.requeue, name="dead-requeue"),
     path("dead/purge/", dead_actions.purge, name="dead-purge"),
+    path("periodic/", views.periodic, name="periodic"),
     path("workers/", views.workers, name="workers"),
 ]

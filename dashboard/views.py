@@ -166,6 +166,12 @@ def scheduled(request: HttpRequest) -> HttpResponse:
 
 
 @viewer_required
+def periodic(request: HttpRequest) -> HttpResponse:
+    context = {"section": "periodic", "schedules": inspect.periodic_schedules()}
+    return page(request, "dashboard/periodic.html", context, partial="periodic-table")
+
+
+@viewer_required
 def workers(request: HttpRequest) -> HttpResponse:
     context = {"section": "workers", "workers": inspect.workers(), "lost_after": LOST_AFTER_S}
     return page(request, "dashboard/workers.html", context, partial="workers-table")

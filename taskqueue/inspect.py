@@ -9,6 +9,8 @@ import heapq
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from .broker import Page, QueueCounts
 from .broker.keys import validate_queue_name
@@ -275,3 +277,45 @@ def _event(queue: str, fields: dict[str, str]) -> QueueEvent:
         event=fields.get("event"),
         count=int(count) if count and count.lstrip("-").isdigit() else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicInfo:
+    name: str
+    task: str
+    cron: str
+    queue: str | None
+    last_tick: datetime | None  # the tick the workers last enqueued (None: not yet)
+    last_task_id: str
+    next_tick: datetime
+
+
+def periodic_schedules() -> list[PeriodicInfo]:
+    """Every cron schedule (@task(cron=...) and TASKQUEUE["PERIODIC"]) with its last and
+    next tick; next ticks are computed on Redis's clock in settings.TIME_ZONE."""
+    from django.conf import settings
+
+    from .conf import get_config
+    from .periodic import schedules
+
+    broker = get_broker()
+    state = broker.periodic_state()
+    now = datetime.fromtimestamp(broker.time_ms() / 1000, tz=UTC)
+    tz = ZoneInfo(settings.TIME_ZONE)
+    out = []
+    for s in schedules(get_config().PERIODIC):
+        seen = state.get(s.name, {})
+        last = seen.get("last_tick")
+        last_tick = datetime.fromtimestamp(last / 1000, tz=UTC) if isinstance(last, int) else None
+        out.append(
+            PeriodicInfo(
+                s.name,
+                s.task,
+                s.cron,
+                s.queue,
+                last_tick,
+                str(seen.get("task_id", "")),
+                s.next_after(now, tz),
+            )
+        )
+    return out

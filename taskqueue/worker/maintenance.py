@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connections
 
 from ..broker.async_broker import AsyncRedisBroker
 from ..definition import EnqueueOptions, build_task
@@ -108,3 +109,28 @@ class Maintenance:
         await self.broker.client.hset(self.broker.keys.periodic, schedule.name, state)
         if created:
             log.info("periodic %s: enqueued %s for %s", schedule.name, task_id, tick.isoformat())
+
+
+async def archive_loop(interval: float) -> None:
+    """Copy finished tasks to the database archive (taskqueue/archive.py) every
+    `interval` seconds, in a thread: any number of workers run this, one at a time
+    does the work (a Redis lock), and the event loop never waits for the database."""
+    from .. import archive
+
+    while True:
+        try:
+            written = await asyncio.to_thread(_archive_in_thread, archive)
+        except Exception:
+            log.exception("archiving failed")
+            written = None
+        pause = interval * random.uniform(0.9, 1.1)
+        await asyncio.sleep(
+            1.0 if written is not None and written >= archive.DEFAULT_BATCH else pause
+        )
+
+
+def _archive_in_thread(archive):
+    try:
+        return archive.archive_if_due()
+    finally:
+        connections.close_all()  # this thread's: it may not be the next run's thread

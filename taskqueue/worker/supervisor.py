@@ -34,7 +34,7 @@ from ..periodic import schedules
 from ..registry import registry
 from . import child as child_process
 from .heartbeat import Heartbeat, RuntimeStats, registry_fields
-from .maintenance import Maintenance
+from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
 from .retry import retry_delay_ms
 from .runner import describe
@@ -100,6 +100,7 @@ class Supervisor:
                 Maintenance(self.broker, self.options.queues, found, registry).run()
             ),
             asyncio.create_task(self.watchdog()),
+            asyncio.create_task(archive_loop(self.config.ARCHIVE_INTERVAL)),
         ]
         log.info(
             "supervisor %s: %d processes x %d",

@@ -28,7 +28,7 @@ from ..registry import registry as default_registry
 from .acks import Acknowledger
 from .execution import Execution
 from .heartbeat import Heartbeat, RuntimeStats, registry_fields
-from .maintenance import Maintenance
+from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
 from .runner import Outcome, Runner, Running
 
@@ -91,6 +91,7 @@ class Worker:
         if self.link is None:
             await self._start_heartbeat()
             background.append(asyncio.create_task(self._maintain()))
+            background.append(asyncio.create_task(archive_loop(self.config.ARCHIVE_INTERVAL)))
         else:
             background += self.link.attach(self)
         log.info(

@@ -6,6 +6,7 @@ import pytest
 
 from taskqueue import services
 from taskqueue.audit import Actor
+from taskqueue.masking import MASK
 
 from .conftest import HTMX, make_dead, other, register_worker, sample
 
@@ -17,6 +18,7 @@ PAGES = {
     "/tasks/": 'id="listing"',
     "/dead/": 'id="dead-page"',
     "/scheduled/": 'id="listing"',
+    "/periodic/": 'id="periodic"',
     "/workers/": 'id="workers"',
 }
 
@@ -109,7 +111,7 @@ def test_the_task_page_shows_arguments_error_traceback_and_attempts(viewer_clien
     handle = sample.enqueue("a", password="hunter2", nested={"api_token": "t0k"})
     make_dead(broker, handle, "KeyError", "missing 'x'", "Traceback (most recent call last)")
     page = viewer_client.get(f"/tasks/{handle.id}/").content.decode()
-    assert "hunter2" not in page and "t0k" not in page and "••••••••" in page
+    assert "hunter2" not in page and "t0k" not in page and MASK in page
     assert "KeyError" in page and "Traceback (most recent call last)" in page
     assert 'class="timeline"' in page and "worker-1" in page
 
@@ -148,3 +150,20 @@ def test_a_cancelled_task_no_longer_offers_cancel(operator_client):
     services.cancel(Actor("t", "console"), handle.id)
     page = operator_client.get(f"/tasks/{handle.id}/").content.decode()
     assert "Retry" in page and ">Cancel<" not in page
+
+
+def test_periodic_schedules_show_their_last_and_next_run(
+    viewer_client, settings, tq_settings, broker
+):
+    settings.TASKQUEUE = {
+        **tq_settings,
+        "PERIODIC": {"nightly": {"task": "demo.tasks.fast", "cron": "0 3 * * *"}},
+    }
+    broker.client.hset(
+        broker.keys.periodic, "nightly", '{"last_tick": 1800000000000, "task_id": "t-42"}'
+    )
+    page = viewer_client.get("/periodic/").content.decode()
+    assert "<code>nightly</code>" in page and "<code>0 3 * * *</code>" in page
+    assert 'datetime="2027-01-15T08:00:00+00:00"' in page
+    assert 'href="/tasks/t-42/"' in page
+    assert "03:00:00" in page  # the next run, at 3 in the morning (TIME_ZONE is UTC)

@@ -166,3 +166,14 @@ def test_the_worker_is_in_the_registry_while_it_runs(background_worker, broker):
     assert (info.id, info.queues, info.concurrency, info.lost) == (worker.id, ["default"], 4, False)
     worker.stop_from_thread()
     wait_until(lambda: broker.workers() == [], message="the worker to unregister")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_archive_dead_tasks_to_the_database(settings, tq_settings, background_worker):
+    from taskqueue.models import TaskArchive
+
+    settings.TASKQUEUE = {**tq_settings, "ARCHIVE_INTERVAL": 0.2}
+    handle = tasks.not_retried.enqueue()
+    background_worker()
+    row = wait_until(lambda: TaskArchive.objects.filter(task_id=handle.id).first(), timeout=10)
+    assert (row.status, row.error_type) == ("dead", "KeyError")
