@@ -1,6 +1,10 @@
 """Reporting outcomes to Redis in batches: everything that finished since the last
 round trip goes in one pipeline (completions grouped into one script call per queue).
-Under load that amortises the round trip; when idle a report leaves at once."""
+
+The fetch loop takes what is waiting and sends it in the same pipeline as its next
+claim (`take` / `calls_for` / `settle`), so under load one round trip both reports
+and claims; when the worker is idle a report leaves on its own at once (`run`).
+"""
 
 import asyncio
 import logging
@@ -8,10 +12,12 @@ import random
 from collections.abc import Callable
 
 from ..broker.async_broker import AsyncRedisBroker
+from ..broker.operations import ScriptCall
 from ..errors import BrokerUnavailable
 from .runner import Outcome, Running
 
 log = logging.getLogger("taskqueue.worker")
+Batch = list[tuple[Running, Outcome]]
 
 
 class Acknowledger:
@@ -20,7 +26,8 @@ class Acknowledger:
     ):
         self.broker = broker
         self.on_reported = on_reported
-        self.pending: list[tuple[Running, Outcome]] = []
+        self.pending: Batch = []
+        self.in_flight = 0  # outcomes taken and not yet settled
         self.ready = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
@@ -30,28 +37,38 @@ class Acknowledger:
         self.idle.clear()
         self.ready.set()
 
+    def take(self) -> Batch:
+        batch, self.pending = self.pending, []
+        self.in_flight += len(batch)
+        return batch
+
+    def put_back(self, batch: Batch) -> None:
+        """Reporting failed (Redis unavailable): keep them for the next round trip."""
+        self.in_flight -= len(batch)
+        self.pending[:0] = batch
+
     async def run(self) -> None:
         backoff = 0.05
         while True:
             await self.ready.wait()
             self.ready.clear()
-            batch, self.pending = self.pending, []
+            batch = self.take()
             try:
-                await self.report(batch)
+                calls, slots = self.calls_for(batch)
+                self.settle(slots, await self.broker.run_many(calls) if calls else [])
                 backoff = 0.05
             except BrokerUnavailable as exc:
-                self.pending[:0] = batch  # keep them: report again when Redis is back
+                self.put_back(batch)
                 log.warning("could not report %d outcome(s), retrying: %s", len(batch), exc)
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, 5.0)
                 self.ready.set()
-            if not self.pending:
-                self.idle.set()
 
-    async def report(self, batch: list[tuple[Running, Outcome]]) -> None:
+    def calls_for(self, batch: Batch) -> tuple[list[ScriptCall], list[Batch]]:
+        """The script calls reporting `batch`, and which outcomes each call's reply answers."""
         ops = self.broker.ops
         calls, slots = [], []
-        completions: dict[str, list[tuple[Running, Outcome]]] = {}
+        completions: dict[str, Batch] = {}
         for running, outcome in batch:
             c = running.claimed
             if outcome.kind == "completed":
@@ -65,18 +82,28 @@ class Acknowledger:
                 calls.append(ops.finish_cancelled(c.queue, c.id, c.attempt, None))
                 slots.append([(running, outcome)])
             else:  # abandoned: nothing to report
-                self.on_reported(running, outcome, None)
+                slots.append([(running, outcome)])
+                calls.append(None)
         for queue, items in completions.items():
             done = [(r.claimed.id, r.claimed.attempt, o.result) for r, o in items]
             calls.append(ops.complete(queue, done, None))
             slots.append(items)
-        if not calls:
-            return
-        replies = await self.broker.run_many(calls)
+        kept = [(c, s) for c, s in zip(calls, slots, strict=True) if c is not None]
+        for call, items in zip(calls, slots, strict=True):
+            if call is None:
+                self._settled(items, [None])
+        return [c for c, _ in kept], [s for _, s in kept]
+
+    def settle(self, slots: list[Batch], replies: list) -> None:
         for items, reply in zip(slots, replies, strict=True):
-            answers = reply if isinstance(reply, list) else [reply]
-            for (running, outcome), answer in zip(items, answers, strict=True):
-                self.on_reported(running, outcome, answer)
+            self._settled(items, reply if isinstance(reply, list) else [reply])
+
+    def _settled(self, items: Batch, answers: list) -> None:
+        self.in_flight -= len(items)
+        for (running, outcome), answer in zip(items, answers, strict=True):
+            self.on_reported(running, outcome, answer)
+        if not self.pending and not self.in_flight:
+            self.idle.set()
 
     async def drain(self, timeout: float) -> None:
         """Wait until everything added so far is reported (or the timeout)."""

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from ..broker.async_broker import AsyncRedisBroker
 from ..definition import EnqueueOptions, build_task
@@ -118,12 +118,18 @@ async def archive_loop(interval: float) -> None:
     from .. import archive
 
     while True:
+        pause = interval * random.uniform(0.9, 1.1)
         try:
             written = await asyncio.to_thread(_archive_in_thread, archive)
+        except DatabaseError as exc:  # e.g. migrations not run: say so briefly, try later
+            log.warning("archiving skipped, the database is not ready: %s", exc)
+            written, pause = None, max(pause, 600)
+        except BrokerUnavailable as exc:
+            log.warning("archiving skipped: %s", exc)
+            written = None
         except Exception:
             log.exception("archiving failed")
             written = None
-        pause = interval * random.uniform(0.9, 1.1)
         await asyncio.sleep(
             1.0 if written is not None and written >= archive.DEFAULT_BATCH else pause
         )

@@ -258,12 +258,27 @@ class Worker:
             await asyncio.sleep(random.uniform(0.5, 1.0))
 
     async def claim(self, count: int) -> list[Claimed]:
-        got: list[Claimed] = []
-        for queue in self.queue_order():
-            got += await self.broker.claim(queue, self.id, count - len(got))
+        """Claim from the queues in order; the first claim also carries the reports of
+        whatever finished since the last round trip (one pipeline, one round trip)."""
+        queues = self.queue_order()
+        got = await self._report_and_claim(queues[0], count)
+        for queue in queues[1:]:
             if len(got) >= count:
                 break
+            got += await self.broker.claim(queue, self.id, count - len(got))
         return got
+
+    async def _report_and_claim(self, queue: str, count: int) -> list[Claimed]:
+        batch = self.acker.take()
+        calls, slots = self.acker.calls_for(batch)
+        claim = self.broker.ops.claim(queue, self.id, count, None, None)
+        try:
+            *reports, claimed = await self.broker.run_many([*calls, claim])
+        except BrokerUnavailable:
+            self.acker.put_back(batch)
+            raise
+        self.acker.settle(slots, reports)
+        return claimed
 
     def queue_order(self) -> list[str]:
         """Strict order, or a weighted random order (heavier queues first more often)."""
