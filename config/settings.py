@@ -128,6 +128,14 @@ TASKQUEUE = {
     "QUEUES": env_list("TASKQUEUE_QUEUES", ["high", "default", "low"]),
 }
 
+# Django's own Tasks API (django.tasks) on the same queues and workers: docs/django-tasks.md.
+TASKS = {
+    "default": {
+        "BACKEND": "taskqueue.backends.RedisTaskBackend",
+        "QUEUES": TASKQUEUE["QUEUES"],
+    }
+}
+
 # The JSON API (api/conf.py, docs/api.md): networks that may scrape /api/v1/metrics
 # without a token, e.g. TASKQUEUE_METRICS_NETWORKS=10.0.5.0/24.
 TASKQUEUE_API = {"METRICS_PUBLIC_NETWORKS": env_list("TASKQUEUE_METRICS_NETWORKS", [])}

@@ -16,4 +16,5 @@ TASKQUEUE = {
     "LEASE_SECONDS": float(os.environ.get("TASKQUEUE_LEASE_SECONDS", "30")),
     "PERIODIC": json.loads(os.environ.get("TASKQUEUE_PERIODIC", "{}")),
 }
+TASKS = {"default": {**TASKS["default"], "QUEUES": TASKQUEUE["QUEUES"]}}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

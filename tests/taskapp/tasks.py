@@ -149,3 +149,6 @@ def tick():
 def ignores_its_time_limit():
     note(f"start:stubborn:{os.getpid()}")
     time.sleep(60)
+
+
+from . import django_tasks  # noqa: E402, F401 - django.tasks tasks, found with these

@@ -1,0 +1,69 @@
+"""Django priorities (-100..100) and native ones (1..10) in one queue: one internal
+order, tested through a real worker running one task at a time."""
+
+from taskqueue import priority as native_scale
+from taskqueue.djangotasks import priorities
+from taskqueue.inspect import get_task
+from tests.taskapp import django_tasks as dj
+from tests.taskapp.tasks import record
+from tests.worker.conftest import run_burst
+
+
+def test_distinct_django_priorities_are_never_inverted():
+    levels = [priorities.level(p) for p in range(-100, 101)]
+    assert levels == list(range(201))
+
+
+def test_native_priorities_sit_at_their_own_levels():
+    for native in range(1, 11):
+        django = priorities.from_native(native)
+        assert priorities.level(django) == native_scale.level_of(native)
+        assert priorities.to_native(django) == native
+    assert (priorities.to_native(-100), priorities.to_native(9), priorities.to_native(10)) == (
+        1,
+        5,
+        6,
+    )
+
+
+def test_both_scales_interleave_in_one_queue_by_level_then_fifo(evidence):
+    # (kind, priority) in enqueue order; level: Django p -> p + 100, native n -> 100 + (n-5)*20
+    plan = [
+        ("native", 5),
+        ("django", -100),
+        ("django", 0),
+        ("native", 10),
+        ("django", 100),
+        ("django", 1),
+        ("native", 1),
+        ("django", -80),
+        ("django", 99),
+        ("native", 6),
+        ("django", 19),
+        ("django", -81),
+    ]
+    for i, (kind, p) in enumerate(plan):
+        tag = f"{i}:{kind}:{p}"
+        if kind == "native":
+            record.using(priority=p).enqueue(tag)
+        else:
+            dj.mark.using(priority=p).enqueue(tag)
+    run_burst(concurrency=1)
+
+    def level(step):
+        kind, p = step[1]
+        return priorities.level(p) if kind == "django" else native_scale.level_of(p)
+
+    expected = sorted(enumerate(plan), key=lambda step: (-level(step), step[0]))
+    assert evidence() == [f"{i}:{kind}:{p}" for i, (kind, p) in expected]
+    assert evidence()[:3] == ["3:native:10", "4:django:100", "8:django:99"]
+    assert evidence()[-3:] == ["7:django:-80", "11:django:-81", "1:django:-100"]
+
+
+def test_the_record_keeps_a_native_priority_and_the_exact_django_one():
+    result = dj.mark.using(priority=37).enqueue("x")
+    stored = get_task(result.id)
+    assert stored.priority == 7
+    assert stored.meta == {"django": {"priority": 37, "backend": "default"}}
+    fetched = dj.mark.get_result(result.id)
+    assert fetched.task.priority == 37 and fetched.task == dj.mark.using(priority=37)
