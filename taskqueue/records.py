@@ -83,6 +83,7 @@ class TaskRecord:
     queue: str
     status: Status | str
     priority: int | None
+    band: int | None  # the pending-score band (priority.py): keeps a task's exact level
     args: Any
     kwargs: Any
     attempts: int
@@ -117,6 +118,7 @@ class TaskRecord:
             queue=g("queue", ""),
             status=_status(g("status")),
             priority=_int(g("priority")),
+            band=_int(g("band")),
             args=_json(g("args")),
             kwargs=_json(g("kwargs")),
             attempts=_int(g("attempts")) or 0,

@@ -321,7 +321,7 @@ def _copy(r, to_queue: str) -> NewTask:
         args=dumps(r.args),
         kwargs=dumps(r.kwargs),
         priority=r.priority or 5,
-        band=band_of(level_of(r.priority or 5)),
+        band=r.band if r.band is not None else band_of(level_of(r.priority or 5)),
         max_retries=r.max_retries or 0,
         timeout=r.timeout,
         idempotency_key=f"requeue:{r.id}",

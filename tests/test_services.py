@@ -151,6 +151,14 @@ def test_requeue_dead_into_another_queue_moves_each_task_once(broker):
     assert (moved.name, moved.args) == ("custom.send", ["a@b.c"])
 
 
+def test_a_task_moved_to_another_queue_keeps_its_exact_level(broker):
+    handle = add.using(level=137).enqueue(1, 2)  # between native levels, as Django's are
+    task_id = make_dead(broker, handle)
+    services.requeue_dead(ALICE, ids=[task_id], to_queue="elsewhere")
+    (moved,) = broker.list_tasks("elsewhere", Status.PENDING).items
+    assert moved.band == 200 - 137
+
+
 def test_purge_dead_by_task_name(broker):
     make_dead(broker, add.enqueue(1, 2))
     make_dead(broker, send.enqueue("x"))
