@@ -38,7 +38,9 @@ ACTIONS = [(url, view) for url, view in ALL if getattr(view, "console_action", F
 
 def test_the_walk_finds_every_action():
     assert len(ACTIONS) == 10
-    assert len(ALL) == len(ACTIONS) + 8  # the read-only pages: 7 + the task page
+    assert (
+        len(ALL) == len(ACTIONS) + 8
+    )  # overview, queue, tasks, task, scheduled, dead, periodic, workers
 
 
 @pytest.mark.parametrize(("url", "view"), ALL, ids=[u for u, _ in ALL])
