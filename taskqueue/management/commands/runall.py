@@ -7,6 +7,7 @@ Prints the console URL and how to log in, and stops everything on Ctrl-C or SIGT
 If any child dies, the others are stopped and the command exits non-zero.
 """
 
+import ctypes
 import os
 import secrets
 import signal
@@ -95,7 +96,14 @@ class Command(BaseCommand):
         return "an existing user (python manage.py createsuperuser makes a new one)"
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        self.children.append((name, subprocess.Popen(argv, cwd=settings.BASE_DIR)))
+        """Each child gets a session of its own: a Ctrl-C reaches only this command,
+        which forwards one SIGTERM (a worker would take a group SIGINT plus our SIGTERM
+        as two signals and skip its grace period). If this command dies, the children
+        get SIGTERM from the kernel instead of running on."""
+        proc = subprocess.Popen(
+            argv, cwd=settings.BASE_DIR, start_new_session=True, preexec_fn=_terminate_with_parent
+        )
+        self.children.append((name, proc))
 
     def _announce(self, host: str, port: int, login: str) -> None:
         self.stdout.write(self.style.SUCCESS(f"\n  Console: http://{host}:{port}/"))
@@ -111,12 +119,17 @@ class Command(BaseCommand):
             time.sleep(0.5)
 
     def _on_signal(self, signum, frame) -> None:
+        if self.stopping:  # a second Ctrl-C: the worker releases its tasks at once
+            self._signal_children()
         self.stopping = True
 
-    def _stop_all(self) -> None:
+    def _signal_children(self) -> None:
         for _, proc in self.children:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+
+    def _stop_all(self) -> None:
+        self._signal_children()
         for _, proc in self.children:
             try:
                 proc.wait(timeout=40)
@@ -125,6 +138,15 @@ class Command(BaseCommand):
         if self.redis is not None:
             self.redis.stop()
             self.stdout.write("Stopped the embedded Redis.")
+
+
+def _terminate_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the children then rely on our signals
+        pass
 
 
 def demo_argv(rate: float) -> list[str]:

@@ -1,0 +1,72 @@
+"""The README's run command end to end: `manage.py runall` on embedded defaults starts
+Redis, the web server and a worker, answers over HTTP, runs a task, and one SIGINT
+stops everything gracefully."""
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+
+from taskqueue.embedded_redis import default_socket_path, free_port
+from tests.worker.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def answers(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a local URL
+            return response.status
+    except OSError:
+        return None
+
+
+def test_runall_starts_the_product_and_one_sigint_stops_it_all(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TASKQUEUE_PREFIX")}
+    env |= {"TASKQUEUE_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    port = free_port()
+    log = tmp_path / "runall.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*manage, "runall", "--port", str(port), "--no-demo"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(lambda: answers(f"http://127.0.0.1:{port}/login/") == 200, timeout=60)
+            client = redis.Redis(
+                unix_socket_path=str(default_socket_path(tmp_path)), decode_responses=True
+            )
+            wait_until(lambda: client.zcard("tq:workers") == 1, timeout=30, message="a worker")
+            script = "from demo.tasks import fast; print(fast.enqueue(21).result(timeout=30))"
+            ran = subprocess.run(
+                [*manage, "shell", "-c", script],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert ran.stdout.strip() == "42", ran.stderr
+            children = psutil.Process(proc.pid).children(recursive=True)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = log.read_text()
+    assert "Console: http://127.0.0.1:" in text and "password" in text
+    assert "stopping now" not in text, "one Ctrl-C is one signal: the worker kept its grace"
+    assert "Stopped the embedded Redis." in text
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
