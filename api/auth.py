@@ -43,11 +43,17 @@ def authenticate(request, scope: str) -> Principal:
     if principal.token is not None and scope not in principal.token.scopes:
         raise forbidden(f"This token lacks the {scope!r} scope.", insufficient_scope=True)
     permission = SCOPE_PERMISSIONS[scope]
-    if not principal.user.has_perm(permission):
+    if not _holds(principal, permission):
         raise forbidden(f"User {principal.user.get_username()!r} lacks {permission}.")
     if principal.token is None and request.method not in SAFE_METHODS:
         _check_csrf(request)
     return principal
+
+
+def _holds(principal: Principal, permission: str) -> bool:
+    if principal.token is not None:  # looked up with the token, in the same query
+        return permission in principal.token.granted
+    return principal.user.has_perm(permission)
 
 
 def _from_token(header: str) -> Principal:

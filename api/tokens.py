@@ -9,6 +9,7 @@ hash gives nothing away by its timing.
 import hashlib
 import re
 import secrets
+import time
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -69,9 +70,12 @@ def create_token(
         try:
             with transaction.atomic():
                 api_token = ApiToken.objects.create(
-                    user=user, name=name.strip(), prefix=prefix, key_hash=hash_token(token),
+                    user=user,
+                    name=name.strip(),
+                    prefix=prefix,
+                    key_hash=hash_token(token),
                     scopes=chosen,
-                )  # fmt: skip
+                )
         except IntegrityError:
             continue
         _audit(actor, AuditEvent.Action.TOKEN_CREATED, api_token)
@@ -85,16 +89,42 @@ def revoke_token(actor: Actor, api_token: ApiToken) -> bool:
         revoked_at=timezone.now()
     )
     api_token.refresh_from_db(fields=["revoked_at"])
+    forget_tokens()
     if changed:
         _audit(actor, AuditEvent.Action.TOKEN_REVOKED, api_token)
     return bool(changed)
 
 
 def find_token(token: str) -> ApiToken | None:
-    """The token (active or not) a bearer string names, or None."""
+    """The token (active or not) a bearer string names, or None; `token.granted` is the
+    set of API permissions its user holds. Looked up in the database at most every
+    TOKEN_CACHE_S per process: a revoked token, or a user who lost a permission, is
+    refused at once by the process that made the change and within TOKEN_CACHE_S by
+    the others."""
     if not TOKEN_RE.match(token):
         return None
-    return ApiToken.objects.select_related("user").filter(key_hash=hash_token(token)).first()
+    key = hash_token(token)
+    cached = _cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    found = ApiToken.objects.select_related("user").filter(key_hash=key).first()
+    if found is not None:
+        perms = set(SCOPE_PERMISSIONS.values())
+        found.granted = {perm for perm in perms if found.user.has_perm(perm)}
+        if len(_cache) >= TOKEN_CACHE_MAX:
+            _cache.clear()
+        _cache[key] = (time.monotonic() + TOKEN_CACHE_S, found)
+    return found
+
+
+def forget_tokens() -> None:
+    """Drop this process's cache of looked-up tokens (after a revocation, in tests)."""
+    _cache.clear()
+
+
+TOKEN_CACHE_S = 5.0
+TOKEN_CACHE_MAX = 1000
+_cache: dict[str, tuple[float, ApiToken]] = {}
 
 
 def touch(api_token: ApiToken, every_s: float = 60.0) -> None:

@@ -119,3 +119,11 @@ def live_stack(tmp_path_factory):
     stack = LiveStack(tmp_path_factory.mktemp("live")).start()
     yield stack
     stack.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_token_cache():
+    """Each test starts with no token looked up yet (tokens.find_token caches them)."""
+    from api.tokens import forget_tokens
+
+    forget_tokens()

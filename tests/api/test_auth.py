@@ -3,11 +3,13 @@
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from api.models import ApiToken
 from api.tokens import revoke_token
 from taskqueue.audit import Actor
 from taskqueue.models import AuditEvent
+from tests.worker.conftest import wait_until
 
 from .conftest import Api, error_of, make_token, make_user
 
@@ -120,3 +122,23 @@ def test_a_bearer_header_wins_over_the_session(operator):
     client = Client(headers={"Authorization": "Bearer wrong"})
     client.force_login(operator)
     assert client.get("/api/v1/tasks").status_code == 401
+
+
+def test_a_token_revoked_by_another_process_stops_working_once_its_cache_entry_expires(
+    operator, monkeypatch
+):
+    from api import tokens
+
+    monkeypatch.setattr(tokens, "TOKEN_CACHE_S", 0.2)
+    api = Api(make_token(operator))
+    assert api.get("queues").status_code == 200
+    ApiToken.objects.update(revoked_at=timezone.now())  # no signal: as another process would
+    assert api.get("queues").status_code == 200  # still cached here
+    wait_until(lambda: api.get("queues").status_code == 401, timeout=5)
+
+
+def test_losing_a_permission_in_this_process_takes_effect_at_once(operator):
+    api = Api(make_token(operator))
+    assert api.get("queues").status_code == 200
+    operator.user_permissions.clear()
+    assert api.get("queues").status_code == 403
