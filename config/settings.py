@@ -24,7 +24,6 @@ REDIS_URL = os.environ.get("REDIS_URL") or f"unix://{default_socket_path(VAR_DIR
 
 INSTALLED_APPS = [
     "taskqueue",  # first: its `runworker` must win over the one channels ships
-    "daphne",  # before staticfiles: `runserver` serves ASGI
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

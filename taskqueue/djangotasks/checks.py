@@ -32,7 +32,7 @@ def problems(alias: str, queues: Any, options: Any) -> list[CheckMessage]:
         found.append(
             Error(
                 "The taskqueue app is not installed: no worker runs these tasks.",
-                hint='Add "taskqueue" to INSTALLED_APPS (before "channels" and "daphne").',
+                hint='Add "taskqueue" to INSTALLED_APPS (before "channels").',
                 id="taskqueue.E105",
             )
         )
