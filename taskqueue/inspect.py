@@ -284,7 +284,7 @@ class PeriodicInfo:
     name: str
     task: str
     cron: str
-    queue: str | None
+    queue: str  # where the ticks go: the schedule's queue, else the task's, else the default
     last_tick: datetime | None  # the tick the workers last enqueued (None: not yet)
     last_task_id: str
     next_tick: datetime
@@ -303,7 +303,8 @@ def periodic_schedules() -> list[PeriodicInfo]:
     now = datetime.fromtimestamp(broker.time_ms() / 1000, tz=UTC)
     tz = ZoneInfo(settings.TIME_ZONE)
     out = []
-    for s in schedules(get_config().PERIODIC):
+    config = get_config()
+    for s in schedules(config.PERIODIC):
         seen = state.get(s.name, {})
         last = seen.get("last_tick")
         last_tick = datetime.fromtimestamp(last / 1000, tz=UTC) if isinstance(last, int) else None
@@ -312,10 +313,20 @@ def periodic_schedules() -> list[PeriodicInfo]:
                 s.name,
                 s.task,
                 s.cron,
-                s.queue,
+                s.queue or _declared_queue(s.task) or config.DEFAULT_QUEUE,
                 last_tick,
                 str(seen.get("task_id", "")),
                 s.next_after(now, tz),
             )
         )
     return out
+
+
+def _declared_queue(name: str) -> str | None:
+    from .errors import TaskNotFound
+    from .registry import registry
+
+    try:
+        return registry.get(name).options.queue
+    except TaskNotFound:
+        return None

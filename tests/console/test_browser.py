@@ -183,6 +183,7 @@ PAGES = {
     "task": None,  # a dead letter's page
     "dead-letters": "/dead/",
     "scheduled": "/scheduled/",
+    "periodic": "/periodic/",
     "workers": "/workers/",
 }
 
