@@ -152,3 +152,14 @@ def ignores_its_time_limit():
 
 
 from . import django_tasks  # noqa: E402, F401 - django.tasks tasks, found with these
+
+
+_bench_client = []
+
+
+@task
+def rpush_body(t_enq: float) -> None:
+    """The peer benchmark's body: one RPUSH (bench/ uses the harness's own)."""
+    if not _bench_client:
+        _bench_client.append(redis.Redis.from_url(os.environ["REDIS_URL"]))
+    _bench_client[0].rpush("bench:records", f"{t_enq},{time.time()},{time.time()}")
