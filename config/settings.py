@@ -147,7 +147,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [CHANNELS_REDIS_URL],
+            # The socket must outlast channels-redis's 5 s blocking pop (redis-py's
+            # default timeout is also 5 s: every consumer would drop every 5 s).
+            "hosts": [{"address": CHANNELS_REDIS_URL, "socket_timeout": 30}],
             "prefix": os.environ.get("CHANNELS_PREFIX", "tq-channels:"),
         },
     }

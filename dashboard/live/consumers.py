@@ -16,10 +16,13 @@ from .relay import RELAY, Item, Subscriber
 
 MAX_WATCHED = 500
 MAX_MESSAGE = 64 * 1024
+RECHECK_S = 5.0  # how often an open socket re-checks its session and permissions
+CLOSE_FORBIDDEN = 4403
 
 
 class ConsoleConsumer(AsyncWebsocketConsumer):
     subscriber: Subscriber | None = None
+    recheck: asyncio.Task | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -31,6 +34,18 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.subscriber = Subscriber(deliver=self.threadsafe_sender(loop), can_operate=operate)
         await self.accept()
         RELAY.add(self.subscriber)
+        self.recheck = asyncio.create_task(self._recheck())
+
+    async def _recheck(self) -> None:
+        """Logged out, deactivated or stripped of the console permission: the socket
+        closes within RECHECK_S, and an operator demoted to viewer loses its buttons."""
+        while True:
+            await asyncio.sleep(RECHECK_S)
+            allowed, operate = await database_sync_to_async(current_roles)(self.scope)
+            if not allowed:
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+            self.subscriber.can_operate = operate
 
     def threadsafe_sender(self, loop: asyncio.AbstractEventLoop):
         def deliver(html: str) -> None:
@@ -44,6 +59,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             RELAY.watch(self.subscriber, items)
 
     async def disconnect(self, code: int) -> None:
+        if self.recheck is not None:
+            self.recheck.cancel()
         if self.subscriber is not None:
             RELAY.remove(self.subscriber)
 
@@ -52,6 +69,19 @@ def roles(user) -> tuple[bool, bool]:
     if user is None or not user.is_authenticated:
         return False, False
     return can_view(user), can_operate(user)
+
+
+def current_roles(scope) -> tuple[bool, bool]:
+    """The roles of the socket's session as they are now (read afresh from the
+    database: the session may have ended, the user been deactivated or demoted)."""
+    session = scope.get("session")
+    if session is None or not session.session_key or not session.exists(session.session_key):
+        return False, False
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return False, False
+    fresh = type(user)._default_manager.filter(pk=user.pk).first()
+    return roles(fresh) if fresh is not None and fresh.is_active else (False, False)
 
 
 def parse_watch(text: str | None) -> set[Item] | None:

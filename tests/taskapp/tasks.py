@@ -151,9 +151,6 @@ def ignores_its_time_limit():
     time.sleep(60)
 
 
-from . import django_tasks  # noqa: E402, F401 - django.tasks tasks, found with these
-
-
 _bench_client = []
 
 
@@ -163,3 +160,6 @@ def rpush_body(t_enq: float) -> None:
     if not _bench_client:
         _bench_client.append(redis.Redis.from_url(os.environ["REDIS_URL"]))
     _bench_client[0].rpush("bench:records", f"{t_enq},{time.time()},{time.time()}")
+
+
+from . import django_tasks  # noqa: E402, F401 - django.tasks tasks, found with these
