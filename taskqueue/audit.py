@@ -5,6 +5,7 @@ one AuditEvent. A failed action (bad input, illegal transition, Redis down) reco
 nothing: the trail lists what happened, not what was attempted.
 """
 
+import ipaddress
 from dataclasses import dataclass
 
 
@@ -29,20 +30,40 @@ class Actor:
             name=name or (user.get_username() if authenticated else "anonymous"),
             source=source,
             user_id=user.pk if authenticated else None,
-            ip=request.META.get("REMOTE_ADDR") or None,
+            ip=_ip(request.META.get("REMOTE_ADDR")),
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
         )
 
 
 def record(actor: Actor, action: str, **fields) -> None:
+    """Write the event. Text is stored without NUL characters (PostgreSQL cannot hold
+    them, and a failed insert would leave an action that already happened unrecorded)."""
     from .models import AuditEvent
 
     AuditEvent.objects.create(
-        actor=actor.name[:150],
+        actor=_clean(actor.name)[:150],
         user_id=actor.user_id,
         source=actor.source,
         action=action,
-        ip=actor.ip,
-        user_agent=actor.user_agent,
-        **fields,
+        ip=_ip(actor.ip),
+        user_agent=_clean(actor.user_agent)[:300],
+        **{name: _clean(value) for name, value in fields.items()},
     )
+
+
+def _clean(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _ip(value: str | None) -> str | None:
+    """A valid IP address, or None (a proxy header could carry anything)."""
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None

@@ -151,6 +151,9 @@ def _check_ids(task_ids) -> list[str]:
         raise ValidationError("ids must be a list of task id strings.", field="ids")
     if len(task_ids) > MAX_IDS:
         raise ValidationError(f"at most {MAX_IDS} ids at a time, not {len(task_ids)}.", field="ids")
+    bad = next((i for i in task_ids if not 0 < len(i) <= 64 or not i.isprintable()), None)
+    if bad is not None:
+        raise ValidationError(f"{bad[:64]!r} is not a task id.", field="ids")
     return list(dict.fromkeys(task_ids))
 
 

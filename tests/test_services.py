@@ -20,8 +20,16 @@ def make_dead(broker, handle, error_type="ValueError"):
     """Run the queue's next task (enqueue the one to kill last, into an empty queue)."""
     (c,) = broker.claim(handle.queue, "w", 1)
     assert c.id == handle.id
-    broker.fail(c.queue, c.id, c.attempt, retry_delay_ms=None, error_type=error_type,
-                error_message="m", traceback="", error_json="{}")  # fmt: skip
+    broker.fail(
+        c.queue,
+        c.id,
+        c.attempt,
+        retry_delay_ms=None,
+        error_type=error_type,
+        error_message="m",
+        traceback="",
+        error_json="{}",
+    )
     return handle.id
 
 
@@ -186,3 +194,28 @@ def test_enqueue_through_the_service_is_audited_once_per_task():
         "api",
         {"task": "tests.test_task_api.add"},
     )
+
+
+@pytest.mark.parametrize("bad", ["\x00", "a\x00b", "x" * 65, ""])
+def test_a_bulk_action_with_a_malformed_id_does_nothing_and_records_nothing(broker, bad):
+    task_id = make_dead(broker, add.enqueue(1, 2))
+    with pytest.raises(ValidationError, match="is not a task id"):
+        services.bulk(ALICE, "retry", [task_id, bad])
+    with pytest.raises(ValidationError, match="is not a task id"):
+        services.requeue_dead(ALICE, ids=[task_id, bad])
+    assert broker.get("default", task_id).status == Status.DEAD
+    assert AuditEvent.objects.count() == 0
+
+
+def test_the_audit_trail_stores_no_nul_characters_and_only_valid_ips():
+    from taskqueue.audit import record
+
+    record(
+        Actor("bob\x00", "api", ip="not-an-ip", user_agent="ua\x00"),
+        "pause",
+        queue="q",
+        detail={"note\x00": ["a\x00b"]},
+    )
+    event = only_event()
+    assert (event.actor, event.user_agent, event.ip) == ("bob", "ua", None)
+    assert event.detail == {"note": ["ab"]}
