@@ -2,13 +2,22 @@
 
 from taskqueue.broker import Page
 from taskqueue.inspect import QueueSummary
+from taskqueue.masking import mask_secrets
 from taskqueue.records import TaskRecord
 
 COUNTED = ("pending", "scheduled", "processing", "completed", "dead", "cancelled")
 
 
+MASKED = ("args", "kwargs", "result", "progress")
+
+
 def task_dict(record: TaskRecord) -> dict:
-    return record.to_dict()
+    """The record, with values under secret-looking keys masked as in the console
+    (taskqueue/masking.py): a read scope is not a licence to read passwords."""
+    out = record.to_dict()
+    for name in MASKED:
+        out[name] = mask_secrets(out[name])
+    return out
 
 
 def page_dict(page: Page) -> dict:

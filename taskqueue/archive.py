@@ -155,9 +155,9 @@ def to_row(r: TaskRecord, archived_at: datetime) -> TaskArchive:
         error_type=_text(r.error_type)[:200],
         error_message=_text(r.error_message),
         traceback=_text(r.traceback),
-        args=mask_secrets(r.args),
-        kwargs=mask_secrets(r.kwargs),
-        result=mask_secrets(r.result) if r.status == Status.COMPLETED else None,
+        args=mask_secrets(r.args, drop_nul=True),
+        kwargs=mask_secrets(r.kwargs, drop_nul=True),
+        result=mask_secrets(r.result, drop_nul=True) if r.status == Status.COMPLETED else None,
         dead_reason=_text(r.dead_reason)[:40],
         archived_at=archived_at,
     )

@@ -38,16 +38,19 @@ def looks_secret(key: object) -> bool:
     return "key" in (word.lower() for word in _WORD_BOUNDARY.split(key))
 
 
-def mask_secrets(value: Any) -> Any:
-    """A copy of a JSON value with the values of secret-looking keys replaced by MASK
-    (and NUL characters dropped from strings: PostgreSQL's jsonb cannot hold them, and
-    a console has no use for them). The input is not changed."""
+def mask_secrets(value: Any, *, drop_nul: bool = False) -> Any:
+    """A copy of a JSON value with the values of secret-looking keys replaced by MASK.
+    `drop_nul` also drops NUL characters from strings (for PostgreSQL's jsonb, which
+    cannot hold them). The input is not changed."""
     if isinstance(value, dict):
         return {
-            mask_secrets(k): MASK if looks_secret(k) else mask_secrets(v) for k, v in value.items()
+            mask_secrets(k, drop_nul=drop_nul): MASK
+            if looks_secret(k)
+            else mask_secrets(v, drop_nul=drop_nul)
+            for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):
-        return [mask_secrets(item) for item in value]
-    if isinstance(value, str):
+        return [mask_secrets(item, drop_nul=drop_nul) for item in value]
+    if isinstance(value, str) and drop_nul:
         return value.replace("\x00", "")
     return value

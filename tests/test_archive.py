@@ -86,7 +86,7 @@ def test_secret_looking_keys_are_masked_at_any_depth(broker):
 
 
 def test_masking_leaves_values_without_keys_alone_and_drops_nul_characters():
-    assert mask_secrets(["token", 1, None, "a\x00b"]) == ["token", 1, None, "ab"]
+    assert mask_secrets(["token", 1, None, "a\x00b"], drop_nul=True) == ["token", 1, None, "ab"]
     assert mask_secrets({"API_KEY": {"deep": 1}, "Credentials": [1]}) == {
         "API_KEY": MASK,
         "Credentials": MASK,

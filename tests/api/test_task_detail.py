@@ -23,3 +23,20 @@ def test_an_unknown_id_is_404(reader, task_id):
     response = reader.get(f"tasks/{task_id}")
     assert response.status_code == 404
     assert error_of(response)["code"] == "not_found"
+
+
+def test_values_under_secret_looking_keys_are_masked_as_in_the_console(api):
+    from taskqueue.masking import MASK
+
+    created = api.post(
+        "tasks",
+        {
+            "task": "tests.api.echo",
+            "args": [{"password": "hunter2"}],
+            "kwargs": {"api_key": "sk-live", "user": "ada"},
+        },
+    ).json()
+    body = api.get(f"tasks/{created['id']}").json()
+    assert body["args"] == [{"password": MASK}]
+    assert body["kwargs"] == {"api_key": MASK, "user": "ada"}
+    assert "hunter2" not in api.get("tasks").content.decode()
