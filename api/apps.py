@@ -15,7 +15,7 @@ class ApiConfig(AppConfig):
         from .models import ApiToken
 
         # Looked-up tokens are cached briefly (tokens.find_token); any change to who
-        # holds what, made in this process, drops the cache at once.
+        # holds what, made in this process, drops the cache at once and at commit.
         user = get_user_model()
         for sender in (user, Group, ApiToken):
             post_save.connect(_forget, sender=sender, dispatch_uid=f"api-forget-{sender.__name__}")
@@ -33,6 +33,6 @@ class ApiConfig(AppConfig):
 
 
 def _forget(**kwargs) -> None:
-    from .tokens import forget_tokens
+    from .tokens import forget_tokens_on_commit
 
-    forget_tokens()
+    forget_tokens_on_commit()

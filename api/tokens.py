@@ -107,24 +107,36 @@ def find_token(token: str) -> ApiToken | None:
     cached = _cache.get(key)
     if cached is not None and cached[0] > time.monotonic():
         return cached[1]
+    generation = _state["generation"]
     found = ApiToken.objects.select_related("user").filter(key_hash=key).first()
     if found is not None:
         perms = set(SCOPE_PERMISSIONS.values())
         found.granted = {perm for perm in perms if found.user.has_perm(perm)}
         if len(_cache) >= TOKEN_CACHE_MAX:
             _cache.clear()
-        _cache[key] = (time.monotonic() + TOKEN_CACHE_S, found)
+        if _state["generation"] == generation:  # else a change landed while we read: skip
+            _cache[key] = (time.monotonic() + TOKEN_CACHE_S, found)
     return found
 
 
 def forget_tokens() -> None:
-    """Drop this process's cache of looked-up tokens (after a revocation, in tests)."""
+    """Drop this process's cache of looked-up tokens, and refuse to cache lookups that
+    were under way (they may have read the state before the change)."""
+    _state["generation"] += 1
     _cache.clear()
+
+
+def forget_tokens_on_commit() -> None:
+    """For a change inside a transaction: forget now, and again once it is committed
+    (a lookup in between could still read, and cache, what was there before)."""
+    forget_tokens()
+    transaction.on_commit(forget_tokens)
 
 
 TOKEN_CACHE_S = 5.0
 TOKEN_CACHE_MAX = 1000
 _cache: dict[str, tuple[float, ApiToken]] = {}
+_state = {"generation": 0}
 
 
 def touch(api_token: ApiToken, every_s: float = 60.0) -> None:

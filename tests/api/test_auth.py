@@ -142,3 +142,18 @@ def test_losing_a_permission_in_this_process_takes_effect_at_once(operator):
     assert api.get("queues").status_code == 200
     operator.user_permissions.clear()
     assert api.get("queues").status_code == 403
+
+
+def test_a_lookup_that_a_change_overtook_is_not_cached(operator, monkeypatch):
+    from api import tokens
+
+    secret = make_token(operator)
+    real_has_perm = User.has_perm
+
+    def change_lands_meanwhile(self, perm, obj=None):
+        tokens.forget_tokens()  # as a revocation committed by another thread would
+        return real_has_perm(self, perm, obj)
+
+    monkeypatch.setattr(User, "has_perm", change_lands_meanwhile)
+    assert tokens.find_token(secret) is not None
+    assert tokens._cache == {}
