@@ -14,15 +14,14 @@ django.setup(set_prefix=False)
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
-from config.http import PooledWsgiToAsgi  # noqa: E402
+from config.http import PooledWsgiToAsgi, StaticFiles  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(PooledWsgiToAsgi(WSGIHandler())),
+        "http": StaticFiles(PooledWsgiToAsgi(WSGIHandler())),
         # Only pages served from ALLOWED_HOSTS may open the socket; the consumer
         # then refuses anonymous users and users without the console permission.
         "websocket": AllowedHostsOriginValidator(

@@ -11,6 +11,9 @@ its database connection (CONN_MAX_AGE) from one request to the next.
 
 from asgiref.sync import sync_to_async
 from asgiref.wsgi import WsgiToAsgi, WsgiToAsgiInstance
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.core.exceptions import SuspiciousFileOperation
+from django.http import Http404
 
 
 class _PooledInstance(WsgiToAsgiInstance):
@@ -29,7 +32,36 @@ class _PooledInstance(WsgiToAsgiInstance):
 
 
 class PooledWsgiToAsgi(WsgiToAsgi):
+    def __init__(self, wsgi_application, **kwargs):
+        super().__init__(_closing(wsgi_application), **kwargs)
+
     async def __call__(self, scope, receive, send):
         await _PooledInstance(self.wsgi_application, self.duplicate_header_limit)(
             scope, receive, send
         )
+
+
+def _closing(app):
+    """The adapter iterates the response but never calls its close(), which is what
+    sends Django's request_finished (closing database connections past their age,
+    uploaded temp files, file responses): close it once the body is sent."""
+
+    def run(environ, start_response):
+        response = app(environ, start_response)
+        try:
+            yield from response
+        finally:
+            response.close()
+
+    return run
+
+
+class StaticFiles(ASGIStaticFilesHandler):
+    """Django's static files handler, with a 404 (not a 500) for a path that tries to
+    leave the static directories (`..%2f`): safe_join refuses it either way."""
+
+    def serve(self, request):
+        try:
+            return super().serve(request)
+        except SuspiciousFileOperation:
+            raise Http404("No such file.") from None

@@ -8,9 +8,9 @@ out-of-band, no reload); a plain form post gets a redirect back with the message
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from taskqueue import services
@@ -40,18 +40,23 @@ def actor(request: HttpRequest) -> Actor:
 
 
 def back(request: HttpRequest) -> str:
-    """Where a plain form post returns to: `next`, else the referring console page."""
+    """Where a plain form post returns to: `next`, else the referring console page
+    (only a URL on this host; never a view name, which `redirect` would try to resolve)."""
     for candidate in (request.POST.get("next"), request.META.get("HTTP_REFERER")):
-        if candidate and url_has_allowed_host_and_scheme(
-            candidate, {request.get_host()}, require_https=request.is_secure()
+        if (
+            candidate
+            and url_has_allowed_host_and_scheme(
+                candidate, {request.get_host()}, require_https=request.is_secure()
+            )
+            and "/" in candidate
         ):
             return candidate
-    return "dashboard:overview"
+    return reverse("dashboard:overview")
 
 
 def respond(request: HttpRequest, fragments: list[str], status: int = 200) -> HttpResponse:
     if not getattr(request, "htmx", False):
-        return redirect(back(request))
+        return HttpResponseRedirect(back(request))
     shown = render_to_string("dashboard/_messages.html", {"oob": True}, request=request)
     return HttpResponse(shown + "".join(fragments), status=status)
 

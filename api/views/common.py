@@ -24,7 +24,7 @@ def limit_param(request) -> int:
     raw = request.GET.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if len(raw) > 4 or not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
         raise invalid("limit", f"limit must be an integer from 1 to {MAX_PAGE}.")
     return int(raw)
 

@@ -1,5 +1,7 @@
 """/health: is this deployment able to run tasks? No authentication."""
 
+import logging
+
 from taskqueue import inspect
 from taskqueue.client import get_broker
 from taskqueue.errors import BrokerUnavailable
@@ -7,6 +9,8 @@ from taskqueue.errors import BrokerUnavailable
 from ..routing import PUBLIC, requires
 from .common import ok
 from .workers import worker_counts
+
+log = logging.getLogger("taskqueue.api")
 
 
 @requires(PUBLIC)
@@ -17,7 +21,8 @@ def health(request, principal):
         get_broker().time_ms()
         workers = worker_counts(inspect.workers())
     except BrokerUnavailable as exc:
-        reasons.append(str(exc))
+        log.warning("health: %s", exc)  # the details (hosts, paths) stay in the log
+        reasons.append("Redis is unavailable.")
         workers = {"live": 0, "lost": 0}
     else:
         if not workers["live"]:

@@ -59,6 +59,7 @@ def test_q_finds_a_task_by_id_or_by_part_of_its_name(reader):
         ({"limit": "201"}, "limit"),
         ({"limit": "ten"}, "limit"),
         ({"limit": "²"}, "limit"),
+        ({"limit": "9" * 5000}, "limit"),  # more digits than int() takes: still a 422
         ({"status": "failed"}, "status"),
         ({"queue": "a:b"}, "queue"),
         ({"cursor": "garbage"}, "cursor"),

@@ -137,3 +137,12 @@ def test_next_must_stay_on_this_site(operator_client):
         f"/tasks/{handle.id}/cancel/", {"next": "https://evil.example/"}
     )
     assert response["Location"] == "/"
+
+
+@pytest.mark.parametrize("where", ["foo", "dashboard:overview", "javascript:alert(1)"])
+def test_a_next_that_is_not_a_url_on_this_site_goes_to_the_overview(operator_client, where):
+    handle = sample.enqueue(1)
+    response = operator_client.post(
+        f"/tasks/{handle.id}/cancel/", {"next": where}, HTTP_REFERER=where
+    )
+    assert (response.status_code, response["Location"]) == (302, "/")
