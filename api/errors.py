@@ -11,6 +11,7 @@ from django.http import JsonResponse
 from taskqueue.errors import (
     BrokerUnavailable,
     InvalidTransition,
+    QueueDoesNotExist,
     TaskDoesNotExist,
     TaskNotFound,
     TaskQueueError,
@@ -61,7 +62,7 @@ def from_engine(exc: TaskQueueError) -> ApiError:
         return ApiError(422, "validation_error", message, {exc.field or "body": message})
     if isinstance(exc, TaskNotFound):
         return ApiError(422, "unknown_task", message, {"task": message})
-    if isinstance(exc, TaskDoesNotExist):
+    if isinstance(exc, (TaskDoesNotExist, QueueDoesNotExist)):
         return ApiError(404, "not_found", message)
     if isinstance(exc, InvalidTransition):
         return ApiError(409, "invalid_transition", message)

@@ -9,16 +9,24 @@ thread pool, so one slow page does not hold up the others, and each pool thread 
 its database connection (CONN_MAX_AGE) from one request to the next.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 from asgiref.sync import sync_to_async
 from asgiref.wsgi import WsgiToAsgi, WsgiToAsgiInstance
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SuspiciousFileOperation
 from django.http import Http404
 
+# Threads serving HTTP requests (WEB_THREADS). Not the event loop's small default
+# executor: a few slow requests (a login hashes its password for ~0.4 s) must not
+# starve the rest. Each thread may hold a database connection.
+POOL = ThreadPoolExecutor(int(os.environ.get("WEB_THREADS", "16")), thread_name_prefix="http")
+
 
 class _PooledInstance(WsgiToAsgiInstance):
     run_wsgi_app = sync_to_async(
-        WsgiToAsgiInstance.__dict__["run_wsgi_app"].func, thread_sensitive=False
+        WsgiToAsgiInstance.__dict__["run_wsgi_app"].func, thread_sensitive=False, executor=POOL
     )
 
     def build_environ(self, scope, body):

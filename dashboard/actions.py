@@ -18,6 +18,7 @@ from taskqueue.audit import Actor
 from taskqueue.errors import (
     BrokerUnavailable,
     InvalidTransition,
+    QueueDoesNotExist,
     TaskDoesNotExist,
     TaskQueueError,
     ValidationError,
@@ -28,6 +29,7 @@ from .fragments import response_fragment
 
 ERROR_STATUS = (
     (TaskDoesNotExist, 404),
+    (QueueDoesNotExist, 404),
     (InvalidTransition, 409),
     (ValidationError, 400),
     (BrokerUnavailable, 503),

@@ -57,6 +57,14 @@ class TaskDoesNotExist(TaskQueueError, LookupError):
         self.task_id = task_id
 
 
+class QueueDoesNotExist(TaskQueueError, LookupError):
+    """No queue by this name is configured (TASKQUEUE["QUEUES"]) or in use."""
+
+    def __init__(self, queue: str):
+        super().__init__(f"No queue named {queue!r} is configured or in use.")
+        self.queue = queue
+
+
 class InvalidTransition(TaskQueueError):
     """The action is not allowed in the task's current status."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .audit import Actor, record
 from .broker.keys import validate_queue_name
 from .client import get_broker
-from .errors import InvalidTransition, ValidationError
+from .errors import InvalidTransition, QueueDoesNotExist, ValidationError
 from .handle import TaskHandle
 from .inspect import TaskFilter, get_task
 from .models import AuditEvent
@@ -169,23 +169,30 @@ def _by_queue(ids: Sequence[str], result: BulkResult) -> dict[str, list[str]]:
     return groups
 
 
+def _known_queue(queue: str) -> str:
+    """A configured or used queue: acting on a new name would create the queue."""
+    if validate_queue_name(queue) not in get_broker().known_queues():
+        raise QueueDoesNotExist(queue)
+    return queue
+
+
 def purge_queue(actor: Actor, queue: str) -> int:
     """Delete every pending task of a queue; returns how many."""
-    count = get_broker().purge_pending(validate_queue_name(queue))
+    count = get_broker().purge_pending(_known_queue(queue))
     record(actor, A.PURGE_QUEUE, queue=queue, count=count, status_before="pending")
     return count
 
 
 def pause(actor: Actor, queue: str) -> bool:
     """Stop workers claiming from a queue; returns whether it was paused already."""
-    was = get_broker().set_paused(validate_queue_name(queue), True)
+    was = get_broker().set_paused(_known_queue(queue), True)
     record(actor, A.PAUSE, queue=queue, count=0)
     return was
 
 
 def resume(actor: Actor, queue: str) -> bool:
     """Let workers claim from a queue again; returns whether it was paused."""
-    was = get_broker().set_paused(validate_queue_name(queue), False)
+    was = get_broker().set_paused(_known_queue(queue), False)
     record(actor, A.RESUME, queue=queue, count=0)
     return was
 

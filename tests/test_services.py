@@ -219,3 +219,13 @@ def test_the_audit_trail_stores_no_nul_characters_and_only_valid_ips():
     event = only_event()
     assert (event.actor, event.user_agent, event.ip) == ("bob", "ua", None)
     assert event.detail == {"note": ["ab"]}
+
+
+def test_queue_actions_refuse_a_queue_that_is_neither_configured_nor_used(broker):
+    from taskqueue.errors import QueueDoesNotExist
+
+    for action in (services.pause, services.resume, services.purge_queue):
+        with pytest.raises(QueueDoesNotExist, match="no-such-queue"):
+            action(ALICE, "no-such-queue")
+    assert "no-such-queue" not in broker.known_queues()
+    assert AuditEvent.objects.count() == 0

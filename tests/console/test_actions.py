@@ -4,6 +4,7 @@ answers htmx with a message and the changed fragments, and is audited."""
 import pytest
 
 import taskqueue
+from taskqueue import inspect as taskqueue_inspect
 from taskqueue.models import AuditEvent
 from taskqueue.status import Status
 
@@ -146,3 +147,9 @@ def test_a_next_that_is_not_a_url_on_this_site_goes_to_the_overview(operator_cli
         f"/tasks/{handle.id}/cancel/", {"next": where}, HTTP_REFERER=where
     )
     assert (response.status_code, response["Location"]) == (302, "/")
+
+
+def test_pausing_a_queue_that_does_not_exist_is_404_and_creates_nothing(operator_client):
+    response = operator_client.post("/queues/newq-from-console/pause/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 404
+    assert "newq-from-console" not in taskqueue_inspect.queues()
