@@ -17,6 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
 from config.http import PooledWsgiToAsgi, StaticFiles  # noqa: E402
+from dashboard.live.origin import SameOriginValidator  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -25,7 +26,7 @@ application = ProtocolTypeRouter(
         # Only pages served from ALLOWED_HOSTS may open the socket; the consumer
         # then refuses anonymous users and users without the console permission.
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -6,7 +6,12 @@ nothing: the trail lists what happened, not what was attempted.
 """
 
 import ipaddress
+import logging
 from dataclasses import dataclass
+
+from django.db import DatabaseError
+
+log = logging.getLogger("taskqueue.audit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +45,21 @@ def record(actor: Actor, action: str, **fields) -> None:
     them, and a failed insert would leave an action that already happened unrecorded)."""
     from .models import AuditEvent
 
-    AuditEvent.objects.create(
-        actor=_clean(actor.name)[:150],
-        user_id=actor.user_id,
-        source=actor.source,
-        action=action,
-        ip=_ip(actor.ip),
-        user_agent=_clean(actor.user_agent)[:300],
+    event = {
+        "actor": _clean(actor.name)[:150],
+        "user_id": actor.user_id,
+        "source": actor.source,
+        "action": action,
+        "ip": _ip(actor.ip),
+        "user_agent": _clean(actor.user_agent)[:300],
         **{name: _clean(value) for name, value in fields.items()},
-    )
+    }
+    try:
+        AuditEvent.objects.create(**event)
+    except DatabaseError:
+        # The action has happened; at least the log keeps what the table could not.
+        log.error("audit event NOT recorded (database error): %r", event, exc_info=True)
+        raise
 
 
 def _clean(value):

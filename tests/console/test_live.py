@@ -25,7 +25,10 @@ def session_cookie(user) -> tuple[bytes, bytes]:
 
 
 def communicator(*headers) -> WebsocketCommunicator:
-    return WebsocketCommunicator(application, "/ws/dashboard/", headers=list(headers))
+    """A socket opened on http://localhost (the Host header a browser sends)."""
+    return WebsocketCommunicator(
+        application, "/ws/dashboard/", headers=[(b"host", b"localhost"), *headers]
+    )
 
 
 def handshake(*headers) -> bool:
@@ -48,6 +51,10 @@ def test_a_user_without_the_console_permission_is_refused(nobody):
 
 def test_a_page_from_a_foreign_origin_is_refused(viewer):
     assert handshake((b"origin", b"https://evil.example"), session_cookie(viewer)) is False
+
+
+def test_a_page_from_another_port_of_the_same_host_is_refused(viewer):
+    assert handshake((b"origin", b"http://localhost:1"), session_cookie(viewer)) is False
 
 
 def test_a_viewer_from_an_allowed_origin_is_accepted(viewer, relay_stops):
