@@ -5,14 +5,13 @@ import os
 import signal
 import time
 
-import redis
-
 from taskqueue import Retry, current_task, task
+from taskqueue.client import connect
 
 
 def _evidence():
     """A list in the test's Redis namespace where tasks leave a trace of what ran."""
-    client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    client = connect(os.environ["REDIS_URL"])  # one Redis or a cluster (tests/conftest.py)
     return client, f"{os.environ['TASKQUEUE_PREFIX']}:evidence"
 
 
