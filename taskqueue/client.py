@@ -21,9 +21,11 @@ import redis.cluster
 import redis.sentinel
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from . import redis_urls
+from .broker.errors import unavailable
 from .broker.redis_broker import RedisBroker
 from .conf import Config, get_config
 from .redis_urls import RedisTarget
@@ -49,7 +51,10 @@ def connect(url: str, *, socket_timeout: float = 5.0, **extra):
     options = policy(url, socket_timeout, Retry(ExponentialBackoff(cap=0.2, base=0.02), 1))
     options |= extra
     if target.kind == "cluster":
-        return redis.cluster.RedisCluster(**_cluster_options(target, options, redis.cluster))
+        try:  # a sync RedisCluster asks its startup nodes for the slot map right away
+            return redis.cluster.RedisCluster(**_cluster_options(target, options, redis.cluster))
+        except (RedisClusterException, redis.ConnectionError) as exc:
+            raise unavailable(exc) from None
     if target.kind == "sentinel":
         return _sentinel(target, options, redis.sentinel).master_for(
             target.service, redis_class=redis.Redis, **_credentials(target)

@@ -6,7 +6,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from redis.cluster import RedisCluster
 
 import taskqueue
 from taskqueue import task
@@ -25,6 +24,8 @@ from taskqueue.errors import (
 )
 from taskqueue.registry import registry
 from taskqueue.status import Status
+
+from .topologies import command_calls
 
 
 @task
@@ -140,12 +141,7 @@ def test_enqueue_many_sends_many_calls_in_one_round_trip(broker, redis_client):
 
 
 def _evalsha_calls(redis_client) -> int:
-    """EVALSHA calls served so far, by the one Redis or by all of a cluster's masters."""
-    if isinstance(redis_client, RedisCluster):
-        stats = redis_client.info("commandstats", target_nodes=RedisCluster.PRIMARIES).values()
-    else:
-        stats = [redis_client.info("commandstats")]
-    return sum(s.get("cmdstat_evalsha", {}).get("calls", 0) for s in stats)
+    return command_calls(redis_client, "evalsha")
 
 
 def test_enqueue_by_name_takes_args_kwargs_and_options():

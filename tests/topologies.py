@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import redis
+import redis.cluster
 
 from taskqueue.embedded_redis import RedisProcess, find_binary, free_port
 
@@ -182,6 +183,16 @@ class LocalSentinel:
                 process.wait()
         self.replica.stop()
         self.master.stop()
+
+
+def command_calls(client, command: str) -> int:
+    """How many times the Redis (or every master of the cluster) `client` talks to has
+    run `command` since it started (INFO commandstats)."""
+    if isinstance(client, redis.cluster.RedisCluster):
+        found = client.info("commandstats", target_nodes=client.PRIMARIES).values()
+    else:
+        found = [client.info("commandstats")]
+    return sum(stats.get(f"cmdstat_{command}", {}).get("calls", 0) for stats in found)
 
 
 def cluster_port() -> int:

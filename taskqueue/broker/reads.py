@@ -162,14 +162,18 @@ class BrokerReads:
         """(member, score, storage name) of a queue's set `kind` after the cursor: the
         sub-queues' sets merged in (score, member) order for a sharded queue."""
         streams = [
-            ((m, s, name) for m, s in self.iter_entries(key, cursor, newest_first, chunk))
+            self._labelled(name, kind, cursor, newest_first, chunk)
             for name in self.shards.of(queue)
-            for key in [getattr(self.keys.queue(name), kind)]
         ]
         if len(streams) == 1:
             return streams[0]
         order = lambda e: (e[1], e[0])  # noqa: E731
         return heapq.merge(*streams, key=order, reverse=newest_first)
+
+    def _labelled(self, name: str, kind: str, cursor, newest_first: bool, chunk: int):
+        key = getattr(self.keys.queue(name), kind)
+        for member, score in self.iter_entries(key, cursor, newest_first, chunk):
+            yield member, score, name
 
     def iter_entries(
         self, key: str, cursor: str | None, newest_first: bool, chunk: int = 200
