@@ -89,3 +89,36 @@ def test_the_async_clients_follow_the_url_form():
     sentinel = client.connect_async(build({"REDIS_URL": "redis+sentinel://127.0.0.1:1/svc"}))
     assert isinstance(cluster, redis.asyncio.cluster.RedisCluster)
     assert sentinel.connection_pool.service_name == "svc"
+
+
+def channel_checks(settings, broker_url, layers):
+    settings.TASKQUEUE = {"REDIS_URL": broker_url}
+    settings.CHANNEL_LAYERS = layers
+    return [e.id for e in checks.run_checks(tags=["taskqueue"]) if e.id.startswith("taskqueue.")]
+
+
+def test_a_cluster_url_for_the_channel_layer_is_an_error(settings):
+    layers = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                          "CONFIG": {"hosts": ["redis+cluster://h:7000"]}}}  # fmt: skip
+    assert channel_checks(settings, "redis+cluster://h:7000", layers) == ["taskqueue.E013"]
+
+
+def test_the_in_memory_fallback_beside_a_cluster_is_a_warning(settings):
+    layers = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    assert channel_checks(settings, "redis+sentinel://s:26379/m", layers) == ["taskqueue.W001"]
+    assert channel_checks(settings, "redis://h:6379/0", layers) == []
+
+
+def test_the_project_settings_keep_channels_off_a_cluster(monkeypatch):
+    import importlib
+
+    import config.settings
+
+    monkeypatch.setenv("REDIS_URL", "redis+cluster://h:7000,h:7001")
+    monkeypatch.delenv("CHANNELS_REDIS_URL", raising=False)
+    fallback = importlib.reload(config.settings).CHANNEL_LAYERS["default"]["BACKEND"]
+    monkeypatch.setenv("CHANNELS_REDIS_URL", "redis://chan:6379/0")
+    own = importlib.reload(config.settings).CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    monkeypatch.undo()
+    importlib.reload(config.settings)
+    assert (fallback, own) == ("channels.layers.InMemoryChannelLayer", ["redis://chan:6379/0"])
