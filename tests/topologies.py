@@ -88,12 +88,13 @@ class LocalCluster:
                 return False
         return True
 
-    def master_ports(self) -> list[int]:
-        return [n.port for n in self.nodes if n.process.poll() is None and self._is_master(n)]
-
-    @staticmethod
-    def _is_master(node: RedisProcess) -> bool:
-        return _ping(node.port).info("replication")["role"] == "master"
+    def master_of(self, slot: int) -> int:
+        """The port of the master serving `slot`, as a live node sees the cluster."""
+        live = next(n for n in self.nodes if n.process.poll() is None)
+        for start, end, master, *_ in _ping(live.port).execute_command("CLUSTER", "SLOTS"):
+            if int(start) <= slot <= int(end):
+                return int(master[1])
+        raise LookupError(f"no master serves slot {slot}")
 
     def kill(self, port: int) -> None:
         """SIGKILL one node (no goodbye to its peers: a crash, not a shutdown)."""

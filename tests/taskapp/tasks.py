@@ -11,7 +11,8 @@ from taskqueue.client import connect
 
 def _evidence():
     """A list in the test's Redis namespace where tasks leave a trace of what ran."""
-    client = connect(os.environ["REDIS_URL"])  # one Redis or a cluster (tests/conftest.py)
+    # the broker's Redis (one, or a cluster), or a Redis of its own for fail-over tests
+    client = connect(os.environ.get("TASKQUEUE_EVIDENCE_URL") or os.environ["REDIS_URL"])
     return client, f"{os.environ['TASKQUEUE_PREFIX']}:evidence"
 
 
