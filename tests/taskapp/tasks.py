@@ -152,3 +152,8 @@ def ignores_its_time_limit():
 
 
 from . import django_tasks  # noqa: E402, F401 - django.tasks tasks, found with these
+
+
+@task
+def own_queue() -> str:
+    return current_task().queue

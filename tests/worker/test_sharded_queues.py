@@ -32,6 +32,12 @@ def test_a_worker_drains_every_sub_queue_of_a_sharded_queue(sharded, broker):
     assert broker.counts("emails").completed == 40
 
 
+def test_a_task_of_a_sharded_queue_sees_the_queue_name(sharded):
+    handle = tasks.own_queue.using(queue="emails").enqueue()
+    run_burst(queues=("emails",))
+    assert handle.record().result == "emails"
+
+
 def test_an_idle_worker_on_many_slots_blocks_and_wakes_at_once(sharded, background_worker, broker):
     background_worker(queues=("emails", "default"))
     tasks.echo.using(queue="default").enqueue("warm-up").result(timeout=10)
