@@ -2,9 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# what `make test-cluster` (and CI) runs against a Redis Cluster: the broker, worker, API
+# and Python API suites, the sharded queues, the URL forms
+CLUSTER_SUITES := tests/test_broker_*.py tests/test_keys_and_scripts.py tests/test_inspect.py \
+	tests/test_services.py tests/test_task_api.py tests/test_sharded_queues.py \
+	tests/test_redis_urls.py tests/worker tests/api
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format clean bench bench-api
+.PHONY: help run test lint format clean bench bench-api test-cluster test-failover bench-scaling
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -28,6 +33,12 @@ run: $(VENV)/.run-deps ## set up and run the whole product: console + API + work
 test: $(VENV)/.dev-deps ## set up and run the whole test suite
 	$(BIN)/python -m pytest
 
+test-cluster: $(VENV)/.dev-deps ## the broker, worker and API suites on a real 3-master Redis Cluster
+	TASKQUEUE_TEST_REDIS=cluster $(BIN)/python -m pytest -m "not slow" $(CLUSTER_SUITES)
+
+test-failover: $(VENV)/.dev-deps ## kill a Cluster master and a Sentinel master under load; print what it cost
+	$(BIN)/python -m pytest -s tests/worker/test_failover.py
+
 lint: $(VENV)/.dev-deps ## ruff check + ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -44,3 +55,6 @@ bench: $(VENV)/.run-deps ## worker benchmark: taskqueue's rows from the shared p
 
 bench-api: $(VENV)/.dev-deps ## API enqueue benchmark (docs/api.md)
 	$(BIN)/python bench/api_bench.py
+
+bench-scaling: $(VENV)/.dev-deps ## drain rate with 1, 2, 4 workers on one Redis and on a cluster (docs/scaling.md)
+	$(BIN)/python bench/scaling.py

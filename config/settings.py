@@ -8,6 +8,7 @@ from pathlib import Path
 import dj_database_url
 
 from taskqueue.embedded_redis import default_socket_path
+from taskqueue.redis_urls import is_single_node
 
 from .env import env_bool, env_list, secret_key
 
@@ -146,8 +147,12 @@ TASKQUEUE_API = {"METRICS_PUBLIC_NETWORKS": env_list("TASKQUEUE_METRICS_NETWORKS
 
 # The console's channel layer (Channels). channels-redis is not Cluster-aware: give it a
 # plain Redis of its own in production; by default it shares the broker's, under its
-# own prefix.
-CHANNELS_REDIS_URL = os.environ.get("CHANNELS_REDIS_URL") or REDIS_URL
+# own prefix. When REDIS_URL is a Cluster or Sentinel URL and CHANNELS_REDIS_URL is not
+# set, the layer is in memory (check taskqueue.W001): the console does not need it
+# across processes (docs/scaling.md).
+CHANNELS_REDIS_URL = os.environ.get("CHANNELS_REDIS_URL") or (
+    REDIS_URL if is_single_node(REDIS_URL) else ""
+)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -159,6 +164,8 @@ CHANNEL_LAYERS = {
         },
     }
 }
+if not CHANNELS_REDIS_URL:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 LOGGING = {
     "version": 1,

@@ -108,9 +108,8 @@ def _archive(batch: int, deadline: float | None) -> tuple[int, bool]:
 
 
 def _archive_set(broker, queue, kind, batch, settled_ms, deadline) -> tuple[int, bool]:
-    key = getattr(broker.keys.queue(queue), kind)
     checkpoint = _checkpoint(broker.keys.prefix, queue, kind)
-    entries = broker.iter_entries(key, checkpoint, False, chunk=batch)
+    entries = ((m, s) for m, s, _ in broker.queue_entries(queue, kind, checkpoint, False, batch))
     written = 0
     while chunk := list(itertools.islice(entries, batch)):
         written += _store(broker, queue, kind, chunk, settled_ms)
@@ -184,7 +183,7 @@ def _save_checkpoint(prefix: str, queue: str, kind: str, member: str, score: flo
 
 def _release(client, key: str, token: str) -> None:
     """Delete the lock only if it is still ours (it may have expired and been retaken)."""
-    with client.pipeline() as pipe:
+    with client.pipeline(transaction=True) as pipe:  # a MULTI/EXEC, on a cluster too
         try:
             pipe.watch(key)
             if pipe.get(key) == token:

@@ -1,10 +1,14 @@
 """System checks for the TASKQUEUE setting (taskqueue.E001...), reported by
-`manage.py check` and at start-up, with hints; see conf.problems() for each id."""
+`manage.py check` and at start-up, with hints; see conf.problems() for each id.
+Two more look at where the channel layer points when the broker is not one Redis."""
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
-from .conf import problems
+from .conf import Config, problems
+from .redis_urls import is_single_node, problem
+
+IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
 
 @register("taskqueue")
@@ -13,3 +17,35 @@ def check_settings(app_configs=None, **kwargs) -> list[Error]:
         Error(message, hint=hint or None, obj="settings.TASKQUEUE", id=f"taskqueue.{check_id}")
         for check_id, message, hint in problems(getattr(settings, "TASKQUEUE", None))
     ]
+
+
+@register("taskqueue")
+def check_channel_layer(app_configs=None, **kwargs) -> list[Error | Warning]:
+    """channels-redis cannot use a Cluster or Sentinel URL; the in-memory layer that
+    config/settings.py falls back to then is worth a word."""
+    layer = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {})
+    hosts = layer.get("CONFIG", {}).get("hosts", [])
+    found = [
+        Error(
+            f"The channel layer's Redis {host!r} is a Redis Cluster or Sentinel URL.",
+            hint="channels-redis is not Cluster-aware: set CHANNELS_REDIS_URL to a plain "
+            "redis:// URL (or leave it unset for the in-memory layer).",
+            id="taskqueue.E013",
+        )
+        for host in hosts
+        if isinstance(host, str) and not is_single_node(host) and problem(host) is None
+    ]
+    raw = getattr(settings, "TASKQUEUE", None) or {}
+    url = raw.get("REDIS_URL", Config.REDIS_URL) if isinstance(raw, dict) else None
+    if layer.get("BACKEND") == IN_MEMORY and problem(url) is None and not is_single_node(url):
+        found.append(
+            Warning(
+                "REDIS_URL is a Redis Cluster or Sentinel URL and CHANNELS_REDIS_URL is "
+                "not set: the channel layer is in memory, one per process.",
+                hint="The console relays the event streams itself and needs no shared "
+                "layer; set CHANNELS_REDIS_URL to a plain Redis if your own consumers "
+                "send to groups across processes.",
+                id="taskqueue.W001",
+            )
+        )
+    return found

@@ -5,45 +5,101 @@ most one quick reconnect-and-retry per command, so an unreachable Redis surfaces
 BrokerUnavailable within a few seconds instead of hanging a request or a worker.
 A retried command may have run once already (the reply was lost): enqueue is then
 at-least-once unless it carries an idempotency key, which makes the retry harmless.
+
+REDIS_URL names one Redis, a Redis Cluster or a Sentinel-watched master (see
+redis_urls.py); redis-py's RedisCluster and Sentinel clients do the distributed work:
+slot routing and MOVED redirects, and finding the new master after a fail-over.
 """
 
 import threading
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.sentinel
+import redis.cluster
+import redis.sentinel
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
+from . import redis_urls
+from .broker.errors import unavailable
 from .broker.redis_broker import RedisBroker
 from .conf import Config, get_config
+from .redis_urls import RedisTarget
 
 
-def connect(url: str, *, socket_timeout: float = 5.0, **extra) -> redis.Redis:
+def policy(url: str, socket_timeout: float, retry) -> dict:
+    """The connection options every client gets (sync or async, any topology)."""
     options = {
         "decode_responses": True,
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_timeout,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+        "retry": retry,
         "health_check_interval": 15,
     }
     if not url.startswith("unix://"):
         options["socket_keepalive"] = True
-    return redis.Redis.from_url(url, **(options | extra))
+    return options
 
 
-def connect_async(config: Config) -> redis.asyncio.Redis:
+def connect(url: str, *, socket_timeout: float = 5.0, **extra):
+    """A sync client: redis.Redis, or a RedisCluster for a redis+cluster:// URL."""
+    target = redis_urls.parse(url)
+    options = policy(url, socket_timeout, Retry(ExponentialBackoff(cap=0.2, base=0.02), 1))
+    options |= extra
+    if target.kind == "cluster":
+        try:  # a sync RedisCluster asks its startup nodes for the slot map right away
+            return redis.cluster.RedisCluster(**_cluster_options(target, options, redis.cluster))
+        except (RedisClusterException, redis.ConnectionError) as exc:
+            raise unavailable(exc) from None
+    if target.kind == "sentinel":
+        return _sentinel(target, options, redis.sentinel).master_for(
+            target.service, redis_class=redis.Redis, **_credentials(target)
+        )
+    return redis.Redis.from_url(url, **options)
+
+
+def connect_async(config: Config):
     """The worker's asyncio client, with the same connection policy."""
-    options = {
-        "decode_responses": True,
-        "socket_timeout": config.SOCKET_TIMEOUT,
-        "socket_connect_timeout": config.SOCKET_TIMEOUT,
-        "retry": AsyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1),
-        "health_check_interval": 15,
-    }
-    if not config.REDIS_URL.startswith("unix://"):
-        options["socket_keepalive"] = True
-    return redis.asyncio.Redis.from_url(config.REDIS_URL, **options)
+    url = config.REDIS_URL
+    target = redis_urls.parse(url)
+    retry = AsyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1)
+    options = policy(url, config.SOCKET_TIMEOUT, retry)
+    if target.kind == "cluster":
+        module = redis.asyncio.cluster
+        return module.RedisCluster(**_cluster_options(target, options, module))
+    if target.kind == "sentinel":
+        return _sentinel(target, options, redis.asyncio.sentinel).master_for(
+            target.service, redis_class=redis.asyncio.Redis, **_credentials(target)
+        )
+    return redis.asyncio.Redis.from_url(url, **options)
+
+
+def _cluster_options(target: RedisTarget, options: dict, module) -> dict:
+    options = dict(options)
+    options.pop("health_check_interval")  # not a RedisCluster option: it pings on errors
+    nodes = [module.ClusterNode(host, port) for host, port in target.nodes]
+    ssl = redis_urls.flag(target.options.get("ssl"))
+    return options | _credentials(target) | {"startup_nodes": nodes, "ssl": ssl}
+
+
+def _sentinel(target: RedisTarget, options: dict, module):
+    """A Sentinel manager; its master_for() clients ask the sentinels for the master
+    whenever they (re)connect, so a fail-over is followed on the next reconnect."""
+    sentinel_kwargs = {k: v for k, v in options.items() if k.startswith("socket_")}
+    if "sentinel_password" in target.options:
+        sentinel_kwargs["password"] = target.options["sentinel_password"]
+    return module.Sentinel(
+        list(target.nodes), sentinel_kwargs=sentinel_kwargs, **options, db=target.db
+    )
+
+
+def _credentials(target: RedisTarget) -> dict:
+    found = {"username": target.username, "password": target.password}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def build_broker(config: Config) -> RedisBroker:
@@ -64,8 +120,18 @@ def reset(**_) -> None:
     global _broker
     with _lock:
         if _broker is not None:
-            _broker.client.close()
+            _close(_broker.client)
         _broker = None
+
+
+def _close(client) -> None:
+    """Close a client's connections. A closed RedisCluster forgets its nodes and cannot
+    be used again, so it only drops its connections: whoever still holds the old broker
+    may go on using it, as with one Redis (its client reconnects)."""
+    if isinstance(client, redis.cluster.RedisCluster):
+        client.disconnect_connection_pools()
+    else:
+        client.close()
 
 
 _broker: RedisBroker | None = None

@@ -13,15 +13,17 @@ from typing import Any
 
 from .errors import ConfigurationError
 from .priority import MAX_PRIORITY, MIN_PRIORITY
+from .redis_urls import FORMS
+from .redis_urls import problem as url_problem
 
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+MAX_SHARDS = 64
 
 
 @dataclass(frozen=True)
 class Config:
-    REDIS_URL: str = "redis://127.0.0.1:6379/0"  # the broker's Redis
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"  # the broker's Redis (see redis_urls.py)
     PREFIX: str = "tq"  # first part of every key
     QUEUES: tuple[str, ...] = ("default",)  # queues workers serve by default, in order
     DEFAULT_QUEUE: str = "default"  # where @task sends tasks that name none
@@ -46,6 +48,9 @@ class Config:
     ARCHIVE_COMPLETED: bool = False  # archive completed tasks too (dead, cancelled always)
     ARCHIVE_RETENTION_DAYS: int = 365  # days archived tasks are kept in the database
     ARCHIVE_INTERVAL: float = 60.0  # seconds between archive runs (archive.archive_if_due)
+    # hot queues split into N sub-queues on different cluster slots: {"emails": 4};
+    # priority and FIFO hold within each sub-queue only (docs/scaling.md)
+    SHARDS: dict = field(default_factory=dict)
 
     @property
     def lease_ms(self) -> int:
@@ -91,7 +96,22 @@ def problems(raw: Any) -> list[tuple[str, str, str]]:
             )
         )
     found += _url_problems(raw) + _queue_problems(raw) + _number_problems(raw)
+    found += _shard_problems(raw.get("SHARDS", {}))
     return found + _periodic_problems(raw.get("PERIODIC", {}))
+
+
+def _shard_problems(shards: Any) -> list[tuple[str, str, str]]:
+    hint = f'e.g. {{"emails": 4}}: a queue name and 2 to {MAX_SHARDS} sub-queues.'
+    if not isinstance(shards, dict):
+        return [("E012", "TASKQUEUE['SHARDS'] must be a dict of queue name -> count.", hint)]
+    return [
+        ("E012", f"TASKQUEUE['SHARDS'][{name!r}] = {count!r} is not allowed.", hint)
+        for name, count in shards.items()
+        if not isinstance(name, str)
+        or not QUEUE_NAME_RE.match(name)
+        or type(count) is not int
+        or not 1 <= count <= MAX_SHARDS
+    ]
 
 
 def _periodic_problems(periodic: Any) -> list[tuple[str, str, str]]:
@@ -111,14 +131,9 @@ def _periodic_problems(periodic: Any) -> list[tuple[str, str, str]]:
 
 def _url_problems(raw: dict) -> list[tuple[str, str, str]]:
     url = raw.get("REDIS_URL", Config.REDIS_URL)
-    if not isinstance(url, str) or not url.startswith(REDIS_SCHEMES):
-        return [
-            (
-                "E003",
-                f"TASKQUEUE['REDIS_URL'] is not a Redis URL: {url!r}.",
-                "Use redis://host:port/db, rediss://... for TLS, or unix:///path.sock.",
-            )
-        ]
+    found = url_problem(url)
+    if found:
+        return [("E003", f"TASKQUEUE['REDIS_URL'] is not usable: {found}.", f"Use {FORMS}.")]
     prefix = raw.get("PREFIX", Config.PREFIX)
     if not isinstance(prefix, str) or not PREFIX_RE.match(prefix):
         return [
@@ -185,6 +200,8 @@ def build(raw: dict | None) -> Config:
         check_id, message, hint = found[0]
         raise ConfigurationError(f"taskqueue.{check_id}: {message} {hint}".strip())
     values = dict(raw or {})
+    if "SHARDS" in values:
+        values["SHARDS"] = {q: n for q, n in values["SHARDS"].items() if n > 1}
     if "QUEUES" in values:
         values["QUEUES"] = tuple(values["QUEUES"])
     return Config(**values)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from .broker import Page, QueueCounts
-from .broker.keys import validate_queue_name
+from .broker.keys import logical_queue, validate_queue_name
 from .broker.reads import make_cursor
 from .client import get_broker
 from .errors import TaskDoesNotExist, ValidationError
@@ -138,9 +138,9 @@ def _merged(broker, names: Sequence[str], kind: str, cursor: str | None):
 
 
 def _labelled(broker, queue: str, kind: str, cursor: str | None):
-    key = getattr(broker.keys.queue(queue), kind)
-    for member, score in broker.iter_entries(key, cursor, True):
-        yield queue, member, score
+    """(storage name, id, score): a sharded queue's entries name their sub-queue."""
+    for member, score, name in broker.queue_entries(queue, kind, cursor, True):
+        yield name, member, score
 
 
 def _filtered_page(broker, entries: Iterator, flt: TaskFilter, limit: int) -> Page:
@@ -252,19 +252,21 @@ def follow_events(
 ) -> tuple[list[QueueEvent], dict[str, str]]:
     """State changes of every known queue after `cursors` (queue -> stream entry id;
     pass {} the first time), waiting up to block_ms for the first one. Returns the
-    events and the cursors for the next call. Queues missing from `cursors` (all of
-    them on the first call, new ones later) are followed from now on."""
+    events and the cursors for the next call (keyed by stream: a sharded queue has one
+    per sub-queue). Queues missing from `cursors` (all of them on the first call, new
+    ones later) are followed from now on."""
     broker = get_broker()
     cursors = dict(cursors)
-    missing = [queue for queue in broker.known_queues() if queue not in cursors]
+    names = broker.shards.expand(broker.known_queues())  # a sharded queue's sub-queues
+    missing = [name for name in names if name not in cursors]
     if missing:
         start = f"{broker.time_ms()}-0"
         cursors.update(dict.fromkeys(missing, start))
     block_ms = max(1, min(int(block_ms), EVENTS_BLOCK_MAX_MS))
     events = []
-    for queue, entry_id, fields in broker.read_events(cursors, block_ms, count):
-        cursors[queue] = entry_id
-        events.append(_event(queue, fields))
+    for name, entry_id, fields in broker.read_events(cursors, block_ms, count):
+        cursors[name] = entry_id
+        events.append(_event(logical_queue(name), fields))
     return events, cursors
 
 

@@ -280,8 +280,8 @@ def _dead_selection(ids, flt: TaskFilter | None) -> dict[str, list[str]]:
     names = [validate_queue_name(flt.queue)] if flt.queue else broker.known_queues()
     selected = {}
     for queue in names:
-        key = broker.keys.queue(queue).dead
-        ids_in_queue = [member for member, _ in broker.iter_entries(key, None, True, chunk=500)]
+        entries = broker.queue_entries(queue, "dead", None, True, chunk=500)
+        ids_in_queue = [member for member, _, _ in entries]
         if flt.name or flt.exception:
             fields = broker.fields(queue, ids_in_queue, FILTER_FIELDS_DEAD)
             ids_in_queue = [

@@ -1,7 +1,13 @@
 """Test fixtures. Broker and worker tests run against a real redis-server that this
 session starts on a free loopback port; each test gets its own key prefix, so tests
-never see each other's keys and never touch a Redis they did not start."""
+never see each other's keys and never touch a Redis they did not start.
 
+TASKQUEUE_TEST_REDIS=cluster runs the same tests against a real 3-master Redis Cluster
+this session starts instead (tests/topologies.py): `redis_server.url` is then a
+redis+cluster:// URL, which the settings, the worker processes and the test tasks use
+(`make test-cluster`)."""
+
+import os
 import uuid
 
 import pytest
@@ -9,10 +15,20 @@ import pytest
 from taskqueue import client, conf
 from taskqueue.embedded_redis import RedisProcess, free_port
 
+from .topologies import LocalCluster
+
+TOPOLOGY = os.environ.get("TASKQUEUE_TEST_REDIS", "single")
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
-    server = RedisProcess(tmp_path_factory.mktemp("redis"), port=free_port(), persistent=False)
+    if TOPOLOGY not in ("single", "cluster"):
+        pytest.exit(f"TASKQUEUE_TEST_REDIS={TOPOLOGY!r}: use single or cluster", 2)
+    folder = tmp_path_factory.mktemp("redis")
+    if TOPOLOGY == "cluster":
+        server = LocalCluster(folder, masters=3)
+    else:
+        server = RedisProcess(folder, port=free_port(), persistent=False)
     server.start()
     yield server
     server.stop()

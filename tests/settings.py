@@ -15,6 +15,7 @@ TASKQUEUE = {
     "QUEUES": ["default"],
     "LEASE_SECONDS": float(os.environ.get("TASKQUEUE_LEASE_SECONDS", "30")),
     "PERIODIC": json.loads(os.environ.get("TASKQUEUE_PERIODIC", "{}")),
+    "SHARDS": json.loads(os.environ.get("TASKQUEUE_SHARDS", "{}")),
 }
 TASKS = {"default": {**TASKS["default"], "QUEUES": TASKQUEUE["QUEUES"]}}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

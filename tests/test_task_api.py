@@ -25,6 +25,8 @@ from taskqueue.errors import (
 from taskqueue.registry import registry
 from taskqueue.status import Status
 
+from .topologies import command_calls
+
 
 @task
 def add(a, b):
@@ -139,7 +141,7 @@ def test_enqueue_many_sends_many_calls_in_one_round_trip(broker, redis_client):
 
 
 def _evalsha_calls(redis_client) -> int:
-    return redis_client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    return command_calls(redis_client, "evalsha")
 
 
 def test_enqueue_by_name_takes_args_kwargs_and_options():

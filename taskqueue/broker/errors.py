@@ -1,14 +1,16 @@
 """Redis errors leave the broker as the engine's exceptions (raise ... from None).
 
-Connection trouble, and replies that mean "Redis cannot take this now" (out of memory
-under noeviction, still loading its data after a restart, a read-only replica...),
-become BrokerUnavailable: the API answers 503 and the worker retries later.
+Connection trouble, replies that mean "Redis cannot take this now" (out of memory
+under noeviction, still loading its data after a restart, a read-only replica, a
+cluster with a slot not served during a fail-over...) and a cluster that cannot be
+reached become BrokerUnavailable: the API answers 503 and the worker retries later.
 """
 
 import functools
 import inspect
 
 import redis
+from redis.exceptions import RedisClusterException
 
 from ..errors import BrokerUnavailable
 
@@ -31,6 +33,12 @@ def is_refusal(exc: redis.ResponseError) -> bool:
     )
 
 
+def cluster_trouble(exc: RedisClusterException) -> bool:
+    """A cluster that cannot be reached or has slots uncovered (during a fail-over),
+    not a programming error such as keys of different slots in one command."""
+    return "same key slot" not in str(exc) and "CROSSSLOT" not in str(exc)
+
+
 def unavailable(exc: BaseException) -> BrokerUnavailable:
     return BrokerUnavailable(f"Redis is unavailable: {exc or type(exc).__name__}")
 
@@ -49,6 +57,10 @@ def translating(method):
                 if is_refusal(exc):
                     raise unavailable(exc) from None
                 raise
+            except RedisClusterException as exc:
+                if cluster_trouble(exc):
+                    raise unavailable(exc) from None
+                raise
 
         return async_wrapper
 
@@ -60,6 +72,10 @@ def translating(method):
             raise unavailable(exc) from None
         except redis.ResponseError as exc:
             if is_refusal(exc):
+                raise unavailable(exc) from None
+            raise
+        except RedisClusterException as exc:
+            if cluster_trouble(exc):
                 raise unavailable(exc) from None
             raise
 

@@ -29,6 +29,12 @@ learns the ids it pops once it runs.
     <prefix>:worker:<id>     HASH   a worker's registry entry (global, expires)
     <prefix>:periodic        HASH   schedule name -> JSON {last tick, last task id} (global)
     <prefix>:archive:lock    STRING held (SET NX PX) by the one process archiving (global)
+
+A queue split into shards (TASKQUEUE["SHARDS"] = {"emails": 4}) is stored as sub-queues
+`emails#0` .. `emails#3`, each with all the keys above under its own hash tag
+(`<prefix>:{emails#2}:pending`), so the sub-queues land on different cluster slots.
+'#' cannot appear in a queue name, so a sub-queue never collides with a user's queue;
+sub-queue names are used only inside keys (records, reads and events say `emails`).
 """
 
 from ..conf import QUEUE_NAME_RE
@@ -37,6 +43,16 @@ from ..errors import InvalidQueueName
 TASK = "task:"  # per-task key suffixes; the Lua scripts use the same literals
 IDEMPOTENCY = "idem:"
 MINUTE = "m:"
+SHARD = "#"  # sub-queue names: '<queue>#<n>'
+
+
+def logical_queue(name: str) -> str:
+    """The queue a (sub-)queue name belongs to: 'emails#2' -> 'emails'."""
+    return name.partition(SHARD)[0]
+
+
+def shard_names(queue: str, count: int) -> list[str]:
+    return [f"{queue}{SHARD}{n}" for n in range(count)] if count > 1 else [queue]
 
 
 def validate_queue_name(name: object, *, field: str = "queue") -> str:
@@ -47,6 +63,15 @@ def validate_queue_name(name: object, *, field: str = "queue") -> str:
             field=field,
         )
     return name
+
+
+def _valid_storage_name(name: object) -> str:
+    if isinstance(name, str) and SHARD in name:
+        queue, _, index = name.partition(SHARD)
+        if index.isdigit() and index == str(int(index)):
+            validate_queue_name(queue)
+            return name
+    return validate_queue_name(name)
 
 
 class _Kind:
@@ -109,9 +134,10 @@ class Keys:
         self._cache: dict[str, QueueKeys] = {}
 
     def queue(self, name: str) -> QueueKeys:
+        """The keys of a queue, or of one sub-queue of a sharded queue ('emails#2')."""
         keys = self._cache.get(name)
         if keys is None:
-            keys = self._cache[name] = QueueKeys(self.prefix, validate_queue_name(name))
+            keys = self._cache[name] = QueueKeys(self.prefix, _valid_storage_name(name))
         return keys
 
     def worker(self, worker_id: str) -> str:

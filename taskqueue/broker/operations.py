@@ -13,7 +13,7 @@ from typing import Any
 
 from ..conf import Config
 from ..records import Claimed, NewTask
-from .keys import Keys
+from .keys import Keys, logical_queue
 
 PURGE_BATCH = 1000
 
@@ -53,9 +53,11 @@ class Operations:
     # -- producing -------------------------------------------------------------------
 
     def enqueue(self, queue: str, tasks: Sequence[NewTask], now: int | None) -> ScriptCall:
-        """Reply: [(id, created)] per task, in order."""
+        """Reply: [(id, created)] per task, in order. `queue` may be a sub-queue
+        ('emails#2'); the records name the queue ('emails')."""
         cfg = self.config
-        argv = [_now(now), queue, cfg.IDEMPOTENCY_TTL, cfg.WAKE_MAX, cfg.EVENTS_MAXLEN]
+        record_queue = logical_queue(queue)
+        argv = [_now(now), record_queue, cfg.IDEMPOTENCY_TTL, cfg.WAKE_MAX, cfg.EVENTS_MAXLEN]
         for t in tasks:
             argv += t.argv()
         kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index", "timer")

@@ -1,10 +1,16 @@
 """Reading a queue's state: records, counts, listings with cursors. No writes here, and
-no KEYS or SCAN: counts are O(1) and listings paginate on the sets' scores."""
+no KEYS or SCAN: counts are O(1) and listings paginate on the sets' scores.
 
+A sharded queue (shards.py) reads as one: counts and statistics are added up over its
+sub-queues, listings merge them in the sets' order, a task is looked for in each.
+"""
+
+import heapq
 import itertools
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -49,19 +55,25 @@ class Page:
 
 
 class BrokerReads:
-    """Mixed into RedisBroker: needs self.client, self.keys, self.config."""
+    """Mixed into RedisBroker: needs self.client, self.keys, self.config, self.shards,
+    self.stream_reads and self.home()."""
 
     @translating
     def get(self, queue: str, task_id: str) -> TaskRecord | None:
+        if self.shards.is_sharded(queue):
+            return self._first_record(self.shards.of(queue), task_id)
         h = self.client.hgetall(self.keys.queue(queue).task(task_id))
         return TaskRecord.from_hash(h) if h else None
 
     @translating
     def find(self, task_id: str) -> TaskRecord | None:
         """Look a task up by id alone: one pipeline over every known queue."""
+        return self._first_record(self.shards.expand(self.known_queues()), task_id)
+
+    def _first_record(self, names: Sequence[str], task_id: str) -> TaskRecord | None:
         with self.client.pipeline(transaction=False) as pipe:
-            for queue in self.known_queues():
-                pipe.hgetall(self.keys.queue(queue).task(task_id))
+            for name in names:
+                pipe.hgetall(self.keys.queue(name).task(task_id))
             for h in pipe.execute():
                 if h:
                     return TaskRecord.from_hash(h)
@@ -75,33 +87,53 @@ class BrokerReads:
 
     @translating
     def counts(self, queue: str) -> QueueCounts:
-        """Tasks per status, paused flag and lifetime counters: O(1)."""
-        q = self.keys.queue(queue)
+        """Tasks per status, paused flag and lifetime counters: O(1) (O(sub-queues))."""
+        names = self.shards.of(queue)
         with self.client.pipeline(transaction=False) as pipe:
-            for kind in ("pending", "scheduled", "active", "completed", "dead", "cancelled"):
-                pipe.zcard(getattr(q, kind))
-            pipe.exists(q.paused)
-            pipe.hgetall(q.stats)
-            *sizes, paused, stats = pipe.execute()
-        stats = {k: int(v) for k, v in stats.items()}
-        return QueueCounts(queue, *sizes, paused=bool(paused), stats=stats)
+            for name in names:
+                q = self.keys.queue(name)
+                for kind in COUNTED:
+                    pipe.zcard(getattr(q, kind))
+                pipe.exists(q.paused)
+                pipe.hgetall(q.stats)
+            replies = pipe.execute()
+        per = len(COUNTED) + 2
+        rows = [replies[i : i + per] for i in range(0, len(replies), per)]
+        sizes = [sum(row[k] for row in rows) for k in range(len(COUNTED))]
+        paused = any(row[-2] for row in rows)
+        return QueueCounts(queue, *sizes, paused=paused, stats=_summed(r[-1] for r in rows))
 
     @translating
     def dead_errors(self, queue: str) -> dict[str, int]:
         """Dead-letter entries per exception type: O(1), kept by the scripts."""
-        raw = self.client.hgetall(self.keys.queue(queue).errors)
-        return {k: int(v) for k, v in raw.items() if int(v) > 0}
+        raw = self._summed_hashes(queue, "errors")
+        return {k: v for k, v in raw.items() if v > 0}
+
+    def _summed_hashes(self, queue: str, kind: str) -> dict[str, int]:
+        """A counter hash of a queue, added up over its sub-queues."""
+        names = self.shards.of(queue)
+        if len(names) == 1:
+            return {
+                k: int(v)
+                for k, v in self.client.hgetall(getattr(self.keys.queue(queue), kind)).items()
+            }
+        with self.client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.hgetall(getattr(self.keys.queue(name), kind))
+            return _summed(pipe.execute())
 
     @translating
     def per_minute(self, queue: str, minutes: int, *, now_ms: int | None = None) -> list[dict]:
         """Completed/failed counts for each of the last `minutes` minutes, oldest first."""
-        q = self.keys.queue(queue)
+        names = self.shards.of(queue)
         current = (now_ms or self.time_ms()) // 60_000
         with self.client.pipeline(transaction=False) as pipe:
             for m in range(current - minutes + 1, current + 1):
-                pipe.hgetall(q.minute(m))
+                for name in names:
+                    pipe.hgetall(self.keys.queue(name).minute(m))
             rows = pipe.execute()
-        return [{k: int(v) for k, v in row.items()} for row in rows]
+        n = len(names)
+        return [_summed(rows[i : i + n]) for i in range(0, len(rows), n)]
 
     @translating
     def list_tasks(
@@ -114,13 +146,34 @@ class BrokerReads:
     ) -> Page:
         """One page of a queue's tasks in a status (None: all, newest first)."""
         kind, newest_first = LISTINGS[status]
-        key = getattr(self.keys.queue(queue), kind)
-        entries = list(itertools.islice(self.iter_entries(key, cursor, newest_first), limit + 1))
+        merged = self.queue_entries(queue, kind, cursor, newest_first)
+        entries = list(itertools.islice(merged, limit + 1))
         more = len(entries) > limit
         entries = entries[:limit]
-        records = self.records(queue, [member for member, _ in entries])
-        next_cursor = make_cursor(*entries[-1]) if more else None
+        records = []
+        for name, group in itertools.groupby(entries, key=lambda e: e[2]):
+            records += self.records(name, [member for member, _, _ in group])
+        next_cursor = make_cursor(*entries[-1][:2]) if more else None
         return Page([r for r in records if r is not None], next_cursor)
+
+    def queue_entries(
+        self, queue: str, kind: str, cursor: str | None, newest_first: bool, chunk: int = 200
+    ) -> Iterator[tuple[str, float, str]]:
+        """(member, score, storage name) of a queue's set `kind` after the cursor: the
+        sub-queues' sets merged in (score, member) order for a sharded queue."""
+        streams = [
+            self._labelled(name, kind, cursor, newest_first, chunk)
+            for name in self.shards.of(queue)
+        ]
+        if len(streams) == 1:
+            return streams[0]
+        order = lambda e: (e[1], e[0])  # noqa: E731
+        return heapq.merge(*streams, key=order, reverse=newest_first)
+
+    def _labelled(self, name: str, kind: str, cursor, newest_first: bool, chunk: int):
+        key = getattr(self.keys.queue(name), kind)
+        for member, score in self.iter_entries(key, cursor, newest_first, chunk):
+            yield member, score, name
 
     def iter_entries(
         self, key: str, cursor: str | None, newest_first: bool, chunk: int = 200
@@ -148,6 +201,8 @@ class BrokerReads:
     @translating
     def fields(self, queue: str, ids: Sequence[str], names: Sequence[str]) -> list[list]:
         """HMGET of the same fields of many task records, in one round trip."""
+        if self.shards.is_sharded(queue):
+            return self.per_home(queue, ids, lambda name, group: self.fields(name, group, names))
         q = self.keys.queue(queue)
         with self.client.pipeline(transaction=False) as pipe:
             for task_id in ids:
@@ -156,6 +211,8 @@ class BrokerReads:
 
     @translating
     def records(self, queue: str, ids: Sequence[str]) -> list[TaskRecord | None]:
+        if self.shards.is_sharded(queue):
+            return self.per_home(queue, ids, self.records)
         q = self.keys.queue(queue)
         with self.client.pipeline(transaction=False) as pipe:
             for task_id in ids:
@@ -167,6 +224,7 @@ class BrokerReads:
         """Block until the task is terminal (or `timeout` s pass: None). No polling: it
         sleeps on the queue's event stream and re-reads the record only when an event
         names this task (or a second passed, in case the event was trimmed away)."""
+        queue = self.home(queue, task_id)
         q = self.keys.queue(queue)
         deadline = None if timeout is None else time.monotonic() + timeout
         newest = self.client.xrevrange(q.events, count=1)
@@ -201,11 +259,15 @@ class BrokerReads:
     def read_events(
         self, cursors: dict[str, str], block_ms: int, count: int = 1000
     ) -> list[tuple[str, str, dict]]:
-        """(queue, entry id, fields) from the queues' event streams after the given
-        entry ids, in one XREAD that waits up to block_ms for the first entry."""
+        """(storage name, entry id, fields) from the event streams of the given queues
+        or sub-queues after the given entry ids, in one XREAD that waits up to block_ms
+        for the first entry (on a cluster, one XREAD per stream, all at once)."""
         by_key = {self.keys.queue(queue).events: queue for queue in cursors}
         streams = {key: cursors[queue] for key, queue in by_key.items()}
-        reply = self.client.xread(streams, count=count, block=block_ms)
+        if self.stream_reads is not None and len(streams) > 1:
+            reply = self.stream_reads.read(streams, count, block_ms)
+        else:
+            reply = self.client.xread(streams, count=count, block=block_ms)
         return [
             (by_key[key], entry_id, fields)
             for key, entries in reply
@@ -225,7 +287,7 @@ class BrokerReads:
     @translating
     def runtime_histograms(self, queue: str) -> list[Histogram]:
         """Runtime histograms of a queue's tasks, one per task name."""
-        return runtime.parse(self.client.hgetall(self.keys.queue(queue).runtime))
+        return runtime.parse(self._summed_hashes(queue, "runtime"))
 
     @translating
     def periodic_state(self) -> dict[str, dict]:
@@ -243,6 +305,16 @@ class BrokerReads:
     def time_ms(self) -> int:
         seconds, micros = self.client.time()
         return seconds * 1000 + micros // 1000
+
+
+COUNTED = ("pending", "scheduled", "active", "completed", "dead", "cancelled")
+
+
+def _summed(hashes) -> dict[str, int]:
+    total: Counter = Counter()
+    for h in hashes:
+        total.update({k: int(v) for k, v in h.items()})
+    return dict(total)
 
 
 def make_cursor(member: str, score: float) -> str:

@@ -6,20 +6,27 @@ belongs to the worker, and validation of user input to the callers above it.
 
 Methods taking `now` accept epoch milliseconds for tests; by default the scripts read
 Redis's clock, so clock skew between hosts cannot expire a lease early.
+
+Queue names: operator actions and reads take a queue's name; for a sharded queue
+(shards.py) they find the sub-queue each task lives in. The worker's methods (claim,
+complete, fail, renew, release, reap, promote) take the storage name it claimed from:
+a sub-queue ('emails#2') or a queue that is not sharded.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import redis
 from redis.exceptions import ResponseError
 
 from ..conf import Config
 from ..records import Claimed, NewTask
+from .cluster import StreamReads, is_cluster
 from .errors import translating
 from .keys import Keys
 from .operations import PURGE_BATCH, Operations, ScriptCall
 from .reads import BrokerReads
 from .scripts import Scripts, translate
+from .shards import Shards
 
 
 class RedisBroker(BrokerReads):
@@ -29,6 +36,9 @@ class RedisBroker(BrokerReads):
         self.keys = Keys(config.PREFIX)
         self.ops = Operations(self.keys, config)
         self.scripts = Scripts(client)
+        self.shards = Shards(config.SHARDS)
+        self.cluster = is_cluster(client)
+        self.stream_reads = StreamReads(client) if self.cluster else None
         self._registered: set[str] = set()
 
     def execute(self, call: ScriptCall, client=None):
@@ -44,25 +54,30 @@ class RedisBroker(BrokerReads):
     def enqueue(
         self, tasks: Sequence[NewTask], *, now: int | None = None
     ) -> list[tuple[str, bool]]:
-        """Create tasks (any queues) in one round trip; returns (id, created) per task."""
+        """Create tasks (any queues) in one round trip (on a cluster, one per queue);
+        returns (id, created) per task."""
         by_queue: dict[str, list[NewTask]] = {}
+        place = self.shards.place if self.shards else lambda t: t.queue
         for t in tasks:
-            by_queue.setdefault(t.queue, []).append(t)
-        self.register_queues(by_queue)
+            by_queue.setdefault(place(t), []).append(t)
+        self.register_queues({t.queue for t in tasks} if self.shards else by_queue)
         calls = [self.ops.enqueue(queue, group, now) for queue, group in by_queue.items()]
-        if len(calls) == 1:
-            replies = [self.execute(calls[0])]
-        else:
-            with self.client.pipeline(transaction=False) as pipe:
-                for call in calls:
-                    self.scripts.run(call.script, call.keys, call.args, pipe)
-                replies = [c.parse(r) for c, r in zip(calls, pipe.execute(), strict=True)]
+        replies = self.execute_many(calls)
         placed = {
             id(t): pair
             for group, reply in zip(by_queue.values(), replies, strict=True)
             for t, pair in zip(group, reply, strict=True)
         }
         return [placed[id(t)] for t in tasks]
+
+    def execute_many(self, calls: Sequence[ScriptCall]) -> list:
+        """Several calls in one pipeline; on a cluster (no scripts in pipelines) one by one."""
+        if len(calls) == 1 or self.cluster:
+            return [self.execute(call) for call in calls]
+        with self.client.pipeline(transaction=False) as pipe:
+            for call in calls:
+                self.scripts.run(call.script, call.keys, call.args, pipe)
+            return [c.parse(r) for c, r in zip(calls, pipe.execute(), strict=True)]
 
     def register_queues(self, queues: Iterable[str]) -> None:
         """Add queue names to the global set (once per process and queue)."""
@@ -156,40 +171,82 @@ class RedisBroker(BrokerReads):
     @translating
     def cancel(self, queue: str, task_id: str, *, now: int | None = None) -> tuple[str, str]:
         """Cancel a task: ('cancelled' | 'requested', status before)."""
-        return self.execute(self.ops.cancel(queue, task_id, now))
+        return self.execute(self.ops.cancel(self.home(queue, task_id), task_id, now))
 
     @translating
     def run_now(self, queue: str, task_id: str, *, now: int | None = None) -> str:
         """Make a scheduled task due at once."""
-        return self.execute(self.ops.run_now(queue, task_id, now))
+        return self.execute(self.ops.run_now(self.home(queue, task_id), task_id, now))
 
     @translating
     def requeue(self, queue: str, task_ids: Sequence[str], *, now: int | None = None) -> list[str]:
         """Send dead or cancelled tasks back to pending; returns each one's status before."""
-        return self.execute(self.ops.requeue(queue, task_ids, now)) if task_ids else []
+        run = lambda name, ids: self.execute(self.ops.requeue(name, ids, now))  # noqa: E731
+        return self.per_home(queue, task_ids, run) if task_ids else []
 
     @translating
     def delete(self, queue: str, task_ids: Sequence[str]) -> list[str]:
         """Delete finished tasks' records; returns each one's status before."""
-        return self.execute(self.ops.delete(queue, task_ids)) if task_ids else []
+        run = lambda name, ids: self.execute(self.ops.delete(name, ids))  # noqa: E731
+        return self.per_home(queue, task_ids, run) if task_ids else []
 
     @translating
     def purge_pending(self, queue: str, *, batch: int = PURGE_BATCH) -> int:
         """Delete every pending task of a queue, a batch per script call. Returns the count."""
         total = 0
-        while True:
-            n = self.execute(self.ops.purge_pending(queue, batch))
-            total += n
-            if n < batch:
-                return total
+        for name in self.shards.of(queue):
+            while True:
+                n = self.execute(self.ops.purge_pending(name, batch))
+                total += n
+                if n < batch:
+                    break
+        return total
 
     @translating
     def set_paused(self, queue: str, paused: bool) -> bool:
         """Pause or resume a queue; returns whether it was paused before."""
         self.register_queues([queue])
-        return self.execute(self.ops.set_paused(queue, paused))
+        before = [self.execute(self.ops.set_paused(name, paused)) for name in self.shards.of(queue)]
+        return any(before)
 
     @translating
     def oldest_pending_ms(self, queue: str) -> int | None:
         """Ready time (epoch ms) of the longest-waiting pending task, or None."""
-        return self.execute(self.ops.oldest_pending(queue))
+        found = [self.execute(self.ops.oldest_pending(name)) for name in self.shards.of(queue)]
+        return min((ms for ms in found if ms is not None), default=None)
+
+    # -- finding a task's sub-queue ----------------------------------------------------
+
+    def home(self, queue: str, task_id: str) -> str:
+        """The storage name of a task's queue: the sub-queue holding it, for a sharded
+        queue (the first when none does: its script then answers 'not found')."""
+        return self.homes(queue, [task_id])[task_id] if self.shards.is_sharded(queue) else queue
+
+    def homes(self, queue: str, task_ids: Sequence[str]) -> dict[str, str]:
+        """task id -> storage name, probing a sharded queue's sub-queues in one pipeline."""
+        names = self.shards.of(queue)
+        if len(names) == 1:
+            return dict.fromkeys(task_ids, queue)
+        with self.client.pipeline(transaction=False) as pipe:
+            for task_id in task_ids:
+                for name in names:
+                    pipe.exists(self.keys.queue(name).task(task_id))
+            found = pipe.execute()
+        n = len(names)
+        return {
+            task_id: next((names[j] for j in range(n) if found[i * n + j]), names[0])
+            for i, task_id in enumerate(task_ids)
+        }
+
+    def per_home(self, queue: str, task_ids: Sequence[str], run: Callable) -> list:
+        """run(storage name, ids) for each sub-queue holding some of the tasks; the
+        answers in the order of task_ids."""
+        if not self.shards.is_sharded(queue):
+            return run(queue, list(task_ids))
+        groups: dict[str, list[str]] = {}
+        for task_id, name in self.homes(queue, task_ids).items():
+            groups.setdefault(name, []).append(task_id)
+        answers = {}
+        for name, ids in groups.items():
+            answers.update(zip(ids, run(name, ids), strict=True))
+        return [answers[task_id] for task_id in task_ids]

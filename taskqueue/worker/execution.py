@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from ..broker.keys import logical_queue
 from ..context import TaskContext
 from ..records import Claimed
 from .runner import InvalidTaskRecord, Outcome, Runner, Running
@@ -45,7 +46,8 @@ class Execution:
 
     def hold(self, c: Claimed) -> Running:
         """Take a claimed task in: from now on the heartbeat renews its lease."""
-        ctx = TaskContext(c.id, c.name, c.queue, c.attempt, c.failures, c.max_retries)
+        queue = logical_queue(c.queue)  # a task of 'emails#2' is a task of 'emails'
+        ctx = TaskContext(c.id, c.name, queue, c.attempt, c.failures, c.max_retries)
         running = Running(c, ctx)
         self.running[(c.queue, c.id)] = running
         return running

@@ -32,7 +32,7 @@ class Maintenance:
         self, broker: AsyncRedisBroker, queues, schedules: list[Schedule], registry: Registry
     ):
         self.broker = broker
-        self.queues = list(queues)
+        self.queues = broker.shards.expand(queues)  # a sharded queue's sub-queues
         self.schedules = schedules
         self.registry = registry
         self.tz = ZoneInfo(settings.TIME_ZONE)

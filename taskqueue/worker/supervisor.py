@@ -116,7 +116,7 @@ class Supervisor:
         self.heartbeat.stop()
         with contextlib.suppress(BrokerUnavailable):
             await asyncio.to_thread(self.heartbeat.unregister, self.id)
-        await self.client.aclose()
+        await self.broker.close()
         return 0
 
     # -- children --------------------------------------------------------------------

@@ -153,7 +153,7 @@ class Worker:
             self.link.send()  # nothing held any more
         await self.flush_stats_async()
         self.execution.pool.stop()
-        await self.client.aclose()
+        await self.broker.close()
         log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
 
     async def _release_the_rest(self) -> None:
@@ -252,7 +252,7 @@ class Worker:
 
     async def _wait_for_work(self) -> None:
         try:
-            await self.broker.wait_for_work(self.options.queues, BLOCK_S)
+            await self.broker.wait_for_work(self.broker.shards.expand(self.options.queues), BLOCK_S)
         except BrokerUnavailable as exc:
             log.warning("waiting for work failed: %s", exc)
             await asyncio.sleep(random.uniform(0.5, 1.0))
@@ -261,6 +261,8 @@ class Worker:
         """Claim from the queues in order; the first claim also carries the reports of
         whatever finished since the last round trip (one pipeline, one round trip)."""
         queues = self.queue_order()
+        if self.broker.shards:  # a sharded queue: its sub-queues, starting at the next in turn
+            queues = self.broker.shards.claim_order(queues)
         got = await self._report_and_claim(queues[0], count)
         for queue in queues[1:]:
             if len(got) >= count:

@@ -5,14 +5,14 @@ import os
 import signal
 import time
 
-import redis
-
 from taskqueue import Retry, current_task, task
+from taskqueue.client import connect
 
 
 def _evidence():
     """A list in the test's Redis namespace where tasks leave a trace of what ran."""
-    client = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    # the broker's Redis (one, or a cluster), or a Redis of its own for fail-over tests
+    client = connect(os.environ.get("TASKQUEUE_EVIDENCE_URL") or os.environ["REDIS_URL"])
     return client, f"{os.environ['TASKQUEUE_PREFIX']}:evidence"
 
 
@@ -163,3 +163,8 @@ def rpush_body(t_enq: float) -> None:
 
 
 from . import django_tasks  # noqa: E402, F401 - django.tasks tasks, found with these
+
+
+@task
+def own_queue() -> str:
+    return current_task().queue
