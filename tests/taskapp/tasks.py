@@ -158,7 +158,7 @@ _bench_client = []
 def rpush_body(t_enq: float) -> None:
     """The peer benchmark's body: one RPUSH (bench/ uses the harness's own)."""
     if not _bench_client:
-        _bench_client.append(redis.Redis.from_url(os.environ["REDIS_URL"]))
+        _bench_client.append(connect(os.environ["REDIS_URL"]))
     _bench_client[0].rpush("bench:records", f"{t_enq},{time.time()},{time.time()}")
 
 
