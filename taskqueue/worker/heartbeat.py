@@ -6,6 +6,7 @@ It is a thread, not a coroutine, so a task that hogs the event loop (or the GIL 
 while: the interpreter switches threads every few ms) does not get its lease stolen.
 """
 
+import asyncio
 import logging
 import threading
 from collections import Counter
@@ -144,3 +145,12 @@ def registry_fields(
         "processed": 0,
         "failed": 0,
     }
+
+
+async def register_when_possible(heartbeat: Heartbeat) -> None:
+    """Register at start-up; if Redis is not reachable yet, start anyway: the fetch
+    loop retries with backoff and the heartbeat registers at its next beat."""
+    try:
+        await asyncio.to_thread(heartbeat.register)
+    except BrokerUnavailable as exc:
+        log.warning("Redis is not reachable yet (%s): waiting for it", exc)

@@ -33,7 +33,7 @@ from ..errors import BrokerUnavailable, TaskNotFound, TaskTimeout
 from ..periodic import schedules
 from ..registry import registry
 from . import child as child_process
-from .heartbeat import Heartbeat, RuntimeStats, registry_fields
+from .heartbeat import Heartbeat, RuntimeStats, register_when_possible, registry_fields
 from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
 from .retry import retry_delay_ms
@@ -90,7 +90,7 @@ class Supervisor:
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.request_stop)
-        await asyncio.to_thread(self.heartbeat.register)
+        await register_when_possible(self.heartbeat)
         self.heartbeat.start()
         for index in range(self.options.processes):
             self.spawn(index)

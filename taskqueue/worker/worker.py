@@ -27,7 +27,7 @@ from ..registry import Registry
 from ..registry import registry as default_registry
 from .acks import Acknowledger
 from .execution import Execution
-from .heartbeat import Heartbeat, RuntimeStats, registry_fields
+from .heartbeat import Heartbeat, RuntimeStats, register_when_possible, registry_fields
 from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
 from .runner import Outcome, Runner, Running
@@ -115,7 +115,7 @@ class Worker:
             self._registry_entry,
             self.stats,
         )
-        await asyncio.to_thread(self.heartbeat.register)
+        await register_when_possible(self.heartbeat)
         self.heartbeat.start()
 
     def stop_from_thread(self) -> None:

@@ -132,3 +132,18 @@ def test_a_worker_survives_redis_frozen_for_ten_seconds(
         handle = tasks.echo.enqueue("after")
         assert handle.result(timeout=15) == "after"
         assert worker.poll() is None, "the worker is still running"
+
+
+@pytest.mark.slow
+def test_a_worker_started_before_redis_waits_for_it(tmp_path, spawn_worker, settings, tq_settings):
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    worker = spawn_worker(env={"REDIS_URL": url})
+    log = Path(worker.log_path)
+    wait_until(
+        lambda: b"waiting for it" in log.read_bytes() or worker.poll() is not None, timeout=30
+    )
+    assert worker.poll() is None, log.read_text()
+    with RedisProcess(tmp_path / "late", port=port, persistent=False):
+        settings.TASKQUEUE = {**tq_settings, "REDIS_URL": url}
+        assert tasks.echo.enqueue("late").result(timeout=20) == "late"
