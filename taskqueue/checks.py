@@ -24,7 +24,10 @@ def check_channel_layer(app_configs=None, **kwargs) -> list[Error | Warning]:
     """channels-redis cannot use a Cluster or Sentinel URL; the in-memory layer that
     config/settings.py falls back to then is worth a word."""
     layer = getattr(settings, "CHANNEL_LAYERS", {}).get("default", {})
-    hosts = layer.get("CONFIG", {}).get("hosts", [])
+    hosts = [
+        h.get("address") if isinstance(h, dict) else h
+        for h in layer.get("CONFIG", {}).get("hosts", [])
+    ]
     found = [
         Error(
             f"The channel layer's Redis {host!r} is a Redis Cluster or Sentinel URL.",

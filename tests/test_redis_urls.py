@@ -97,9 +97,10 @@ def channel_checks(settings, broker_url, layers):
     return [e.id for e in checks.run_checks(tags=["taskqueue"]) if e.id.startswith("taskqueue.")]
 
 
-def test_a_cluster_url_for_the_channel_layer_is_an_error(settings):
+@pytest.mark.parametrize("host", ["redis+cluster://h:7000", {"address": "redis+cluster://h:7000"}])
+def test_a_cluster_url_for_the_channel_layer_is_an_error(settings, host):
     layers = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                          "CONFIG": {"hosts": ["redis+cluster://h:7000"]}}}  # fmt: skip
+                          "CONFIG": {"hosts": [host]}}}  # fmt: skip
     assert channel_checks(settings, "redis+cluster://h:7000", layers) == ["taskqueue.E013"]
 
 
@@ -121,4 +122,7 @@ def test_the_project_settings_keep_channels_off_a_cluster(monkeypatch):
     own = importlib.reload(config.settings).CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
     monkeypatch.undo()
     importlib.reload(config.settings)
-    assert (fallback, own) == ("channels.layers.InMemoryChannelLayer", ["redis://chan:6379/0"])
+    assert (fallback, own) == (
+        "channels.layers.InMemoryChannelLayer",
+        [{"address": "redis://chan:6379/0", "socket_timeout": 30}],
+    )
