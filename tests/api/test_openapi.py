@@ -2,8 +2,12 @@
 against the WSGI app): for generated valid and invalid requests, no server error, and
 every status code, content type and body as documented."""
 
+import contextlib
+
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -72,7 +76,23 @@ def seeded(api, broker):
     register_worker(broker, "w-1")
     make_dead(broker, echo.enqueue(1).id)
     echo.enqueue(2)
-    return api
+    with test_transaction_kept_open():
+        yield api
+
+
+@contextlib.contextmanager
+def test_transaction_kept_open():
+    """The WSGI app is called directly here, not through Django's test client, so its
+    request signals would close the database connection that holds the test's
+    transaction (SQLite in memory ignores that; PostgreSQL does not). Do what the test
+    client does: leave the connection alone for the test's length."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.mark.django_db
