@@ -409,6 +409,7 @@ class Producer:
         self.acked: list[str] = []
         self.ambiguous: list[str] = []
         self.created: dict[str, bool] = {}
+        self.queues: set[str] = set()  # queues the tasks went to
         self.errors: list[str] = []
         self.calls = 0
         self._lock = threading.Lock()
@@ -446,6 +447,8 @@ class Producer:
         import taskqueue
 
         prepared = [self._prepare(t, a, k, options or {}) for t, a, k in calls]
+        with self._lock:
+            self.queues.update(p.queue for p in prepared)
         for attempt in range(self.retries + 1):
             try:
                 handles = taskqueue.enqueue_many(prepared)
