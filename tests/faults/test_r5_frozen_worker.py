@@ -30,6 +30,16 @@ LEASE = pick(ci=2.0, full=5.0)
 FROZEN_S = pick(ci=5.0, full=10.0)
 
 
+def ended_runs(ledger, task_id: str):
+    runs = [r for r in ledger.runs().get(task_id, []) if r.ended]
+    return runs if len(runs) >= 2 else None
+
+
+def completed(task_id: str):
+    record = get_broker().get("default", task_id)
+    return record if record.status == "completed" else None
+
+
 def test_r5_a_frozen_worker_loses_its_task_and_cannot_report_it(
     fault_redis, worker_pool, make_producer, ledger, tq_prefix
 ):
@@ -42,24 +52,9 @@ def test_r5_a_frozen_worker_loses_its_task_and_cannot_report_it(
     time.sleep(FROZEN_S)  # holding the fault
     pool.kill(first.pid, signal.SIGCONT)
     resumed_at = time.time()
-    runs = wait_for(
-        lambda: (
-            [r for r in ledger.runs().get(task_id, []) if r.ended] or None
-            if len([r for r in ledger.runs().get(task_id, []) if r.ended]) >= 2
-            else None
-        ),
-        TASK_MS / 1000 + LEASE + 30,
-        "both runs to end",
-    )
+    runs = wait_for(lambda: ended_runs(ledger, task_id), TASK_MS / 1000 + 30, "both runs to end")
     wait_for(lambda: pool.grep(f"task {task_id}: lease lost"), 10, "the stale heartbeat's refusal")
-    record = wait_for(
-        lambda: (
-            get_broker().get("default", task_id).status == "completed"
-            and get_broker().get("default", task_id)
-        ),
-        30,
-        "the record to be completed",
-    )
+    record = wait_for(lambda: completed(task_id), 30, "the record to be completed")
     report = check(fault_redis.client(), tq_prefix, producer, ledger, lease=LEASE)
     second = runs[1]
     hist = history(report.records[task_id])
