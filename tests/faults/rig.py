@@ -49,6 +49,7 @@ from pathlib import Path
 import redis
 
 from taskqueue.embedded_redis import RedisProcess, free_port
+from taskqueue.errors import BrokerUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS_DIR = Path(__file__).resolve().parent
@@ -392,7 +393,9 @@ class Producer:
     `task.enqueue()` does) and records what Redis acknowledged.
 
     acked:     ids whose enqueue call returned (the task exists)
-    ambiguous: ids whose call raised or timed out (they may or may not exist)
+    ambiguous: ids whose call raised or timed out (they may or may not exist); only
+               Redis errors (BrokerUnavailable, a redis-py error, OSError) count: any
+               other exception (a bad argument) is the test's bug and is raised
     """
 
     def __init__(
@@ -452,7 +455,7 @@ class Producer:
         for attempt in range(self.retries + 1):
             try:
                 handles = taskqueue.enqueue_many(prepared)
-            except Exception as exc:
+            except (BrokerUnavailable, redis.RedisError, OSError) as exc:
                 with self._lock:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                 if attempt == self.retries:
