@@ -128,7 +128,11 @@ def test_r3_sigterm_then_sigkill_loses_nothing(
     time.sleep(0.5)  # inside the grace
     killed = pool.signal_all(signal.SIGKILL)
     r = fault_redis.client()
-    drain = wait_drained(r, tq_prefix, producer, ledger, timeout=lease + LONG_MS / 1000 + 30)
+    # the lost long tasks are suspects: each runs alone, three at a time (one per worker)
+    rounds = LONG // 3 + 1
+    drain = wait_drained(
+        r, tq_prefix, producer, ledger, timeout=lease + rounds * LONG_MS / 1000 + 30
+    )
     report = check(r, tq_prefix, producer, ledger, lease=lease)
     figures(
         "R3-sigterm-sigkill",
