@@ -416,6 +416,9 @@ def report(result: dict) -> str:
         ("bytes/s per session, max", "bytes_per_s_per_session_max", ""),
         ("whole machine CPU, mean (all cores)", "machine_cpu_mean_pct", " %"),
     ]
+    watches: dict[str, list[int]] = {}
+    for session in result["sessions"]:
+        watches.setdefault(session["page"], []).append(session["watches"])
     lines = [
         f"| {len(result['sessions'])} console sessions | idle ({idle['seconds']} s) "
         f"| load ({load['seconds']} s, target {result['target_rate']:,} tasks/s) |",
@@ -441,7 +444,9 @@ def report(result: dict) -> str:
             for page, rate in idle["pushes_per_s_by_page"].items()
         ),
         "pages: "
-        + ", ".join(f"{s['page']} ({s['watches']} live elements)" for s in result["sessions"]),
+        + ", ".join(
+            f"{page} x{len(w)} ({min(w)}-{max(w)} live elements)" for page, w in watches.items()
+        ),
     ]
     return "\n".join(lines)
 
@@ -480,8 +485,9 @@ def main() -> int:
             result = asyncio.run(measure(args, stack, client.get_broker()))
         finally:
             stack.stop()
-    result["load_average_before"] = list(load_before)
+    result["load_average_before"] = [round(x, 2) for x in load_before]
     print(report(result))
+    print(f"load average (1, 5, 15 min) before the run: {result['load_average_before']}")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"console_load-{time.strftime('%Y%m%d-%H%M%S')}.json"
