@@ -39,6 +39,7 @@ import argparse
 import asyncio
 import contextlib
 import http.cookiejar
+import itertools
 import json
 import os
 import re
@@ -250,7 +251,7 @@ def phase(name: str, w: Window, sampler: Sampler, sessions: list) -> dict:
     samples = [s for s in sampler.samples if w.start + 0.5 < s.t <= w.end + 0.5]
     seconds = w.end - w.start
     buckets_n = max(1, round(seconds))
-    rates, byte_rates, busiest, by_page = [], [], 0, {}
+    rates, byte_rates, busiest, by_page, gaps = [], [], 0, {}, []
     for session in sessions:
         inside = [(t, b) for t, b in session.received if w.start <= t < w.end]
         rates.append(len(inside) / seconds)
@@ -260,6 +261,7 @@ def phase(name: str, w: Window, sampler: Sampler, sessions: list) -> dict:
         for t, _ in inside:
             buckets[min(buckets_n - 1, int(t - w.start))] += 1
         busiest = max(busiest, *buckets)
+        gaps += [b[0] - a[0] for a, b in itertools.pairwise(inside)]
     cpu = [s.web_cpu for s in samples]
     others = {
         name: round(statistics.mean(s.others_cpu[name] for s in samples), 1)
@@ -278,6 +280,7 @@ def phase(name: str, w: Window, sampler: Sampler, sessions: list) -> dict:
         "pushes_per_s_per_session_min": round(min(rates), 2),
         "pushes_per_s_per_session_max": round(max(rates), 2),
         "pushes_in_one_second_max": busiest,
+        "shortest_gap_between_two_pushes_s": round(min(gaps), 3) if gaps else None,
         "pushes_per_s_by_page": {p: round(statistics.mean(r), 2) for p, r in by_page.items()},
         "bytes_per_s_per_session_mean": round(statistics.mean(byte_rates)),
         "bytes_per_s_per_session_max": round(max(byte_rates)),
@@ -412,6 +415,7 @@ def report(result: dict) -> str:
         ("pushes/s per session, lowest session", "pushes_per_s_per_session_min", ""),
         ("pushes/s per session, highest session", "pushes_per_s_per_session_max", ""),
         ("pushes in any one second, one session, max", "pushes_in_one_second_max", ""),
+        ("shortest gap between two pushes to a session", "shortest_gap_between_two_pushes_s", " s"),
         ("bytes/s per session, mean", "bytes_per_s_per_session_mean", ""),
         ("bytes/s per session, max", "bytes_per_s_per_session_max", ""),
         ("whole machine CPU, mean (all cores)", "machine_cpu_mean_pct", " %"),
@@ -425,7 +429,8 @@ def report(result: dict) -> str:
         "|---|---:|---:|",
     ]
     for label, key, unit in rows:
-        lines.append(f"| {label} | {idle[key]:,}{unit} | {load[key]:,}{unit} |")
+        cells = ["-" if p[key] is None else f"{p[key]:,}{unit}" for p in (idle, load)]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     for name in idle["other_cpu_mean_pct"]:
         lines.append(
             f"| CPU of {name}, mean | {idle['other_cpu_mean_pct'][name]} % "
