@@ -53,6 +53,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import redis
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -146,6 +148,7 @@ async def listen(session: Session, base: str, opened: asyncio.Event) -> None:
             async for message in ws:
                 size = len(message.encode() if isinstance(message, str) else message)
                 session.received.append((time.monotonic(), size))
+            session.closed = f"closed by the server (code {ws.close_code})"
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # reported: a session that closed early is a finding
@@ -199,7 +202,7 @@ class Sampler:
         key = self.broker.keys.queue(QUEUE).events
         try:
             events = self.broker.client.xinfo_stream(key)["entries-added"]
-        except Exception:  # no stream yet
+        except redis.ResponseError:  # no stream yet
             events = 0
         return int(stats.get("enqueued", 0)), int(stats.get("completed", 0)), int(events)
 
@@ -453,6 +456,9 @@ def report(result: dict) -> str:
             f"{page} x{len(w)} ({min(w)}-{max(w)} live elements)" for page, w in watches.items()
         ),
     ]
+    closed = [f"{s['page']}: {s['closed_early']}" for s in result["sessions"] if s["closed_early"]]
+    if closed:
+        lines.append("SESSIONS CLOSED BEFORE THE END: " + "; ".join(closed))
     return "\n".join(lines)
 
 
