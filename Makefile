@@ -9,7 +9,7 @@ CLUSTER_SUITES := tests/test_broker_*.py tests/test_keys_and_scripts.py tests/te
 	tests/test_redis_urls.py tests/worker tests/api
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format clean bench bench-api test-cluster test-failover bench-scaling
+.PHONY: help run test lint format clean bench bench-api test-cluster test-failover bench-scaling bench-console
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -58,3 +58,6 @@ bench-api: $(VENV)/.dev-deps ## API enqueue benchmark (docs/api.md)
 
 bench-scaling: $(VENV)/.dev-deps ## drain rate with 1, 2, 4 workers on one Redis and on a cluster (docs/scaling.md)
 	$(BIN)/python bench/scaling.py
+
+bench-console: $(VENV)/.dev-deps ## the console under load: 10 live sessions while 5,000 tasks/s flow (docs/console.md)
+	$(BIN)/python bench/console_load.py
