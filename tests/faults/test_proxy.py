@@ -12,6 +12,8 @@ from taskqueue.embedded_redis import RedisProcess, free_port
 
 from .proxy import FaultProxy
 
+pytestmark = pytest.mark.faults
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
