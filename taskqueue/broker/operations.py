@@ -66,10 +66,21 @@ class Operations:
     # -- the worker's side -----------------------------------------------------------
 
     def claim(
-        self, queue: str, worker_id: str, count: int, lease_ms: int | None, now: int | None
+        self,
+        queue: str,
+        worker_id: str,
+        count: int,
+        lease_ms: int | None,
+        now: int | None,
+        suspects: str = "",
     ) -> ScriptCall:
+        """`suspects`: '' takes tasks that lost a lease like any other; 'alone' takes one
+        at the head of the line by itself; 'busy' leaves them for an idle worker. Reply:
+        a Claimed list (`.suspects_passed`: how many were left in place)."""
         lease = self.config.lease_ms if lease_ms is None else lease_ms
         argv = [_now(now), count, lease, worker_id, self.config.EVENTS_MAXLEN]
+        if suspects:
+            argv.append(suspects)
         kinds = ("pending", "active", "paused", "events", "stats")
         return self._call("claim_tasks", queue, kinds, argv, lambda r: _claimed(queue, r))
 
@@ -201,8 +212,18 @@ def _promoted(reply: list) -> tuple[int, int | None, int]:
     return promoted, (None if next_due < 0 else next_due), now
 
 
+class ClaimedTasks(list):
+    """The tasks a claim returned, and how many suspects it left in place."""
+
+    suspects_passed = 0
+
+
 def _claimed(queue: str, flat: list) -> list[Claimed]:
-    return [
+    found = ClaimedTasks()
+    if len(flat) % 10 == 1:
+        found.suspects_passed = int(flat[-1])
+        flat = flat[:-1]
+    found += [
         Claimed(
             id=flat[i],
             queue=queue,
@@ -218,3 +239,4 @@ def _claimed(queue: str, flat: list) -> list[Claimed]:
         )
         for i in range(0, len(flat), 10)
     ]
+    return found
