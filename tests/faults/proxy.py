@@ -27,8 +27,10 @@ Modes (each call replaces the previous mode; every switch is in force when it re
   seconds later. A lost reply desynchronises RESP, so this is what a lost reply looks
   like to a client: a reset (or a timeout), with the command possibly executed.
 
-`stats()` returns the counters: connections accepted, open, refused (reset on accept),
-reset (open ones reset), black-holed, bytes each way, replies dropped.
+`upstream_ports()` names the proxy's own connections to the target, as the target sees
+them (to `CLIENT KILL` exactly the clients behind the proxy). `stats()` returns the
+counters: connections accepted, open, refused (reset on accept), reset (open ones
+reset), black-holed, bytes each way, replies dropped.
 """
 
 import asyncio
@@ -235,6 +237,20 @@ class FaultProxy:
     def stats(self) -> Stats:
         with self._stats_lock:
             return replace(self._stats, open=len(self._links))
+
+    def upstream_ports(self) -> set[int]:
+        """The local ports of the proxy's open connections to the target: how the target
+        sees its clients behind the proxy (e.g. to CLIENT KILL exactly those)."""
+
+        async def ports():
+            found = set()
+            for link in self._links:
+                name = link.upstream and link.upstream.get_extra_info("sockname")
+                if name:
+                    found.add(name[1])
+            return found
+
+        return asyncio.run_coroutine_threadsafe(ports(), self._loop).result(10)
 
     def _switch(self, mode: Mode) -> None:
         """Apply a mode in the proxy's loop; it is in force for every link on return."""

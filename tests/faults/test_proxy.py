@@ -67,6 +67,15 @@ def test_pass_forwards_commands_and_counts_connections_and_bytes(proxy, direct):
     client.close()
 
 
+def test_upstream_ports_name_the_proxied_clients_as_redis_sees_them(proxy, direct):
+    client = through(proxy)
+    client.client_setname("behind-proxy")
+    (port,) = proxy.upstream_ports()
+    (entry,) = [c for c in direct.client_list() if c["name"] == "behind-proxy"]
+    assert entry["addr"] == f"127.0.0.1:{port}"
+    client.close()
+
+
 def test_latency_delays_each_round_trip_and_keeps_the_order(proxy):
     client = through(proxy)
     client.ping()  # connect before timing
