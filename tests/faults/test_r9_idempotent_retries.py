@@ -51,6 +51,7 @@ class RetryingProducer:
         self.acked: list[str] = []
         self.failed_calls: list[str] = []  # ids of calls that raised (they may exist)
         self.ambiguous_ids: set[str] = set()  # none: every request ends acknowledged
+        self.queues: set[str] = set()  # the queues the oracle looks at
 
     @property
     def acked_ids(self) -> set[str]:
@@ -65,6 +66,7 @@ class RetryingProducer:
         caller = work.using(idempotency_key=f"{self.token}-{i}") if self.keyed else work
         for _ in range(MAX_TRIES):
             new = caller.prepare(random.randint(1, 5))
+            self.queues.add(new.queue)
             try:
                 [(task_id, _)] = self.broker.enqueue([new])
             except BrokerUnavailable:
