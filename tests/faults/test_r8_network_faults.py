@@ -23,7 +23,7 @@ import redis
 
 from tests.taskapp.fault_tasks import work
 
-from .oracle import check, wait_drained
+from .oracle import check, history, wait_drained
 from .proxy import FaultProxy
 from .rig import figures, wrapper
 from .sizes import pick
@@ -83,9 +83,8 @@ class ClientKiller:
         self.thread.join(10)
 
 
-def faults(proxy: FaultProxy, fault_redis, r: redis.Redis) -> dict[str, tuple[Callable, Callable]]:
+def faults(proxy: FaultProxy, fault_redis, killer) -> dict[str, tuple[Callable, Callable]]:
     """name -> (begin, end) of each fault, in the order they are played."""
-    killer = ClientKiller(r, proxy)
     return {
         "reset": (proxy.reset, proxy.passthrough),
         "blackhole": (proxy.blackhole, proxy.passthrough),
@@ -114,7 +113,8 @@ def test_r8_workers_survive_each_network_fault_and_claim_again(
     started = time.monotonic()
     time.sleep(WINDOW)  # a calm start
     recovery = {}
-    for name, (begin, end) in faults(proxy, fault_redis, r).items():
+    killer = ClientKiller(r, proxy)
+    for name, (begin, end) in faults(proxy, fault_redis, killer).items():
         recovery[name] = play(begin, end, ledger, pids, CLAIM_AGAIN_WITHIN + 8)
     producer.stop_event.set()
     producer.join(30)
@@ -134,8 +134,12 @@ def test_r8_workers_survive_each_network_fault_and_claim_again(
         ambiguous=report.ambiguous,
         lost=len(report.lost),
         extra_completions=report.extra_completions,
+        reaped=sum(  # claims whose reply was lost: taken back after their lease
+            h[3] == "lost" for rec in report.records.values() for h in history(rec).values()
+        ),
         claims_again_worst_s=worst,
         worker_restarts=pool.restarts,
+        client_kills=killer.killed,
         proxy=vars(proxy.stats()),
         drain_s=round(drain.seconds, 2),
     )
