@@ -9,7 +9,8 @@ CLUSTER_SUITES := tests/test_broker_*.py tests/test_keys_and_scripts.py tests/te
 	tests/test_redis_urls.py tests/worker tests/api
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format clean bench bench-api test-cluster test-failover bench-scaling
+.PHONY: help run test lint format clean bench bench-api test-cluster test-failover bench-scaling \
+	faults faults-full
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -38,6 +39,12 @@ test-cluster: $(VENV)/.dev-deps ## the broker, worker and API suites on a real 3
 
 test-failover: $(VENV)/.dev-deps ## kill a Cluster master and a Sentinel master under load; print what it cost
 	$(BIN)/python -m pytest -s tests/worker/test_failover.py
+
+faults: $(VENV)/.dev-deps ## the fault-injection suite at the CI size (tests/faults; also part of `make test`)
+	$(BIN)/python -m pytest -m faults tests/faults
+
+faults-full: $(VENV)/.dev-deps ## the fault-injection suite at the issue's sizes; prints each scenario's FIGURES
+	FAULTS_SIZE=full $(BIN)/python -m pytest -s -m faults --timeout 1800 tests/faults
 
 lint: $(VENV)/.dev-deps ## ruff check + ruff format --check
 	$(BIN)/ruff check .

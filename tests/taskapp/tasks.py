@@ -163,6 +163,7 @@ def rpush_body(t_enq: float) -> None:
 
 
 from . import django_tasks  # noqa: E402, F401 - django.tasks tasks, found with these
+from .fault_tasks import *  # noqa: E402, F403 - the fault suite's ledger-writing bodies
 
 
 @task

@@ -1,0 +1,84 @@
+"""A broken twin of `manage.py runworker`: patches the engine in this process only,
+then runs the management command. The oracle must catch what each break does.
+
+    python tests/faults/broken_worker.py runworker ...   (env FAULTS_BREAK=<mode>)
+
+Modes:
+  no-reaper   maintenance never reaps expired leases (a killed worker's tasks stay
+              in flight forever)
+  early-reap  the reaper treats every lease as expired (tasks are taken from workers
+              that still hold them)
+  ack-unrun   about one task in 25 (chosen by id: `skipped(id)`) is reported completed
+              without its body running: the ack-before-run bug
+"""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ACK_UNRUN_EVERY = 25
+
+
+def skipped(task_id: str) -> bool:
+    """The ids the ack-unrun twin never runs."""
+    return int(task_id.replace("-", ""), 16) % ACK_UNRUN_EVERY == 0
+
+
+def _no_reaper() -> None:
+    from taskqueue.broker.async_broker import AsyncRedisBroker
+
+    async def reap(self, queue):
+        return (0, 0)
+
+    AsyncRedisBroker.reap = reap
+
+
+def _early_reap() -> None:
+    from taskqueue.broker.async_broker import AsyncRedisBroker
+
+    original = AsyncRedisBroker.reap
+
+    async def reap(self, queue):
+        active = self.keys.queue(queue).active
+        held = await self.client.zrange(active, 0, -1)
+        if held:  # every lease "expired" long ago
+            await self.client.zadd(active, dict.fromkeys(held, 0), xx=True)
+        return await original(self, queue)
+
+    AsyncRedisBroker.reap = reap
+
+
+def _ack_unrun() -> None:
+    from taskqueue.definition import Task, TaskOptions
+    from taskqueue.worker.runner import Runner
+
+    prepare = Runner.prepare
+    noop = Task(lambda: None, "noop", TaskOptions())
+
+    def patched(self, running):
+        task, args, kwargs = prepare(self, running)
+        if skipped(running.claimed.id):
+            return noop, [], {}
+        return task, args, kwargs
+
+    Runner.prepare = patched
+
+
+MODES = {"no-reaper": _no_reaper, "early-reap": _early_reap, "ack-unrun": _ack_unrun}
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
+
+    django.setup()
+    MODES[os.environ["FAULTS_BREAK"]]()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["manage.py", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    main()
