@@ -41,10 +41,14 @@ SPAWNS = frozenset(
 WATCHED = SPAWNS | {"import", "exec", "compile"}
 
 
-def caller() -> str:
-    """file:line of the Python frame that caused the event (outside this hook)."""
-    frame = sys._getframe(2)
-    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame else "?"
+def caller(depth: int = 6) -> str:
+    """file:line of the Python frames that caused the event (outside this hook),
+    innermost first."""
+    frame, found = sys._getframe(2), []
+    while frame is not None and len(found) < depth:
+        found.append(f"{frame.f_code.co_filename}:{frame.f_lineno}")
+        frame = frame.f_back
+    return " < ".join(found)
 
 
 def install(fd: int) -> None:
@@ -61,7 +65,9 @@ def install(fd: int) -> None:
                 code = args[0]
                 detail = getattr(code, "co_filename", repr(code)[:200])
             elif event == "compile":
-                detail = str(args[1])
+                source = args[0]
+                text = source.decode(errors="replace") if isinstance(source, bytes) else source
+                detail = f"{args[1]}: {str(text)[:120]}"
             else:
                 detail = repr(args)[:300]
             line = json.dumps({"event": event, "detail": detail, "caller": caller()})

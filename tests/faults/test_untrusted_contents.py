@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .rig import FAULTS_DIR, ROOT
+from .rig import FAULTS_DIR, ROOT, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -206,12 +206,23 @@ def run_audited(
     return [json.loads(line) for line in lines], log
 
 
-def violations(events: list[dict], names: list[str]) -> list[dict]:
-    """Events the records caused: any program started, any exec/eval/compile, and any
-    import of a module a record names (or of anything at all: after the warm-up, the
-    worker has no reason to import)."""
-    del names  # every import counts: the names only explain the choice of records
-    return [e for e in events if e["event"] in ("import", "exec", "compile") or "." in e["event"]]
+def violations(events: list[dict]) -> list[dict]:
+    """Events the records caused: any program started, any import (after the warm-up
+    the worker has no reason to import anything), any exec/eval, and any compile but
+    one: Python 3.13's traceback formatting parses the failing line of a source file
+    (ast.parse called from traceback.py) to place its carets, as it formats the
+    traceback that goes into the dead-letter entry."""
+
+    def expected(e: dict) -> bool:
+        frames = e["caller"].split(" < ")
+        return (
+            e["event"] == "compile"
+            and frames[0].endswith("/ast.py:54")
+            and len(frames) > 1
+            and "/traceback.py:" in frames[1]
+        )
+
+    return [e for e in events if not expected(e)]
 
 
 def warm_up(r, prefix: str) -> None:
@@ -225,7 +236,7 @@ def warm_up(r, prefix: str) -> None:
 def test_bad_records_are_dead_lettered_and_nothing_runs(
     fault_redis, tq_prefix, tmp_path, monkeypatch
 ):
-    r = fault_redis.client()
+    r = fault_redis.client(encoding_errors="surrogateescape")  # one record is not UTF-8
     raw = fault_redis.client(decode_responses=False)
     marker = tmp_path / "pwned"
     bad = bad_records(marker)
@@ -238,9 +249,6 @@ def test_bad_records_are_dead_lettered_and_nothing_runs(
         put(raw, tq_prefix, "default", bad_id, fields, seq := seq + 1)
     put(raw, tq_prefix, "default", "good-last", record("", ECHO, args='["last"]'), seq + 1)
     good.append("good-last")
-    for task_id, fields in survivors().items():
-        put(raw, tq_prefix, "default", task_id, fields, seq := seq + 2)
-        good.append(task_id)
 
     events, log = run_audited(tmp_path, fault_redis.url, tq_prefix, "--warmup", "warmup")
 
@@ -264,7 +272,23 @@ def test_bad_records_are_dead_lettered_and_nothing_runs(
     assert r.zcard(base + "completed") == len(good)
     assert not marker.exists(), "a record's command ran"
     assert not (tmp_path / "canary").exists(), "the canary module was imported"
-    assert violations(events, [b[0].get("name") for b in bad.values()]) == [], events[:20]
+    assert violations(events) == [], violations(events)[:10]
+
+
+def test_damaged_bookkeeping_fields_lose_no_task(fault_redis, tq_prefix, worker_pool):
+    """A retried task whose record lacks its band, or has band and seq that are not
+    numbers, goes back to pending and completes (the promotion used to raise half-way:
+    the task left the scheduled set and reached no other)."""
+    r = fault_redis.client()
+    raw = fault_redis.client(decode_responses=False)
+    ids = list(survivors())
+    for seq, (task_id, fields) in enumerate(survivors().items(), 1):
+        put(raw, tq_prefix, "default", task_id, fields, seq)
+    worker_pool(1)
+    base = f"{tq_prefix}:{{default}}:"
+    status = lambda: [r.hget(base + "task:" + i, "status") for i in ids]  # noqa: E731
+    wait_for(lambda: status() == ["completed"] * len(ids), 30, f"both completed: {status()}")
+    assert [r.hget(base + "task:" + i, "failures") for i in ids] == ["1", "1"]
 
 
 def test_twin_an_engine_that_imports_by_name_is_caught(fault_redis, tq_prefix, tmp_path):
@@ -277,8 +301,9 @@ def test_twin_an_engine_that_imports_by_name_is_caught(fault_redis, tq_prefix, t
         tmp_path, fault_redis.url, tq_prefix, "--warmup", "warmup", "--naive-resolver"
     )
 
-    found = violations(events, [CANARY])
-    assert {"event": "import", "detail": "tests.faults.canary"} in [
-        {k: e[k] for k in ("event", "detail")} for e in found
-    ], events
+    found = violations(events)
+    # importlib.import_module() raises no "import" event of its own; loading the module
+    # does: its source is compiled and executed
+    caught = [e for e in found if e["event"] in ("compile", "exec") and "canary.py" in e["detail"]]
+    assert len(caught) == 2, found
     assert (tmp_path / "canary").exists()
