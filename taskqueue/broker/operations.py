@@ -7,6 +7,7 @@ the worker uses (async_broker.py) execute the same calls, so the two cannot drif
 `now` is epoch milliseconds for tests; None lets the script read Redis's clock.
 """
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -202,19 +203,53 @@ def _promoted(reply: list) -> tuple[int, int | None, int]:
 
 
 def _claimed(queue: str, flat: list) -> list[Claimed]:
-    return [
-        Claimed(
-            id=flat[i],
-            queue=queue,
-            attempt=int(flat[i + 1]),
-            name=flat[i + 2],
-            args=flat[i + 3],
-            kwargs=flat[i + 4],
-            timeout=_opt_float(flat[i + 5]),
-            failures=int(flat[i + 6] or 0),
-            max_retries=int(flat[i + 7] or 0),
-            meta=flat[i + 8],
-            lost=int(flat[i + 9] or 0),
+    """The claimed tasks. Their fields come from records that anyone with access to
+    Redis may have written: a field that does not parse never raises here (the tasks
+    are already in `active`); it is named in `problem`, and the worker dead-letters the
+    task with it (runner.py) instead of running it."""
+    out = []
+    for i in range(0, len(flat), 10):
+        problems: list[str] = []
+        timeout = _field(flat[i + 5], "timeout", _timeout, None, problems)
+        out.append(
+            Claimed(
+                id=flat[i],
+                queue=queue,
+                attempt=int(flat[i + 1]),  # the claim script's own counter: always a number
+                name=flat[i + 2],
+                args=flat[i + 3],
+                kwargs=flat[i + 4],
+                timeout=timeout,
+                failures=_field(flat[i + 6], "failures", _count, 0, problems),
+                max_retries=_field(flat[i + 7], "max_retries", _count, 0, problems),
+                meta=flat[i + 8],
+                lost=_field(flat[i + 9], "lost", _count, 0, problems),
+                problem="; ".join(problems),
+            )
         )
-        for i in range(0, len(flat), 10)
-    ]
+    return out
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _field(value, name: str, parse, default, problems: list[str]):
+    """`parse(value)`, or `default` for a missing value; a malformed one adds a problem."""
+    if value in (None, ""):
+        return default
+    try:
+        return parse(value)
+    except (ValueError, TypeError, OverflowError):
+        problems.append(f"record field {name} is not a valid number: {str(value)[:40]!r}")
+        return default
