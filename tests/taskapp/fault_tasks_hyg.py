@@ -14,7 +14,7 @@ from taskqueue import current_task, task
 
 from .fault_tasks import _end, _start
 
-__all__ = ["add", "always_fail_jitter", "retry_once"]
+__all__ = ["add", "always_fail_jitter", "fails_on_first_attempt", "retry_once"]
 
 BACKOFF_S = float(os.environ.get("TASKQUEUE_HYG_BACKOFF", "15"))
 BACKOFF_BASE_S = float(os.environ.get("TASKQUEUE_HYG_BACKOFF_BASE", "1"))
@@ -45,3 +45,14 @@ def always_fail_jitter() -> None:
     me = _start()
     _end(me, False)
     raise ValueError(f"always_fail_jitter: attempt {current_task().attempt} fails")
+
+
+@task(max_retries=0)
+def fails_on_first_attempt() -> str:
+    """Dead after its first attempt (no retries); runs to its end once requeued."""
+    me = _start()
+    if current_task().attempt == 1:
+        _end(me, False)
+        raise RuntimeError("fails_on_first_attempt: the first attempt fails")
+    _end(me, True)
+    return "ok"
