@@ -153,6 +153,14 @@ class Operations:
         kinds = ("scheduled", "pending", "seq", "wake", "events")
         return self._call("promote_scheduled", queue, kinds, argv, _promoted)
 
+    def trim(self, queue: str, now: int | None) -> ScriptCall:
+        """Reply: (completed, cancelled, dead) records deleted past their retention
+        (at most 100 of each a call)."""
+        cfg = self.config
+        argv = [_now(now), cfg.RESULT_TTL, cfg.DEAD_TTL, cfg.DEAD_MAX, 100]
+        kinds = ("completed", "cancelled", "dead", "errors", "index", "stats")
+        return self._call("trim_expired", queue, kinds, argv, tuple)
+
     # -- operator actions ------------------------------------------------------------
 
     def cancel(self, queue: str, task_id: str, now: int | None) -> ScriptCall:
