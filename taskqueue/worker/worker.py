@@ -205,6 +205,11 @@ class Worker:
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, 5.0)
                 continue
+            except Exception:  # never a live worker that has stopped claiming
+                log.exception("claiming failed, retrying in %.2f s", backoff)
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, 5.0)
+                continue
             self._start(claimed)
             if len(claimed) >= free:
                 continue
@@ -276,7 +281,7 @@ class Worker:
         claim = self.broker.ops.claim(queue, self.id, count, None, None)
         try:
             *reports, claimed = await self.broker.run_many([*calls, claim])
-        except BrokerUnavailable:
+        except Exception:  # reported next time (a report is fenced: twice is harmless)
             self.acker.put_back(batch)
             raise
         self.acker.settle(slots, reports)
