@@ -259,3 +259,20 @@ def test_the_checks_command_shows_the_warning(settings, capsys):
     settings.TASKQUEUE = {"REDIS_URL": NOWHERE}
     call_command("check", tags=["taskqueue"])
     assert "taskqueue.W002" in capsys.readouterr().err
+
+
+def test_every_primary_of_a_cluster_is_checked(tmp_path):
+    from taskqueue.client import connect
+
+    from .topologies import LocalCluster
+
+    cluster = LocalCluster(tmp_path / "cluster", masters=3).start()
+    try:
+        client = connect(cluster.url)
+        found = safety.server_warnings(client)
+        client.disconnect_connection_pools()
+    finally:
+        cluster.stop()
+    ports = sorted(n.port for n in cluster.nodes)
+    assert sorted(int(w.split(":")[1]) for w in found) == ports  # persistence off on each
+    assert all("persistence is off" in w and w.startswith("127.0.0.1:") for w in found)
