@@ -41,7 +41,7 @@ test-failover: $(VENV)/.dev-deps ## kill a Cluster master and a Sentinel master 
 	$(BIN)/python -m pytest -s tests/worker/test_failover.py
 
 faults: $(VENV)/.dev-deps ## the fault-injection suite at the CI size (tests/faults; also part of `make test`)
-	$(BIN)/python -m pytest -m faults tests/faults
+	$(BIN)/python -m pytest tests/faults
 
 faults-full: $(VENV)/.dev-deps ## the fault-injection suite at the issue's sizes; prints each scenario's FIGURES
 	FAULTS_SIZE=full $(BIN)/python -m pytest -s -m faults --timeout 1800 tests/faults

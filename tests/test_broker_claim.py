@@ -143,3 +143,45 @@ def test_claim_skips_and_counts_an_id_without_a_record(broker, redis_client):
     redis_client.zadd(broker.keys.queue("default").pending, {"ghost": 0})
     assert claim_ids(broker) == ["ok"]
     assert broker.counts("default").stats["orphans"] == 1
+
+
+def _make_suspect(broker, task_id: str) -> None:
+    """Claim a task and let its lease expire: it goes back to pending having lost one."""
+    (c,) = broker.claim("default", "dead-worker", 1, lease_ms=1000, now=NOW)
+    assert c.id == task_id
+    assert broker.reap("default", now=NOW + 1000) == (1, 0)
+
+
+def test_a_busy_claim_passes_over_a_suspect_and_says_so(broker):
+    suspect, a, b = enqueue(broker, make_task(), make_task(), make_task())
+    _make_suspect(broker, suspect)
+    claimed = broker.claim("default", "w1", 10, suspects="busy")
+    assert [c.id for c in claimed] == [a, b]
+    assert claimed.suspects_passed == 1
+    assert broker.get("default", suspect).status == Status.PENDING
+
+
+def test_an_idle_claim_takes_a_suspect_at_the_head_alone(broker):
+    suspect, a, b = enqueue(broker, make_task(), make_task(), make_task())
+    _make_suspect(broker, suspect)
+    claimed = broker.claim("default", "w1", 10, suspects="alone")
+    assert [(c.id, c.lost) for c in claimed] == [(suspect, 1)]
+    assert claimed.suspects_passed == 0
+    assert claim_ids(broker, 10, suspects="alone") == [a, b]
+
+
+def test_an_idle_claim_takes_the_tasks_before_a_suspect_but_not_the_suspect(broker):
+    a, suspect, b = enqueue(broker, make_task(), make_task(), make_task())
+    broker.claim("default", "w0", 1, lease_ms=10**9, now=NOW)  # a: held, the suspect is next
+    _make_suspect(broker, suspect)
+    broker.release("default", [(a, 1)])  # a is back in front of the suspect
+    claimed = broker.claim("default", "w1", 10, suspects="alone")
+    assert ([c.id for c in claimed], claimed.suspects_passed) == ([a, b], 1)
+
+
+def test_a_claim_without_a_mode_takes_suspects_like_any_task(broker):
+    suspect, a = enqueue(broker, make_task(), make_task())
+    _make_suspect(broker, suspect)
+    claimed = broker.claim("default", "w1", 10)
+    assert [c.id for c in claimed] == [suspect, a]
+    assert claimed.suspects_passed == 0

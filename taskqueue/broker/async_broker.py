@@ -64,9 +64,15 @@ class AsyncRedisBroker:
 
     @translating
     async def claim(
-        self, queue: str, worker_id: str, count: int, lease_ms: int | None = None
+        self,
+        queue: str,
+        worker_id: str,
+        count: int,
+        lease_ms: int | None = None,
+        suspects: str = "",
     ) -> list[Claimed]:
-        return await self.execute(self.ops.claim(queue, worker_id, count, lease_ms, None))
+        call = self.ops.claim(queue, worker_id, count, lease_ms, None, suspects)
+        return await self.execute(call)
 
     @translating
     async def run_many(self, calls: Sequence[ScriptCall]) -> list:

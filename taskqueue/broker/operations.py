@@ -33,10 +33,6 @@ def _now(now: int | None) -> int | str:
     return "" if now is None else now
 
 
-def _opt_float(value: str) -> float | None:
-    return float(value) if value not in (None, "") else None
-
-
 def _flags(reply: list) -> list[bool]:
     return [r == 1 for r in reply]
 
@@ -67,10 +63,21 @@ class Operations:
     # -- the worker's side -----------------------------------------------------------
 
     def claim(
-        self, queue: str, worker_id: str, count: int, lease_ms: int | None, now: int | None
+        self,
+        queue: str,
+        worker_id: str,
+        count: int,
+        lease_ms: int | None,
+        now: int | None,
+        suspects: str = "",
     ) -> ScriptCall:
+        """`suspects`: '' takes tasks that lost a lease like any other; 'alone' takes one
+        at the head of the line by itself; 'busy' leaves them for an idle worker. Reply:
+        a Claimed list (`.suspects_passed`: how many were left in place)."""
         lease = self.config.lease_ms if lease_ms is None else lease_ms
         argv = [_now(now), count, lease, worker_id, self.config.EVENTS_MAXLEN]
+        if suspects:
+            argv.append(suspects)
         kinds = ("pending", "active", "paused", "events", "stats")
         return self._call("claim_tasks", queue, kinds, argv, lambda r: _claimed(queue, r))
 
@@ -210,12 +217,21 @@ def _promoted(reply: list) -> tuple[int, int | None, int]:
     return promoted, (None if next_due < 0 else next_due), now
 
 
+class ClaimedTasks(list):
+    """The tasks a claim returned, and how many suspects it left in place."""
+
+    suspects_passed = 0
+
+
 def _claimed(queue: str, flat: list) -> list[Claimed]:
     """The claimed tasks. Their fields come from records that anyone with access to
     Redis may have written: a field that does not parse never raises here (the tasks
     are already in `active`); it is named in `problem`, and the worker dead-letters the
     task with it (runner.py) instead of running it."""
-    out = []
+    out = ClaimedTasks()
+    if len(flat) % 10 == 1:  # the claim's last value: how many suspects it passed over
+        out.suspects_passed = int(flat[-1])
+        flat = flat[:-1]
     for i in range(0, len(flat), 10):
         problems: list[str] = []
         timeout = _field(flat[i + 5], "timeout", _timeout, None, problems)

@@ -97,9 +97,11 @@ class RedisBroker(BrokerReads):
         *,
         lease_ms: int | None = None,
         now: int | None = None,
+        suspects: str = "",
     ) -> list[Claimed]:
-        """Move up to `count` pending tasks of `queue` into active under a lease."""
-        return self.execute(self.ops.claim(queue, worker_id, count, lease_ms, now))
+        """Move up to `count` pending tasks of `queue` into active under a lease
+        (`suspects`: see Operations.claim)."""
+        return self.execute(self.ops.claim(queue, worker_id, count, lease_ms, now, suspects))
 
     @translating
     def complete(

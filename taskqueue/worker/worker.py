@@ -56,6 +56,7 @@ class Worker:
         self.id = options.worker_id
         self.processed = self.failed = 0
         self.signals = 0
+        self.suspects_waiting = False  # a claim passed over suspects: go idle, then take them
         self.started_at = int(time.time() * 1000)
         self.install_signals = True
         self.ready = threading.Event()  # set once the worker is registered and claiming
@@ -187,6 +188,9 @@ class Worker:
             if ex.suspects:
                 await self._run_suspects_alone()
                 continue
+            if self.suspects_waiting:  # finish what it holds, then claim them alone
+                await ex.until_idle()
+                self.suspects_waiting = False
             if self._allowance() <= 0:
                 await ex.until_idle()
                 log.info("ran its %d tasks: exiting to be replaced", ex.launched)
@@ -221,7 +225,7 @@ class Worker:
                 if not claimed:
                     await ex.next_change()
                 continue
-            if not claimed:
+            if not claimed and not self.suspects_waiting:
                 await self._wait_for_work()
 
     def _start(self, claimed: list[Claimed]) -> None:
@@ -264,27 +268,46 @@ class Worker:
 
     async def claim(self, count: int) -> list[Claimed]:
         """Claim from the queues in order; the first claim also carries the reports of
-        whatever finished since the last round trip (one pipeline, one round trip)."""
+        whatever finished since the last round trip (one pipeline, one round trip).
+
+        Crash attribution: a task that lost a lease (a suspect) is only ever held alone.
+        A worker holding nothing may get one suspect, by itself; a busy worker's claim
+        passes suspects over, and the worker then finishes what it holds and comes back
+        for them (`suspects_waiting`)."""
         queues = self.queue_order()
         if self.broker.shards:  # a sharded queue: its sub-queues, starting at the next in turn
             queues = self.broker.shards.claim_order(queues)
-        got = await self._report_and_claim(queues[0], count)
+        got = await self._report_and_claim(queues[0], count, self._suspects_mode())
         for queue in queues[1:]:
-            if len(got) >= count:
+            if len(got) >= count or any(c.lost for c in got):
                 break
-            got += await self.broker.claim(queue, self.id, count - len(got))
+            more = await self.broker.claim(
+                queue, self.id, count - len(got), suspects=self._suspects_mode(got)
+            )
+            self._note_passed(more)
+            got += more
         return got
 
-    async def _report_and_claim(self, queue: str, count: int) -> list[Claimed]:
+    def _suspects_mode(self, claimed: list[Claimed] = ()) -> str:
+        ex = self.execution
+        idle = not claimed and not ex.busy and not ex.ready and not ex.suspects
+        return "alone" if idle else "busy"
+
+    def _note_passed(self, claimed: list[Claimed]) -> None:
+        if getattr(claimed, "suspects_passed", 0):
+            self.suspects_waiting = True
+
+    async def _report_and_claim(self, queue: str, count: int, suspects: str) -> list[Claimed]:
         batch = self.acker.take()
         calls, slots = self.acker.calls_for(batch)
-        claim = self.broker.ops.claim(queue, self.id, count, None, None)
+        claim = self.broker.ops.claim(queue, self.id, count, None, None, suspects)
         try:
             *reports, claimed = await self.broker.run_many([*calls, claim])
         except Exception:  # reported next time (a report is fenced: twice is harmless)
             self.acker.put_back(batch)
             raise
         self.acker.settle(slots, reports)
+        self._note_passed(claimed)
         return claimed
 
     def queue_order(self) -> list[str]:

@@ -8,6 +8,10 @@ Modes:
               in flight forever)
   early-reap  the reaper treats every lease as expired (tasks are taken from workers
               that still hold them)
+  no-dead-letter  the reaper never dead-letters (MAX_LEASE_LOSSES ignored): a task
+              that kills its worker does so forever
+  no-release  a stopping worker does not hand its unfinished tasks back (they wait
+              for their leases to expire)
   ack-unrun   about one task in 25 (chosen by id: `skipped(id)`) is reported completed
               without its body running: the ack-before-run bug
 """
@@ -49,6 +53,28 @@ def _early_reap() -> None:
     AsyncRedisBroker.reap = reap
 
 
+def _no_dead_letter() -> None:
+    from taskqueue.broker.operations import Operations
+
+    original = Operations.reap
+
+    def reap(self, queue, limit, now):
+        call = original(self, queue, limit, now)
+        call.args[3] = 10**9  # ARGV[4] max losses
+        return call
+
+    Operations.reap = reap
+
+
+def _no_release() -> None:
+    from taskqueue.worker.worker import Worker
+
+    async def release_nothing(self):
+        return None
+
+    Worker._release_the_rest = release_nothing
+
+
 def _ack_unrun() -> None:
     from taskqueue.definition import Task, TaskOptions
     from taskqueue.worker.runner import Runner
@@ -65,7 +91,13 @@ def _ack_unrun() -> None:
     Runner.prepare = patched
 
 
-MODES = {"no-reaper": _no_reaper, "early-reap": _early_reap, "ack-unrun": _ack_unrun}
+MODES = {
+    "no-reaper": _no_reaper,
+    "early-reap": _early_reap,
+    "no-dead-letter": _no_dead_letter,
+    "no-release": _no_release,
+    "ack-unrun": _ack_unrun,
+}
 
 
 def main() -> None:

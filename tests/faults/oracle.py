@@ -114,8 +114,12 @@ class Report:
 # -- reading Redis ------------------------------------------------------------------------
 
 
-def queues_of(r: redis.Redis, prefix: str) -> list[str]:
-    return sorted(r.smembers(f"{prefix}:queues"))
+def queues_of(r: redis.Redis, prefix: str, producer=None) -> list[str]:
+    """The queues to check: those the producer sent tasks to, else every known queue.
+    (Other queues may hold tasks nobody in the test asked for: e.g. the demo app's
+    periodic task, which any worker enqueues to queue `low` once a minute.)"""
+    used = getattr(producer, "queues", None)
+    return sorted(used) if used else sorted(r.smembers(f"{prefix}:queues"))
 
 
 def _base(prefix: str, queue: str) -> str:
@@ -181,7 +185,7 @@ def check(
     means (not phantom)."""
     rep = Report(acked=len(producer.acked_ids), ambiguous=len(producer.ambiguous_ids))
     sets_by_id: dict[str, list[str]] = defaultdict(list)
-    for queue in queues_of(r, prefix):
+    for queue in queues_of(r, prefix, producer):
         sets = state_sets(r, prefix, queue)
         recs = records(r, prefix, queue)
         rep.records.update(recs)
@@ -323,9 +327,9 @@ def wait_drained(
     while True:
         now = time.monotonic()
         try:
-            in_queues = _in_queues(r, prefix)
+            in_queues = _in_queues(r, prefix, producer)
             if in_queues == 0:
-                missing = len(producer.acked_ids - _done(r, prefix, ledger))
+                missing = len(producer.acked_ids - _done(r, prefix, producer, ledger))
                 if missing == 0:
                     return Drain(True, now - start, now)
                 idle_since = idle_since or now
@@ -340,8 +344,8 @@ def wait_drained(
         time.sleep(0.2)
 
 
-def _in_queues(r: redis.Redis, prefix: str) -> int:
-    queues = queues_of(r, prefix)
+def _in_queues(r: redis.Redis, prefix: str, producer) -> int:
+    queues = queues_of(r, prefix, producer)
     with r.pipeline(transaction=False) as pipe:
         for queue in queues:
             for name in ("pending", "scheduled", "active"):
@@ -349,11 +353,52 @@ def _in_queues(r: redis.Redis, prefix: str) -> int:
         return sum(pipe.execute())
 
 
-def _done(r: redis.Redis, prefix: str, ledger: Ledger | None) -> set[str]:
+def _done(r: redis.Redis, prefix: str, producer, ledger: Ledger | None) -> set[str]:
     done = set()
-    for queue in queues_of(r, prefix):
+    for queue in queues_of(r, prefix, producer):
         done |= set(r.zrange(_base(prefix, queue) + "completed", 0, -1))
         done |= set(r.zrange(_base(prefix, queue) + "dead", 0, -1))
     if ledger is not None:
         done |= {i for i, n in ledger.completions().items() if n}
     return done
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Handover:
+    """An attempt that ended without an outcome of its own (lost or released) and the
+    next attempt of the same task."""
+
+    id: str
+    attempt: int
+    worker: str
+    pid: int | None
+    outcome: str  # lost, released
+    ended_ms: int  # when Redis took it back (reaped or released)
+    next_started_ms: int | None  # the next attempt's claim (None: never claimed again)
+
+
+def handovers(records: dict[str, dict]) -> list[Handover]:
+    """Every lost or released attempt in the records' histories (Report.records)."""
+    out = []
+    for task_id, rec in records.items():
+        hist = history(rec)
+        for n, (worker, _, ended, outcome) in hist.items():
+            if outcome not in ("lost", "released") or not isinstance(n, int):
+                continue
+            nxt = hist.get(n + 1)
+            out.append(
+                Handover(task_id, n, worker, _pid_of(worker), outcome, ended, nxt and nxt[1])
+            )
+    return out
+
+
+def _pid_of(worker_id: str) -> int | None:
+    """Worker ids are '<name>:<pid>:<random>' (taskqueue/worker/options.py)."""
+    parts = worker_id.split(":")
+    try:
+        return int(parts[-2])
+    except (IndexError, ValueError):
+        return None

@@ -49,6 +49,7 @@ from pathlib import Path
 import redis
 
 from taskqueue.embedded_redis import RedisProcess, free_port
+from taskqueue.errors import BrokerUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS_DIR = Path(__file__).resolve().parent
@@ -392,7 +393,9 @@ class Producer:
     `task.enqueue()` does) and records what Redis acknowledged.
 
     acked:     ids whose enqueue call returned (the task exists)
-    ambiguous: ids whose call raised or timed out (they may or may not exist)
+    ambiguous: ids whose call raised or timed out (they may or may not exist); only
+               Redis errors (BrokerUnavailable, a redis-py error, OSError) count: any
+               other exception (a bad argument) is the test's bug and is raised
     """
 
     def __init__(
@@ -409,6 +412,7 @@ class Producer:
         self.acked: list[str] = []
         self.ambiguous: list[str] = []
         self.created: dict[str, bool] = {}
+        self.queues: set[str] = set()  # queues the tasks went to
         self.errors: list[str] = []
         self.calls = 0
         self._lock = threading.Lock()
@@ -446,10 +450,12 @@ class Producer:
         import taskqueue
 
         prepared = [self._prepare(t, a, k, options or {}) for t, a, k in calls]
+        with self._lock:
+            self.queues.update(p.queue for p in prepared)
         for attempt in range(self.retries + 1):
             try:
                 handles = taskqueue.enqueue_many(prepared)
-            except Exception as exc:
+            except (BrokerUnavailable, redis.RedisError, OSError) as exc:
                 with self._lock:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                 if attempt == self.retries:

@@ -3,25 +3,60 @@ and move each into the active set under a lease, in one step (no task can be los
 between the pop and the lease). Claiming bumps the attempt number: the fencing token
 every later report on this attempt must present.
 
+Suspects (tasks that lost a lease: their worker died, maybe because of them) are only
+ever held alone, so that a worker that dies while holding one can blame nobody else:
+mode 'alone' (the worker holds nothing) takes a suspect at the head of the line by
+itself; mode 'busy' (it holds other tasks) leaves suspects in place and takes the
+tasks behind them. Either way the reply ends with how many suspects were passed over,
+so the worker can finish what it holds and come back for them. Mode '' takes every
+task in order, suspects included (callers that do not isolate suspects).
+
 KEYS[1] pending  KEYS[2] active  KEYS[3] paused  KEYS[4] events  KEYS[5] stats
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] max tasks
 ARGV[4] lease ms  ARGV[5] worker id  ARGV[6] events MAXLEN
+ARGV[7] suspects mode: '' (take them), 'alone', 'busy'  (optional)
 
 Returns: 10 values per claimed task: id, attempt, name, args JSON, kwargs JSON,
-timeout s ('' = none), failures so far, max retries, meta JSON, leases lost so far. Empty when the queue
-is paused or empty. An id whose record is missing is dropped and counted as an orphan.
+timeout s ('' = none), failures so far, max retries, meta JSON, leases lost so far; in
+modes 'alone' and 'busy', one more value at the end: the suspects passed over. Nothing
+is claimed when the queue is paused or empty. An id whose record is missing is dropped
+and counted as an orphan.
 Errors: none.
 ]]
 --- @include "common"
 
-if rcall('EXISTS', KEYS[3]) == 1 then return {} end
+local MAX_PASSED = 50  -- suspects looked past in one call (bounded work)
+local mode = ARGV[7] or ''
+if rcall('EXISTS', KEYS[3]) == 1 then
+  if mode == '' then return {} end
+  return {0}
+end
 local base, now = ARGV[1], now_ms(ARGV[2])
 local deadline, worker = now + tonumber(ARGV[4]), ARGV[5]
-local popped = rcall('ZPOPMIN', KEYS[1], ARGV[3])
+local want = tonumber(ARGV[3])
+local ids, passed = {}, 0
+if mode == '' then
+  local popped = rcall('ZPOPMIN', KEYS[1], want)
+  for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+else
+  local candidates = rcall('ZRANGE', KEYS[1], 0, want + MAX_PASSED - 1)
+  for _, id in ipairs(candidates) do
+    if #ids >= want then break end
+    local lost = tonumber(rcall('HGET', base .. 'task:' .. id, 'lost')) or 0
+    if lost <= 0 then
+      ids[#ids + 1] = id
+    elseif mode == 'alone' and #ids == 0 then
+      ids[1] = id
+      break
+    else
+      passed = passed + 1
+    end
+  end
+  if #ids > 0 then rcall('ZREM', KEYS[1], unpack(ids)) end
+end
 local out, orphans = {}, 0
-for i = 1, #popped, 2 do
-  local id = popped[i]
+for _, id in ipairs(ids) do
   local task_key = base .. 'task:' .. id
   if rcall('EXISTS', task_key) == 0 then
     orphans = orphans + 1
@@ -39,4 +74,5 @@ for i = 1, #popped, 2 do
   end
 end
 if orphans > 0 then rcall('HINCRBY', KEYS[5], 'orphans', orphans) end
+if mode ~= '' then out[#out + 1] = passed end
 return out
