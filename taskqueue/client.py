@@ -3,8 +3,8 @@
 Connection policy: short timeouts, TCP keepalive and a periodic health check, and at
 most one quick reconnect-and-retry per command, so an unreachable Redis surfaces as
 BrokerUnavailable within a few seconds instead of hanging a request or a worker.
-A retried command may have run once already (the reply was lost): enqueue is then
-at-least-once unless it carries an idempotency key, which makes the retry harmless.
+A retried command may have run once already (the reply was lost): a resent enqueue
+carries the same task ids, and the enqueue script leaves a task that exists as it is.
 
 REDIS_URL names one Redis, a Redis Cluster or a Sentinel-watched master (see
 redis_urls.py); redis-py's RedisCluster and Sentinel clients do the distributed work:
@@ -35,6 +35,9 @@ def policy(url: str, socket_timeout: float, retry) -> dict:
     """The connection options every client gets (sync or async, any topology)."""
     options = {
         "decode_responses": True,
+        # bytes that are not UTF-8 (anyone with access to Redis can write them) decode to
+        # lone surrogates instead of raising mid-reply, and encode back to the same bytes
+        "encoding_errors": "surrogateescape",
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_timeout,
         "retry": retry,

@@ -57,9 +57,12 @@ class Acknowledger:
                 calls, slots = self.calls_for(batch)
                 self.settle(slots, await self.broker.run_many(calls) if calls else [])
                 backoff = 0.05
-            except BrokerUnavailable as exc:
+            except Exception as exc:  # any error: the outcomes wait for the next try
                 self.put_back(batch)
-                log.warning("could not report %d outcome(s), retrying: %s", len(batch), exc)
+                if isinstance(exc, BrokerUnavailable):
+                    log.warning("could not report %d outcome(s), retrying: %s", len(batch), exc)
+                else:
+                    log.exception("reporting %d outcome(s) failed, retrying", len(batch))
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, 5.0)
                 self.ready.set()

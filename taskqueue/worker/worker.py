@@ -209,6 +209,11 @@ class Worker:
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, 5.0)
                 continue
+            except Exception:  # never a live worker that has stopped claiming
+                log.exception("claiming failed, retrying in %.2f s", backoff)
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, 5.0)
+                continue
             self._start(claimed)
             if len(claimed) >= free:
                 continue
@@ -260,6 +265,9 @@ class Worker:
         except BrokerUnavailable as exc:
             log.warning("waiting for work failed: %s", exc)
             await asyncio.sleep(random.uniform(0.5, 1.0))
+        except Exception:  # e.g. a reset connection seen as AttributeError: claim again
+            log.exception("waiting for work failed")
+            await asyncio.sleep(random.uniform(0.5, 1.0))
 
     async def claim(self, count: int) -> list[Claimed]:
         """Claim from the queues in order; the first claim also carries the reports of
@@ -299,7 +307,7 @@ class Worker:
         claim = self.broker.ops.claim(queue, self.id, count, None, None, suspects)
         try:
             *reports, claimed = await self._round_trip([*calls, claim], slots)
-        except BrokerUnavailable:
+        except Exception:  # reported next time (a report is fenced: twice is harmless)
             self.acker.put_back(batch)
             raise
         self.acker.settle(slots, reports)
@@ -318,7 +326,7 @@ class Worker:
         except asyncio.CancelledError:
             try:
                 *reports, claimed = await trip
-            except BrokerUnavailable:
+            except Exception:  # reported by the shutdown's drain, or released
                 self.acker.put_back([item for items in slots for item in items])
                 raise asyncio.CancelledError from None
             self.acker.settle(slots, reports)
