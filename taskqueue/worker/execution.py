@@ -164,6 +164,12 @@ class Execution:
             for waiter in waiters:
                 waiter.cancel()
 
+    def hold_back(self) -> None:
+        """Stopping: tasks claimed ahead but not started stay unstarted (they are
+        released at exit), so no task begins in the grace period only to be cut off."""
+        self.ready.clear()
+        self.suspects.clear()
+
     def stop_unfinished(self) -> None:
         """Shutdown: async bodies are cancelled; sync ones are told (cancel flag) and
         abandoned; all of them are released to their queue by the caller."""

@@ -138,6 +138,7 @@ class Worker:
     async def shutdown(self, fetching: asyncio.Task, background: list[asyncio.Task]) -> None:
         fetching.cancel()
         await asyncio.gather(fetching, return_exceptions=True)
+        self.execution.hold_back()
         await self.execution.wait_for_unfinished(self.options.grace, self.force)
         self.execution.stop_unfinished()
         await asyncio.sleep(0)  # let cancelled coroutines hand over their outcomes

@@ -1,6 +1,7 @@
-"""A worker stopped (SIGTERM) while its fetch loop is in the middle of a round trip
-(reports + claim) finishes that round trip first: the outcomes it carried are recorded,
-not handed back to the queue to run again."""
+"""Stopping a worker (SIGTERM) hands back only what it has not done: a stop in the
+middle of a round trip (reports + claim) finishes that round trip first, so the outcomes
+it carried are recorded rather than run again; tasks claimed ahead of a free slot are
+released unstarted rather than begun in the grace period and cut off."""
 
 import asyncio
 import threading
@@ -41,3 +42,17 @@ def test_a_stop_during_a_report_and_claim_round_trip_loses_no_report(
     wait_until(lambda: worker.loop.is_closed(), 15, "the worker to stop")
     record = handle.record()
     assert (record.status, record.attempts) == (Status.COMPLETED, 1)
+
+
+def test_a_task_claimed_ahead_is_handed_back_not_started_during_the_grace(
+    background_worker, evidence
+):
+    first = tasks.sleep_for.enqueue(1.0, "first")
+    second = tasks.sleep_for.enqueue(0.2, "second")  # claimed with it, waiting for the slot
+    worker = background_worker(concurrency=1, grace=3.0)
+    wait_until(lambda: any(e.startswith("start:first") for e in evidence()), 10, "first")
+    worker.stop_from_thread()
+    wait_until(lambda: worker.loop.is_closed(), 15, "the worker to stop")
+    assert not any(e.startswith("start:second") for e in evidence())
+    assert first.record().status == Status.COMPLETED
+    assert [a.outcome for a in second.record().history] == ["released"]
