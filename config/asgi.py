@@ -2,7 +2,12 @@
 API, and the console's WebSocket (`/ws/dashboard/`). HTTP runs on Django's synchronous
 handler in a thread pool (config/http.py explains why); static files are served by
 Django's static files handler, so the product runs without a separate web server or
-a collectstatic step."""
+a collectstatic step.
+
+Like the workers, the web process refuses a Redis on the network with neither a
+password nor TLS (taskqueue/safety.py); it checks the URL only, at import, so daphne
+exits with the message. The eviction and persistence warnings are the workers' and
+runall's (they need a round trip to Redis)."""
 
 import os
 
@@ -10,6 +15,10 @@ import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
+
+from taskqueue import conf, safety  # noqa: E402
+
+safety.refuse_insecure(conf.get_config())  # no unprotected network Redis (no I/O here)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -131,6 +131,8 @@ TASKQUEUE = {
     "REDIS_URL": REDIS_URL,
     "PREFIX": os.environ.get("TASKQUEUE_PREFIX", "tq"),
     "QUEUES": env_list("TASKQUEUE_QUEUES", ["high", "default", "low"]),
+    # a Redis on the network with neither a password nor TLS: refused unless this is set
+    "ALLOW_INSECURE_REDIS": env_bool("TASKQUEUE_ALLOW_INSECURE_REDIS", False),
 }
 
 # Django's own Tasks API (django.tasks) on the same queues and workers: docs/django-tasks.md.

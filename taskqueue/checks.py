@@ -20,6 +20,29 @@ def check_settings(app_configs=None, **kwargs) -> list[Error]:
 
 
 @register("taskqueue")
+def check_redis_protection(app_configs=None, **kwargs) -> list[Warning]:
+    """The start-up refusal of safety.py, announced by `manage.py check` (no network)."""
+    from .safety import HOW_TO_FIX, insecure_reason, mask_url
+
+    raw = getattr(settings, "TASKQUEUE", None)
+    if not isinstance(raw, dict) or raw.get("ALLOW_INSECURE_REDIS") is True:
+        return []
+    url = raw.get("REDIS_URL", Config.REDIS_URL)
+    reason = insecure_reason(url) if isinstance(url, str) else None
+    if not reason:
+        return []
+    return [
+        Warning(
+            f"TASKQUEUE['REDIS_URL'] {mask_url(url)} is not protected: {reason}. "
+            "runworker, runall and the web process refuse to start with it.",
+            hint=HOW_TO_FIX,
+            obj="settings.TASKQUEUE",
+            id="taskqueue.W002",
+        )
+    ]
+
+
+@register("taskqueue")
 def check_channel_layer(app_configs=None, **kwargs) -> list[Error | Warning]:
     """channels-redis cannot use a Cluster or Sentinel URL; the in-memory layer that
     config/settings.py falls back to then is worth a word."""

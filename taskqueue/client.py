@@ -35,6 +35,9 @@ def policy(url: str, socket_timeout: float, retry) -> dict:
     """The connection options every client gets (sync or async, any topology)."""
     options = {
         "decode_responses": True,
+        # bytes that are not UTF-8 (anyone with access to Redis can write them) decode to
+        # lone surrogates instead of raising mid-reply, and encode back to the same bytes
+        "encoding_errors": "surrogateescape",
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": socket_timeout,
         "retry": retry,

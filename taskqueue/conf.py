@@ -24,6 +24,9 @@ MAX_SHARDS = 64
 @dataclass(frozen=True)
 class Config:
     REDIS_URL: str = "redis://127.0.0.1:6379/0"  # the broker's Redis (see redis_urls.py)
+    # start anyway when REDIS_URL reaches Redis over the network with neither a password
+    # nor TLS (workers, runall and the web process refuse it otherwise: safety.py)
+    ALLOW_INSECURE_REDIS: bool = False
     PREFIX: str = "tq"  # first part of every key
     QUEUES: tuple[str, ...] = ("default",)  # queues workers serve by default, in order
     DEFAULT_QUEUE: str = "default"  # where @task sends tasks that name none
@@ -76,7 +79,7 @@ _POSITIVE_NUMBERS = (
     "SOCKET_TIMEOUT",
     "ARCHIVE_INTERVAL",
 )
-_BOOLEANS = ("ARCHIVE_COMPLETED",)
+_BOOLEANS = ("ARCHIVE_COMPLETED", "ALLOW_INSECURE_REDIS")
 
 
 def problems(raw: Any) -> list[tuple[str, str, str]]:

@@ -64,6 +64,7 @@ class Claimed:
     max_retries: int
     meta: str
     lost: int = 0  # leases lost so far: a task that lost one runs alone (see docs/worker.md)
+    problem: str = ""  # a record field that did not parse: the task is dead-lettered with it
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ TASKQUEUE = {
     "LEASE_SECONDS": float(os.environ.get("TASKQUEUE_LEASE_SECONDS", "30")),
     "PERIODIC": json.loads(os.environ.get("TASKQUEUE_PERIODIC", "{}")),
     "SHARDS": json.loads(os.environ.get("TASKQUEUE_SHARDS", "{}")),
+    # any other options a test's worker processes need, e.g. {"RESULT_TTL": 5}
+    **json.loads(os.environ.get("TASKQUEUE_EXTRA", "{}")),
 }
 TASKS = {"default": {**TASKS["default"], "QUEUES": TASKQUEUE["QUEUES"]}}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

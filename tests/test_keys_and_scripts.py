@@ -77,6 +77,7 @@ def _exercise_every_operation(broker):
     broker.cancel("default", task_id)
     broker.finish_cancelled("default", task_id, attempt)
     broker.reap("default")
+    broker.trim("default")
     (later,) = enqueue(broker, make_task(delay_ms=60_000))
     broker.run_now("default", later)
     broker.promote("default")

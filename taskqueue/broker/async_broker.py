@@ -91,6 +91,10 @@ class AsyncRedisBroker:
         return await self.execute(self.ops.reap(queue, 100, None))
 
     @translating
+    async def trim(self, queue: str) -> tuple[int, int, int]:
+        return await self.execute(self.ops.trim(queue, None))
+
+    @translating
     async def enqueue(self, queue: str, tasks: Sequence[NewTask]) -> list[tuple[str, bool]]:
         """Create tasks of one queue (a sharded queue's tasks go to their sub-queues)."""
         await self.client.sadd(self.keys.queues, queue)

@@ -7,6 +7,7 @@ the worker uses (async_broker.py) execute the same calls, so the two cannot drif
 `now` is epoch milliseconds for tests; None lets the script read Redis's clock.
 """
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,10 +31,6 @@ class ScriptCall:
 
 def _now(now: int | None) -> int | str:
     return "" if now is None else now
-
-
-def _opt_float(value: str) -> float | None:
-    return float(value) if value not in (None, "") else None
 
 
 def _flags(reply: list) -> list[bool]:
@@ -163,6 +160,14 @@ class Operations:
         kinds = ("scheduled", "pending", "seq", "wake", "events")
         return self._call("promote_scheduled", queue, kinds, argv, _promoted)
 
+    def trim(self, queue: str, now: int | None) -> ScriptCall:
+        """Reply: (completed, cancelled, dead) records deleted past their retention
+        (at most 100 of each a call)."""
+        cfg = self.config
+        argv = [_now(now), cfg.RESULT_TTL, cfg.DEAD_TTL, cfg.DEAD_MAX, 100]
+        kinds = ("completed", "cancelled", "dead", "errors", "index", "stats")
+        return self._call("trim_expired", queue, kinds, argv, tuple)
+
     # -- operator actions ------------------------------------------------------------
 
     def cancel(self, queue: str, task_id: str, now: int | None) -> ScriptCall:
@@ -219,24 +224,56 @@ class ClaimedTasks(list):
 
 
 def _claimed(queue: str, flat: list) -> list[Claimed]:
-    found = ClaimedTasks()
-    if len(flat) % 10 == 1:
-        found.suspects_passed = int(flat[-1])
+    """The claimed tasks. Their fields come from records that anyone with access to
+    Redis may have written: a field that does not parse never raises here (the tasks
+    are already in `active`); it is named in `problem`, and the worker dead-letters the
+    task with it (runner.py) instead of running it."""
+    out = ClaimedTasks()
+    if len(flat) % 10 == 1:  # the claim's last value: how many suspects it passed over
+        out.suspects_passed = int(flat[-1])
         flat = flat[:-1]
-    found += [
-        Claimed(
-            id=flat[i],
-            queue=queue,
-            attempt=int(flat[i + 1]),
-            name=flat[i + 2],
-            args=flat[i + 3],
-            kwargs=flat[i + 4],
-            timeout=_opt_float(flat[i + 5]),
-            failures=int(flat[i + 6] or 0),
-            max_retries=int(flat[i + 7] or 0),
-            meta=flat[i + 8],
-            lost=int(flat[i + 9] or 0),
+    for i in range(0, len(flat), 10):
+        problems: list[str] = []
+        timeout = _field(flat[i + 5], "timeout", _timeout, None, problems)
+        out.append(
+            Claimed(
+                id=flat[i],
+                queue=queue,
+                attempt=int(flat[i + 1]),  # the claim script's own counter: always a number
+                name=flat[i + 2],
+                args=flat[i + 3],
+                kwargs=flat[i + 4],
+                timeout=timeout,
+                failures=_field(flat[i + 6], "failures", _count, 0, problems),
+                max_retries=_field(flat[i + 7], "max_retries", _count, 0, problems),
+                meta=flat[i + 8],
+                lost=_field(flat[i + 9], "lost", _count, 0, problems),
+                problem="; ".join(problems),
+            )
         )
-        for i in range(0, len(flat), 10)
-    ]
-    return found
+    return out
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _field(value, name: str, parse, default, problems: list[str]):
+    """`parse(value)`, or `default` for a missing value; a malformed one adds a problem."""
+    if value in (None, ""):
+        return default
+    try:
+        return parse(value)
+    except (ValueError, TypeError, OverflowError):
+        problems.append(f"record field {name} is not a valid number: {str(value)[:40]!r}")
+        return default

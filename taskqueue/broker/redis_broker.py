@@ -168,6 +168,12 @@ class RedisBroker(BrokerReads):
         """Due scheduled tasks -> pending: (promoted, next due ms or None, Redis now ms)."""
         return self.execute(self.ops.promote(queue, limit, now))
 
+    @translating
+    def trim(self, queue: str, *, now: int | None = None) -> tuple[int, int, int]:
+        """Delete finished records past RESULT_TTL / DEAD_TTL / DEAD_MAX (100 of each at
+        most): (completed, cancelled, dead) deleted."""
+        return self.execute(self.ops.trim(queue, now))
+
     # -- operator actions ------------------------------------------------------------
 
     @translating

@@ -25,6 +25,8 @@ from ..serialization import dumps
 
 log = logging.getLogger("taskqueue.worker")
 SWEEP_S = 1.0
+TRIM_S = 5.0  # how often finished records past their retention are looked for
+TRIM_CALLS = 20  # at most 2,000 records of each kind per queue and pass
 
 
 class Maintenance:
@@ -38,6 +40,7 @@ class Maintenance:
         self.tz = ZoneInfo(settings.TIME_ZONE)
         self.next_ticks: dict[str, datetime] = {}
         self.clock_offset = 0.0  # Redis time - local time, seconds
+        self.next_trim = 0.0  # time.monotonic() of the next trim pass
 
     async def run(self) -> None:
         while True:
@@ -77,7 +80,18 @@ class Maintenance:
                     requeued,
                     dead,
                 )
+        if time.monotonic() >= self.next_trim:
+            self.next_trim = time.monotonic() + TRIM_S * random.uniform(0.8, 1.0)
+            for queue in self.queues:
+                await self.trim(queue)
         return min(wait, await self.fire_due_ticks())
+
+    async def trim(self, queue: str) -> None:
+        """Finished records past their retention, in batches of 100 a kind, up to
+        TRIM_CALLS calls: a queue where nothing finishes any more is trimmed too."""
+        for _ in range(TRIM_CALLS):
+            if max(await self.broker.trim(queue)) < 100:
+                return
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(time.time() + self.clock_offset, tz=UTC)

@@ -70,6 +70,9 @@ class Runner:
         except TaskNotFound as exc:
             raise InvalidTaskRecord(str(exc)) from None
         running.task = task
+        if c.problem:
+            raise InvalidTaskRecord(c.problem)
+        self._check_payload(c.args or "", c.kwargs or "")
         try:
             args, kwargs = json.loads(c.args or "[]"), json.loads(c.kwargs or "{}")
         except (ValueError, RecursionError):
@@ -79,6 +82,26 @@ class Runner:
         if not all(isinstance(k, str) and k.isidentifier() for k in kwargs):
             raise InvalidTaskRecord("kwargs keys must be identifiers")
         return task, args, kwargs
+
+    def _check_payload(self, args: str, kwargs: str) -> None:
+        """What the producer refuses at enqueue, refused again: a record written
+        straight into Redis has not been through it."""
+        limit = self.config.MAX_PAYLOAD_BYTES
+        if len(args) + len(kwargs) > limit // 4:  # only then can the UTF-8 size matter
+            try:
+                size = len(args.encode()) + len(kwargs.encode())
+            except UnicodeEncodeError:  # undecodable bytes, kept by the client as surrogates
+                raise InvalidTaskRecord("args or kwargs are not valid UTF-8") from None
+            if size > limit:
+                raise InvalidTaskRecord(
+                    f"args and kwargs are {size} bytes as JSON, more than "
+                    f"TASKQUEUE['MAX_PAYLOAD_BYTES'] ({limit})"
+                )
+        elif not (args + kwargs).isascii():
+            try:
+                (args + kwargs).encode()
+            except UnicodeEncodeError:
+                raise InvalidTaskRecord("args or kwargs are not valid UTF-8") from None
 
     async def run_async(self, running: Running, task: Task, args, kwargs) -> Outcome:
         """Run an `async def` body on the loop, cancelled at its time limit."""

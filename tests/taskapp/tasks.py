@@ -169,3 +169,6 @@ from .fault_tasks import *  # noqa: E402, F403 - the fault suite's ledger-writin
 @task
 def own_queue() -> str:
     return current_task().queue
+
+
+from .fault_tasks_hyg import *  # noqa: E402, F403 - helper hyg's fault-suite bodies

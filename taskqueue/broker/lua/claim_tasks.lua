@@ -61,7 +61,7 @@ for _, id in ipairs(ids) do
   if rcall('EXISTS', task_key) == 0 then
     orphans = orphans + 1
   else
-    local attempt = rcall('HINCRBY', task_key, 'attempts', 1)
+    local attempt = bump(task_key, 'attempts')
     rcall('HSET', task_key, 'status', 'processing', 'worker', worker, 'started_at', now,
           'heartbeat_at', now, 'lease_until', deadline, 'h:' .. attempt, worker .. '|' .. now)
     rcall('ZADD', KEYS[2], deadline, id)

@@ -21,7 +21,7 @@ local cur = rcall('HMGET', task_key, 'status', 'attempts', 'max_retries')
 if cur[1] ~= 'processing' or cur[2] ~= attempt then return 'stale' end
 
 local delay = tonumber(ARGV[5])
-local failures = rcall('HINCRBY', task_key, 'failures', 1)
+local failures = bump(task_key, 'failures')
 rcall('ZREM', KEYS[1], id)
 rcall('HSET', task_key, 'error_type', ARGV[6], 'error_message', ARGV[7],
       'traceback', ARGV[8], 'e:' .. attempt, ARGV[9], 'worker', '')
@@ -29,7 +29,7 @@ rcall('HINCRBY', KEYS[5], 'failed', 1)
 count_minute(base, now, 'failed', 1)
 
 local outcome
-if delay >= 0 and failures <= tonumber(cur[3]) then
+if delay >= 0 and failures <= whole(cur[3], 0) then
   close_attempt(task_key, attempt, now, 'retry')
   rcall('HSET', task_key, 'status', 'scheduled', 'run_at', now + delay, 'lease_until', '')
   rcall('ZADD', KEYS[2], now + delay, id)

@@ -21,7 +21,7 @@ for _, id in ipairs(expired) do
   local task_key = base .. 'task:' .. id
   rcall('ZREM', KEYS[1], id)
   if rcall('EXISTS', task_key) == 1 then
-    local lost = rcall('HINCRBY', task_key, 'lost', 1)
+    local lost = bump(task_key, 'lost')
     close_attempt(task_key, rcall('HGET', task_key, 'attempts'), now, 'lost')
     if lost >= tonumber(ARGV[4]) then
       rcall('HSET', task_key, 'worker', '', 'error_type', 'WorkerLost', 'error_message',

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from taskqueue import safety
+from taskqueue.conf import get_config
 from taskqueue.embedded_redis import RedisProcess, default_socket_path
 
 
@@ -40,6 +42,10 @@ class Command(BaseCommand):
         parser.add_argument("--demo-rate", type=float, default=5.0, help="Demo tasks per second.")
 
     def handle(self, *args, host, port, no_worker, no_demo=False, demo_rate=5.0, **options):
+        try:  # before anything starts: the web process and the worker would refuse too
+            safety.refuse_insecure(get_config())
+        except safety.InsecureRedis as exc:
+            raise CommandError(str(exc)) from None
         self.children: list[tuple[str, subprocess.Popen]] = []
         self.redis = None
         self.stopping = False
@@ -47,6 +53,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, self._on_signal)
         try:
             self._start_redis()
+            safety.check_server_when_reachable(get_config())  # logs eviction/persistence risks
             login = self._ensure_login()
             self._spawn(
                 "web",

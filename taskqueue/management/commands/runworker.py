@@ -10,6 +10,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
+from taskqueue import safety
 from taskqueue.conf import get_config
 from taskqueue.errors import TaskQueueError
 from taskqueue.worker import logs
@@ -65,7 +66,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         options = self._options(o)
+        try:
+            safety.refuse_insecure(get_config())
+        except safety.InsecureRedis as exc:
+            raise CommandError(str(exc)) from None
         logs.configure(options.log_format, o["log_level"].upper())
+        safety.check_server_when_reachable(get_config())  # logs eviction/persistence risks
         periodic = get_config().PERIODIC
         if o["processes"] is not None:
             from taskqueue.worker.supervisor import Supervisor

@@ -12,10 +12,33 @@ local function now_ms(given)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- A whole number from a record field in 0..2^53, or `default` when the field is
+-- missing or malformed: Redis contents are not trusted, and a script that raised an
+-- error half-way would keep what it had done so far (no rollback): a lost task.
+local function whole(value, default)
+  local n = tonumber(value)
+  if n == nil or n ~= n or n < 0 or n > 9007199254740992 or n ~= math.floor(n) then
+    return default
+  end
+  return n
+end
+
+-- Add one to a counter field of a task record (attempts, failures, lost); a malformed
+-- value counts as 0. Returns the new value.
+local function bump(task_key, field)
+  local n = whole(rcall('HGET', task_key, field), 0) + 1
+  rcall('HSET', task_key, field, n)
+  return n
+end
+
 -- Pending score = band * 2^45 + seq (priority.py). Formatted exactly: Lua's own
--- number-to-string conversion keeps 14 digits and would break FIFO.
+-- number-to-string conversion keeps 14 digits and would break FIFO. A malformed band
+-- or seq (from a record) takes the default band 100 or seq 0.
 local function pending_score(band, seq)
-  return string.format('%.0f', tonumber(band) * 35184372088832 + tonumber(seq))
+  band = whole(band, 100)
+  if band > 200 then band = 100 end
+  seq = whole(seq, 0) % 35184372088832
+  return string.format('%.0f', band * 35184372088832 + seq)
 end
 
 local function emit(events_key, maxlen, id, status)

@@ -1,0 +1,64 @@
+"""Broken twins of `manage.py runworker` for helper hyg's scenarios: patch the engine
+in this process only, then run the management command.
+
+    python tests/faults/hyg_broken_worker.py runworker ...   (env FAULTS_BREAK=<mode>)
+
+Modes:
+  early-promote  the promoter treats every scheduled task as due (delayed tasks and
+                 retries start before their run-at: the ETA bug), R10
+  leak           every task run keeps 20 KB alive for good (a per-task leak), R13
+"""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LEAK_BYTES = 20_000
+
+
+def _early_promote() -> None:
+    from taskqueue.broker.async_broker import AsyncRedisBroker
+
+    original = AsyncRedisBroker.promote
+
+    async def promote(self, queue):
+        scheduled = self.keys.queue(queue).scheduled
+        waiting = await self.client.zrange(scheduled, 0, -1)
+        if waiting:  # "due" at once
+            await self.client.zadd(scheduled, dict.fromkeys(waiting, 0), xx=True)
+        return await original(self, queue)
+
+    AsyncRedisBroker.promote = promote
+
+
+def _leak() -> None:
+    from taskqueue.worker.runner import Runner
+
+    prepare = Runner.prepare
+    kept = []
+
+    def patched(self, running):
+        kept.append(bytearray(LEAK_BYTES))
+        return prepare(self, running)
+
+    Runner.prepare = patched
+
+
+MODES = {"early-promote": _early_promote, "leak": _leak}
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
+
+    django.setup()
+    MODES[os.environ["FAULTS_BREAK"]]()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["manage.py", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    main()
