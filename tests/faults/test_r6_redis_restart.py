@@ -180,10 +180,10 @@ def test_r6_twin_redis_without_aof_is_caught_losing_acknowledged_tasks(
     r = no_aof.client()
     wait_drained(r, tq_prefix, producer, ledger, timeout=60, idle=2.0)
     report = check(r, tq_prefix, producer, ledger)
-    held = WORKERS * (
-        CONCURRENCY + max(CONCURRENCY, 4)
-    )  # running and prefetched: they run from the workers' memory
+    figures("R6-twin", backlog_at_kill=waiting, lost=len(report.lost), acked=report.acked)
+    # running and prefetched tasks run from the workers' memory; the rest is gone
+    held = WORKERS * (CONCURRENCY + max(CONCURRENCY, 4))
     assert waiting > held
-    assert len(report.lost) >= waiting - held  # the rest of the backlog is gone
+    assert len(report.lost) >= waiting - held
     with pytest.raises(AssertionError, match="lost"):
         report.assert_clean()
