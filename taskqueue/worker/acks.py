@@ -113,4 +113,7 @@ class Acknowledger:
         try:
             await asyncio.wait_for(self.idle.wait(), timeout)
         except TimeoutError:
-            log.warning("%d outcome(s) could not be reported before exit", len(self.pending))
+            log.warning(
+                "%d outcome(s) could not be reported before exit",
+                len(self.pending) + self.in_flight,
+            )

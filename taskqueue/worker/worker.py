@@ -284,9 +284,10 @@ class Worker:
         for queue in queues[1:]:
             if len(got) >= count or any(c.lost for c in got):
                 break
-            more = await self.broker.claim(
-                queue, self.id, count - len(got), suspects=self._suspects_mode(got)
+            call = self.broker.ops.claim(
+                queue, self.id, count - len(got), None, None, self._suspects_mode(got)
             )
+            [more] = await self._round_trip([call], [])
             self._note_passed(more)
             got += more
         return got
@@ -305,13 +306,33 @@ class Worker:
         calls, slots = self.acker.calls_for(batch)
         claim = self.broker.ops.claim(queue, self.id, count, None, None, suspects)
         try:
-            *reports, claimed = await self.broker.run_many([*calls, claim])
+            *reports, claimed = await self._round_trip([*calls, claim], slots)
         except Exception:  # reported next time (a report is fenced: twice is harmless)
             self.acker.put_back(batch)
             raise
         self.acker.settle(slots, reports)
         self._note_passed(claimed)
         return claimed
+
+    async def _round_trip(self, calls: list, slots: list) -> list:
+        """Reports (answering `slots`) and a claim last, in one round trip. A stop
+        (the fetch loop is cancelled) in the middle waits for the round trip to end:
+        its reports are settled and what it claimed is held, to be released at exit -
+        else those outcomes would be lost and the task run again, and the claimed tasks
+        would wait for their leases to expire."""
+        trip = asyncio.ensure_future(self.broker.run_many(calls))
+        try:
+            return await asyncio.shield(trip)
+        except asyncio.CancelledError:
+            try:
+                *reports, claimed = await trip
+            except BrokerUnavailable:
+                self.acker.put_back([item for items in slots for item in items])
+                raise asyncio.CancelledError from None
+            self.acker.settle(slots, reports)
+            for c in claimed:
+                self.execution.hold(c)
+            raise
 
     def queue_order(self) -> list[str]:
         """Strict order, or a weighted random order (heavier queues first more often)."""

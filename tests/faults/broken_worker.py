@@ -12,6 +12,9 @@ Modes:
               that kills its worker does so forever
   no-release  a stopping worker does not hand its unfinished tasks back (they wait
               for their leases to expire)
+  unfenced    completions are sent with the task's current attempt number (read from
+              Redis) instead of the worker's own, and a lost lease is ignored: a stale
+              worker's completion is accepted
   ack-unrun   about one task in 25 (chosen by id: `skipped(id)`) is reported completed
               without its body running: the ack-before-run bug
 """
@@ -75,6 +78,38 @@ def _no_release() -> None:
     Worker._release_the_rest = release_nothing
 
 
+def _unfenced() -> None:
+    from taskqueue.broker.async_broker import AsyncRedisBroker
+    from taskqueue.worker.execution import Execution
+
+    execute, execute_many = AsyncRedisBroker.execute, AsyncRedisBroker.execute_many
+
+    async def current_attempts(broker, call):
+        if call.script == "complete_tasks":  # ARGV: base, now, ttl, maxlen, (id, attempt, r)*
+            for i in range(4, len(call.args), 3):
+                key = call.args[0] + "task:" + call.args[i]
+                call.args[i + 1] = await broker.client.hget(key, "attempts") or call.args[i + 1]
+
+    async def patched_execute(self, call):
+        await current_attempts(self, call)
+        return await execute(self, call)
+
+    async def patched_execute_many(self, calls):
+        for call in calls:
+            await current_attempts(self, call)
+        return await execute_many(self, calls)
+
+    lease_answer = Execution.lease_answer
+
+    def patched_lease_answer(self, queue, task_id, answer):
+        if answer != 0:
+            lease_answer(self, queue, task_id, answer)
+
+    AsyncRedisBroker.execute = patched_execute
+    AsyncRedisBroker.execute_many = patched_execute_many
+    Execution.lease_answer = patched_lease_answer
+
+
 def _ack_unrun() -> None:
     from taskqueue.definition import Task, TaskOptions
     from taskqueue.worker.runner import Runner
@@ -96,6 +131,7 @@ MODES = {
     "early-reap": _early_reap,
     "no-dead-letter": _no_dead_letter,
     "no-release": _no_release,
+    "unfenced": _unfenced,
     "ack-unrun": _ack_unrun,
 }
 

@@ -14,6 +14,9 @@ bodies wrote in the ledger and what Redis holds.
                (`worker|started|ended|outcome`, Redis's clock) must say the reaper took
                it ('lost'), no sooner than a whole lease after its claim.
 - early_reclaims: any attempt reaped ('lost') less than a lease after it was claimed.
+- stale_completions: a record completed as attempt n before attempt n's body had ended
+               (per the ledger): the completion came from another, stale attempt -
+               fencing failed.
 - inconsistencies: an id in a state set without a record, a record in no state set or
                in two, a status that does not match its set, the index out of step,
                anything left in `active` / `pending`, keys outside the prefix that were
@@ -59,6 +62,7 @@ class Report:
     overlaps: list[str] = field(default_factory=list)
     justified_overlaps: list[str] = field(default_factory=list)  # lease had expired: fine
     early_reclaims: list[str] = field(default_factory=list)
+    stale_completions: list[str] = field(default_factory=list)
     inconsistencies: list[str] = field(default_factory=list)
     records: dict[str, dict] = field(default_factory=dict)  # id -> Redis record (HGETALL)
 
@@ -84,6 +88,7 @@ class Report:
                 f"overlaps {len(self.overlaps)}{few(self.overlaps)} "
                 f"(justified: {len(self.justified_overlaps)})",
                 f"early reclaims {len(self.early_reclaims)}{few(self.early_reclaims)}",
+                f"stale completions {len(self.stale_completions)}{few(self.stale_completions)}",
                 f"inconsistencies {len(self.inconsistencies)}{few(self.inconsistencies)}",
             ]
         )
@@ -100,6 +105,8 @@ class Report:
             found.append(f"{len(self.overlaps)} overlaps")
         if self.early_reclaims:
             found.append(f"{len(self.early_reclaims)} early reclaims")
+        if self.stale_completions:
+            found.append(f"{len(self.stale_completions)} stale completions")
         if self.inconsistencies:
             found.append(f"{len(self.inconsistencies)} inconsistencies")
         return found
@@ -215,7 +222,26 @@ def check(
         _overlaps(rep, task_id, task_runs, rep.records.get(task_id), lease_ms)
     if lease_ms is not None:
         _early_reclaims(rep, lease_ms)
+    _stale_completions(rep, runs)
     return rep
+
+
+def _stale_completions(rep: Report, runs: dict) -> None:
+    for task_id, rec in rep.records.items():
+        if rec.get("status") != "completed":
+            continue
+        try:
+            attempt, finished = int(rec.get("attempts", "")), int(rec.get("finished_at", ""))
+        except ValueError:
+            continue
+        for run in runs.get(task_id, []):
+            if run.attempt == attempt and (
+                run.ended is None or run.ended * 1000 > finished + TOLERANCE_MS
+            ):
+                rep.stale_completions.append(
+                    f"{task_id}: completed as attempt {attempt} at {finished}, "
+                    f"but that attempt's body ended at {run.ended}"
+                )
 
 
 def _consistency(rep: Report, queue: str, sets: dict, recs: dict, sets_by_id: dict) -> None:

@@ -6,8 +6,10 @@ record nothing (fencing): the record is the second attempt's. The body ran twice
 the same time for a while - the oracle accepts that overlap only because the first
 attempt's lease had expired and the reaper took it back.
 
-Broken twin: a reaper that takes tasks from workers whose leases are still valid; the
-oracle reports the overlap.
+Broken twins: a reaper that takes tasks from workers whose leases are still valid (the
+oracle reports the overlap); a worker whose completions are not fenced (it reports
+with the task's current attempt number and ignores a lost lease: the oracle reports a
+stale completion).
 """
 
 import signal
@@ -25,7 +27,7 @@ from .sizes import pick
 
 pytestmark = pytest.mark.faults
 
-TASK_MS = pick(ci=8_000, full=20_000)
+TASK_MS = pick(ci=7_000, full=20_000)
 LEASE = pick(ci=2.0, full=5.0)
 FROZEN_S = pick(ci=5.0, full=10.0)
 
@@ -40,11 +42,8 @@ def completed(task_id: str):
     return record if record.status == "completed" else None
 
 
-def test_r5_a_frozen_worker_loses_its_task_and_cannot_report_it(
-    fault_redis, worker_pool, make_producer, ledger, tq_prefix
-):
-    pool = worker_pool(2, lease=LEASE)
-    producer = make_producer()
+def freeze_its_worker(pool, producer, ledger):
+    """Start the long task, freeze its worker for FROZEN_S, wait until both runs ended."""
     task_id = producer.enqueue(work, TASK_MS)
     [first] = wait_for(lambda: ledger.runs().get(task_id), 30, "the task to start")
     stopped_at = time.time()
@@ -53,6 +52,16 @@ def test_r5_a_frozen_worker_loses_its_task_and_cannot_report_it(
     pool.kill(first.pid, signal.SIGCONT)
     resumed_at = time.time()
     runs = wait_for(lambda: ended_runs(ledger, task_id), TASK_MS / 1000 + 30, "both runs to end")
+    return task_id, runs, stopped_at, resumed_at
+
+
+def test_r5_a_frozen_worker_loses_its_task_and_cannot_report_it(
+    fault_redis, worker_pool, make_producer, ledger, tq_prefix
+):
+    pool = worker_pool(2, lease=LEASE)
+    producer = make_producer()
+    task_id, runs, stopped_at, resumed_at = freeze_its_worker(pool, producer, ledger)
+    first = runs[0]
     wait_for(lambda: pool.grep(f"task {task_id}: lease lost"), 10, "the stale heartbeat's refusal")
     record = wait_for(lambda: completed(task_id), 30, "the record to be completed")
     report = check(fault_redis.client(), tq_prefix, producer, ledger, lease=LEASE)
@@ -99,3 +108,18 @@ def test_r5_twin_reaping_live_leases_is_caught_as_overlap(
     assert report.overlaps and report.early_reclaims
     with pytest.raises(AssertionError, match="overlaps"):
         report.assert_clean(max_duplicates=10)
+
+
+def test_r5_twin_without_fencing_is_caught_as_a_stale_completion(
+    fault_redis, worker_pool, make_producer, ledger, tq_prefix
+):
+    pool = worker_pool(
+        2, lease=LEASE, command=wrapper("broken_worker.py"), env={"FAULTS_BREAK": "unfenced"}
+    )
+    producer = make_producer()
+    task_id, *_ = freeze_its_worker(pool, producer, ledger)
+    wait_for(lambda: completed(task_id), 30, "the record to be completed")
+    report = check(fault_redis.client(), tq_prefix, producer, ledger, lease=LEASE)
+    assert [s.split(":")[0] for s in report.stale_completions] == [task_id]
+    with pytest.raises(AssertionError, match="stale completions"):
+        report.assert_clean(max_duplicates=1)
