@@ -10,7 +10,7 @@ CLUSTER_SUITES := tests/test_broker_*.py tests/test_keys_and_scripts.py tests/te
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint format clean bench bench-api test-cluster test-failover bench-scaling \
-	faults faults-full
+	bench-console faults faults-full
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -65,3 +65,6 @@ bench-api: $(VENV)/.dev-deps ## API enqueue benchmark (docs/api.md)
 
 bench-scaling: $(VENV)/.dev-deps ## drain rate with 1, 2, 4 workers on one Redis and on a cluster (docs/scaling.md)
 	$(BIN)/python bench/scaling.py
+
+bench-console: $(VENV)/.dev-deps ## the console under load: 10 live sessions while 5,000 tasks/s flow (docs/console.md)
+	$(BIN)/python bench/console_load.py

@@ -3,8 +3,8 @@
 Connection policy: short timeouts, TCP keepalive and a periodic health check, and at
 most one quick reconnect-and-retry per command, so an unreachable Redis surfaces as
 BrokerUnavailable within a few seconds instead of hanging a request or a worker.
-A retried command may have run once already (the reply was lost): enqueue is then
-at-least-once unless it carries an idempotency key, which makes the retry harmless.
+A retried command may have run once already (the reply was lost): a resent enqueue
+carries the same task ids, and the enqueue script leaves a task that exists as it is.
 
 REDIS_URL names one Redis, a Redis Cluster or a Sentinel-watched master (see
 redis_urls.py); redis-py's RedisCluster and Sentinel clients do the distributed work:

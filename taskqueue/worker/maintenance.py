@@ -60,6 +60,9 @@ class Maintenance:
             await self.broker.wait_for_timer(self.queues, seconds)
         except BrokerUnavailable:
             await asyncio.sleep(seconds)
+        except Exception:  # any error: the next sweep still comes
+            log.exception("maintenance: waiting for the timer failed")
+            await asyncio.sleep(seconds)
 
     async def sweep(self) -> float:
         """One pass over every queue; returns how long to sleep before the next."""

@@ -265,6 +265,9 @@ class Worker:
         except BrokerUnavailable as exc:
             log.warning("waiting for work failed: %s", exc)
             await asyncio.sleep(random.uniform(0.5, 1.0))
+        except Exception:  # e.g. a reset connection seen as AttributeError: claim again
+            log.exception("waiting for work failed")
+            await asyncio.sleep(random.uniform(0.5, 1.0))
 
     async def claim(self, count: int) -> list[Claimed]:
         """Claim from the queues in order; the first claim also carries the reports of

@@ -11,7 +11,9 @@ ARGV[7..] 12 values per task: id, band, priority, delay ms, eta ms (0 = none),
           timeout s ('' = none), meta JSON ('' = none)
 
 Returns: 2 values per task: its id (the existing task's id when the idempotency key
-was taken) and 1 when created, 0 when it already existed.
+was taken) and 1 when created, 0 when it already existed: its idempotency key was
+taken, or a task with this id exists (the same enqueue sent again after a lost reply),
+which is left exactly as it is.
 Errors: none.
 ]]
 --- @include "common"
@@ -31,6 +33,9 @@ for i = 7, #ARGV, 12 do
     else
       rcall('SET', idem_key, id, 'EX', idem_ttl)
     end
+  end
+  if created == 1 and rcall('EXISTS', base .. 'task:' .. id) == 1 then
+    created = 0
   end
   if created == 1 then
     local run_at = now + delay
