@@ -83,13 +83,24 @@ def api_calls(client: Client) -> dict:
     }
 
 
-def probe_api(client: Client, until: float) -> list[tuple[str, int | None, float]]:
+def answer(response) -> str | None:
+    """'503 broker_unavailable' (status and error code), or None: no answer in time."""
+    if response is None:
+        return None
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        code = "-"
+    return f"{response.status_code} {code}"
+
+
+def probe_api(client: Client, until: float) -> list[tuple[str, str | None, float]]:
     """Call each endpoint again and again until `until` (monotonic)."""
     seen = []
     while time.monotonic() < until:
         for name, call in api_calls(client).items():
             response, took = bounded(call, API_WITHIN)
-            seen.append((name, None if response is None else response.status_code, took))
+            seen.append((name, answer(response), took))
     return seen
 
 
@@ -145,14 +156,14 @@ def test_r6_redis_killed_and_restarted_loses_no_acknowledged_enqueue(
         lost=len(report.lost),
         extra_completions=report.extra_completions,
         api_calls=len(probes),
-        api_statuses=sorted({f"{name} {status}" for name, status, _ in probes}),
+        api_answers=sorted({f"{name}: {got}" for name, got, _ in probes}),
         api_slowest_s=round(max(took for *_, took in probes), 3),
         claims_again_s=sorted(round(s, 2) for s in known),
         worker_restarts=pool.restarts,
         drain_s=round(drain.seconds, 2),
     )
     assert waiting > 0, "nothing was waiting in Redis when it died: the scenario proves nothing"
-    assert probes and all(status == 503 for _, status, _ in probes), probes
+    assert probes and all(got == "503 broker_unavailable" for _, got, _ in probes), probes
     assert drain.done, drain
     report.assert_clean()
     assert None not in claims.values() and max(known) <= BACK_WITHIN, claims
@@ -169,10 +180,10 @@ def test_r6_twin_redis_without_aof_is_caught_losing_acknowledged_tasks(
     r = no_aof.client()
     wait_drained(r, tq_prefix, producer, ledger, timeout=60, idle=2.0)
     report = check(r, tq_prefix, producer, ledger)
-    held = WORKERS * (
-        CONCURRENCY + max(CONCURRENCY, 4)
-    )  # running and prefetched: they run from the workers' memory
+    figures("R6-twin", backlog_at_kill=waiting, lost=len(report.lost), acked=report.acked)
+    # running and prefetched tasks run from the workers' memory; the rest is gone
+    held = WORKERS * (CONCURRENCY + max(CONCURRENCY, 4))
     assert waiting > held
-    assert len(report.lost) >= waiting - held  # the rest of the backlog is gone
+    assert len(report.lost) >= waiting - held
     with pytest.raises(AssertionError, match="lost"):
         report.assert_clean()

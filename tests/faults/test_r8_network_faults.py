@@ -164,5 +164,6 @@ def test_r8_twin_a_worker_without_socket_timeout_is_caught_hanging(
     recovery = play(proxy.blackhole, proxy.passthrough, ledger, pids, CLAIM_AGAIN_WITHIN)
     producer.stop_event.set()
     hung = {pid for pid, s in recovery.items() if s is None or s > CLAIM_AGAIN_WITHIN}
+    figures("R8-twin", claims_again_s={str(pid): s for pid, s in recovery.items()})
     assert hung == set(broken.pids), recovery
     assert broken.restarts == 0  # it did not die: it hangs
