@@ -326,8 +326,9 @@ class Worker:
         except asyncio.CancelledError:
             try:
                 *reports, claimed = await trip
-            except BrokerUnavailable:
+            except Exception:  # reported by the shutdown's drain, or released
                 self.acker.put_back([item for items in slots for item in items])
+                self.acker.ready.set()  # its own loop reports them during the shutdown
                 raise asyncio.CancelledError from None
             self.acker.settle(slots, reports)
             for c in claimed:
