@@ -112,6 +112,7 @@ class TaskRecord:
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> "TaskRecord":
+        h = {_text(k): _text(v) for k, v in h.items()}
         g = h.get
         return cls(
             id=g("id", ""),
@@ -157,6 +158,14 @@ class TaskRecord:
             {name: _plain(getattr(a, name)) for name in Attempt.__slots__} for a in self.history
         ]
         return out
+
+
+def _text(value):
+    """Bytes that were not UTF-8 (the client keeps them as lone surrogates: see
+    client.py) as U+FFFD, so a record can be shown and encoded as UTF-8."""
+    if not isinstance(value, str) or value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _history(h: dict[str, str]) -> tuple[Attempt, ...]:

@@ -8,6 +8,7 @@ import redis.asyncio.cluster
 import redis.cluster
 from django.core import checks
 
+from taskqueue import checks as taskqueue_checks
 from taskqueue import client, redis_urls
 from taskqueue.conf import build
 from taskqueue.embedded_redis import free_port
@@ -94,7 +95,7 @@ def test_the_async_clients_follow_the_url_form():
 def channel_checks(settings, broker_url, layers):
     settings.TASKQUEUE = {"REDIS_URL": broker_url}
     settings.CHANNEL_LAYERS = layers
-    return [e.id for e in checks.run_checks(tags=["taskqueue"]) if e.id.startswith("taskqueue.")]
+    return [e.id for e in taskqueue_checks.check_channel_layer()]
 
 
 @pytest.mark.parametrize("host", ["redis+cluster://h:7000", {"address": "redis+cluster://h:7000"}])

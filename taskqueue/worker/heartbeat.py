@@ -1,6 +1,9 @@
 """The heartbeat thread: renews the leases of every task the worker holds every
 lease/3, hears cancel requests and lost leases in the answer, keeps the worker's
-registry entry fresh and flushes runtime statistics.
+registry entry fresh and flushes runtime statistics. A beat that found Redis
+unreachable is tried again after RETRY_S, not a whole interval later: against a silent
+peer a failed beat already took up to twice the socket timeout, and waiting a whole
+interval more could leave the lease itself between two renewals.
 
 It is a thread, not a coroutine, so a task that hogs the event loop (or the GIL for a
 while: the interpreter switches threads every few ms) does not get its lease stolen.
@@ -18,6 +21,7 @@ from ..runtime import bucket_of
 from ..workers import FORGET_AFTER_S
 
 log = logging.getLogger("taskqueue.worker")
+RETRY_S = 1.0  # after a beat that found Redis unreachable (not a whole interval)
 
 
 class Heartbeat(threading.Thread):
@@ -40,21 +44,26 @@ class Heartbeat(threading.Thread):
         self.stats = stats
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            self.beat()
+        wait = self.interval
+        while not self.stopped.wait(wait):
+            wait = self.interval if self.beat() else min(RETRY_S, self.interval)
 
     def stop(self) -> None:
         self.stopped.set()
 
-    def beat(self) -> None:
+    def beat(self) -> bool:
+        """Renew, register, flush; False when Redis was unreachable (retry soon: a beat
+        that met a silent peer has already used up to twice the socket timeout)."""
         try:
             self.renew()
             self.register()
             self.stats.flush(self.broker)
         except BrokerUnavailable as exc:
             log.warning("heartbeat failed, will retry: %s", exc)
+            return False
         except Exception:
             log.exception("heartbeat failed")
+        return True
 
     def renew(self) -> None:
         by_queue: dict[str, list[tuple]] = {}

@@ -186,10 +186,10 @@ def _safe_str(exc: BaseException) -> str:
 def log_failure(running: Running, error, delay: int | None) -> None:
     c = running.claimed
     if delay is None:
-        log.error("task %s (%s) failed: %s: %s", c.id, c.name, error[0], error[1])
+        log.error("task %.100s (%.200s) failed: %s: %.500s", c.id, c.name, error[0], error[1])
     else:
         log.warning(
-            "task %s (%s) failed, retry in %.1f s: %s: %s",
+            "task %.100s (%.200s) failed, retry in %.1f s: %s: %.500s",
             c.id,
             c.name,
             delay / 1000,

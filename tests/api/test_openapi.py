@@ -76,12 +76,12 @@ def seeded(api, broker):
     register_worker(broker, "w-1")
     make_dead(broker, echo.enqueue(1).id)
     echo.enqueue(2)
-    with test_transaction_kept_open():
+    with database_connection_kept_open():
         yield api
 
 
 @contextlib.contextmanager
-def test_transaction_kept_open():
+def database_connection_kept_open():
     """The WSGI app is called directly here, not through Django's test client, so its
     request signals would close the database connection that holds the test's
     transaction (SQLite in memory ignores that; PostgreSQL does not). Do what the test

@@ -158,8 +158,10 @@ class FaultProxy:
         self._links: set[_Link] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._handlers: set[asyncio.Task] = set()
         self._stats_lock = threading.Lock()
+        self._closing = False
 
     @property
     def url(self) -> str:
@@ -174,7 +176,7 @@ class FaultProxy:
             target=self._run, args=(ready,), name="fault-proxy", daemon=True
         )
         self._thread.start()
-        if not ready.wait(10) or self._server is None:
+        if not ready.wait(10) or self._listener is None:
             raise RuntimeError("the fault proxy did not start")
         return self
 
@@ -182,8 +184,12 @@ class FaultProxy:
         asyncio.set_event_loop(self._loop)
 
         async def listen():
-            self._server = await asyncio.start_server(self._accept, self.host, 0)
-            self.port = self._server.sockets[0].getsockname()[1]
+            self._listener = socket.socket()
+            self._listener.bind((self.host, 0))
+            self._listener.listen(128)
+            self._listener.setblocking(False)
+            self.port = self._listener.getsockname()[1]
+            self._loop.add_reader(self._listener.fileno(), self._accept_ready)
 
         try:
             self._loop.run_until_complete(listen())
@@ -196,11 +202,19 @@ class FaultProxy:
             return
 
         async def shutdown():
-            self._server.close()
+            self._closing = True
+            self._loop.remove_reader(self._listener.fileno())
+            self._accept_ready()  # resets whatever is waiting to be accepted
+            self._listener.close()
             for link in list(self._links):
                 link.rst()
-            tasks = [t for link in self._links for t in link.tasks]
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # until no task is left (a handler still opening its streams resets its
+            # connection when it sees _closing)
+            while others := asyncio.all_tasks() - {asyncio.current_task()}:
+                _, pending = await asyncio.wait(others, timeout=5)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -273,9 +287,30 @@ class FaultProxy:
             values = {k: getattr(self._stats, k) + v for k, v in deltas.items()}
             self._stats = replace(self._stats, **values)
 
+    def _accept_ready(self) -> None:
+        """Accept every waiting connection (our own accept, not asyncio.start_server, so
+        every connection is in our hands: none can be lost in a cancelled accept)."""
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:  # BlockingIOError: none left
+                return
+            if self._closing:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+                continue
+            conn.setblocking(False)
+            handler = self._loop.create_task(self._adopt(conn))
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
+
+    async def _adopt(self, conn: socket.socket) -> None:
+        reader, writer = await asyncio.open_connection(sock=conn)
+        await self._accept(reader, writer)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self._count(accepted=1)
-        if self._mode.name == "reset":
+        if self._closing or self._mode.name == "reset":
             self._count(refused=1)
             _rst(writer)
             return
@@ -285,6 +320,8 @@ class FaultProxy:
             await self._serve(link, reader)
         finally:
             self._links.discard(link)
+            if self._closing:
+                link.rst()
 
     async def _serve(self, link: _Link, reader: asyncio.StreamReader) -> None:
         if self._mode.name == "blackhole":

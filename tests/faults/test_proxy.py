@@ -1,5 +1,6 @@
 """The fault proxy, mode by mode, against a real private redis-server."""
 
+import contextlib
 import socket
 import time
 
@@ -154,6 +155,28 @@ def test_a_dropped_reply_executes_the_command_then_resets_the_connection(proxy, 
     assert direct.get("proxy:dropped") == b"1"  # it ran; the client cannot know
     stats = proxy.stats()
     assert stats.drops == 1 and stats.reset == 1
+
+
+def test_latency_and_drop_combine(proxy, direct):
+    client = through(proxy)
+    client.ping()
+    proxy.latency(30, 0, drop=1.0)
+    started = time.monotonic()
+    with pytest.raises(redis.ConnectionError):
+        client.incr("proxy:slow-drop")
+    assert time.monotonic() - started >= 0.03 + 0.2  # the request's delay, then the reset
+    assert direct.get("proxy:slow-drop") == b"1"
+    assert proxy.stats().drops == 1
+
+
+def test_stop_ends_black_holed_connections_too(server):
+    proxy = FaultProxy("127.0.0.1", server.port).start()
+    proxy.blackhole()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        sock.sendall(b"PING\r\n")
+        proxy.stop()
+        with contextlib.suppress(ConnectionResetError):  # closed (a FIN or an RST)
+            assert sock.recv(64) == b""  # and never answered
 
 
 def test_drop_reply_drops_about_the_given_share(proxy, direct):

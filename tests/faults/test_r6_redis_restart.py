@@ -41,6 +41,7 @@ CONCURRENCY = pick(ci=2, full=4)  # 3 x 2 (4) / 50 ms: at most 120 (240) tasks/s
 WORKER_ARGS = ("--concurrency", str(CONCURRENCY))
 BACK_WITHIN = 10.0  # s: every worker claims again
 API_WITHIN = 5.0  # s: each API call during the outage answers
+AOF_WINDOW = 2.5  # s before the kill: Redis may have acknowledged writes not yet in its AOF
 
 
 @pytest.fixture
@@ -83,13 +84,24 @@ def api_calls(client: Client) -> dict:
     }
 
 
-def probe_api(client: Client, until: float) -> list[tuple[str, int | None, float]]:
+def answer(response) -> str | None:
+    """'503 broker_unavailable' (status and error code), or None: no answer in time."""
+    if response is None:
+        return None
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        code = "-"
+    return f"{response.status_code} {code}"
+
+
+def probe_api(client: Client, until: float) -> list[tuple[str, str | None, float]]:
     """Call each endpoint again and again until `until` (monotonic)."""
     seen = []
     while time.monotonic() < until:
         for name, call in api_calls(client).items():
             response, took = bounded(call, API_WITHIN)
-            seen.append((name, None if response is None else response.status_code, took))
+            seen.append((name, answer(response), took))
     return seen
 
 
@@ -108,18 +120,24 @@ def first_claims_after(ledger, pids, since: float) -> dict[int, float | None]:
 
 
 def run_outage(redis_server, producer, tq_prefix, client: Client | None):
-    """Load, kill -9 at KILL_AT, probe the API during the outage, restart after OUTAGE s."""
+    """Load, kill -9 at KILL_AT, probe the API during the outage, restart after OUTAGE s;
+    returns the backlog at the kill, the API's answers, when Redis died and came back."""
     producer.start(work, RATE * SECONDS, lambda i: (TASK_MS,), rate=RATE)
     time.sleep(KILL_AT)  # the load runs: the scenario's timeline
     waiting = backlog(redis_server.client(), tq_prefix)
     redis_server.kill9()
-    killed = time.monotonic()
+    killed, killed_at = time.monotonic(), time.time()
     probes = probe_api(client, killed + OUTAGE - 1.0) if client else []
     time.sleep(max(0.0, killed + OUTAGE - time.monotonic()))  # holding the outage
     redis_server.start()
-    back = time.time()
+    back_at = time.time()
     producer.join(SECONDS * 3)
-    return waiting, probes, back
+    return waiting, probes, killed_at, back_at
+
+
+def finished_before(ledger, t: float, seconds: float) -> int:
+    """Successful ends in the `seconds` before `t` (epoch)."""
+    return sum(1 for e in ledger.read() if e.kind == "end" and e.ok and t - seconds <= e.t <= t)
 
 
 def test_r6_redis_killed_and_restarted_loses_no_acknowledged_enqueue(
@@ -128,11 +146,12 @@ def test_r6_redis_killed_and_restarted_loses_no_acknowledged_enqueue(
     pool = worker_pool(WORKERS, args=WORKER_ARGS)
     producer = make_producer()
     assert api_client.get("/api/v1/queues").status_code == 200  # the token works
-    waiting, probes, back = run_outage(fault_redis, producer, tq_prefix, api_client)
+    waiting, probes, killed, back = run_outage(fault_redis, producer, tq_prefix, api_client)
     r = fault_redis.client()
     drain = wait_drained(r, tq_prefix, producer, ledger, timeout=pick(90, 300))
     report = check(r, tq_prefix, producer, ledger)
     claims = first_claims_after(ledger, set(pool.pids), back)
+    redone_bound = finished_before(ledger, killed, AOF_WINDOW)
     known = [s for s in claims.values() if s is not None]
     figures(
         "R6",
@@ -144,17 +163,20 @@ def test_r6_redis_killed_and_restarted_loses_no_acknowledged_enqueue(
         backlog_at_kill=waiting,
         lost=len(report.lost),
         extra_completions=report.extra_completions,
+        finished_in_aof_window=redone_bound,
         api_calls=len(probes),
-        api_statuses=sorted({f"{name} {status}" for name, status, _ in probes}),
+        api_answers=sorted({f"{name}: {got}" for name, got, _ in probes}),
         api_slowest_s=round(max(took for *_, took in probes), 3),
         claims_again_s=sorted(round(s, 2) for s in known),
         worker_restarts=pool.restarts,
         drain_s=round(drain.seconds, 2),
     )
     assert waiting > 0, "nothing was waiting in Redis when it died: the scenario proves nothing"
-    assert probes and all(status == 503 for _, status, _ in probes), probes
+    assert probes and all(got == "503 broker_unavailable" for _, got, _ in probes), probes
     assert drain.done, drain
-    report.assert_clean()
+    # at-least-once: a completion Redis acknowledged but had not yet written to its AOF
+    # (everysec postpones the write up to 2 s while an fsync is slow) runs again
+    report.assert_clean(max_duplicates=redone_bound)
     assert None not in claims.values() and max(known) <= BACK_WITHIN, claims
     assert pool.restarts == 0, pool.tails()
 
@@ -165,14 +187,15 @@ def test_r6_twin_redis_without_aof_is_caught_losing_acknowledged_tasks(
     no_aof = make_fault_redis(persistent=False)
     worker_pool(WORKERS, redis=no_aof, args=WORKER_ARGS)
     producer = make_producer(no_aof.url)
-    waiting, _, _ = run_outage(no_aof, producer, tq_prefix, client=None)
+    waiting, *_ = run_outage(no_aof, producer, tq_prefix, client=None)
     r = no_aof.client()
     wait_drained(r, tq_prefix, producer, ledger, timeout=60, idle=2.0)
     report = check(r, tq_prefix, producer, ledger)
-    held = WORKERS * (
-        CONCURRENCY + max(CONCURRENCY, 4)
-    )  # running and prefetched: they run from the workers' memory
-    assert waiting > held
-    assert len(report.lost) >= waiting - held  # the rest of the backlog is gone
+    figures("R6-twin", backlog_at_kill=waiting, lost=len(report.lost), acked=report.acked)
+    # what the workers held (running, prefetched) ran from their memory: most of the
+    # rest is gone (the backlog moves between the count and the kill)
+    held = WORKERS * (CONCURRENCY + max(CONCURRENCY, 4))
+    assert waiting > 2 * held
+    assert len(report.lost) >= waiting // 2
     with pytest.raises(AssertionError, match="lost"):
         report.assert_clean()

@@ -164,5 +164,12 @@ def test_r8_twin_a_worker_without_socket_timeout_is_caught_hanging(
     recovery = play(proxy.blackhole, proxy.passthrough, ledger, pids, CLAIM_AGAIN_WITHIN)
     producer.stop_event.set()
     hung = {pid for pid, s in recovery.items() if s is None or s > CLAIM_AGAIN_WITHIN}
+    healthy_took = [recovery[pid] for pid in healthy.pids]
+    broken_took = [recovery[pid] for pid in broken.pids]
+    figures(
+        "R8-twin",
+        healthy_claims_again_s=[None if s is None else round(s, 2) for s in healthy_took],
+        broken_claims_again_s=[None if s is None else round(s, 2) for s in broken_took],
+    )
     assert hung == set(broken.pids), recovery
     assert broken.restarts == 0  # it did not die: it hangs

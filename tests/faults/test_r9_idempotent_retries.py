@@ -134,6 +134,13 @@ def test_r9_twin_retries_without_idempotency_keys_are_caught_as_extra_tasks(
     wait_drained(r, tq_prefix, producer, ledger, timeout=pick(60, 120))
     report = check(r, tq_prefix, producer, ledger)
     created = tasks_in_redis(r, tq_prefix)
+    figures(
+        "R9-twin",
+        requests=REQUESTS,
+        dropped_replies=drops,
+        tasks_created=created,
+        phantom=len(report.phantom),
+    )
     assert drops > 0
     assert created > REQUESTS  # one more task per dropped reply
     assert len(report.phantom) == created - REQUESTS
