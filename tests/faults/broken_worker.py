@@ -136,13 +136,14 @@ MODES = {
 }
 
 
-def main() -> None:
+def main(modes: dict = MODES) -> None:
+    """Set Django up, apply the break named by FAULTS_BREAK, run the command in argv."""
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     import django
 
     django.setup()
-    MODES[os.environ["FAULTS_BREAK"]]()
+    modes[os.environ["FAULTS_BREAK"]]()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["manage.py", *sys.argv[1:]])

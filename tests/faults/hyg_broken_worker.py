@@ -9,11 +9,6 @@ Modes:
   leak           every task run keeps 20 KB alive for good (a per-task leak), R13
 """
 
-import os
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 LEAK_BYTES = 20_000
 
 
@@ -48,17 +43,7 @@ def _leak() -> None:
 MODES = {"early-promote": _early_promote, "leak": _leak}
 
 
-def main() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-    import django
-
-    django.setup()
-    MODES[os.environ["FAULTS_BREAK"]]()
-    from django.core.management import execute_from_command_line
-
-    execute_from_command_line(["manage.py", *sys.argv[1:]])
-
-
 if __name__ == "__main__":
-    main()
+    from broken_worker import main  # the same start-up as the rig's twins (this folder)
+
+    main(MODES)
