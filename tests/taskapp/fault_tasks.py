@@ -65,11 +65,16 @@ def suicide() -> None:
 @task(max_retries=3, retry_backoff=0.05, retry_backoff_max=0.2)
 def fail_first(ms: float = 0) -> str:
     """Raises the first time it runs to its end (failures == 0), then works."""
+    return failing_first_run(ms, "fail_first")
+
+
+def failing_first_run(ms: float, name: str) -> str:
+    """A body that fails the first time it runs to its end, then works (ledgered)."""
     me = _start()
     time.sleep(ms / 1000)
     if current_task().failures == 0:
         _end(me, False)
-        raise RuntimeError("fail_first: the first run fails")
+        raise RuntimeError(f"{name}: the first run fails")
     _end(me, True)
     return "ok"
 

@@ -8,11 +8,10 @@ its pool), so one body serves the CI and the full size:
 """
 
 import os
-import time
 
 from taskqueue import current_task, task
 
-from .fault_tasks import _end, _start
+from .fault_tasks import _end, _start, failing_first_run
 
 __all__ = ["add", "always_fail_jitter", "fails_on_first_attempt", "retry_once"]
 
@@ -29,13 +28,7 @@ def add(a, b):
 @task(max_retries=1, retry_backoff=BACKOFF_S, retry_backoff_max=BACKOFF_S, retry_jitter=False)
 def retry_once(ms: float = 0) -> str:
     """Fails its first run; the retry comes exactly BACKOFF_S later (no jitter)."""
-    me = _start()
-    time.sleep(ms / 1000)
-    if current_task().failures == 0:
-        _end(me, False)
-        raise RuntimeError("retry_once: the first run fails")
-    _end(me, True)
-    return "ok"
+    return failing_first_run(ms, "retry_once")
 
 
 @task(max_retries=4, retry_backoff=BACKOFF_BASE_S)
