@@ -40,17 +40,25 @@ if mode == '' then
   local popped = rcall('ZPOPMIN', KEYS[1], want)
   for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
 else
-  local candidates = rcall('ZRANGE', KEYS[1], 0, want + MAX_PASSED - 1)
-  for _, id in ipairs(candidates) do
-    if #ids >= want then break end
-    local lost = tonumber(rcall('HGET', base .. 'task:' .. id, 'lost')) or 0
-    if lost <= 0 then
-      ids[#ids + 1] = id
-    elseif mode == 'alone' and #ids == 0 then
-      ids[1] = id
-      break
-    else
-      passed = passed + 1
+  -- read only as many ids as are still wanted (a queue without suspects costs one
+  -- ZRANGE of `want`), and at most MAX_PASSED suspects beyond them
+  local from, last, taken_alone = 0, want + MAX_PASSED - 1, false
+  while #ids < want and from <= last and not taken_alone do
+    local to = math.min(from + want - #ids - 1, last)
+    local candidates = rcall('ZRANGE', KEYS[1], from, to)
+    if #candidates == 0 then break end
+    from = to + 1
+    for _, id in ipairs(candidates) do
+      local lost = tonumber(rcall('HGET', base .. 'task:' .. id, 'lost')) or 0
+      if lost <= 0 then
+        ids[#ids + 1] = id
+      elseif mode == 'alone' and #ids == 0 then
+        ids[1] = id
+        taken_alone = true
+        break
+      else
+        passed = passed + 1
+      end
     end
   end
   if #ids > 0 then rcall('ZREM', KEYS[1], unpack(ids)) end
