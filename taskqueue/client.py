@@ -11,6 +11,7 @@ redis_urls.py); redis-py's RedisCluster and Sentinel clients do the distributed 
 slot routing and MOVED redirects, and finding the new master after a fail-over.
 """
 
+import contextlib
 import threading
 
 import redis
@@ -123,18 +124,19 @@ def reset(**_) -> None:
     global _broker
     with _lock:
         if _broker is not None:
-            _close(_broker.client)
+            close_client(_broker.client)
         _broker = None
 
 
-def _close(client) -> None:
-    """Close a client's connections. A closed RedisCluster forgets its nodes and cannot
-    be used again, so it only drops its connections: whoever still holds the old broker
-    may go on using it, as with one Redis (its client reconnects)."""
-    if isinstance(client, redis.cluster.RedisCluster):
-        client.disconnect_connection_pools()
-    else:
-        client.close()
+def close_client(client) -> None:
+    """Close a sync client's connections (best effort). A closed RedisCluster forgets
+    its nodes and cannot be used again, so it only drops its connections: whoever still
+    holds the old broker may go on using it, as with one Redis (its client reconnects)."""
+    with contextlib.suppress(Exception):
+        if isinstance(client, redis.cluster.RedisCluster):
+            client.disconnect_connection_pools()
+        else:
+            client.close()
 
 
 _broker: RedisBroker | None = None

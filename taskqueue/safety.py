@@ -21,7 +21,6 @@ use the broker's Redis (docs/configuration.md#start-up-safety).
    reported as "could not check", never raised.
 """
 
-import contextlib
 import ipaddress
 import logging
 import re
@@ -222,7 +221,7 @@ def check_server_when_reachable(config: Config, *, wait: float = 2.0) -> list[st
     with backoff and logs once it can; returns None then, else the warnings."""
     import redis
 
-    from .client import connect
+    from .client import close_client, connect
 
     def attempt(timeout: float) -> list[str] | None:
         """The warnings, or None while Redis does not answer."""
@@ -237,7 +236,7 @@ def check_server_when_reachable(config: Config, *, wait: float = 2.0) -> list[st
         else:
             return warn_about_server(client, config.REDIS_URL)
         finally:
-            _close(client)
+            close_client(client)
 
     found = attempt(wait)
     if found is not None:
@@ -251,11 +250,3 @@ def check_server_when_reachable(config: Config, *, wait: float = 2.0) -> list[st
 
     threading.Thread(target=retry, name="taskqueue-safety", daemon=True).start()
     return None
-
-
-def _close(client) -> None:
-    with contextlib.suppress(Exception):  # closing is best effort
-        if hasattr(client, "disconnect_connection_pools"):
-            client.disconnect_connection_pools()
-        else:
-            client.close()

@@ -10,18 +10,21 @@ while: the interpreter switches threads every few ms) does not get its lease sto
 """
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
 
 from ..broker.redis_broker import RedisBroker
+from ..client import close_client
 from ..errors import BrokerUnavailable
 from ..runtime import bucket_of
 from ..workers import FORGET_AFTER_S
 
 log = logging.getLogger("taskqueue.worker")
 RETRY_S = 1.0  # after a beat that found Redis unreachable (not a whole interval)
+FINISH_WAIT_S = 5.0  # for a beat in progress when the worker stops
 
 
 class Heartbeat(threading.Thread):
@@ -50,6 +53,17 @@ class Heartbeat(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
+
+    def finish(self, worker_id: str) -> None:
+        """Stop beating, leave the registry (when Redis answers) and close this thread's
+        connections, which nothing else would close while the process lives on (a
+        worker run inside another program, as the tests do)."""
+        self.stop()
+        if self.is_alive():
+            self.join(timeout=FINISH_WAIT_S)  # a beat in progress ends first
+        with contextlib.suppress(BrokerUnavailable):
+            self.unregister(worker_id)
+        close_client(self.broker.client)
 
     def beat(self) -> bool:
         """Renew, register, flush; False when Redis was unreachable (retry soon: a beat

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, router
 
 from ..broker.async_broker import AsyncRedisBroker
 from ..definition import EnqueueOptions, build_task
@@ -25,6 +25,7 @@ from ..serialization import dumps
 
 log = logging.getLogger("taskqueue.worker")
 SWEEP_S = 1.0
+NOT_MIGRATED_PAUSE_S = 600.0  # between archive attempts while the table is missing
 TRIM_S = 5.0  # how often finished records past their retention are looked for
 TRIM_CALLS = 20  # at most 2,000 records of each kind per queue and pass
 
@@ -138,9 +139,12 @@ async def archive_loop(interval: float) -> None:
         pause = interval * random.uniform(0.9, 1.1)
         try:
             written = await asyncio.to_thread(_archive_in_thread, archive)
-        except DatabaseError as exc:  # e.g. migrations not run: say so briefly, try later
-            log.warning("archiving skipped, the database is not ready: %s", exc)
-            written, pause = None, max(pause, 600)
+        except NotMigrated as exc:  # say so once in a while, not every interval
+            log.warning("archiving skipped until the database is migrated: %s", exc.__cause__)
+            written, pause = None, max(pause, NOT_MIGRATED_PAUSE_S)
+        except DatabaseError as exc:  # e.g. a lock or a lost connection: try next interval
+            log.warning("archiving failed, trying again: %s", exc)
+            written = None
         except BrokerUnavailable as exc:
             log.warning("archiving skipped: %s", exc)
             written = None
@@ -152,8 +156,26 @@ async def archive_loop(interval: float) -> None:
         )
 
 
+class NotMigrated(Exception):
+    """The archive's table does not exist: `migrate` has not been run yet."""
+
+
 def _archive_in_thread(archive):
     try:
         return archive.archive_if_due()
+    except DatabaseError as exc:
+        if not _archive_table_exists():
+            raise NotMigrated from exc
+        raise
     finally:
         connections.close_all()  # this thread's: it may not be the next run's thread
+
+
+def _archive_table_exists() -> bool:
+    from ..models import TaskArchive
+
+    connection = connections[router.db_for_write(TaskArchive)]
+    try:
+        return TaskArchive._meta.db_table in connection.introspection.table_names()
+    except DatabaseError:
+        return True  # the database itself is not answering: a transient failure

@@ -113,9 +113,7 @@ class Supervisor:
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
-        self.heartbeat.stop()
-        with contextlib.suppress(BrokerUnavailable):
-            await asyncio.to_thread(self.heartbeat.unregister, self.id)
+        await asyncio.to_thread(self.heartbeat.finish, self.id)
         await self.broker.close()
         return 0
 

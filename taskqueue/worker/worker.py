@@ -148,8 +148,7 @@ class Worker:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         if self.link is None:
-            self.heartbeat.stop()
-            await asyncio.to_thread(self._unregister)
+            await asyncio.to_thread(self.heartbeat.finish, self.id)
         else:
             self.running.clear()
             self.link.send()  # nothing held any more
@@ -172,10 +171,6 @@ class Worker:
                 log.warning(
                     "could not release %d task(s) (their leases will expire): %s", len(held), exc
                 )
-
-    def _unregister(self) -> None:
-        with contextlib.suppress(BrokerUnavailable):
-            self.heartbeat.unregister(self.id)
 
     async def _maintain(self) -> None:
         found = schedules(self.periodic)

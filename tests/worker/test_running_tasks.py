@@ -1,16 +1,23 @@
 """Running tasks: results, failures, retries, timeouts, priorities, sync and async."""
 
+import contextlib
+import gc
 import itertools
+import socket
+import threading
 
 import pytest
 
 import taskqueue
 from taskqueue import services
 from taskqueue.audit import Actor
+from taskqueue.client import get_broker
+from taskqueue.conf import get_config
 from taskqueue.status import Status
+from taskqueue.worker.worker import Worker
 from tests.taskapp import tasks
 
-from .conftest import run_burst, wait_until
+from .conftest import options, run_burst, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -166,6 +173,37 @@ def test_the_worker_is_in_the_registry_while_it_runs(background_worker, broker):
     assert (info.id, info.queues, info.concurrency, info.lost) == (worker.id, ["default"], 4, False)
     worker.stop_from_thread()
     wait_until(lambda: broker.workers() == [], message="the worker to unregister")
+
+
+def open_sockets() -> set[int]:
+    """The ids of this process's connected sockets (gc sees every socket object)."""
+    found = set()
+    for obj in gc.get_objects():
+        if isinstance(obj, socket.socket) and obj.fileno() != -1:
+            with contextlib.suppress(OSError):
+                obj.getpeername()
+                found.add(id(obj))
+    return found
+
+
+def test_a_stopped_worker_leaves_no_connection_open(broker):
+    """A worker run inside another program (as here) closes every connection it opened,
+    its heartbeat thread's included, instead of leaving them to the garbage collector.
+    The process-wide broker (client.get_broker(), which its archive loop uses) is the
+    program's own and stays open: it has its connection before the count starts."""
+    get_broker().client.ping()
+    gc.collect()
+    before = open_sockets()
+    worker = Worker(options(name="closes-up"), get_config())
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False})
+    thread.start()
+    assert worker.ready.wait(10), "the worker did not start"
+    assert open_sockets() - before, "no connection while it runs"
+    worker.stop_from_thread()
+    thread.join(timeout=15)
+    assert not thread.is_alive(), "the worker did not stop"
+    gc.collect()
+    assert open_sockets() - before == set()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -163,7 +163,8 @@ def demo_argv(rate: float) -> list[str]:
 
 def _answers(url: str) -> bool:
     try:
-        return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping()
+        with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:
+            return client.ping()
     except (redis.ConnectionError, redis.TimeoutError, OSError):
         return False
 
