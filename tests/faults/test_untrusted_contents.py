@@ -307,3 +307,23 @@ def test_twin_an_engine_that_imports_by_name_is_caught(fault_redis, tq_prefix, t
     caught = [e for e in found if e["event"] in ("compile", "exec") and "canary.py" in e["detail"]]
     assert len(caught) == 2, found
     assert (tmp_path / "canary").exists()
+
+
+def test_a_task_id_that_is_not_utf8_runs_like_any_other(fault_redis, tq_prefix, worker_pool):
+    """Redis treats ids as bytes; the engine's clients decode replies with
+    surrogateescape, so an id written straight into Redis that is not UTF-8 is claimed,
+    run and completed under exactly its own bytes (no second record, no stuck lease)."""
+    raw = fault_redis.client(decode_responses=False)
+    odd, base = b"\xff\xfe-not-utf8", f"{tq_prefix}:{{default}}:".encode()
+    fields = record("", ECHO, args='["odd"]') | {"id": odd}
+    raw.hset(base + b"task:" + odd, mapping=fields)
+    raw.zadd(base + b"pending", {odd: BAND * 2**45 + 1})
+    raw.zadd(base + b"index", {odd: int(time.time() * 1000)})
+    raw.sadd(f"{tq_prefix}:queues", "default")
+    worker_pool(1)
+    status = lambda: raw.hget(base + b"task:" + odd, "status")  # noqa: E731
+    wait_for(lambda: status() == b"completed", 30, f"the task to complete: {status()}")
+    assert raw.hget(base + b"task:" + odd, "result") == b'"odd"'
+    assert raw.zrange(base + b"completed", 0, -1) == [odd]
+    assert raw.keys(base + b"task:*") == [base + b"task:" + odd]
+    assert raw.zcard(base + b"active") == 0
