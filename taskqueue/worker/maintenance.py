@@ -132,28 +132,29 @@ class Maintenance:
 async def archive_loop(interval: float) -> None:
     """Copy finished tasks to the database archive (taskqueue/archive.py) every
     `interval` seconds, in a thread: any number of workers run this, one at a time
-    does the work (a Redis lock), and the event loop never waits for the database."""
+    does the work (a Redis lock), and the event loop never waits for the database.
+    The first run is one interval after the start: a worker that just started (or many
+    restarting at once) leaves the database alone for a while."""
     from .. import archive
 
+    pause = interval * random.uniform(0.9, 1.1)
     while True:
+        await asyncio.sleep(pause)
         pause = interval * random.uniform(0.9, 1.1)
         try:
             written = await asyncio.to_thread(_archive_in_thread, archive)
         except NotMigrated as exc:  # say so once in a while, not every interval
             log.warning("archiving skipped until the database is migrated: %s", exc.__cause__)
-            written, pause = None, max(pause, NOT_MIGRATED_PAUSE_S)
+            pause = max(pause, NOT_MIGRATED_PAUSE_S)
         except DatabaseError as exc:  # e.g. a lock or a lost connection: try next interval
             log.warning("archiving failed, trying again: %s", exc)
-            written = None
         except BrokerUnavailable as exc:
             log.warning("archiving skipped: %s", exc)
-            written = None
         except Exception:
             log.exception("archiving failed")
-            written = None
-        await asyncio.sleep(
-            1.0 if written is not None and written >= archive.DEFAULT_BATCH else pause
-        )
+        else:
+            if written is not None and written >= archive.DEFAULT_BATCH:
+                pause = 1.0  # a backlog: go on soon
 
 
 class NotMigrated(Exception):

@@ -4,7 +4,7 @@ import asyncio
 import time
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
 from taskqueue import archive
 from taskqueue.models import TaskArchive
@@ -61,9 +61,19 @@ def test_a_transient_database_error_only_delays_archiving_one_interval(broker, m
     assert max(pauses) < 1.0, pauses
 
 
-def test_archiving_waits_ten_minutes_while_the_table_is_not_migrated(broker, monkeypatch, pauses):
-    monkeypatch.setattr(TaskArchive._meta, "db_table", "taskqueue_not_migrated_yet")
+@pytest.fixture
+def archive_table_dropped():
+    """The archive's table really gone (as before `migrate`), and back afterwards."""
+    with connection.schema_editor() as editor:
+        editor.delete_model(TaskArchive)
+    yield
+    with connection.schema_editor() as editor:
+        editor.create_model(TaskArchive)
 
+
+def test_archiving_waits_ten_minutes_while_the_table_is_not_migrated(
+    broker, archive_table_dropped, pauses
+):
     def long_pause():
         """long pause"""
         return any(p >= maintenance.NOT_MIGRATED_PAUSE_S for p in pauses)

@@ -7,6 +7,7 @@ import socket
 import threading
 
 import pytest
+import redis.cluster
 
 import taskqueue
 from taskqueue import services
@@ -190,8 +191,13 @@ def test_a_stopped_worker_leaves_no_connection_open(broker):
     """A worker run inside another program (as here) closes every connection it opened,
     its heartbeat thread's included, instead of leaving them to the garbage collector.
     The process-wide broker (client.get_broker(), which its archive loop uses) is the
-    program's own and stays open: it has its connection before the count starts."""
-    get_broker().client.ping()
+    program's own and stays open: it has its connections (one per node on a cluster)
+    before the count starts."""
+    shared = get_broker().client
+    if isinstance(shared, redis.cluster.RedisCluster):
+        shared.ping(target_nodes=redis.cluster.RedisCluster.ALL_NODES)
+    else:
+        shared.ping()
     gc.collect()
     before = open_sockets()
     worker = Worker(options(name="closes-up"), get_config())
