@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import redis.cluster
+from django.db import OperationalError
 
 import taskqueue
 from taskqueue import services
@@ -219,5 +220,16 @@ def test_workers_archive_dead_tasks_to_the_database(settings, tq_settings, backg
     settings.TASKQUEUE = {**tq_settings, "ARCHIVE_INTERVAL": 0.2}
     handle = tasks.not_retried.enqueue()
     background_worker()
-    row = wait_until(lambda: TaskArchive.objects.filter(task_id=handle.id).first(), timeout=10)
+
+    def archived():
+        try:
+            return TaskArchive.objects.filter(task_id=handle.id).first()
+        except OperationalError as exc:
+            # SQLite's shared-cache in-memory test database refuses a reader while the
+            # worker's archive thread writes ("table is locked"; no busy timeout): ask again
+            if "locked" not in str(exc):
+                raise
+            return None
+
+    row = wait_until(archived, timeout=10)
     assert (row.status, row.error_type) == ("dead", "KeyError")
