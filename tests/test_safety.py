@@ -248,9 +248,10 @@ def test_runall_refuses_before_starting_anything(tmp_path):
     assert checked.returncode == 0 and "W002" not in checked.stderr
 
 
-def test_the_web_process_refuses_too():
+@pytest.mark.parametrize("entry_point", ["config.asgi", "config.wsgi"])
+def test_the_web_process_refuses_too(entry_point):
     env = {"DJANGO_SETTINGS_MODULE": "config.settings", "REDIS_URL": NOWHERE}
-    ran = manage("-c", "import config.asgi", env=env)
+    ran = manage("-c", f"import {entry_point}", env=env)
     assert ran.returncode == 1
     assert "InsecureRedis: Refusing to use the Redis at redis://192.0.2.1:6379/0" in ran.stderr
 
