@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from taskqueue import options
+
 from .errors import ApiError, invalid
 
 FIELDS = ("task", "args", "kwargs", "queue", "priority", "delay_seconds", "eta", "max_retries")
@@ -61,7 +63,8 @@ def _when(body: dict) -> dict:
     delay, eta = body.get("delay_seconds"), body.get("eta")
     if delay is not None and eta is not None:
         raise invalid("eta", "Give delay_seconds or eta, not both.")
-    if delay is not None:
+    if delay is not None:  # checked here too, so that the error names the field sent
+        options.delay_ms(delay, field="delay_seconds")
         return {"delay": delay}
     if eta is not None:
         return {"eta": parse_eta(eta)}

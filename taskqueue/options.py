@@ -27,9 +27,23 @@ __all__ = [
 
 
 def _number(value: object, field: str) -> float:
-    if type(value) not in (int, float) or not math.isfinite(value):
-        raise ValidationError(f"{field} must be a finite number, not {value!r}.", field=field)
-    return float(value)
+    try:
+        number = float(value) if type(value) in (int, float) else math.nan
+    except OverflowError:  # an int past the largest float (10**309): not a delay
+        number = math.nan
+    if not math.isfinite(number):
+        raise ValidationError(f"{field} must be a finite number, not {shown(value)}.", field=field)
+    return number
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """The value as an error message shows it: repr, cut short (a huge int's repr may
+    itself be refused: sys.get_int_max_str_digits)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"an integer of about {value.bit_length() * 0.30103:.0f} digits"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def delay_ms(value: object, field: str = "delay") -> int:
@@ -37,7 +51,7 @@ def delay_ms(value: object, field: str = "delay") -> int:
     seconds = value.total_seconds() if isinstance(value, timedelta) else _number(value, field)
     if not 0 <= seconds <= MAX_DELAY_SECONDS:
         raise ValidationError(
-            f"{field} must be between 0 and {MAX_DELAY_SECONDS} seconds, not {value!r}.",
+            f"{field} must be between 0 and {MAX_DELAY_SECONDS} seconds, not {shown(value)}.",
             field=field,
         )
     return int(seconds * 1000)
@@ -46,7 +60,7 @@ def delay_ms(value: object, field: str = "delay") -> int:
 def eta_ms(value: object, now: datetime, field: str = "eta") -> int:
     """An aware datetime as epoch ms; past times mean 'now', far futures are refused."""
     if not isinstance(value, datetime):
-        raise ValidationError(f"{field} must be a datetime, not {value!r}.", field=field)
+        raise ValidationError(f"{field} must be a datetime, not {shown(value)}.", field=field)
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(
             f"{field} must be timezone-aware (got naive {value.isoformat()}).", field=field
@@ -62,7 +76,7 @@ def eta_ms(value: object, now: datetime, field: str = "eta") -> int:
 def max_retries(value: object, field: str = "max_retries") -> int:
     if type(value) is not int or not 0 <= value <= MAX_RETRIES_LIMIT:
         raise ValidationError(
-            f"{field} must be an integer from 0 to {MAX_RETRIES_LIMIT}, not {value!r}.",
+            f"{field} must be an integer from 0 to {MAX_RETRIES_LIMIT}, not {shown(value)}.",
             field=field,
         )
     return value
@@ -74,7 +88,7 @@ def timeout(value: object, field: str = "timeout") -> float | None:
     seconds = _number(value, field)
     if not 0 < seconds <= MAX_DELAY_SECONDS:
         raise ValidationError(
-            f"{field} must be a number of seconds > 0, not {value!r}.", field=field
+            f"{field} must be a number of seconds > 0, not {shown(value)}.", field=field
         )
     return seconds
 
@@ -82,7 +96,8 @@ def timeout(value: object, field: str = "timeout") -> float | None:
 def idempotency_key(value: object, field: str = "idempotency_key") -> str:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_IDEMPOTENCY_KEY:
         raise ValidationError(
-            f"{field} must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters, not {value!r}.",
+            f"{field} must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters, "
+            f"not {shown(value)}.",
             field=field,
         )
     if not value.isprintable():

@@ -157,7 +157,7 @@ def test_a_priority_outside_1_to_10_is_refused_and_nothing_is_written(bad, redis
     assert keys_under_prefix(redis_client, tq_prefix) == []
 
 
-@pytest.mark.parametrize("bad", ["../x", "a:b", "{t}", "x" * 300, "", "Emails"])
+@pytest.mark.parametrize("bad", ["../x", "a:b", "{t}", "x" * 300, "", "Emails", "default\n"])
 def test_a_bad_queue_name_is_refused_and_nothing_is_written(bad, redis_client, tq_prefix):
     with pytest.raises(InvalidQueueName, match="not allowed"):
         add.using(queue=bad).enqueue(1, 2)
@@ -190,6 +190,10 @@ def test_an_oversize_payload_is_refused(tq_settings, settings):
     [
         ({"delay": -1}, "delay must be between"),
         ({"delay": math.nan}, "finite number"),
+        ({"delay": 10**309}, "finite number, not 1000000000"),
+        ({"delay": 10**5000}, "finite number, not an integer of about 5000 digits"),
+        ({"timeout": 10**309}, "finite number"),
+        ({"max_retries": 10**5000}, "integer from 0 to 1000, not an integer of about"),
         ({"eta": datetime(2030, 1, 1)}, "timezone-aware"),
         ({"eta": datetime(9999, 1, 1, tzinfo=UTC)}, "days ahead"),
         ({"max_retries": -1}, "max_retries"),
