@@ -101,7 +101,7 @@ def find_token(token: str) -> ApiToken | None:
     TOKEN_CACHE_S per process: a revoked token, or a user who lost a permission, is
     refused at once by the process that made the change and within TOKEN_CACHE_S by
     the others."""
-    if not TOKEN_RE.match(token):
+    if not TOKEN_RE.fullmatch(token):
         return None
     key = hash_token(token)
     cached = _cache.get(key)

@@ -16,6 +16,7 @@ from .priority import MAX_PRIORITY, MIN_PRIORITY
 from .redis_urls import FORMS
 from .redis_urls import problem as url_problem
 
+# Matched with fullmatch, never match: `$` also matches before a trailing newline.
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 MAX_SHARDS = 64
@@ -111,7 +112,7 @@ def _shard_problems(shards: Any) -> list[tuple[str, str, str]]:
         ("E012", f"TASKQUEUE['SHARDS'][{name!r}] = {count!r} is not allowed.", hint)
         for name, count in shards.items()
         if not isinstance(name, str)
-        or not QUEUE_NAME_RE.match(name)
+        or not QUEUE_NAME_RE.fullmatch(name)
         or type(count) is not int
         or not 1 <= count <= MAX_SHARDS
     ]
@@ -138,7 +139,7 @@ def _url_problems(raw: dict) -> list[tuple[str, str, str]]:
     if found:
         return [("E003", f"TASKQUEUE['REDIS_URL'] is not usable: {found}.", f"Use {FORMS}.")]
     prefix = raw.get("PREFIX", Config.PREFIX)
-    if not isinstance(prefix, str) or not PREFIX_RE.match(prefix):
+    if not isinstance(prefix, str) or not PREFIX_RE.fullmatch(prefix):
         return [
             (
                 "E004",
@@ -157,10 +158,10 @@ def _queue_problems(raw: dict) -> list[tuple[str, str, str]]:
         found.append(("E005", "TASKQUEUE['QUEUES'] must be a non-empty list of names.", hint))
         queues = ()
     for name in queues:
-        if not isinstance(name, str) or not QUEUE_NAME_RE.match(name):
+        if not isinstance(name, str) or not QUEUE_NAME_RE.fullmatch(name):
             found.append(("E005", f"Queue name {name!r} in TASKQUEUE['QUEUES'] is invalid.", hint))
     default = raw.get("DEFAULT_QUEUE", Config.DEFAULT_QUEUE)
-    if not isinstance(default, str) or not QUEUE_NAME_RE.match(default):
+    if not isinstance(default, str) or not QUEUE_NAME_RE.fullmatch(default):
         found.append(("E006", f"TASKQUEUE['DEFAULT_QUEUE'] {default!r} is invalid.", hint))
     priority = raw.get("DEFAULT_PRIORITY", Config.DEFAULT_PRIORITY)
     if type(priority) is not int or not MIN_PRIORITY <= priority <= MAX_PRIORITY:

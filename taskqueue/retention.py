@@ -22,7 +22,7 @@ _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 
 def parse_age(text: str) -> timedelta:
     """'365d', '12h' or '2w' as a timedelta; ValidationError for anything else."""
-    match = _AGE.match(text.strip()) if isinstance(text, str) else None
+    match = _AGE.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None or int(match[1]) == 0:
         raise ValidationError(
             f"age {text!r} is not valid: use a positive whole number followed by "

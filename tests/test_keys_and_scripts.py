@@ -22,7 +22,8 @@ def test_every_key_of_a_queue_maps_to_one_cluster_slot(queue):
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "Upper", "../x", "a:b", "{t}", "x" * 64, "-start", "a b", 5, None]
+    "bad",
+    ["", "Upper", "../x", "a:b", "{t}", "x" * 64, "-start", "a b", "default\n", "a\n", 5, None],
 )
 def test_queue_names_outside_the_pattern_are_refused(bad):
     with pytest.raises(InvalidQueueName):

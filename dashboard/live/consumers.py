@@ -106,7 +106,7 @@ def parse_item(entry: object) -> Item | None:
     spec = KINDS.get(kind)
     if spec is None or not key or len(key) > 64 or not key.isprintable():
         return None
-    if spec.key == "queue" and not QUEUE_NAME_RE.match(key):
+    if spec.key == "queue" and not QUEUE_NAME_RE.fullmatch(key):
         return None
     if spec.key == "all" and key != "all":
         return None

@@ -56,7 +56,7 @@ def shard_names(queue: str, count: int) -> list[str]:
 
 
 def validate_queue_name(name: object, *, field: str = "queue") -> str:
-    if not isinstance(name, str) or not QUEUE_NAME_RE.match(name):
+    if not isinstance(name, str) or not QUEUE_NAME_RE.fullmatch(name):
         raise InvalidQueueName(
             f"queue name {name!r} is not allowed: use 1-63 characters from a-z, 0-9, "
             "'_', '.', '-', starting with a letter or digit.",

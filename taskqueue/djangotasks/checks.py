@@ -80,7 +80,7 @@ def _queue_problems(queues: Any) -> list[CheckMessage]:
                 id="taskqueue.E103",
             )
         ]
-    bad = [q for q in queues if not isinstance(q, str) or not QUEUE_NAME_RE.match(q)]
+    bad = [q for q in queues if not isinstance(q, str) or not QUEUE_NAME_RE.fullmatch(q)]
     if bad:
         return [Error(f"Invalid queue name(s) in QUEUES: {bad!r}.", hint=hint, id="taskqueue.E103")]
     try:

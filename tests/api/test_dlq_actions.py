@@ -61,6 +61,7 @@ def test_purge_by_ids_deletes_only_those(api, dead):
         ({"filter": []}, "filter"),
         ({"filter": {}, "dry_run": "yes"}, "dry_run"),
         ({"filter": {}, "to_queue": "{t}"}, "to_queue"),
+        ({"filter": {}, "to_queue": "default\n"}, "to_queue"),
         ({"filter": {}, "everything": True}, "everything"),
         ([], "body"),
     ],

@@ -41,5 +41,6 @@ def test_a_paused_queue_says_so(api):
 
 def test_an_unknown_queue_is_404_and_a_bad_name_422(reader):
     assert reader.get("queues/never-used").status_code == 404
-    response = reader.get("queues/a:b")
-    assert response.status_code == 422 and "queue" in error_of(response)["fields"]
+    for bad in ("a:b", "default%0A"):
+        response = reader.get(f"queues/{bad}")
+        assert response.status_code == 422 and "queue" in error_of(response)["fields"]

@@ -91,6 +91,7 @@ def test_the_queue_page_lists_a_status_tab_with_cursor_pages(viewer_client):
 
 def test_an_unknown_queue_is_404(viewer_client):
     assert viewer_client.get("/queues/nope/").status_code == 404
+    assert viewer_client.get("/queues/default%0A/").status_code == 404
 
 
 def test_the_task_search_finds_by_id_and_filters_by_status(viewer_client, some_tasks):
