@@ -6,6 +6,7 @@ out-of-band, no reload); a plain form post gets a redirect back with the message
 """
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -45,14 +46,12 @@ def back(request: HttpRequest) -> str:
     """Where a plain form post returns to: `next`, else the referring console page
     (only a URL on this host; never a view name, which `redirect` would try to resolve)."""
     for candidate in (request.POST.get("next"), request.META.get("HTTP_REFERER")):
-        if (
-            candidate
-            and url_has_allowed_host_and_scheme(
-                candidate, {request.get_host()}, require_https=request.is_secure()
-            )
-            and "/" in candidate
+        if candidate and url_has_allowed_host_and_scheme(
+            candidate, {request.get_host()}, require_https=request.is_secure()
         ):
-            return candidate
+            parts = urlsplit(candidate)
+            if parts.netloc or parts.path.startswith("/"):  # not a path relative to this one
+                return candidate
     return reverse("dashboard:overview")
 
 
