@@ -10,7 +10,7 @@ import dj_database_url
 from taskqueue.embedded_redis import default_socket_path
 from taskqueue.redis_urls import is_single_node
 
-from .env import env_bool, env_list, secret_key
+from .env import env_bool, env_int, env_list, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TASKQUEUE_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -142,6 +142,11 @@ TASKS = {
         "QUEUES": TASKQUEUE["QUEUES"],
     }
 }
+
+# The largest request body the web server accepts, on any URL, chunked or not; larger
+# ones get a 413 as they arrive, before they are buffered (config/webserver.py). A bit
+# above the API's own 1 MiB cap (TASKQUEUE_API["MAX_BODY_BYTES"]), which answers first.
+WEB_MAX_BODY_BYTES = env_int("WEB_MAX_BODY_BYTES", 1_114_112)
 
 # The JSON API (api/conf.py, docs/api.md): networks that may scrape /api/v1/metrics
 # without a token, e.g. TASKQUEUE_METRICS_NETWORKS=10.0.5.0/24.
