@@ -4,12 +4,17 @@ handler in a thread pool (config/http.py explains why); static files are served 
 Django's static files handler, so the product runs without a separate web server or
 a collectstatic step.
 
+Served by daphne, request bodies over WEB_MAX_BODY_BYTES are refused by the server
+itself, as they arrive (config/webserver.py, installed below): daphne would otherwise
+hold the whole body in memory before any of this code runs.
+
 Like the workers, the web process refuses a Redis on the network with neither a
 password nor TLS (taskqueue/safety.py); it checks the URL only, at import, so daphne
 exits with the message. The eviction and persistence warnings are the workers' and
 runall's (they need a round trip to Redis)."""
 
 import os
+import sys
 
 import django
 
@@ -19,6 +24,12 @@ django.setup(set_prefix=False)
 from taskqueue import conf, safety  # noqa: E402
 
 safety.refuse_insecure(conf.get_config())  # no unprotected network Redis (no I/O here)
+
+# Served by daphne (its CLI, runall, the tests): refuse oversized bodies as they arrive.
+if "daphne.server" in sys.modules:
+    from config import webserver
+
+    webserver.install()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

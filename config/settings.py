@@ -11,7 +11,7 @@ from taskqueue.embedded_redis import default_socket_path
 from taskqueue.private_files import private_dir, private_sqlite
 from taskqueue.redis_urls import is_single_node
 
-from .env import env_bool, env_list, secret_key
+from .env import env_bool, env_int, env_list, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The secret key, the SQLite database and the embedded Redis's data: readable by this
@@ -148,6 +148,11 @@ TASKS = {
         "QUEUES": TASKQUEUE["QUEUES"],
     }
 }
+
+# The largest request body the web server accepts, on any URL, chunked or not; larger
+# ones get a 413 as they arrive, before they are buffered (config/webserver.py). A bit
+# above the API's own 1 MiB cap (TASKQUEUE_API["MAX_BODY_BYTES"]), which answers first.
+WEB_MAX_BODY_BYTES = env_int("WEB_MAX_BODY_BYTES", 1_114_112)
 
 # The JSON API (api/conf.py, docs/api.md): networks that may scrape /api/v1/metrics
 # without a token, e.g. TASKQUEUE_METRICS_NETWORKS=10.0.5.0/24.

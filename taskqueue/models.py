@@ -30,6 +30,8 @@ class AuditEvent(models.Model):
         TOKEN_CREATED = "token_created", "API token created"
         TOKEN_REVOKED = "token_revoked", "API token revoked"
         PRUNE_AUDIT = "prune_audit", "prune audit trail"
+        LOGIN_LOCKED = "login_locked", "login locked out"
+        LOGIN_UNLOCKED = "login_unlocked", "login unlocked"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.CharField(max_length=150, db_index=True)

@@ -4,6 +4,7 @@ stops everything gracefully."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -28,6 +29,15 @@ def answers(url: str) -> int | None:
         return None
 
 
+def declared_huge_body_status(port: int) -> int:
+    """The status of a POST that announces a 1 GB body (and sends none of it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n\r\n"
+        )
+        return int(sock.recv(4096).split()[1])
+
+
 def test_runall_starts_the_product_and_one_sigint_stops_it_all(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "TASKQUEUE_PREFIX")}
     env |= {"TASKQUEUE_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
@@ -45,6 +55,7 @@ def test_runall_starts_the_product_and_one_sigint_stops_it_all(tmp_path):
         )
         try:
             wait_until(lambda: answers(f"http://127.0.0.1:{port}/login/") == 200, timeout=60)
+            assert declared_huge_body_status(port) == 413  # its daphne has the body cap
             client = redis.Redis(
                 unix_socket_path=str(default_socket_path(tmp_path)), decode_responses=True
             )

@@ -49,11 +49,22 @@ class LiveStack:
         self.token = self.manage(
             "createapitoken", "--user", "svc", "--scopes", "read,enqueue,operate"
         ).strip()
-        argv = ["-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(self.port)]
-        argv.append("config.asgi:application")
-        self.spawn(*argv)
-        wait_for(lambda: self.request("GET", "openapi.json")[0] == 200, 30, "daphne to answer")
+        self.daphne = self.start_daphne()
         return self
+
+    def start_daphne(self) -> subprocess.Popen:
+        """daphne serving config.asgi on self.port, once it answers."""
+        argv = ["-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(self.port)]
+        process = self.spawn(*argv, "config.asgi:application")
+        wait_for(lambda: self.request("GET", "openapi.json")[0] == 200, 30, "daphne to answer")
+        return process
+
+    def restart_daphne(self) -> None:
+        """A fresh web process on the same port (memory a process once grew to, it keeps)."""
+        self.daphne.terminate()
+        self.daphne.wait(timeout=30)
+        self.processes.remove(self.daphne)
+        self.daphne = self.start_daphne()
 
     def manage(self, *args: str) -> str:
         return subprocess.run(

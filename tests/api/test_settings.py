@@ -40,3 +40,11 @@ def test_an_open_network_matches_only_its_addresses(settings):
     assert opened.metrics_public_for("10.0.5.7") and opened.metrics_public_for("::1")
     assert not opened.metrics_public_for("10.0.6.1")
     assert not opened.metrics_public_for(None) and not opened.metrics_public_for("junk")
+
+
+def test_a_server_body_cap_below_the_apis_is_warned_about(settings):
+    settings.TASKQUEUE_API = {"MAX_BODY_BYTES": 2_000_000}
+    settings.WEB_MAX_BODY_BYTES = 1_114_112
+    assert "api.W001" in api_errors()
+    settings.WEB_MAX_BODY_BYTES = 2_100_000
+    assert "api.W001" not in api_errors()
