@@ -10,7 +10,7 @@ CLUSTER_SUITES := tests/test_broker_*.py tests/test_keys_and_scripts.py tests/te
 
 .DEFAULT_GOAL := help
 .PHONY: help run test lint format clean bench bench-api test-cluster test-failover bench-scaling \
-	bench-console faults faults-full
+	bench-console faults faults-full screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -45,6 +45,9 @@ faults: $(VENV)/.dev-deps ## the fault-injection suite at the CI size (tests/fau
 
 faults-full: $(VENV)/.dev-deps ## the fault-injection suite at the issue's sizes; prints each scenario's FIGURES
 	FAULTS_SIZE=full $(BIN)/python -m pytest -s -m faults --timeout 1800 tests/faults
+
+screenshots: $(VENV)/.dev-deps ## regenerate docs/screenshots/*.png (the README's) from the browser test
+	TASKQUEUE_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_browser.py -k screenshot
 
 lint: $(VENV)/.dev-deps ## ruff check + ruff format --check
 	$(BIN)/ruff check .
