@@ -9,7 +9,7 @@ CLUSTER_SUITES := tests/test_broker_*.py tests/test_keys_and_scripts.py tests/te
 	tests/test_redis_urls.py tests/worker tests/api
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format clean bench bench-api test-cluster test-failover bench-scaling \
+.PHONY: help run test chromium lint format clean bench bench-api test-cluster test-failover bench-scaling \
 	bench-console faults faults-full screenshots
 
 help: ## list the targets
@@ -31,8 +31,19 @@ run: $(VENV)/.run-deps ## set up and run the whole product: console + API + work
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py runall
 
-test: $(VENV)/.dev-deps ## set up and run the whole test suite
+test: $(VENV)/.dev-deps chromium ## set up and run the whole test suite
 	$(BIN)/python -m pytest
+
+# The console's browser tests drive Debian's chromium (never a downloaded browser): install
+# it when we can (root with apt-get), else stop at once with the command to run.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser tests need Debian's chromium: run 'sudo apt-get install chromium', then make test."; \
+	    exit 1; \
+	  fi; }
 
 test-cluster: $(VENV)/.dev-deps ## the broker, worker and API suites on a real 3-master Redis Cluster
 	TASKQUEUE_TEST_REDIS=cluster $(BIN)/python -m pytest -m "not slow" $(CLUSTER_SUITES)
