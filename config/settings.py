@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "channels",
     "api",
     "dashboard",
+    "devserver",  # `manage.py runall`: the whole product in one command
 ]
 if env_bool("TASKQUEUE_DEMO", True):
     INSTALLED_APPS.append("demo")  # example tasks; TASKQUEUE_DEMO=0 leaves them out

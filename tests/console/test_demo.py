@@ -3,8 +3,8 @@
 import pytest
 from django.core.management import call_command
 
+from devserver.management.commands import runall
 from taskqueue import inspect
-from taskqueue.management.commands import runall
 
 pytestmark = pytest.mark.django_db
 

@@ -86,7 +86,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Redis: reusing the embedded one already running on {sock}")
             return
         self.redis = RedisProcess(Path(settings.VAR_DIR) / "redis", unix_socket=sock).start()
-        self.stdout.write(f"Redis: embedded, unix://{sock}, data in {self.redis.data_dir}")
+        self.stdout.write(
+            f"Redis: started {self.redis.binary} on unix://{sock}, data in {self.redis.data_dir}"
+        )
 
     def _ensure_login(self) -> str:
         users = get_user_model()
