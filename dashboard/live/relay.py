@@ -219,6 +219,9 @@ class Relay:
             except TaskQueueError as exc:
                 log.warning("console relay: cannot render %s:%s: %s", *item, exc)
                 rendered[memo] = None
+            except Exception:  # one element must not stop the push of every other
+                log.exception("console relay: rendering %s:%s failed", *item)
+                rendered[memo] = None
         return rendered[memo]
 
 

@@ -14,6 +14,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.sessions.models import Session
 
 from dashboard.live import consumers
+from dashboard.live import relay as relay_module
 from dashboard.live.consumers import MAX_MESSAGE, MAX_WATCHED, parse_watch
 from dashboard.live.relay import RELAY, Relay, Subscriber
 
@@ -278,3 +279,22 @@ def test_a_hostile_message_leaves_the_consumer_alive_and_the_relay_consistent(
     assert RELAY.registered() == [], "a watch outlived the socket"
     changed = [] if after is SAME else [items(after)]
     assert calls == [items(INITIAL), *changed, items(marker)]
+
+
+def test_an_element_that_fails_to_render_does_not_starve_the_others(monkeypatch):
+    """Whatever one fragment raises (a record no reader foresaw), the relay still
+    pushes every other element, to this page and to the others."""
+    real = relay_module.render_fragment
+
+    def render(kind, key, *, can_operate):
+        if key == "poison":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(kind, key, can_operate=can_operate)
+
+    monkeypatch.setattr(relay_module, "render_fragment", render)
+    relay, inbox = Relay(), []
+    sub = Subscriber(deliver=inbox.append, can_operate=False)
+    relay._subscribers.append(sub)
+    relay.watch(sub, {("task-panel", "poison"), ("queue-card", "default")})
+    relay.push(relay_module.Changes(), refresh=False)
+    assert len(inbox) == 1 and CARD in inbox[0]
