@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import template
+from django.urls import NoReverseMatch, reverse
 
 from taskqueue.masking import mask_secrets
 
@@ -85,6 +86,17 @@ def unreadable(task: Any, name: str) -> str:
     """Why a field of a task record is not shown as stored ('' when it is)."""
     notes = getattr(task, "unreadable", None)
     return notes.get(name, "") if isinstance(notes, dict) else ""
+
+
+@register.filter
+def routable(task_id: str) -> bool:
+    """Whether a task id fits in the console's URLs (one written straight into Redis
+    may not: '', 'a/b'). Its row then has no link and no buttons."""
+    try:
+        reverse("dashboard:task", args=[task_id])
+    except NoReverseMatch:
+        return False
+    return True
 
 
 @register.filter

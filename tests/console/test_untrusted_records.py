@@ -181,6 +181,49 @@ def check_actions(raw, prefix, api, console, field, value):
     assert answers == {"retry": 200, "cancel": 200, "delete": 200, "cancel running": 200}
 
 
+# Ids as a record's key and its sets' members say them (the console's URLs cannot hold
+# some of them: those rows have no link and no buttons, and nothing answers 500).
+HOSTILE_IDS = {
+    "slash": b"a/b",
+    "empty": b"",
+    "dot-dot": b"..",
+    "space": b"a b",
+    "query": b"?q=1#x",
+    "control": b"a\x1bb",
+    "long": b"x" * 100,
+    "not-utf8": b"\xff\xfe-id",
+    "markup": b"<script>alert(1)</script>",
+}
+
+
+def put_id(r, prefix: str, task_id: bytes) -> None:
+    now = int(time.time() * 1000)
+    key = f"{prefix}:{{default}}:".encode()
+    r.hset(key + b"task:" + task_id, mapping=base("ignored", "dead", now))
+    r.zadd(key + b"dead", {task_id: now})
+    r.zadd(key + b"index", {task_id: now})
+    r.sadd(f"{prefix}:queues", "default", "emails")
+
+
+@pytest.mark.parametrize("task_id", [pytest.param(v, id=k) for k, v in HOSTILE_IDS.items()])
+def test_a_hostile_task_id_leaves_every_list_answering(
+    raw, tq_prefix, reader, operator_client, task_id
+):
+    put_id(raw, tq_prefix, task_id)
+    answers = {name: read(reader, operator_client) for name, read in LIST_READS.items()}
+    answers["console queue"] = operator_client.get("/queues/default/", {"status": "dead"})
+    assert {name: r.status_code for name, r in answers.items() if r.status_code != 200} == {}
+    text = task_id.decode("utf-8", "replace")
+    render_fragment("task-row", text, can_operate=True)
+    requeued = reader.post("dlq/requeue", {"filter": {"queue": "default"}})
+    assert requeued.status_code == 200 and requeued.json()["count"] == 1, requeued.content[:300]
+    key = f"{tq_prefix}:{{default}}:".encode()
+    assert raw.zrange(key + b"pending", 0, -1) == [task_id]  # acted on under its own bytes
+    moved = reader.post("dlq/requeue", {"ids": [text], "to_queue": "emails"})
+    assert moved.status_code in (200, 422), moved.content[:300]
+    raw.delete(key + b"task:" + task_id)  # (the test's clean-up deletes keys by str name)
+
+
 COPIED = ("name", "args", "kwargs", "meta")
 
 
