@@ -33,6 +33,9 @@ def task() -> dict:
         "worker": STR, "result": ANY, "error_type": STR, "error_message": STR, "traceback": STR,
         "dead_reason": STR, "idempotency_key": STR, "cancel_requested": {"type": "boolean"},
         "progress": ANY, "meta": ANY, "history": {"type": "array", "items": attempt},
+        "unreadable": {"type": "object", "additionalProperties": STR, "description": (
+            "Fields not shown as stored, and why (not valid JSON, nested over 100 deep, "
+            "too large, text cut). An unreadable JSON field is null.")},
     })  # fmt: skip
 
 

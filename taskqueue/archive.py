@@ -35,6 +35,7 @@ from .client import get_broker
 from .conf import get_config
 from .masking import mask_secrets
 from .models import ArchiveCheckpoint, TaskArchive
+from .record_fields import shown_in_full
 from .records import TaskRecord
 from .retention import delete_in_batches
 from .status import Status
@@ -121,7 +122,8 @@ def _archive_set(broker, queue, kind, batch, settled_ms, deadline) -> tuple[int,
 def _store(broker, queue: str, kind: str, chunk: list, settled_ms: int) -> int:
     """Upsert one batch's records and move the checkpoint, in one transaction."""
     wanted = archivable()
-    records = broker.records(queue, [member for member, _ in chunk])
+    shown = shown_in_full(broker.config)  # masking walks values: never deeper than it shows
+    records = broker.records(queue, [member for member, _ in chunk], shown)
     now = timezone.now()
     rows = [to_row(r, now) for r in records if r and r.status in wanted and len(r.id) <= 64]
     settled = [(member, score) for member, score in chunk if score < settled_ms]
@@ -137,6 +139,9 @@ def _store(broker, queue: str, kind: str, chunk: list, settled_ms: int) -> int:
     return len(rows)
 
 
+COUNT_MAX = 2**31 - 1  # a PositiveIntegerField holds no more (on every database)
+
+
 def to_row(r: TaskRecord, archived_at: datetime) -> TaskArchive:
     """A TaskArchive row (not saved) from a task record, secrets masked."""
     worker = r.worker or (r.history[-1].worker if r.history else "")
@@ -145,8 +150,8 @@ def to_row(r: TaskRecord, archived_at: datetime) -> TaskArchive:
         name=r.name[:200],
         queue=r.queue[:63],
         status=str(r.status)[:20],
-        attempts=max(0, r.attempts),
-        failures=max(0, r.failures),
+        attempts=min(max(0, r.attempts), COUNT_MAX),
+        failures=min(max(0, r.failures), COUNT_MAX),
         created_at=r.created_at,
         started_at=r.started_at,
         finished_at=r.finished_at,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError
 
+from .record_fields import as_text
+
 log = logging.getLogger("taskqueue.audit")
 
 
@@ -42,7 +44,8 @@ class Actor:
 
 def record(actor: Actor, action: str, **fields) -> None:
     """Write the event. Text is stored without NUL characters (PostgreSQL cannot hold
-    them, and a failed insert would leave an action that already happened unrecorded)."""
+    them, and a failed insert would leave an action that already happened unrecorded),
+    and bytes that were not UTF-8 (an id written straight into Redis) as U+FFFD."""
     from .models import AuditEvent
 
     event = {
@@ -64,7 +67,7 @@ def record(actor: Actor, action: str, **fields) -> None:
 
 def _clean(value):
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return as_text(value).replace("\x00", "")
     if isinstance(value, dict):
         return {_clean(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

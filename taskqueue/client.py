@@ -22,14 +22,31 @@ import redis.cluster
 import redis.sentinel
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
+from redis.utils import HIREDIS_AVAILABLE
 
 from . import redis_urls
 from .broker.errors import unavailable
 from .broker.redis_broker import RedisBroker
 from .conf import Config, get_config
 from .redis_urls import RedisTarget
+
+
+class ExactPacker(HiredisRespSerializer):
+    """hiredis packs str arguments as strict UTF-8 and raises on the lone surrogates
+    that bytes read from Redis become (encoding_errors below): this packer sends them
+    as those bytes again, so a key or an id that is not UTF-8 can be read and acted on."""
+
+    def pack(self, *args):
+        return super().pack(*map(_exact, args))
+
+
+def _exact(arg):
+    if isinstance(arg, str) and not arg.isascii():
+        return arg.encode("utf-8", "surrogateescape")
+    return arg
 
 
 def policy(url: str, socket_timeout: float, retry) -> dict:
@@ -53,6 +70,8 @@ def connect(url: str, *, socket_timeout: float = 5.0, **extra):
     """A sync client: redis.Redis, or a RedisCluster for a redis+cluster:// URL."""
     target = redis_urls.parse(url)
     options = policy(url, socket_timeout, Retry(ExponentialBackoff(cap=0.2, base=0.02), 1))
+    if HIREDIS_AVAILABLE and target.kind != "cluster":  # (RedisCluster drops the option)
+        options["command_packer"] = ExactPacker()  # (without hiredis the encoder is exact)
     options |= extra
     if target.kind == "cluster":
         try:  # a sync RedisCluster asks its startup nodes for the slot map right away

@@ -17,6 +17,7 @@ from .broker.keys import logical_queue, validate_queue_name
 from .broker.reads import make_cursor
 from .client import get_broker
 from .errors import TaskDoesNotExist, ValidationError
+from .record_fields import shown_in_full
 from .records import TaskRecord
 from .runtime import Histogram
 from .status import Status
@@ -31,7 +32,8 @@ def get_task(task_id: str) -> TaskRecord:
     """The full record of a task, by id alone; TaskDoesNotExist if there is none."""
     if not isinstance(task_id, str) or not 0 < len(task_id) <= 64 or not task_id.isprintable():
         raise TaskDoesNotExist(str(task_id)[:64])
-    record = get_broker().find(task_id)
+    broker = get_broker()
+    record = broker.find(task_id, shown_in_full(broker.config))
     if record is None:
         raise TaskDoesNotExist(task_id)
     return record

@@ -1,15 +1,16 @@
 """What the broker sends and returns: new tasks, claimed tasks and task records.
 
 A record's fields live in the task's Redis HASH (see broker/keys.py). Reading is
-defensive: Redis contents are not trusted, so a field that does not parse comes back
-as None (or the raw text for JSON fields) instead of raising.
+defensive (record_fields.py): Redis contents are not trusted, so a field that does not
+parse comes back as None, with the reason in the record's `unreadable`, instead of
+raising.
 """
 
-import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from .record_fields import FieldReader, Shown, as_float, as_int, as_text, as_time, preview
 from .status import Status
 
 
@@ -110,41 +111,54 @@ class TaskRecord:
     meta: Any
     history: tuple[Attempt, ...] = field(default=())
 
+    unreadable: dict[str, str] = field(default_factory=dict)  # field -> why not shown
+
     @classmethod
-    def from_hash(cls, h: dict[str, str]) -> "TaskRecord":
-        h = {_text(k): _text(v) for k, v in h.items()}
-        g = h.get
+    def from_hash(
+        cls,
+        h: dict[str, Any],
+        shown: Shown | None = None,
+        *,
+        task_id: str | None = None,
+        queue: str | None = None,
+    ) -> "TaskRecord":
+        """The record in hash `h`. `task_id` and `queue` say where it was found: they
+        win over what the hash says (its contents are not trusted). `shown`: see
+        record_fields.py."""
+        read = FieldReader({as_text(k): as_text(v) for k, v in h.items()}, shown)
+        g, j, raw = read.text, read.json, read.h
         return cls(
-            id=g("id", ""),
-            name=g("name", ""),
-            queue=g("queue", ""),
+            id=as_text(task_id) if task_id is not None else g("id"),
+            name=g("name"),
+            queue=queue if queue is not None else g("queue"),
             status=_status(g("status")),
-            priority=_int(g("priority")),
-            band=_int(g("band")),
-            args=_json(g("args")),
-            kwargs=_json(g("kwargs")),
-            attempts=_int(g("attempts")) or 0,
-            failures=_int(g("failures")) or 0,
-            lost=_int(g("lost")) or 0,
-            max_retries=_int(g("max_retries")),
-            timeout=_float(g("timeout")),
-            created_at=_time(g("created_at")),
-            run_at=_time(g("run_at")),
-            started_at=_time(g("started_at")),
-            finished_at=_time(g("finished_at")),
-            heartbeat_at=_time(g("heartbeat_at")),
-            lease_until=_time(g("lease_until")),
-            worker=g("worker", ""),
-            result=_json(g("result")),
-            error_type=g("error_type", ""),
-            error_message=g("error_message", ""),
-            traceback=g("traceback", ""),
-            dead_reason=g("dead_reason", ""),
-            idempotency_key=g("idempotency_key", ""),
-            cancel_requested=g("cancel_requested") == "1",
-            progress=_json(g("progress")),
-            meta=_json(g("meta")),
-            history=_history(h),
+            priority=as_int(raw.get("priority")),
+            band=as_int(raw.get("band")),
+            args=j("args"),
+            kwargs=j("kwargs"),
+            attempts=as_int(raw.get("attempts")) or 0,
+            failures=as_int(raw.get("failures")) or 0,
+            lost=as_int(raw.get("lost")) or 0,
+            max_retries=as_int(raw.get("max_retries")),
+            timeout=as_float(raw.get("timeout")),
+            created_at=as_time(raw.get("created_at")),
+            run_at=as_time(raw.get("run_at")),
+            started_at=as_time(raw.get("started_at")),
+            finished_at=as_time(raw.get("finished_at")),
+            heartbeat_at=as_time(raw.get("heartbeat_at")),
+            lease_until=as_time(raw.get("lease_until")),
+            worker=g("worker"),
+            result=j("result"),
+            error_type=g("error_type"),
+            error_message=g("error_message"),
+            traceback=g("traceback"),
+            dead_reason=g("dead_reason"),
+            idempotency_key=g("idempotency_key"),
+            cancel_requested=raw.get("cancel_requested") == "1",
+            progress=j("progress"),
+            meta=j("meta"),
+            history=_history(read),
+            unreadable=read.unreadable,
         )
 
     @property
@@ -160,67 +174,52 @@ class TaskRecord:
         return out
 
 
-def _text(value):
-    """Bytes that were not UTF-8 (the client keeps them as lone surrogates: see
-    client.py) as U+FFFD, so a record can be shown and encoded as UTF-8."""
-    if not isinstance(value, str) or value.isascii():
-        return value
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+def _history(read: FieldReader) -> tuple[Attempt, ...]:
+    """One Attempt per `h:<n>` field (`worker|started|ended|outcome`), with the error
+    of `e:<n>`; with a Shown, only the last `attempts` of them."""
+    numbered = sorted(
+        (number, value)
+        for key, value in read.h.items()
+        if key.startswith("h:") and (number := as_int(key[2:])) is not None
+    )
+    limit = read.shown.attempts if read.shown else None
+    if limit is not None and len(numbered) > limit:
+        read.unreadable["history"] = f"{len(numbered):,} attempts, the last {limit:,} shown"
+        numbered = numbered[-limit:]
+    return tuple(
+        attempt
+        for number, value in numbered
+        if (attempt := _attempt(read, number, value)) is not None
+    )
 
 
-def _history(h: dict[str, str]) -> tuple[Attempt, ...]:
-    attempts = []
-    for key, value in h.items():
-        if not key.startswith("h:"):
-            continue
-        number = _int(key[2:])
-        parts = value.split("|")
-        if number is None or len(parts) < 2:
-            continue
-        attempts.append(
-            Attempt(
-                number=number,
-                worker=parts[0],
-                started_at=_time(parts[1]),
-                finished_at=_time(parts[2]) if len(parts) > 2 else None,
-                outcome=parts[3] if len(parts) > 3 else None,
-                error=_json(h.get(f"e:{number}")),
-            )
-        )
-    return tuple(sorted(attempts, key=lambda a: a.number))
+def _attempt(read: FieldReader, number: int, value: Any) -> Attempt | None:
+    parts = value.split("|") if isinstance(value, str) else []
+    if len(parts) < 2:
+        return None
+    part = lambda i: read.text(f"h:{number}", parts[i]) if len(parts) > i else None  # noqa: E731
+    return Attempt(
+        number=number,
+        worker=part(0),
+        started_at=as_time(parts[1]),
+        finished_at=as_time(parts[2]) if len(parts) > 2 else None,
+        outcome=part(3),
+        error=_attempt_error(read, number),
+    )
 
 
-def _status(value: str | None) -> Status | str:
+def _attempt_error(read: FieldReader, number: int) -> dict | None:
+    name = f"e:{number}"
+    error = read.json(name)
+    if error is not None and not isinstance(error, dict):
+        read.unreadable[name] = f"not a JSON object: {preview(read.h[name])}"
+        return None
+    return error
+
+
+def _status(value: str) -> Status | str:
     try:
         return Status(value)
-    except ValueError:
-        return value or ""
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def _time(value: str | None) -> datetime | None:
-    ms = _float(value)
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def _json(value: str | None) -> Any:
-    if value in (None, ""):
-        return None
-    try:
-        return json.loads(value)
     except ValueError:
         return value
 

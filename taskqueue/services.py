@@ -17,16 +17,18 @@ from .errors import InvalidTransition, QueueDoesNotExist, ValidationError
 from .handle import TaskHandle
 from .inspect import TaskFilter, get_task
 from .models import AuditEvent
-from .priority import band_of, level_of
+from .options import MAX_RETRIES_LIMIT
+from .priority import DEFAULT_PRIORITY, MAX_LEVEL, MAX_PRIORITY, MIN_PRIORITY, band_of, level_of
 from .producer import enqueue as enqueue_by_name
+from .record_fields import LISTED
 from .records import NewTask
-from .serialization import dumps
 from .status import RETRYABLE, TERMINAL, Status
 
 A = AuditEvent.Action
 MAX_IDS = 1000
 DETAIL_IDS = 10_000  # ids kept in the audit detail of a DLQ action (requeue, purge)
 FILTER_FIELDS_DEAD = ("name", "error_type")
+COPIED = ("name", "args", "kwargs", "meta")  # copied as stored when a dead task moves
 
 
 @dataclass
@@ -161,7 +163,8 @@ def _by_queue(ids: Sequence[str], result: BulkResult) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     broker = get_broker()
     for task_id in ids:
-        found = broker.find(task_id) if task_id.isprintable() and len(task_id) <= 64 else None
+        addressable = task_id.isprintable() and len(task_id) <= 64
+        found = broker.find(task_id, LISTED) if addressable else None
         if found is None:
             result.skipped[task_id] = "missing"
         else:
@@ -300,8 +303,14 @@ def _move_dead(queue: str, ids: list[str], to_queue: str) -> list[tuple[str, str
     concurrent move create one task; a crash between the two steps leaves a duplicate,
     never a loss."""
     broker = get_broker()
-    records = [r for r in broker.records(queue, ids) if r is not None and r.status == Status.DEAD]
-    copies = [_copy(r, to_queue) for r in records]
+    records = [
+        r for r in broker.records(queue, ids, None) if r is not None and r.status == Status.DEAD
+    ]
+    stored = broker.fields(queue, [r.id for r in records], COPIED)
+    copies = [
+        _copy(r, to_queue, dict(zip(COPIED, raw, strict=True)))
+        for r, raw in zip(records, stored, strict=True)
+    ]
     if not copies:
         return []
     placed = broker.enqueue(copies)
@@ -323,20 +332,34 @@ def _acted_on(done: list[str], new_ids: list[str]) -> dict:
     return detail
 
 
-def _copy(r, to_queue: str) -> NewTask:
+def _copy(r, to_queue: str, stored: dict) -> NewTask:
+    """The dead task as a new one in `to_queue`: its name and JSON fields exactly as
+    stored (whatever they hold: the worker judges them again), its numbers where they
+    are valid and the defaults where not."""
+    priority = r.priority if r.priority in range(MIN_PRIORITY, MAX_PRIORITY + 1) else None
+    priority = priority or DEFAULT_PRIORITY
+    band = r.band if r.band in range(MAX_LEVEL + 1) else band_of(level_of(priority))
+    retries = r.max_retries if r.max_retries in range(MAX_RETRIES_LIMIT + 1) else 0
+    stored = {name: _exact(value or "") for name, value in stored.items()}
     return NewTask(
         id=str(uuid.uuid4()),
-        name=r.name,
+        name=stored["name"],
         queue=to_queue,
-        args=dumps(r.args),
-        kwargs=dumps(r.kwargs),
-        priority=r.priority or 5,
-        band=r.band if r.band is not None else band_of(level_of(r.priority or 5)),
-        max_retries=r.max_retries or 0,
-        timeout=r.timeout,
+        args=stored["args"] or "[]",
+        kwargs=stored["kwargs"] or "{}",
+        priority=priority,
+        band=band,
+        max_retries=retries,
+        timeout=r.timeout if r.timeout is not None and r.timeout > 0 else None,
         idempotency_key=f"requeue:{r.id}",
-        meta=dumps(r.meta) if r.meta else "",
+        meta=stored["meta"],
     )
+
+
+def _exact(text: str) -> str | bytes:
+    """Text read from Redis as its exact bytes again: bytes that were not UTF-8 came
+    back as lone surrogates (client.py), which hiredis would refuse to send."""
+    return text if text.isascii() else text.encode("utf-8", "surrogateescape")
 
 
 def _single(selected: dict[str, list[str]]) -> str:

@@ -56,10 +56,12 @@ def test_a_record_with_garbage_fields_still_reads():
     assert (record.status, record.attempts, record.args, record.created_at, record.history) == (
         "weird",
         0,
-        "{bad",
+        None,
         None,
         (),
     )
+    assert record.unreadable == {"args": "not valid JSON (Expecting property name enclosed "
+                                 "in double quotes): '{bad'"}  # fmt: skip
 
 
 def test_dumps_refuses_a_lone_surrogate_by_naming_the_argument():

@@ -11,6 +11,8 @@ pushes re-rendered fragments to this process's WebSocket connections.
   most 2 / PUSH_INTERVAL messages a second.
 - Each fragment is rendered once per push (shared by every connection that watches
   it) and sent to a connection only when its HTML differs from what it last got.
+- A connection holds at most MAX_WATCHED elements, however many watch lists it
+  sends; one that is removed holds nothing (and a late watch list adds nothing).
 - The thread starts with the first connection and ends soon after the last one.
 """
 
@@ -31,6 +33,7 @@ PUSH_INTERVAL = 0.5  # seconds between two pushes to a page, at most
 REFRESH_INTERVAL = 3.0  # seconds between refreshes of time-dependent elements
 READ_BLOCK = 0.5  # seconds one read of the event streams waits, at most
 RETRY_PAUSE = 1.0  # seconds to wait after Redis failed
+MAX_WATCHED = 500  # live elements one connection may watch (a console page shows ~60)
 
 Item = tuple[str, str]  # (kind, key) of a live element, e.g. ("queue-card", "default")
 
@@ -97,14 +100,25 @@ class Relay:
         with self._lock:
             if subscriber in self._subscribers:
                 self._subscribers.remove(subscriber)
+            subscriber.watched, subscriber.fresh, subscriber.sent = set(), set(), {}
 
     def watch(self, subscriber: Subscriber, items: set[Item]) -> None:
-        """The page now shows exactly `items`; the new ones are sent at the next push."""
+        """The page now shows exactly `items` (the first MAX_WATCHED of them, in sorted
+        order); the new ones are sent at the next push. Nothing is kept of an earlier
+        list that `items` leaves out."""
+        items = set(sorted(items)[:MAX_WATCHED]) if len(items) > MAX_WATCHED else set(items)
         with self._lock:
-            subscriber.fresh |= items - subscriber.watched
-            subscriber.watched = set(items)
+            if subscriber not in self._subscribers:
+                return  # removed (its socket ended): it holds nothing
+            subscriber.fresh = (subscriber.fresh | (items - subscriber.watched)) & items
+            subscriber.watched = items
             for gone in set(subscriber.sent) - items:
                 del subscriber.sent[gone]
+
+    def registered(self) -> list[Subscriber]:
+        """The connections registered now (a snapshot)."""
+        with self._lock:
+            return list(self._subscribers)
 
     def join(self, timeout: float) -> bool:
         """Wait for the thread to end (it does once no connection is left)."""
@@ -204,6 +218,9 @@ class Relay:
                 rendered[memo] = render_fragment(*item, can_operate=can_operate)
             except TaskQueueError as exc:
                 log.warning("console relay: cannot render %s:%s: %s", *item, exc)
+                rendered[memo] = None
+            except Exception:  # one element must not stop the push of every other
+                log.exception("console relay: rendering %s:%s failed", *item)
                 rendered[memo] = None
         return rendered[memo]
 

@@ -1,10 +1,12 @@
 """Template filters of the console: times, durations, JSON, status badges."""
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
 from django import template
+from django.urls import NoReverseMatch, reverse
 
 from taskqueue.masking import mask_secrets
 
@@ -22,9 +24,8 @@ def _now() -> datetime:
 @register.filter
 def seconds(value: float | None) -> str:
     """A duration in seconds as '850 ms', '12 s', '4 min 3 s', '2 h 5 min', '3 d 4 h'."""
-    if value is None:
+    if value is None or not math.isfinite(value := float(value)):
         return NONE
-    value = float(value)
     if value < 1:
         return f"{value * 1000:.0f} ms"
     if value < 60:
@@ -73,7 +74,29 @@ def progress_percent(progress: Any) -> int | None:
     done, total = progress.get("done"), progress.get("total")
     if not isinstance(done, (int, float)) or not isinstance(total, (int, float)) or total <= 0:
         return None
-    return max(0, min(100, round(100 * done / total)))
+    try:
+        percent = 100 * done / total
+    except OverflowError:  # integers too large for a float (a task may report anything)
+        return None
+    return max(0, min(100, round(percent))) if math.isfinite(percent) else None
+
+
+@register.filter
+def unreadable(task: Any, name: str) -> str:
+    """Why a field of a task record is not shown as stored ('' when it is)."""
+    notes = getattr(task, "unreadable", None)
+    return notes.get(name, "") if isinstance(notes, dict) else ""
+
+
+@register.filter
+def routable(task_id: str) -> bool:
+    """Whether a task id fits in the console's URLs (one written straight into Redis
+    may not: '', 'a/b'). Its row then has no link and no buttons."""
+    try:
+        reverse("dashboard:task", args=[task_id])
+    except NoReverseMatch:
+        return False
+    return True
 
 
 @register.filter

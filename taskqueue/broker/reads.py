@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from .. import runtime
 from ..errors import TaskDoesNotExist, ValidationError
+from ..record_fields import LISTED, SHOWN, Shown
 from ..records import TaskRecord
 from ..runtime import Histogram
 from ..status import Status
 from ..workers import WorkerInfo
+from .bounded import read_hashes
 from .errors import translating
-from .keys import QueueKeys
+from .keys import QueueKeys, logical_queue
 
 # Status -> (set kind, newest first?) used to list the tasks in that status.
 LISTINGS = {
@@ -60,24 +62,32 @@ class BrokerReads:
 
     @translating
     def get(self, queue: str, task_id: str) -> TaskRecord | None:
+        """The record as stored (every field in full): the engine's own read."""
         if self.shards.is_sharded(queue):
-            return self._first_record(self.shards.of(queue), task_id)
+            return self._first_record(self.shards.of(queue), task_id, None)
         h = self.client.hgetall(self.keys.queue(queue).task(task_id))
-        return TaskRecord.from_hash(h) if h else None
+        return TaskRecord.from_hash(h, task_id=task_id, queue=queue) if h else None
 
     @translating
-    def find(self, task_id: str) -> TaskRecord | None:
-        """Look a task up by id alone: one pipeline over every known queue."""
-        return self._first_record(self.shards.expand(self.known_queues()), task_id)
+    def find(self, task_id: str, shown: Shown | None = SHOWN) -> TaskRecord | None:
+        """Look a task up by id alone, in every known queue; read for people (see
+        bounded.py) unless `shown` is None."""
+        return self._first_record(self.shards.expand(self.known_queues()), task_id, shown)
 
-    def _first_record(self, names: Sequence[str], task_id: str) -> TaskRecord | None:
-        with self.client.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.hgetall(self.keys.queue(name).task(task_id))
-            for h in pipe.execute():
-                if h:
-                    return TaskRecord.from_hash(h)
+    def _first_record(self, names: Sequence[str], task_id: str, shown) -> TaskRecord | None:
+        hashes = self._hashes([self.keys.queue(name).task(task_id) for name in names], shown)
+        for name, h in zip(names, hashes, strict=True):
+            if h:
+                return TaskRecord.from_hash(h, shown, task_id=task_id, queue=logical_queue(name))
         return None
+
+    def _hashes(self, keys: Sequence[str], shown: Shown | None) -> list[dict]:
+        if shown is not None:
+            return read_hashes(self.client, keys, shown)
+        with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            return pipe.execute()
 
     @translating
     def known_queues(self) -> list[str]:
@@ -210,14 +220,19 @@ class BrokerReads:
             return pipe.execute()
 
     @translating
-    def records(self, queue: str, ids: Sequence[str]) -> list[TaskRecord | None]:
+    def records(
+        self, queue: str, ids: Sequence[str], shown: Shown | None = LISTED
+    ) -> list[TaskRecord | None]:
+        """The records of tasks of one queue, read for people (see bounded.py) unless
+        `shown` is None."""
         if self.shards.is_sharded(queue):
-            return self.per_home(queue, ids, self.records)
-        q = self.keys.queue(queue)
-        with self.client.pipeline(transaction=False) as pipe:
-            for task_id in ids:
-                pipe.hgetall(q.task(task_id))
-            return [TaskRecord.from_hash(h) if h else None for h in pipe.execute()]
+            return self.per_home(queue, ids, lambda name, group: self.records(name, group, shown))
+        q, name = self.keys.queue(queue), logical_queue(queue)
+        hashes = self._hashes([q.task(task_id) for task_id in ids], shown)
+        return [
+            TaskRecord.from_hash(h, shown, task_id=task_id, queue=name) if h else None
+            for task_id, h in zip(ids, hashes, strict=True)
+        ]
 
     @translating
     def wait_finished(self, queue: str, task_id: str, timeout: float | None) -> TaskRecord | None:

@@ -2,10 +2,7 @@
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.test import Client
 
-from config.asgi import application
 from dashboard.live import relay as relay_module
 from dashboard.live.consumers import parse_watch
 from dashboard.live.relay import Relay, Subscriber
@@ -13,22 +10,9 @@ from taskqueue import services
 from taskqueue.audit import Actor
 
 from .conftest import sample
+from .sockets import LOCAL, communicator, receive_until, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_memory_layer")]
-LOCAL = (b"origin", b"http://localhost")
-
-
-def session_cookie(user) -> tuple[bytes, bytes]:
-    client = Client()
-    client.force_login(user)
-    return b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
-def communicator(*headers) -> WebsocketCommunicator:
-    """A socket opened on http://localhost (the Host header a browser sends)."""
-    return WebsocketCommunicator(
-        application, "/ws/dashboard/", headers=[(b"host", b"localhost"), *headers]
-    )
 
 
 def handshake(*headers) -> bool:
@@ -59,14 +43,6 @@ def test_a_page_from_another_port_of_the_same_host_is_refused(viewer):
 
 def test_a_viewer_from_an_allowed_origin_is_accepted(viewer, relay_stops):
     assert handshake(LOCAL, session_cookie(viewer)) is True
-
-
-async def receive_until(ws: WebsocketCommunicator, needle: str, timeout: float = 5.0) -> str:
-    """The first message that contains `needle` (earlier ones are skipped)."""
-    while True:
-        message = await ws.receive_from(timeout=timeout)
-        if needle in message:
-            return message
 
 
 def test_an_enqueue_reaches_a_watching_overview_as_a_queue_card(viewer, relay_stops):

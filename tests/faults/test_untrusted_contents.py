@@ -21,6 +21,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.test import Client
+
+from tests.api.conftest import Api, make_token, make_user
 
 from .rig import FAULTS_DIR, ROOT, wait_for
 
@@ -233,8 +236,9 @@ def warm_up(r, prefix: str) -> None:
     put(r, prefix, "warmup", "w-json", record("", ECHO, args="[", queue="warmup"), 4)
 
 
+@pytest.mark.django_db
 def test_bad_records_are_dead_lettered_and_nothing_runs(
-    fault_redis, tq_prefix, tmp_path, monkeypatch
+    fault_redis, tq_prefix, tmp_path, monkeypatch, taskqueue_at
 ):
     r = fault_redis.client(encoding_errors="surrogateescape")  # one record is not UTF-8
     raw = fault_redis.client(decode_responses=False)
@@ -273,6 +277,27 @@ def test_bad_records_are_dead_lettered_and_nothing_runs(
     assert not marker.exists(), "a record's command ran"
     assert not (tmp_path / "canary").exists(), "the canary module was imported"
     assert violations(events) == [], violations(events)[:10]
+    taskqueue_at(fault_redis.url)
+    assert shown_then_deleted(list(bad)) == {}
+
+
+def shown_then_deleted(dead_ids: list[str]) -> dict[str, int]:
+    """Every page of the API and the console that shows these dead letters, then the
+    DELETE of each: {what: status} of those that did not answer 200."""
+    user = make_user("ops", "view_console", "operate_tasks")
+    api, console = Api(make_token(user)), Client()
+    console.force_login(user)
+    answers = {
+        "api tasks": api.get("tasks", limit=200),
+        "api dlq": api.get("dlq", limit=200),
+        "console tasks": console.get("/tasks/"),
+        "console dead": console.get("/dead/"),
+    }
+    for task_id in dead_ids:
+        answers[f"api {task_id}"] = api.get(f"tasks/{task_id}")
+        answers[f"console {task_id}"] = console.get(f"/tasks/{task_id}/")
+        answers[f"delete {task_id}"] = api.delete(f"tasks/{task_id}")
+    return {what: r.status_code for what, r in answers.items() if r.status_code != 200}
 
 
 def test_damaged_bookkeeping_fields_lose_no_task(fault_redis, tq_prefix, worker_pool):
