@@ -73,7 +73,7 @@ def archive_if_due(
     seconds = get_config().ARCHIVE_INTERVAL if interval is None else interval
     token = uuid.uuid4().hex
     key = broker.keys.archive_lock
-    if not broker.client.set(key, token, nx=True, px=max(1, int(seconds * 1000))):
+    if not _lock(broker, key, token, max(1, int(seconds * 1000))):
         return None
     budget = seconds / 2 if budget is None else budget
     written, finished = _archive(batch, deadline=time.monotonic() + budget)
@@ -82,6 +82,16 @@ def archive_if_due(
     else:
         _release(broker.client, key, token)
     return written
+
+
+def _lock(broker, key: str, token: str, ms: int) -> bool:
+    """SET NX PX; a lock key of another type (never expiring: anyone can write one)
+    is moved aside first, or no process would archive again."""
+    take = lambda: broker.client.set(key, token, nx=True, px=ms)  # noqa: E731
+    if take():
+        return True
+    broker.heal_global({key: "string"})
+    return bool(take())
 
 
 def prune_archive(now: datetime | None = None) -> int:
