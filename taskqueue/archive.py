@@ -38,6 +38,7 @@ from .models import ArchiveCheckpoint, TaskArchive
 from .records import TaskRecord
 from .retention import delete_in_batches
 from .status import Status
+from .text import as_text
 
 DEFAULT_BATCH = 1000
 ALWAYS = (Status.DEAD, Status.CANCELLED)
@@ -134,7 +135,10 @@ def _store(broker, queue: str, kind: str, chunk: list, settled_ms: int) -> int:
     records = broker.records(queue, [member for member, _ in chunk])
     now = timezone.now()
     rows = [to_row(r, now) for r in records if r and r.status in wanted and len(r.id) <= 64]
-    settled = [(member, score) for member, score in chunk if score < settled_ms]
+    # the checkpoint is text in the database: an id that is not UTF-8 (see
+    # text.py) cannot be one, so it stays at the last id that can (those after it are
+    # archived again next time, which changes nothing)
+    settled = [(m, s) for m, s in chunk if s < settled_ms and as_text(m) == m]
     with transaction.atomic():
         TaskArchive.objects.bulk_create(
             rows,

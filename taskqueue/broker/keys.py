@@ -53,6 +53,16 @@ MINUTE = "m:"
 SHARD = "#"  # sub-queue names: '<queue>#<n>'
 
 
+def wire(value):
+    """A value as the sync client must send it: text that came from Redis as bytes that
+    were not UTF-8 (kept as lone surrogates: see client.py) goes back as those bytes.
+    The sync client packs commands with hiredis, which ignores `encoding_errors` and
+    would raise UnicodeEncodeError for every command naming such an id or task name."""
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "surrogateescape")
+    return value
+
+
 def logical_queue(name: str) -> str:
     """The queue a (sub-)queue name belongs to: 'emails#2' -> 'emails'."""
     return name.partition(SHARD)[0]

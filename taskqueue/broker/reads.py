@@ -29,7 +29,7 @@ from ..status import Status
 from ..workers import WorkerInfo
 from .damage import KIND_TYPES, Damage, unless_wrong_type
 from .errors import translating
-from .keys import QueueKeys, is_queue_name
+from .keys import QueueKeys, is_queue_name, wire
 
 # Status -> (set kind, newest first?) used to list the tasks in that status.
 LISTINGS = {
@@ -89,7 +89,7 @@ class BrokerReads:
         """HGETALL of each key in one round trip; None for a key that is not a hash."""
         with self.client.pipeline(transaction=False) as pipe:
             for key in keys:
-                pipe.hgetall(key)
+                pipe.hgetall(wire(key))
             return [unless_wrong_type(r, None) for r in pipe.execute(raise_on_error=False)]
 
     @translating
@@ -240,7 +240,7 @@ class BrokerReads:
         keys = [self.keys.queue(queue).task(task_id) for task_id in ids]
         with self.client.pipeline(transaction=False) as pipe:
             for key in keys:
-                pipe.hmget(key, list(names))
+                pipe.hmget(wire(key), list(names))
             rows = [unless_wrong_type(r, None) for r in pipe.execute(raise_on_error=False)]
         if damaged is not None:
             damaged += [key for key, row in zip(keys, rows, strict=True) if row is None]

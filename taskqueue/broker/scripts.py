@@ -17,6 +17,7 @@ from redis.exceptions import ResponseError
 
 from ..errors import InvalidTransition, TaskDoesNotExist, TaskQueueError
 from .errors import engine_error
+from .keys import wire
 
 _INCLUDE = re.compile(r'^--- @include "([a-z_]+)"$', re.MULTILINE)
 _HEADER_KEYS = re.compile(r"\bKEYS\[(\d+)(\.\.)?\]")
@@ -69,7 +70,7 @@ class Scripts:
         script, n_keys = self._scripts[name]
         if not keys_fit(name, len(keys)):
             raise TaskQueueError(f"{name}: passed {len(keys)} KEYS, its header declares {n_keys}")
-        return script(keys=keys, args=args, client=client)
+        return script(keys=[wire(k) for k in keys], args=[wire(a) for a in args], client=client)
 
 
 def translate(exc: ResponseError, task_id: str, action: str) -> Exception:

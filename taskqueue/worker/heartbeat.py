@@ -131,9 +131,11 @@ class Heartbeat(threading.Thread):
 
 class RuntimeStats:
     """Runtime histogram increments, kept in memory and flushed with the heartbeat, one
-    script call per queue (record_runtimes.lua). A queue whose increments cannot be
-    written (other than Redis being unreachable, when they wait for the next beat) loses
-    them with a log line rather than holding back every other queue's at every beat."""
+    script call per queue (record_runtimes.lua). Task names come from records anyone can
+    write: a name that is not UTF-8 is sent back as its own bytes (keys.wire), and a
+    queue whose increments cannot be written (other than Redis being unreachable, when
+    they wait for the next beat) loses them with a log line rather than holding back
+    every other queue's at every beat."""
 
     def __init__(self) -> None:
         self.counts: Counter = Counter()  # (queue, task, field) -> increment
