@@ -10,6 +10,7 @@ from django.http import JsonResponse
 
 from taskqueue.errors import (
     BrokerUnavailable,
+    DamagedKey,
     InvalidTransition,
     QueueDoesNotExist,
     TaskDoesNotExist,
@@ -68,4 +69,6 @@ def from_engine(exc: TaskQueueError) -> ApiError:
         return ApiError(409, "invalid_transition", message)
     if isinstance(exc, BrokerUnavailable):
         return ApiError(503, "broker_unavailable", message, headers={"Retry-After": "5"})
+    if isinstance(exc, DamagedKey):
+        return ApiError(503, "damaged_key", message)
     raise exc

@@ -15,6 +15,7 @@ from prometheus_client.core import (
 )
 
 from taskqueue import inspect
+from taskqueue.text import as_text
 
 from .serializers import COUNTED
 
@@ -37,6 +38,7 @@ class TaskQueueCollector:
         self.summaries = [inspect.queue_summary(q) for q in names]
         self.histograms = {q: inspect.runtime_histograms(q) for q in names}
         self.workers = inspect.workers()
+        self.global_damage, self.global_quarantined = inspect.global_damage()
 
     def collect(self) -> Iterator[Metric]:
         yield self._depth()
@@ -55,6 +57,8 @@ class TaskQueueCollector:
             yield counter
         yield self._runtimes()
         yield self._workers()
+        yield self._quarantined()
+        yield self._damaged()
 
     def _depth(self) -> Metric:
         gauge = GaugeMetricFamily(
@@ -90,6 +94,32 @@ class TaskQueueCollector:
         lost = sum(w.lost for w in self.workers)
         gauge.add_metric(["live"], len(self.workers) - lost)
         gauge.add_metric(["lost"], lost)
+        return gauge
+
+    def _quarantined(self) -> Metric:
+        counter = CounterMetricFamily(
+            "taskqueue_keys_quarantined",
+            "Keys of the wrong type moved out of the way (task records, a queue's own keys; "
+            'queue="" for global keys), kept aside for a week.',
+            labels=["queue"],
+        )
+        for s in self.summaries:
+            counter.add_metric([s.name], s.counts.stats.get("quarantined", 0))
+        counter.add_metric([""], self.global_quarantined)
+        return counter
+
+    def _damaged(self) -> Metric:
+        gauge = GaugeMetricFamily(
+            "taskqueue_damaged_keys",
+            "1 for each key of the wrong type now in place (read as empty; the next script "
+            "to touch it moves it aside).",
+            labels=["queue", "key"],
+        )
+        for s in self.summaries:
+            for d in s.counts.damaged:
+                gauge.add_metric([s.name, as_text(d.key)], 1)
+        for d in self.global_damage:
+            gauge.add_metric(["", as_text(d.key)], 1)
         return gauge
 
 

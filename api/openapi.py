@@ -24,7 +24,7 @@ ERRORS = {
     413: "The body is over the size limit (1 MiB by default).",
     415: "The body is not application/json.",
     422: "A field is invalid; `fields` names each one.",
-    503: "Redis is unreachable.",
+    503: "Redis is unreachable, or holds a key of the wrong type that is in the way.",
 }
 READ = (401, 403, 422, 503)
 WRITE_BODY = (400, 401, 403, 413, 415, 422, 503)

@@ -10,6 +10,7 @@ from .serializers import COUNTED
 INT = {"type": "integer"}
 STR = {"type": "string"}
 STRINGS = {"type": "array", "items": STR}
+DAMAGED_RECORDS = {**STRINGS, "description": "Keys of records skipped: not hashes."}
 
 
 def error() -> dict:
@@ -84,12 +85,14 @@ def queue() -> dict:
         INT,
     ))  # fmt: skip
     per_minute = {"type": "array", "items": {"type": "object", "additionalProperties": INT}}
+    damaged = {"type": "array", "items": obj({"key": STR, "type": STR, "expected": STR}),
+               "description": "Keys of the queue of the wrong type (read as empty)."}  # fmt: skip
     return obj(
         {
             "name": STR, "paused": {"type": "boolean"}, "counts": counts,
             "stats": {"type": "object", "additionalProperties": INT},
             "throughput": throughput, "oldest_pending_age_s": nullable("number"),
-            "per_minute": per_minute,
+            "per_minute": per_minute, "damaged": damaged,
         },
         optional=("per_minute",),
     )  # fmt: skip
@@ -106,7 +109,8 @@ def worker() -> dict:
 
 def schemas() -> dict:
     worker_counts = obj({"live": INT, "lost": INT})
-    page = {"items": {"type": "array", "items": ref("Task")}, "next_cursor": nullable("string")}
+    page = {"items": {"type": "array", "items": ref("Task")}, "next_cursor": nullable("string"),
+            "damaged": DAMAGED_RECORDS}  # fmt: skip
     groups = {"type": "object", "additionalProperties": INT,
               "description": "Dead letters per exception type."}  # fmt: skip
     return {

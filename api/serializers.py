@@ -4,6 +4,7 @@ from taskqueue.broker import Page
 from taskqueue.inspect import QueueSummary
 from taskqueue.masking import mask_secrets
 from taskqueue.records import TaskRecord
+from taskqueue.text import as_text
 
 COUNTED = ("pending", "scheduled", "processing", "completed", "dead", "cancelled")
 
@@ -21,7 +22,16 @@ def task_dict(record: TaskRecord) -> dict:
 
 
 def page_dict(page: Page) -> dict:
-    return {"items": [task_dict(r) for r in page.items], "next_cursor": page.next_cursor}
+    """A page; `damaged` names the records it skipped because they are not hashes."""
+    return {
+        "items": [task_dict(r) for r in page.items],
+        "next_cursor": page.next_cursor,
+        "damaged": [as_text(key) for key in page.damaged],
+    }
+
+
+def damage_dict(damage) -> dict:
+    return {"key": as_text(damage.key), "type": damage.found, "expected": damage.expected}
 
 
 def queue_dict(summary: QueueSummary, *, per_minute: bool = False) -> dict:
@@ -38,6 +48,7 @@ def queue_dict(summary: QueueSummary, *, per_minute: bool = False) -> dict:
             "failed_last_hour": summary.failed_last_hour,
         },
         "oldest_pending_age_s": summary.oldest_pending_age_s,
+        "damaged": [damage_dict(d) for d in counts.damaged],
     }
     if per_minute:
         out["per_minute"] = summary.per_minute

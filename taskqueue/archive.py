@@ -39,6 +39,7 @@ from .record_fields import shown_in_full
 from .records import TaskRecord
 from .retention import delete_in_batches
 from .status import Status
+from .text import as_text
 
 DEFAULT_BATCH = 1000
 ALWAYS = (Status.DEAD, Status.CANCELLED)
@@ -74,7 +75,7 @@ def archive_if_due(
     seconds = get_config().ARCHIVE_INTERVAL if interval is None else interval
     token = uuid.uuid4().hex
     key = broker.keys.archive_lock
-    if not broker.client.set(key, token, nx=True, px=max(1, int(seconds * 1000))):
+    if not _lock(broker, key, token, max(1, int(seconds * 1000))):
         return None
     budget = seconds / 2 if budget is None else budget
     written, finished = _archive(batch, deadline=time.monotonic() + budget)
@@ -83,6 +84,16 @@ def archive_if_due(
     else:
         _release(broker.client, key, token)
     return written
+
+
+def _lock(broker, key: str, token: str, ms: int) -> bool:
+    """SET NX PX; a lock key of another type (never expiring: anyone can write one)
+    is moved aside first, or no process would archive again."""
+    take = lambda: broker.client.set(key, token, nx=True, px=ms)  # noqa: E731
+    if take():
+        return True
+    broker.heal_global({key: "string"})
+    return bool(take())
 
 
 def prune_archive(now: datetime | None = None) -> int:
@@ -126,7 +137,10 @@ def _store(broker, queue: str, kind: str, chunk: list, settled_ms: int) -> int:
     records = broker.records(queue, [member for member, _ in chunk], shown)
     now = timezone.now()
     rows = [to_row(r, now) for r in records if r and r.status in wanted and len(r.id) <= 64]
-    settled = [(member, score) for member, score in chunk if score < settled_ms]
+    # the checkpoint is text in the database: an id that is not UTF-8 (see
+    # text.py) cannot be one, so it stays at the last id that can (those after it are
+    # archived again next time, which changes nothing)
+    settled = [(m, s) for m, s in chunk if s < settled_ms and as_text(m) == m]
     with transaction.atomic():
         TaskArchive.objects.bulk_create(
             rows,

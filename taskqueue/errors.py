@@ -83,6 +83,16 @@ class BrokerUnavailable(TaskQueueError):
     """Redis could not be reached or did not answer in time."""
 
 
+class DamagedKey(TaskQueueError):
+    """A Redis key has the wrong type (anyone with access to Redis can write any key)
+    and could not be moved out of the way (see broker/damage.py): the operation
+    changed nothing. `keys` names them."""
+
+    def __init__(self, message: str, keys: list[str]):
+        super().__init__(message)
+        self.keys = keys
+
+
 class TaskFailed(TaskQueueError):
     """Raised by TaskHandle.result() when the task ended in the dead-letter queue."""
 

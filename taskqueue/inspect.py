@@ -146,7 +146,7 @@ def _labelled(broker, queue: str, kind: str, cursor: str | None):
 
 
 def _filtered_page(broker, entries: Iterator, flt: TaskFilter, limit: int) -> Page:
-    matched, scanned, last = [], 0, None
+    matched, scanned, last, damaged = [], 0, None, []
     needs_fields = any((flt.status, flt.name, flt.exception, flt.q))
     while len(matched) <= limit and scanned < SCAN_BUDGET:
         chunk = list(itertools.islice(entries, 200))
@@ -154,7 +154,7 @@ def _filtered_page(broker, entries: Iterator, flt: TaskFilter, limit: int) -> Pa
             break
         scanned += len(chunk)
         for (queue, task_id, score), fields in zip(
-            chunk, _fields(broker, chunk, needs_fields), strict=True
+            chunk, _fields(broker, chunk, needs_fields, damaged), strict=True
         ):
             last = (task_id, score)
             if fields is not None and (not needs_fields or flt.matches(*fields)):
@@ -165,24 +165,26 @@ def _filtered_page(broker, entries: Iterator, flt: TaskFilter, limit: int) -> Pa
     page = matched[:limit]
     if len(matched) > limit:
         last = (page[-1][1], page[-1][2])
-    records = _records(broker, page)
-    return Page(records, make_cursor(*last) if more and last else None)
+    records = _records(broker, page, damaged)
+    return Page(records, make_cursor(*last) if more and last else None, tuple(damaged))
 
 
-def _fields(broker, chunk, needs_fields: bool) -> list:
+def _fields(broker, chunk, needs_fields: bool, damaged: list) -> list:
     if not needs_fields:
         return [()] * len(chunk)
     out = []
     for queue, group in itertools.groupby(chunk, key=lambda e: e[0]):
         ids = [task_id for _, task_id, _ in group]
-        out += [None if row[0] is None else row for row in broker.fields(queue, ids, FILTER_FIELDS)]
+        rows = broker.fields(queue, ids, FILTER_FIELDS, damaged)
+        out += [None if row[0] is None else row for row in rows]
     return out
 
 
-def _records(broker, page) -> list[TaskRecord]:
+def _records(broker, page, damaged: list) -> list[TaskRecord]:
     out = []
     for queue, group in itertools.groupby(page, key=lambda e: e[0]):
-        out += [r for r in broker.records(queue, [task_id for _, task_id, _ in group]) if r]
+        ids = [task_id for _, task_id, _ in group]
+        out += [r for r in broker.records(queue, ids, damaged=damaged) if r]
     return out
 
 
@@ -227,6 +229,12 @@ def queue_counts(queue: str) -> QueueCounts:
 def workers() -> list[WorkerInfo]:
     """Every registered worker, most recent heartbeat first; `lost` marks the silent."""
     return get_broker().workers()
+
+
+def global_damage() -> tuple[list, int]:
+    """Global keys (queue list, worker registry...) of the wrong type, and how many such
+    keys were moved aside so far (broker/damage.py)."""
+    return get_broker().global_damage()
 
 
 def runtime_histograms(queue: str) -> list[Histogram]:
@@ -310,8 +318,7 @@ def periodic_schedules() -> list[PeriodicInfo]:
     config = get_config()
     for s in schedules(config.PERIODIC):
         seen = state.get(s.name, {})
-        last = seen.get("last_tick")
-        last_tick = datetime.fromtimestamp(last / 1000, tz=UTC) if isinstance(last, int) else None
+        last_tick = _tick(seen.get("last_tick"))
         out.append(
             PeriodicInfo(
                 s.name,
@@ -324,6 +331,15 @@ def periodic_schedules() -> list[PeriodicInfo]:
             )
         )
     return out
+
+
+def _tick(ms) -> datetime | None:
+    """A tick's time from the workers' state (anyone can write it: a value that is not
+    a time reads as no tick yet)."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC) if type(ms) is int else None
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _declared_queue(name: str) -> str | None:

@@ -5,7 +5,10 @@ broker/keys.py) in batches, off the hot path; `/metrics` reads them back.
 """
 
 import bisect
+from collections import Counter
 from dataclasses import dataclass
+
+from .text import as_text
 
 # Upper bounds in seconds; the last bucket is +Inf.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -24,13 +27,16 @@ class Histogram:
     count: int
 
 
-def parse(raw: dict[str, str]) -> list[Histogram]:
-    """Histograms from a queue's runtime hash, one per task name."""
-    per_task: dict[str, dict[str, int]] = {}
+def parse(raw: dict[str, int]) -> list[Histogram]:
+    """Histograms from a queue's runtime hash (its values already whole numbers), one
+    per task name. Names come from records anyone can write: one that is not UTF-8 is
+    shown with \\xNN escapes (a label must be text), and fields that end up under the
+    same name are added up."""
+    per_task: dict[str, Counter] = {}
     for field, value in raw.items():
         task, _, part = field.rpartition("|")
         if task:
-            per_task.setdefault(task, {})[part] = int(value)
+            per_task.setdefault(as_text(task), Counter())[part] += value
     out = []
     for task, parts in sorted(per_task.items()):
         running, buckets = 0, []

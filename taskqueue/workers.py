@@ -4,6 +4,8 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from .text import as_text
+
 # A worker whose last heartbeat is older than this is shown as lost.
 LOST_AFTER_S = 60.0
 # Registry entries of workers silent for this long are removed.
@@ -29,6 +31,9 @@ class WorkerInfo:
 
     @classmethod
     def from_hash(cls, h: dict[str, str], now_ms: int) -> "WorkerInfo":
+        """From a registry entry; anyone can write one, so every field is read defensively
+        (text that is not UTF-8 with \\xNN escapes, numbers that do not parse as 0)."""
+        h = {as_text(k): as_text(v) for k, v in h.items()}
         heartbeat = _int(h.get("heartbeat_at"))
         return cls(
             id=h.get("id", ""),
@@ -57,10 +62,13 @@ class WorkerInfo:
 def _int(value: str | None) -> int:
     try:
         return int(float(value)) if value else 0
-    except ValueError:
+    except (ValueError, OverflowError):
         return 0
 
 
 def _time(value: str | None) -> datetime | None:
     ms = _int(value)
-    return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else None
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms else None
+    except (ValueError, OverflowError, OSError):  # a year past 9999, or before 1
+        return None

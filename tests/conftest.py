@@ -48,7 +48,7 @@ def tq_settings(settings, redis_server, tq_prefix):
         "QUEUES": ["default"],
     }
     yield settings.TASKQUEUE
-    redis_client = client.connect(redis_server.url)
+    redis_client = client.connect(redis_server.url, decode_responses=False)  # any key's bytes
     for key in redis_client.scan_iter(match=f"{tq_prefix}:*", count=1000):
         redis_client.unlink(key)
     redis_client.close()

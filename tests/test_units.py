@@ -82,7 +82,7 @@ def test_redis_refusals_become_broker_unavailable():
     import redis
 
     from taskqueue.broker.errors import translating
-    from taskqueue.errors import BrokerUnavailable
+    from taskqueue.errors import BrokerUnavailable, DamagedKey
 
     @translating
     def refuse(message):
@@ -94,5 +94,7 @@ def test_redis_refusals_become_broker_unavailable():
     ):
         with pytest.raises(BrokerUnavailable, match=message.split()[0]):
             refuse(message)
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+    with pytest.raises(DamagedKey, match="wrong type"):  # a clear error, not a crash
         refuse("WRONGTYPE Operation against a key holding the wrong kind of value")
+    with pytest.raises(redis.ResponseError, match="syntax"):
+        refuse("ERR syntax error")

@@ -11,36 +11,47 @@ field too large, HKEYS; then HMGET of that record's other fields.
 from collections.abc import Sequence
 
 from ..record_fields import Shown, TooLarge, as_int
+from .damage import unless_wrong_type
+from .keys import wire
 
 HEAVY = ("args", "kwargs", "result", "progress", "meta", "traceback", "error_message")
 
 
-def read_hashes(client, keys: Sequence[str], shown: Shown) -> list[dict]:
-    """The hash at each key ({} for none), with a TooLarge for each HEAVY field over
-    shown.json_chars."""
+def read_hashes(client, keys: Sequence[str], shown: Shown) -> list[dict | None]:
+    """The hash at each key ({} for none, None for a key that is not a hash: damage.py),
+    with a TooLarge for each HEAVY field over shown.json_chars."""
+    keys = [wire(key) for key in keys]
     big = [
-        {name: size for name, size in zip(HEAVY, sizes, strict=True) if size > shown.json_chars}
+        None
+        if sizes is None
+        else {n: size for n, size in zip(HEAVY, sizes, strict=True) if size > shown.json_chars}
         for sizes in _sizes(client, keys)
     ]
+    readable = [i for i, too_large in enumerate(big) if too_large is not None]
     with client.pipeline(transaction=False) as pipe:
-        for key, too_large in zip(keys, big, strict=True):
-            (pipe.hkeys if too_large else pipe.hgetall)(key)
-        replies = pipe.execute()
-    partial = [i for i, too_large in enumerate(big) if too_large]
+        for i in readable:
+            (pipe.hkeys if big[i] else pipe.hgetall)(keys[i])
+        fetched = [unless_wrong_type(r, None) for r in pipe.execute(raise_on_error=False)]
+    replies: list = [None] * len(keys)
+    for i, reply in zip(readable, fetched, strict=True):
+        replies[i] = reply
+    partial = [i for i in readable if big[i] and replies[i] is not None]
     rest = _around(client, [(keys[i], replies[i], big[i]) for i in partial], shown)
     for i, h in zip(partial, rest, strict=True):
         replies[i] = h
     return replies
 
 
-def _sizes(client, keys: Sequence[str]) -> list[list[int]]:
+def _sizes(client, keys: Sequence) -> list[list[int] | None]:
+    """HSTRLEN of each HEAVY field of each key; None for a key that is not a hash."""
     with client.pipeline(transaction=False) as pipe:
         for key in keys:
             for name in HEAVY:
                 pipe.hstrlen(key, name)
-        sizes = pipe.execute()
+        sizes = [unless_wrong_type(r, None) for r in pipe.execute(raise_on_error=False)]
     n = len(HEAVY)
-    return [sizes[i : i + n] for i in range(0, len(sizes), n)]
+    rows = [sizes[i : i + n] for i in range(0, len(sizes), n)]
+    return [None if None in row else row for row in rows]
 
 
 def _around(client, records: list[tuple[str, list, dict]], shown: Shown) -> list[dict]:
@@ -51,10 +62,10 @@ def _around(client, records: list[tuple[str, list, dict]], shown: Shown) -> list
         for (key, _, _), names in zip(records, wanted, strict=True):
             if names:
                 pipe.hmget(key, names)
-        values = iter(pipe.execute())
+        values = iter(pipe.execute(raise_on_error=False))
     out = []
     for names, (_, _, too_large) in zip(wanted, records, strict=True):
-        row = next(values) if names else []
+        row = (unless_wrong_type(next(values), None) or [None] * len(names)) if names else []
         h = {name: value for name, value in zip(names, row, strict=True) if value is not None}
         if h:
             h |= {name: TooLarge(size, shown.json_chars) for name, size in too_large.items()}

@@ -12,7 +12,7 @@ import inspect
 import redis
 from redis.exceptions import RedisClusterException
 
-from ..errors import BrokerUnavailable
+from ..errors import BrokerUnavailable, DamagedKey
 
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
 REFUSALS = (
@@ -43,6 +43,27 @@ def unavailable(exc: BaseException) -> BrokerUnavailable:
     return BrokerUnavailable(f"Redis is unavailable: {exc or type(exc).__name__}")
 
 
+def is_wrong_type(exc: redis.ResponseError) -> bool:
+    """A command met a key of another type (a pipeline's error names its command first)."""
+    message = str(exc)
+    return message.startswith("WRONGTYPE") or "caused error: WRONGTYPE" in message
+
+
+def wrong_type(exc: redis.ResponseError) -> DamagedKey:
+    """A command met a key of the wrong type outside the scripts' own checks (damage.py):
+    a clear error instead of a crash, though Redis does not say which key."""
+    return DamagedKey(f"A Redis key has the wrong type: {exc}", [])
+
+
+def engine_error(exc: redis.ResponseError) -> Exception:
+    """The engine's exception for an error reply of a plain command, or exc itself."""
+    if is_refusal(exc):
+        return unavailable(exc)
+    if is_wrong_type(exc):
+        return wrong_type(exc)
+    return exc
+
+
 def translating(method):
     """Wrap a broker method (sync or async) so Redis trouble is BrokerUnavailable."""
     if inspect.iscoroutinefunction(method):
@@ -54,9 +75,7 @@ def translating(method):
             except CONNECTION_ERRORS as exc:
                 raise unavailable(exc) from None
             except redis.ResponseError as exc:
-                if is_refusal(exc):
-                    raise unavailable(exc) from None
-                raise
+                raise engine_error(exc) from None
             except RedisClusterException as exc:
                 if cluster_trouble(exc):
                     raise unavailable(exc) from None
@@ -71,9 +90,7 @@ def translating(method):
         except CONNECTION_ERRORS as exc:
             raise unavailable(exc) from None
         except redis.ResponseError as exc:
-            if is_refusal(exc):
-                raise unavailable(exc) from None
-            raise
+            raise engine_error(exc) from None
         except RedisClusterException as exc:
             if cluster_trouble(exc):
                 raise unavailable(exc) from None

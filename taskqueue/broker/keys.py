@@ -29,6 +29,11 @@ learns the ids it pops once it runs.
     <prefix>:worker:<id>     HASH   a worker's registry entry (global, expires)
     <prefix>:periodic        HASH   schedule name -> JSON {last tick, last task id} (global)
     <prefix>:archive:lock    STRING held (SET NX PX) by the one process archiving (global)
+    <prefix>:quarantined     STRING global keys of the wrong type moved aside (global)
+
+A key of the wrong type is moved aside (broker/damage.py): a queue's key to
+`<prefix>:{q}:quarantine:<its suffix>`, a global key to
+`<prefix>:quarantine:{<key>}:<ms>` (the hash tag keeps it in the key's slot).
 
 A queue split into shards (TASKQUEUE["SHARDS"] = {"emails": 4}) is stored as sub-queues
 `emails#0` .. `emails#3`, each with all the keys above under its own hash tag
@@ -37,6 +42,8 @@ A queue split into shards (TASKQUEUE["SHARDS"] = {"emails": 4}) is stored as sub
 sub-queue names are used only inside keys (records, reads and events say `emails`).
 """
 
+from redis.crc import key_slot
+
 from ..conf import QUEUE_NAME_RE
 from ..errors import InvalidQueueName
 
@@ -44,6 +51,16 @@ TASK = "task:"  # per-task key suffixes; the Lua scripts use the same literals
 IDEMPOTENCY = "idem:"
 MINUTE = "m:"
 SHARD = "#"  # sub-queue names: '<queue>#<n>'
+
+
+def wire(value):
+    """A value as the sync client must send it: text that came from Redis as bytes that
+    were not UTF-8 (kept as lone surrogates: see client.py) goes back as those bytes.
+    The sync client packs commands with hiredis, which ignores `encoding_errors` and
+    would raise UnicodeEncodeError for every command naming such an id or task name."""
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "surrogateescape")
+    return value
 
 
 def logical_queue(name: str) -> str:
@@ -63,6 +80,11 @@ def validate_queue_name(name: object, *, field: str = "queue") -> str:
             field=field,
         )
     return name
+
+
+def is_queue_name(name: object) -> bool:
+    """Whether `name` is a queue's name (not a sub-queue's, not anything else)."""
+    return isinstance(name, str) and bool(QUEUE_NAME_RE.match(name))
 
 
 def _valid_storage_name(name: object) -> str:
@@ -131,6 +153,7 @@ class Keys:
         self.workers = f"{prefix}:workers"
         self.periodic = f"{prefix}:periodic"
         self.archive_lock = f"{prefix}:archive:lock"
+        self.quarantined = f"{prefix}:quarantined"
         self._cache: dict[str, QueueKeys] = {}
 
     def queue(self, name: str) -> QueueKeys:
@@ -142,3 +165,10 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return f"{self.prefix}:worker:{worker_id}"
+
+    def quarantine(self, key: str, stamp: int) -> str | None:
+        """Where a global key of the wrong type is moved: in its cluster slot, or None
+        when no such name exists (a key with braces of its own)."""
+        target = f"{self.prefix}:quarantine:{{{key}}}:{stamp}"
+        encode = lambda k: k.encode("utf-8", "surrogateescape")  # noqa: E731
+        return target if key_slot(encode(target)) == key_slot(encode(key)) else None

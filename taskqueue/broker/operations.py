@@ -8,12 +8,14 @@ the worker uses (async_broker.py) execute the same calls, so the two cannot drif
 """
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..conf import Config
 from ..records import Claimed, NewTask
+from .damage import QUARANTINE_TTL_S, Damage
 from .keys import Keys, logical_queue
 
 PURGE_BATCH = 1000
@@ -27,6 +29,8 @@ class ScriptCall:
     parse: Callable[[Any], Any] = field(default=lambda reply: reply)
     task_id: str = ""  # for translating an error reply into the engine's exception
     action: str = ""
+    queue: str = ""  # the (sub-)queue whose keys it touches
+    heals: bool = True  # on damage (damage.py): move the keys aside and call again
 
 
 def _now(now: int | None) -> int | str:
@@ -45,7 +49,8 @@ class Operations:
     def _call(self, script, queue, kinds, args, parse=None, **extra) -> ScriptCall:
         q = self.keys.queue(queue)
         keys = [getattr(q, kind) for kind in kinds]
-        return ScriptCall(script, keys, [q.base, *args], parse or (lambda r: r), **extra)
+        parse = parse or (lambda r: r)
+        return ScriptCall(script, keys, [q.base, *args], parse, queue=queue, **extra)
 
     # -- producing -------------------------------------------------------------------
 
@@ -78,7 +83,7 @@ class Operations:
         argv = [_now(now), count, lease, worker_id, self.config.EVENTS_MAXLEN]
         if suspects:
             argv.append(suspects)
-        kinds = ("pending", "active", "paused", "events", "stats")
+        kinds = ("pending", "active", "paused", "events", "stats", "wake")
         return self._call("claim_tasks", queue, kinds, argv, lambda r: _claimed(queue, r))
 
     def complete(self, queue: str, done: Sequence[tuple[str, int, str]], now: int | None):
@@ -137,6 +142,11 @@ class Operations:
         kinds = ("active", "cancelled", "events", "stats", "index")
         return self._call("finish_cancelled", queue, kinds, argv, lambda r: r == 1)
 
+    def record_runtimes(self, queue: str, increments: Sequence[tuple[str, int]]) -> ScriptCall:
+        """increments: (field, amount) of the queue's runtime hash (runtime.py)."""
+        argv = [value for pair in increments for value in pair]
+        return self._call("record_runtimes", queue, ("runtime",), argv)
+
     # -- maintenance -----------------------------------------------------------------
 
     def reap(self, queue: str, limit: int, now: int | None) -> ScriptCall:
@@ -157,7 +167,7 @@ class Operations:
     def promote(self, queue: str, limit: int, now: int | None) -> ScriptCall:
         """Reply: (promoted, next due ms or None, Redis now ms)."""
         argv = [_now(now), limit, self.config.WAKE_MAX, self.config.EVENTS_MAXLEN]
-        kinds = ("scheduled", "pending", "seq", "wake", "events")
+        kinds = ("scheduled", "pending", "seq", "wake", "events", "timer")
         return self._call("promote_scheduled", queue, kinds, argv, _promoted)
 
     def trim(self, queue: str, now: int | None) -> ScriptCall:
@@ -205,7 +215,26 @@ class Operations:
 
     def oldest_pending(self, queue: str) -> ScriptCall:
         """Reply: ready time (epoch ms) of the longest-waiting pending task, or None."""
-        return self._call("oldest_pending", queue, ("pending",), [], lambda r: None if r < 0 else r)
+        parse = lambda r: None if r < 0 else r  # noqa: E731
+        return self._call("oldest_pending", queue, ("pending",), [], parse, heals=False)
+
+    def quarantine(self, queue: str, damage: Sequence[Damage]) -> ScriptCall:
+        """Move keys of the wrong type aside (damage.py). Reply: (key, type it had, key it
+        was moved to) per key moved, flat."""
+        q = self.keys.queue(queue)
+        argv = ["", self.config.EVENTS_MAXLEN, QUARANTINE_TTL_S, *(d.expected for d in damage)]
+        keys = [q.stats, q.events, *(d.key for d in damage)]
+        return ScriptCall("quarantine_keys", keys, [q.base, *argv], queue=queue, heals=False)
+
+    def quarantine_global(self, key: str, expected: str) -> ScriptCall | None:
+        """Move a global key aside if it has the wrong type. Reply: (type it had, key it
+        was moved to), or None when it was fine. None: no name in its slot (keys.py)."""
+        target = self.keys.quarantine(key, int(time.time() * 1000))
+        if target is None:
+            return None
+        parse = lambda found: (found, target) if found else None  # noqa: E731
+        argv = [expected, QUARANTINE_TTL_S]
+        return ScriptCall("quarantine_global_key", [key, target], argv, parse, heals=False)
 
 
 def _pairs(reply: list) -> list[tuple[str, bool]]:

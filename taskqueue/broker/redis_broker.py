@@ -7,26 +7,35 @@ belongs to the worker, and validation of user input to the callers above it.
 Methods taking `now` accept epoch milliseconds for tests; by default the scripts read
 Redis's clock, so clock skew between hosts cannot expire a lease early.
 
+A script that meets a key of the wrong type changes nothing and reports it; `execute`
+then moves that key aside and calls the script again (damage.py).
+
 Queue names: operator actions and reads take a queue's name; for a sharded queue
 (shards.py) they find the sub-queue each task lives in. The worker's methods (claim,
 complete, fail, renew, release, reap, promote) take the storage name it claimed from:
 a sub-queue ('emails#2') or a queue that is not sharded.
 """
 
+import contextlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 
 import redis
 from redis.exceptions import ResponseError
 
 from ..conf import Config
+from ..errors import DamagedKey
 from ..records import Claimed, NewTask
 from .cluster import StreamReads, is_cluster
-from .errors import translating
+from .damage import HEAL_ROUNDS, damage_in, log_moved, log_moved_global, unhealed
+from .errors import is_wrong_type, translating
 from .keys import Keys
 from .operations import PURGE_BATCH, Operations, ScriptCall
 from .reads import BrokerReads
 from .scripts import Scripts, translate
 from .shards import Shards
+
+log = logging.getLogger("taskqueue.broker")
 
 
 class RedisBroker(BrokerReads):
@@ -41,12 +50,28 @@ class RedisBroker(BrokerReads):
         self.stream_reads = StreamReads(client) if self.cluster else None
         self._registered: set[str] = set()
 
-    def execute(self, call: ScriptCall, client=None):
+    def execute(self, call: ScriptCall):
+        """Run a script call; keys of the wrong type are moved aside and it runs again."""
+        for _ in range(HEAL_ROUNDS):
+            reply = self._run(call)
+            damage = damage_in(reply)
+            if damage is None:
+                return call.parse(reply)
+            if not call.heals:
+                break
+            log_moved(call.queue, self._run(self.ops.quarantine(call.queue, damage)))
+        raise unhealed(damage)
+
+    @translating
+    def run(self, call: ScriptCall):
+        """execute(call), Redis trouble as BrokerUnavailable."""
+        return self.execute(call)
+
+    def _run(self, call: ScriptCall):
         try:
-            reply = self.scripts.run(call.script, call.keys, call.args, client)
+            return self.scripts.run(call.script, call.keys, call.args)
         except ResponseError as exc:
             raise translate(exc, call.task_id, call.action) from None
-        return call.parse(reply)
 
     # -- producing -------------------------------------------------------------------
 
@@ -71,20 +96,59 @@ class RedisBroker(BrokerReads):
         return [placed[id(t)] for t in tasks]
 
     def execute_many(self, calls: Sequence[ScriptCall]) -> list:
-        """Several calls in one pipeline; on a cluster (no scripts in pipelines) one by one."""
+        """Several calls in one pipeline; on a cluster (no scripts in pipelines) one by one.
+        A call that reported damage runs again on its own (`execute`); an error reply
+        is raised once the other calls are settled."""
         if len(calls) == 1 or self.cluster:
             return [self.execute(call) for call in calls]
         with self.client.pipeline(transaction=False) as pipe:
             for call in calls:
                 self.scripts.run(call.script, call.keys, call.args, pipe)
-            return [c.parse(r) for c, r in zip(calls, pipe.execute(), strict=True)]
+            replies = pipe.execute(raise_on_error=False)
+        out = [self._settle(call, reply) for call, reply in zip(calls, replies, strict=True)]
+        for call, reply in zip(calls, out, strict=True):
+            if isinstance(reply, ResponseError):
+                raise translate(reply, call.task_id, call.action)
+        return out
+
+    def _settle(self, call: ScriptCall, reply):
+        if isinstance(reply, ResponseError):
+            return reply
+        return call.parse(reply) if damage_in(reply) is None else self.execute(call)
 
     def register_queues(self, queues: Iterable[str]) -> None:
         """Add queue names to the global set (once per process and queue)."""
         new = [q for q in queues if q not in self._registered]
         if new:
-            self.client.sadd(self.keys.queues, *new)
+            add = lambda: self.client.sadd(self.keys.queues, *new)  # noqa: E731
+            self.healing_global({self.keys.queues: "set"}, add)
             self._registered.update(new)
+
+    # -- global keys of the wrong type (damage.py) -------------------------------------
+
+    def healing_global(self, wanted: dict[str, str], command: Callable):
+        """command(), and once more after moving aside those of `wanted`'s global keys
+        (key -> the type it must have) that had the wrong type."""
+        try:
+            return command()
+        except ResponseError as exc:
+            if not is_wrong_type(exc):
+                raise
+        self.heal_global(wanted)
+        return command()
+
+    def heal_global(self, wanted: dict[str, str]) -> None:
+        """Move aside those of `wanted`'s global keys that have the wrong type."""
+        for key, expected in wanted.items():
+            call = self.ops.quarantine_global(key, expected)
+            if call is None:
+                log.error("Redis key %r has the wrong type and cannot be moved aside", key)
+                continue
+            moved = self.execute(call)
+            if moved is not None:
+                log_moved_global(key, *moved)
+                with contextlib.suppress(ResponseError):  # a damaged counter: still moved
+                    self.client.incr(self.keys.quarantined)
 
     # -- the worker's side -----------------------------------------------------------
 
@@ -219,8 +283,12 @@ class RedisBroker(BrokerReads):
 
     @translating
     def oldest_pending_ms(self, queue: str) -> int | None:
-        """Ready time (epoch ms) of the longest-waiting pending task, or None."""
-        found = [self.execute(self.ops.oldest_pending(name)) for name in self.shards.of(queue)]
+        """Ready time (epoch ms) of the longest-waiting pending task, or None (also when
+        pending has the wrong type: a read moves nothing aside, see reads.py)."""
+        found = []
+        for name in self.shards.of(queue):
+            with contextlib.suppress(DamagedKey):
+                found.append(self.execute(self.ops.oldest_pending(name)))
         return min((ms for ms in found if ms is not None), default=None)
 
     # -- finding a task's sub-queue ----------------------------------------------------

@@ -4,7 +4,8 @@ Each script file opens with a header that lists KEYS, ARGV, the return value and
 error codes. `--- @include "name"` lines are replaced by `lua/includes/<name>.lua`
 (plain file inclusion; script text is never built from values). The number of KEYS a
 header declares is checked on every call, so a wrapper passing the wrong keys fails
-loudly instead of touching the wrong data.
+loudly instead of touching the wrong data; a header ending its list with `KEYS[n..]`
+takes n keys or more.
 """
 
 import re
@@ -15,10 +16,11 @@ from redis.commands.core import Script
 from redis.exceptions import ResponseError
 
 from ..errors import InvalidTransition, TaskDoesNotExist, TaskQueueError
-from .errors import is_refusal, unavailable
+from .errors import engine_error
+from .keys import wire
 
 _INCLUDE = re.compile(r'^--- @include "([a-z_]+)"$', re.MULTILINE)
-_HEADER_KEYS = re.compile(r"\bKEYS\[(\d+)\]")
+_HEADER_KEYS = re.compile(r"\bKEYS\[(\d+)(\.\.)?\]")
 
 
 @cache
@@ -36,7 +38,15 @@ def header(name: str) -> str:
 @cache
 def declared_keys(name: str) -> int:
     """How many KEYS the script's header declares."""
-    return max((int(n) for n in _HEADER_KEYS.findall(header(name))), default=0)
+    return max((int(n) for n, _ in _HEADER_KEYS.findall(header(name))), default=0)
+
+
+@cache
+def keys_fit(name: str, count: int) -> bool:
+    """Whether `count` KEYS is what the script's header declares."""
+    more = any(dots for _, dots in _HEADER_KEYS.findall(header(name)))
+    declared = declared_keys(name)
+    return count == declared or (more and count > declared)
 
 
 def names() -> list[str]:
@@ -58,9 +68,9 @@ class Scripts:
 
     def run(self, name: str, keys: list[str], args: list, client=None):
         script, n_keys = self._scripts[name]
-        if len(keys) != n_keys:
+        if not keys_fit(name, len(keys)):
             raise TaskQueueError(f"{name}: passed {len(keys)} KEYS, its header declares {n_keys}")
-        return script(keys=keys, args=args, client=client)
+        return script(keys=[wire(k) for k in keys], args=[wire(a) for a in args], client=client)
 
 
 def translate(exc: ResponseError, task_id: str, action: str) -> Exception:
@@ -70,6 +80,4 @@ def translate(exc: ResponseError, task_id: str, action: str) -> Exception:
         return TaskDoesNotExist(task_id)
     if code == "TQ_INVALID_TRANSITION":
         return InvalidTransition(task_id, action, detail)
-    if is_refusal(exc):
-        return unavailable(exc)
-    return exc
+    return engine_error(exc)

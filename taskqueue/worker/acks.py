@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from ..broker.async_broker import AsyncRedisBroker
 from ..broker.operations import ScriptCall
-from ..errors import BrokerUnavailable
+from ..errors import TaskQueueError
 from .runner import Outcome, Running
 
 log = logging.getLogger("taskqueue.worker")
@@ -55,17 +55,22 @@ class Acknowledger:
             batch = self.take()
             try:
                 calls, slots = self.calls_for(batch)
-                self.settle(slots, await self.broker.run_many(calls) if calls else [])
-                backoff = 0.05
+                error = self.settle(slots, await self.broker.run_many(calls) if calls else [])
             except Exception as exc:  # any error: the outcomes wait for the next try
                 self.put_back(batch)
-                if isinstance(exc, BrokerUnavailable):
-                    log.warning("could not report %d outcome(s), retrying: %s", len(batch), exc)
-                else:
-                    log.exception("reporting %d outcome(s) failed, retrying", len(batch))
-                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-                backoff = min(backoff * 2, 5.0)
-                self.ready.set()
+                error = exc
+            if error is None:
+                backoff = 0.05
+                continue
+            foreseen = isinstance(error, TaskQueueError)  # else a bug: with its traceback
+            log.warning(
+                "could not report outcomes, retrying: %s",
+                error,
+                exc_info=None if foreseen else error,
+            )
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+            backoff = min(backoff * 2, 5.0)
+            self.ready.set()
 
     def calls_for(self, batch: Batch) -> tuple[list[ScriptCall], list[Batch]]:
         """The script calls reporting `batch`, and which outcomes each call's reply answers."""
@@ -97,9 +102,18 @@ class Acknowledger:
                 self._settled(items, [None])
         return [c for c, _ in kept], [s for _, s in kept]
 
-    def settle(self, slots: list[Batch], replies: list) -> None:
+    def settle(self, slots: list[Batch], replies: list) -> Exception | None:
+        """Settle each call's outcomes; those of a call that failed (its reply is the
+        exception: one queue's trouble, see AsyncRedisBroker.run_many) are kept for the
+        next try. Returns the first such failure, None when every call was answered."""
+        error = None
         for items, reply in zip(slots, replies, strict=True):
-            self._settled(items, reply if isinstance(reply, list) else [reply])
+            if isinstance(reply, Exception):
+                self.put_back(items)
+                error = error or reply
+            else:
+                self._settled(items, reply if isinstance(reply, list) else [reply])
+        return error
 
     def _settled(self, items: Batch, answers: list) -> None:
         self.in_flight -= len(items)

@@ -16,6 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
+from ..broker.errors import translating
 from ..broker.redis_broker import RedisBroker
 from ..client import close_client
 from ..errors import BrokerUnavailable
@@ -66,50 +67,75 @@ class Heartbeat(threading.Thread):
         close_client(self.broker.client)
 
     def beat(self) -> bool:
-        """Renew, register, flush; False when Redis was unreachable (retry soon: a beat
-        that met a silent peer has already used up to twice the socket timeout)."""
-        try:
-            self.renew()
-            self.register()
-            self.stats.flush(self.broker)
-        except BrokerUnavailable as exc:
-            log.warning("heartbeat failed, will retry: %s", exc)
-            return False
-        except Exception:
-            log.exception("heartbeat failed")
+        """Renew, register, flush, each on its own (one that fails does not stop the
+        others); False when Redis was unreachable (retry soon: a beat that met a silent
+        peer has already used up to twice the socket timeout)."""
+        for step in (self.renew, self.register, lambda: self.stats.flush(self.broker)):
+            try:
+                step()
+            except BrokerUnavailable as exc:
+                log.warning("heartbeat failed, will retry: %s", exc)
+                return False
+            except Exception:
+                log.exception("heartbeat failed")
         return True
 
     def renew(self) -> None:
+        """Renew every held task's lease, queue by queue: a queue whose renewal fails is
+        logged and the other queues' leases are still renewed."""
         by_queue: dict[str, list[tuple]] = {}
         for queue, task_id, attempt, progress in self.held():
             by_queue.setdefault(queue, []).append((task_id, attempt, progress or ""))
         for queue, held in by_queue.items():
-            answers = self.broker.renew(queue, held)
+            try:
+                answers = self.broker.renew(queue, held)
+            except BrokerUnavailable:
+                raise
+            except Exception:
+                log.exception("renewing the leases of queue %s failed", queue)
+                continue
             for (task_id, _, _), answer in zip(held, answers, strict=True):
                 if answer != 1:
                     self.on_answer(queue, task_id, answer)
 
+    @translating
     def register(self) -> None:
+        """Write the registry entry (a registry key of the wrong type is moved aside)."""
         entry = self.registry_entry()
         now = self.broker.time_ms()
         entry["heartbeat_at"] = now
         keys, key = self.broker.keys, self.broker.keys.worker(entry["id"])
-        with self.broker.client.pipeline(transaction=False) as pipe:
-            pipe.hset(key, mapping={k: str(v) for k, v in entry.items()})
-            pipe.expire(key, FORGET_AFTER_S)
-            pipe.zadd(keys.workers, {entry["id"]: now})
-            pipe.zremrangebyscore(keys.workers, "-inf", now - FORGET_AFTER_S * 1000)
-            pipe.execute()
 
+        def write():
+            with self.broker.client.pipeline(transaction=False) as pipe:
+                pipe.hset(key, mapping={k: str(v) for k, v in entry.items()})
+                pipe.expire(key, FORGET_AFTER_S)
+                pipe.zadd(keys.workers, {entry["id"]: now})
+                pipe.zremrangebyscore(keys.workers, "-inf", now - FORGET_AFTER_S * 1000)
+                pipe.execute()
+
+        self.broker.healing_global({key: "hash", keys.workers: "zset"}, write)
+
+    @translating
     def unregister(self, worker_id: str) -> None:
-        with self.broker.client.pipeline(transaction=False) as pipe:
-            pipe.delete(self.broker.keys.worker(worker_id))
-            pipe.zrem(self.broker.keys.workers, worker_id)
-            pipe.execute()
+        workers = self.broker.keys.workers
+
+        def write():
+            with self.broker.client.pipeline(transaction=False) as pipe:
+                pipe.delete(self.broker.keys.worker(worker_id))
+                pipe.zrem(workers, worker_id)
+                pipe.execute()
+
+        self.broker.healing_global({workers: "zset"}, write)
 
 
 class RuntimeStats:
-    """Runtime histogram increments, kept in memory and flushed with the heartbeat."""
+    """Runtime histogram increments, kept in memory and flushed with the heartbeat, one
+    script call per queue (record_runtimes.lua). Task names come from records anyone can
+    write: a name that is not UTF-8 is sent back as its own bytes (keys.wire), and a
+    queue whose increments cannot be written (other than Redis being unreachable, when
+    they wait for the next beat) loses them with a log line rather than holding back
+    every other queue's at every beat."""
 
     def __init__(self) -> None:
         self.counts: Counter = Counter()  # (queue, task, field) -> increment
@@ -130,18 +156,36 @@ class RuntimeStats:
         with self.lock:
             self.counts.update(counts)
 
+    def calls(self, ops, counts: Counter) -> list:
+        """The script calls writing `counts`, one per queue, each with its counts."""
+        by_queue: dict[str, Counter] = {}
+        for (queue, task, part), n in counts.items():
+            by_queue.setdefault(queue, Counter())[(queue, task, part)] = n
+        return [
+            (ops.record_runtimes(queue, [(f"{t}|{p}", n) for (_, t, p), n in c.items()]), c)
+            for queue, c in by_queue.items()
+        ]
+
+    def settle(self, counts: Counter, outcome) -> None:
+        """After one queue's call: its counts back for the next flush when Redis was
+        unreachable, dropped with a log line on any other error."""
+        if isinstance(outcome, BrokerUnavailable):
+            self.put_back(counts)
+        elif isinstance(outcome, Exception):
+            log.warning("runtime statistics of %d task(s) dropped: %s", len(counts), outcome)
+
     def flush(self, broker: RedisBroker) -> None:
-        counts = self.take()
-        if not counts:
-            return
-        try:
-            with broker.client.pipeline(transaction=False) as pipe:
-                for (queue, task, part), n in counts.items():
-                    pipe.hincrby(broker.keys.queue(queue).runtime, f"{task}|{part}", n)
-                pipe.execute()
-        except Exception:
-            self.put_back(counts)  # try again at the next beat
-            raise
+        """Write what was recorded since the last flush (raises BrokerUnavailable)."""
+        calls = self.calls(broker.ops, self.take())
+        for i, (call, counts) in enumerate(calls):
+            try:
+                broker.run(call)
+            except BrokerUnavailable:
+                for _, rest in calls[i:]:
+                    self.put_back(rest)
+                raise
+            except Exception as exc:
+                self.settle(counts, exc)
 
 
 def registry_fields(
@@ -177,3 +221,5 @@ async def register_when_possible(heartbeat: Heartbeat) -> None:
         await asyncio.to_thread(heartbeat.register)
     except BrokerUnavailable as exc:
         log.warning("Redis is not reachable yet (%s): waiting for it", exc)
+    except Exception:  # the registry is for people: never a reason not to start
+        log.exception("registering the worker failed: the heartbeat tries again")

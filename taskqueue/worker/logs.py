@@ -3,6 +3,7 @@ the task it was logged from (`task_id`, empty outside a task)."""
 
 import json
 import logging
+import time
 
 from ..context import current_task
 
@@ -41,3 +42,19 @@ def configure(log_format: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+class Throttled:
+    """Warnings about one thing (a queue that keeps failing) at most once per `quiet`
+    seconds, so a persistent problem is reported without flooding the log."""
+
+    def __init__(self, logger: logging.Logger, quiet: float = 30.0):
+        self.logger = logger
+        self.quiet = quiet
+        self.until: dict[str, float] = {}
+
+    def warning(self, about: str, message: str, *args) -> None:
+        now = time.monotonic()
+        if now >= self.until.get(about, 0.0):
+            self.until[about] = now + self.quiet
+            self.logger.warning(message, *args)

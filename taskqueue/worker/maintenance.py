@@ -1,9 +1,11 @@
 """Maintenance: promote due scheduled tasks, reap expired leases, fire cron ticks.
 
 Every worker runs it (any number may at once: each script moves each task exactly
-once). It sleeps until the next scheduled task is due or SWEEP_S passes, whichever is
-first, and wakes early when a task is scheduled (the scripts push a token on the
-queue's `timer` list), so delayed tasks and retries start on time without polling.
+once). Each queue is maintained on its own: one queue's failure is logged and the
+other queues are still promoted, reaped and trimmed. It sleeps until the next
+scheduled task is due or SWEEP_S passes, whichever is first, and wakes early when a
+task is scheduled (the scripts push a token on the queue's `timer` list), so delayed
+tasks and retries start on time without polling.
 """
 
 import asyncio
@@ -22,6 +24,7 @@ from ..errors import BrokerUnavailable, TaskQueueError
 from ..periodic import Schedule
 from ..registry import Registry
 from ..serialization import dumps
+from .logs import Throttled
 
 log = logging.getLogger("taskqueue.worker")
 SWEEP_S = 1.0
@@ -42,6 +45,7 @@ class Maintenance:
         self.next_ticks: dict[str, datetime] = {}
         self.clock_offset = 0.0  # Redis time - local time, seconds
         self.next_trim = 0.0  # time.monotonic() of the next trim pass
+        self.warnings = Throttled(log)  # a queue that keeps failing: one line in 30 s
 
     async def run(self) -> None:
         while True:
@@ -67,25 +71,39 @@ class Maintenance:
 
     async def sweep(self) -> float:
         """One pass over every queue; returns how long to sleep before the next."""
-        wait = SWEEP_S * random.uniform(0.8, 1.0)
-        for queue in self.queues:
-            _, next_due, redis_now = await self.broker.promote(queue)
-            self.clock_offset = redis_now / 1000 - time.time()
-            if next_due is not None:
-                wait = min(wait, max(0.001, (next_due - redis_now) / 1000))
-            requeued, dead = await self.broker.reap(queue)
-            if requeued or dead:
-                log.warning(
-                    "queue %s: %d expired lease(s) requeued, %d dead-lettered",
-                    queue,
-                    requeued,
-                    dead,
-                )
+        waits = await self.each_queue(self.promote_and_reap)
         if time.monotonic() >= self.next_trim:
             self.next_trim = time.monotonic() + TRIM_S * random.uniform(0.8, 1.0)
-            for queue in self.queues:
-                await self.trim(queue)
+            await self.each_queue(self.trim)
+        wait = min([SWEEP_S * random.uniform(0.8, 1.0), *(w for w in waits if w is not None)])
         return min(wait, await self.fire_due_ticks())
+
+    async def each_queue(self, step) -> list:
+        """step(queue) for every queue, each on its own: a queue that fails is logged
+        (once in a while) and skipped; when every queue failed, the error is raised."""
+        results, errors = [], []
+        for queue in self.queues:
+            try:
+                results.append(await step(queue))
+            except Exception as exc:
+                errors.append((queue, exc))
+        if errors and len(errors) == len(self.queues):
+            raise errors[0][1]
+        for queue, exc in errors:
+            self.warnings.warning(queue, "maintenance of queue %s failed: %s", queue, exc)
+        return results
+
+    async def promote_and_reap(self, queue: str) -> float | None:
+        """Due scheduled tasks to pending, expired leases reaped; returns the seconds to
+        the queue's next due task (None: none is scheduled)."""
+        _, next_due, redis_now = await self.broker.promote(queue)
+        self.clock_offset = redis_now / 1000 - time.time()
+        requeued, dead = await self.broker.reap(queue)
+        if requeued or dead:
+            log.warning(
+                "queue %s: %d expired lease(s) requeued, %d dead-lettered", queue, requeued, dead
+            )
+        return None if next_due is None else max(0.001, (next_due - redis_now) / 1000)
 
     async def trim(self, queue: str) -> None:
         """Finished records past their retention, in batches of 100 a kind, up to
@@ -124,7 +142,10 @@ class Maintenance:
             return
         [(task_id, created)] = await self.broker.enqueue(new.queue, [new])
         state = dumps({"last_tick": int(tick.timestamp() * 1000), "task_id": task_id})
-        await self.broker.client.hset(self.broker.keys.periodic, schedule.name, state)
+        periodic = self.broker.keys.periodic
+        await self.broker.healing_global(
+            {periodic: "hash"}, lambda: self.broker.client.hset(periodic, schedule.name, state)
+        )
         if created:
             log.info("periodic %s: enqueued %s for %s", schedule.name, task_id, tick.isoformat())
 

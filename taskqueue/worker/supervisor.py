@@ -190,8 +190,8 @@ class Supervisor:
             if reason == "timeout":
                 await self._fail_timed_out(entry)
             elif reason == "cancel":
-                await self.broker.run_many(
-                    [self.broker.ops.finish_cancelled(entry[0], entry[1], entry[2], None)]
+                await self.broker.run(
+                    self.broker.ops.finish_cancelled(entry[0], entry[1], entry[2], None)
                 )
             await self._release(others)
         elif code != 0 and child.held:
@@ -214,7 +214,7 @@ class Supervisor:
         if failures < max_retries:
             delay = retry_delay_ms(_registered(name), exc, failures, self.config)
         call = self.broker.ops.fail(queue, task_id, attempt, delay, describe(exc), None)
-        await self.broker.run_many([call])
+        await self.broker.run(call)
 
     async def _release(self, entries: list) -> None:
         for queue, held in _by_queue(entries).items():
@@ -222,7 +222,7 @@ class Supervisor:
 
     async def _expire(self, entries: list) -> None:
         for queue, held in _by_queue(entries).items():
-            await self.broker.run_many([self.broker.ops.renew(queue, held, 0, None)])
+            await self.broker.run(self.broker.ops.renew(queue, held, 0, None))
             await self.broker.reap(queue)
 
     # -- hard limits -----------------------------------------------------------------

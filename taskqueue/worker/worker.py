@@ -18,6 +18,7 @@ import threading
 import time
 
 from ..broker.async_broker import AsyncRedisBroker
+from ..broker.errors import unavailable
 from ..client import build_broker, connect_async
 from ..conf import Config
 from ..errors import BrokerUnavailable
@@ -26,8 +27,10 @@ from ..records import Claimed
 from ..registry import Registry
 from ..registry import registry as default_registry
 from .acks import Acknowledger
+from .claiming import Claiming
 from .execution import Execution
 from .heartbeat import Heartbeat, RuntimeStats, register_when_possible, registry_fields
+from .logs import Throttled
 from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
 from .runner import Outcome, Runner, Running
@@ -37,7 +40,7 @@ BLOCK_S = 2.0  # longest BLPOP; a safety net only: enqueues wake workers at once
 MAX_CLAIM = 100
 
 
-class Worker:
+class Worker(Claiming):
     def __init__(
         self,
         options: WorkerOptions,
@@ -57,6 +60,7 @@ class Worker:
         self.processed = self.failed = 0
         self.signals = 0
         self.suspects_waiting = False  # a claim passed over suspects: go idle, then take them
+        self.claim_warnings = Throttled(log)  # a queue whose claims keep failing
         self.started_at = int(time.time() * 1000)
         self.install_signals = True
         self.ready = threading.Event()  # set once the worker is registered and claiming
@@ -265,80 +269,6 @@ class Worker:
             log.exception("waiting for work failed")
             await asyncio.sleep(random.uniform(0.5, 1.0))
 
-    async def claim(self, count: int) -> list[Claimed]:
-        """Claim from the queues in order; the first claim also carries the reports of
-        whatever finished since the last round trip (one pipeline, one round trip).
-
-        Crash attribution: a task that lost a lease (a suspect) is only ever held alone.
-        A worker holding nothing may get one suspect, by itself; a busy worker's claim
-        passes suspects over, and the worker then finishes what it holds and comes back
-        for them (`suspects_waiting`)."""
-        queues = self.queue_order()
-        if self.broker.shards:  # a sharded queue: its sub-queues, starting at the next in turn
-            queues = self.broker.shards.claim_order(queues)
-        got = await self._report_and_claim(queues[0], count, self._suspects_mode())
-        for queue in queues[1:]:
-            if len(got) >= count or any(c.lost for c in got):
-                break
-            call = self.broker.ops.claim(
-                queue, self.id, count - len(got), None, None, self._suspects_mode(got)
-            )
-            [more] = await self._round_trip([call], [])
-            self._note_passed(more)
-            got += more
-        return got
-
-    def _suspects_mode(self, claimed: list[Claimed] = ()) -> str:
-        ex = self.execution
-        idle = not claimed and not ex.busy and not ex.ready and not ex.suspects
-        return "alone" if idle else "busy"
-
-    def _note_passed(self, claimed: list[Claimed]) -> None:
-        if getattr(claimed, "suspects_passed", 0):
-            self.suspects_waiting = True
-
-    async def _report_and_claim(self, queue: str, count: int, suspects: str) -> list[Claimed]:
-        batch = self.acker.take()
-        calls, slots = self.acker.calls_for(batch)
-        claim = self.broker.ops.claim(queue, self.id, count, None, None, suspects)
-        try:
-            *reports, claimed = await self._round_trip([*calls, claim], slots)
-        except Exception:  # reported next time (a report is fenced: twice is harmless)
-            self.acker.put_back(batch)
-            raise
-        self.acker.settle(slots, reports)
-        self._note_passed(claimed)
-        return claimed
-
-    async def _round_trip(self, calls: list, slots: list) -> list:
-        """Reports (answering `slots`) and a claim last, in one round trip. A stop
-        (the fetch loop is cancelled) in the middle waits for the round trip to end:
-        its reports are settled and what it claimed is held, to be released at exit -
-        else those outcomes would be lost and the task run again, and the claimed tasks
-        would wait for their leases to expire."""
-        trip = asyncio.ensure_future(self.broker.run_many(calls))
-        try:
-            return await asyncio.shield(trip)
-        except asyncio.CancelledError:
-            try:
-                *reports, claimed = await trip
-            except Exception:  # reported by the shutdown's drain, or released
-                self.acker.put_back([item for items in slots for item in items])
-                self.acker.ready.set()  # its own loop reports them during the shutdown
-                raise asyncio.CancelledError from None
-            self.acker.settle(slots, reports)
-            for c in claimed:
-                self.execution.hold(c)
-            raise
-
-    def queue_order(self) -> list[str]:
-        """Strict order, or a weighted random order (heavier queues first more often)."""
-        queues, weights = self.options.queues, self.options.weights
-        if weights is None:
-            return list(queues)
-        keys = {q: random.random() ** (1.0 / w) for q, w in zip(queues, weights, strict=True)}
-        return sorted(queues, key=keys.__getitem__, reverse=True)
-
     # -- reporting -------------------------------------------------------------------
 
     def _reported(self, running: Running, outcome: Outcome, answer) -> None:
@@ -360,16 +290,15 @@ class Worker:
 
     async def flush_stats_async(self) -> None:
         """Write the runtime histograms' increments (the heartbeat does it in a lone worker)."""
-        counts = self.stats.take()
-        if not counts:
+        pairs = self.stats.calls(self.broker.ops, self.stats.take())
+        if not pairs:
             return
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for (queue, task, part), n in counts.items():
-                    pipe.hincrby(self.broker.keys.queue(queue).runtime, f"{task}|{part}", n)
-                await pipe.execute()
-        except Exception:  # statistics wait for the next flush
-            self.stats.put_back(counts)
+            outcomes = await self.broker.run_many([call for call, _ in pairs])
+        except Exception as exc:  # statistics wait for the next flush
+            outcomes = [unavailable(exc)] * len(pairs)
+        for (_, counts), outcome in zip(pairs, outcomes, strict=True):
+            self.stats.settle(counts, outcome)
 
     # -- heartbeat hooks (called from the heartbeat thread) ----------------------------
 

@@ -7,13 +7,17 @@ KEYS[6] index
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] id  ARGV[4] result TTL s
 ARGV[5] events MAXLEN
 
-Returns: {outcome, status before}: outcome 'cancelled' or 'requested'.
+Returns: {outcome, status before}: outcome 'cancelled' or 'requested'. When a key it would touch has the wrong type: the damage, and nothing changed
+(common.lua).
 Errors: 'TQ_NOT_FOUND', 'TQ_INVALID_TRANSITION <status>' (completed, dead, cancelled).
 ]]
 --- @include "common"
 
 local base, now, id = ARGV[1], now_ms(ARGV[2]), ARGV[3]
 local task_key = base .. 'task:' .. id
+check_keys()
+check(task_key, 'hash')
+if #damage > 0 then return damaged() end
 local status = rcall('HGET', task_key, 'status')
 if not status then return redis.error_reply('TQ_NOT_FOUND') end
 if status == 'processing' then
@@ -29,7 +33,7 @@ rcall('ZREM', KEYS[2], id)
 rcall('HSET', task_key, 'status', 'cancelled', 'finished_at', now)
 rcall('EXPIRE', task_key, tonumber(ARGV[4]) + 3600)
 rcall('ZADD', KEYS[3], now, id)
-rcall('HINCRBY', KEYS[5], 'cancelled', 1)
+add(KEYS[5], 'cancelled', 1)
 emit(KEYS[4], ARGV[5], id, 'cancelled')
 trim_finished(base, KEYS[3], KEYS[6], now - tonumber(ARGV[4]) * 1000)
 return {'cancelled', status}

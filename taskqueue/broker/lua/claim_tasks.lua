@@ -12,6 +12,7 @@ so the worker can finish what it holds and come back for them. Mode '' takes eve
 task in order, suspects included (callers that do not isolate suspects).
 
 KEYS[1] pending  KEYS[2] active  KEYS[3] paused  KEYS[4] events  KEYS[5] stats
+KEYS[6] wake (only checked: the workers BLPOP it between claims)
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] max tasks
 ARGV[4] lease ms  ARGV[5] worker id  ARGV[6] events MAXLEN
@@ -21,13 +22,16 @@ Returns: 10 values per claimed task: id, attempt, name, args JSON, kwargs JSON,
 timeout s ('' = none), failures so far, max retries, meta JSON, leases lost so far; in
 modes 'alone' and 'busy', one more value at the end: the suspects passed over. Nothing
 is claimed when the queue is paused or empty. An id whose record is missing is dropped
-and counted as an orphan.
+and counted as an orphan. When a key it would touch (the KEYS, the records of the ids
+it would take) has the wrong type: the damage, and nothing changed (common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local MAX_PASSED = 50  -- suspects looked past in one call (bounded work)
 local mode = ARGV[7] or ''
+check_keys()
+if #damage > 0 then return damaged() end
 if rcall('EXISTS', KEYS[3]) == 1 then
   if mode == '' then return {} end
   return {0}
@@ -37,8 +41,9 @@ local deadline, worker = now + tonumber(ARGV[4]), ARGV[5]
 local want = tonumber(ARGV[3])
 local ids, passed = {}, 0
 if mode == '' then
-  local popped = rcall('ZPOPMIN', KEYS[1], want)
-  for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+  for _, id in ipairs(rcall('ZRANGE', KEYS[1], 0, want - 1)) do
+    if check(base .. 'task:' .. id, 'hash') then ids[#ids + 1] = id end
+  end
 else
   -- read only as many ids as are still wanted (a queue without suspects costs one
   -- ZRANGE of `want`), and at most MAX_PASSED suspects beyond them
@@ -49,20 +54,24 @@ else
     if #candidates == 0 then break end
     from = to + 1
     for _, id in ipairs(candidates) do
-      local lost = tonumber(rcall('HGET', base .. 'task:' .. id, 'lost')) or 0
-      if lost <= 0 then
-        ids[#ids + 1] = id
-      elseif mode == 'alone' and #ids == 0 then
-        ids[1] = id
-        taken_alone = true
-        break
-      else
-        passed = passed + 1
+      local task_key = base .. 'task:' .. id
+      if check(task_key, 'hash') then  -- a damaged record is returned below
+        local lost = tonumber(rcall('HGET', task_key, 'lost')) or 0
+        if lost <= 0 then
+          ids[#ids + 1] = id
+        elseif mode == 'alone' and #ids == 0 then
+          ids[1] = id
+          taken_alone = true
+          break
+        else
+          passed = passed + 1
+        end
       end
     end
   end
-  if #ids > 0 then rcall('ZREM', KEYS[1], unpack(ids)) end
 end
+if #damage > 0 then return damaged() end
+if #ids > 0 then rcall('ZREM', KEYS[1], unpack(ids)) end
 local out, orphans = {}, 0
 for _, id in ipairs(ids) do
   local task_key = base .. 'task:' .. id
@@ -81,6 +90,6 @@ for _, id in ipairs(ids) do
     emit(KEYS[4], ARGV[6], id, 'processing')
   end
 end
-if orphans > 0 then rcall('HINCRBY', KEYS[5], 'orphans', orphans) end
+if orphans > 0 then add(KEYS[5], 'orphans', orphans) end
 if mode ~= '' then out[#out + 1] = passed end
 return out

@@ -7,11 +7,17 @@ ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] result TTL s
 ARGV[4] events MAXLEN  ARGV[5..] 3 values per task: id, attempt, result JSON
 
 Returns: one value per task: 1 recorded, 0 refused (stale attempt: the lease was lost).
+When a key it would touch has the wrong type: the damage, and nothing
+changed (common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local base, now, ttl = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[3])
+check_keys()
+check(base .. 'm:' .. math.floor(now / 60000), 'hash')
+for i = 5, #ARGV, 3 do check(base .. 'task:' .. ARGV[i], 'hash') end
+if #damage > 0 then return damaged() end
 local out, done = {}, 0
 for i = 5, #ARGV, 3 do
   local id, attempt = ARGV[i], ARGV[i + 1]
@@ -32,7 +38,7 @@ for i = 5, #ARGV, 3 do
   end
 end
 if done > 0 then
-  rcall('HINCRBY', KEYS[4], 'completed', done)
+  add(KEYS[4], 'completed', done)
   count_minute(base, now, 'completed', done)
 end
 trim_finished(base, KEYS[2], KEYS[5], now - ttl * 1000)

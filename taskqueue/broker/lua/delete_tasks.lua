@@ -7,13 +7,17 @@ KEYS[6] events
 ARGV[1] base  ARGV[2] events MAXLEN  ARGV[3..] task ids
 
 Returns: one value per id: its status before ('completed', 'dead' and 'cancelled'
-were deleted; anything else, or 'missing', was left alone).
+were deleted; anything else, or 'missing', was left alone). When a key it would touch has the wrong type: the damage, and nothing changed
+(common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local base = ARGV[1]
 local sets = {completed = KEYS[1], dead = KEYS[2], cancelled = KEYS[3]}
+check_keys()
+for i = 3, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
+if #damage > 0 then return damaged() end
 local out = {}
 for i = 3, #ARGV do
   local id = ARGV[i]

@@ -13,13 +13,25 @@ ARGV[7..] 12 values per task: id, band, priority, delay ms, eta ms (0 = none),
 Returns: 2 values per task: its id (the existing task's id when the idempotency key
 was taken) and 1 when created, 0 when it already existed: its idempotency key was
 taken, or a task with this id exists (the same enqueue sent again after a lost reply),
-which is left exactly as it is.
+which is left exactly as it is. When a key it would touch (the KEYS, the records and
+idempotency keys of these tasks) has the wrong type: the damage, and nothing changed
+(common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local base, now = ARGV[1], now_ms(ARGV[2])
 local queue, idem_ttl = ARGV[3], ARGV[4]
+check_keys()
+for i = 7, #ARGV, 12 do
+  local idem_key = base .. 'idem:' .. ARGV[i + 5]
+  if ARGV[i + 5] ~= '' and check(idem_key, 'string') then
+    local existing = rcall('GET', idem_key)
+    if existing then check(base .. 'task:' .. existing, 'hash') end
+  end
+  check(base .. 'task:' .. ARGV[i], 'hash')
+end
+if #damage > 0 then return damaged() end
 local out, ready, created_n, later = {}, 0, 0, 0
 for i = 7, #ARGV, 12 do
   local id, band, delay, eta, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 3]),
@@ -61,7 +73,7 @@ for i = 7, #ARGV, 12 do
   out[#out + 1] = id
   out[#out + 1] = created
 end
-if created_n > 0 then rcall('HINCRBY', KEYS[6], 'enqueued', created_n) end
+if created_n > 0 then add(KEYS[6], 'enqueued', created_n) end
 wake(KEYS[4], ARGV[5], ready)
 if later > 0 then arm_timer(KEYS[8]) end
 return out

@@ -11,12 +11,18 @@ ARGV[8] traceback  ARGV[9] error JSON (kept per attempt)  ARGV[10] dead TTL s
 ARGV[11] dead max  ARGV[12] events MAXLEN
 
 Returns: 'scheduled' (retry due at now + delay), 'dead', or 'stale' (refused).
+When a key it would touch has the wrong type: the damage, and nothing
+changed (common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local base, now, id, attempt = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
 local task_key = base .. 'task:' .. id
+check_keys()
+check(base .. 'm:' .. math.floor(now / 60000), 'hash')
+check(task_key, 'hash')
+if #damage > 0 then return damaged() end
 local cur = rcall('HMGET', task_key, 'status', 'attempts', 'max_retries')
 if cur[1] ~= 'processing' or cur[2] ~= attempt then return 'stale' end
 
@@ -25,7 +31,7 @@ local failures = bump(task_key, 'failures')
 rcall('ZREM', KEYS[1], id)
 rcall('HSET', task_key, 'error_type', ARGV[6], 'error_message', ARGV[7],
       'traceback', ARGV[8], 'e:' .. attempt, ARGV[9], 'worker', '')
-rcall('HINCRBY', KEYS[5], 'failed', 1)
+add(KEYS[5], 'failed', 1)
 count_minute(base, now, 'failed', 1)
 
 local outcome
@@ -34,12 +40,12 @@ if delay >= 0 and failures <= whole(cur[3], 0) then
   rcall('HSET', task_key, 'status', 'scheduled', 'run_at', now + delay, 'lease_until', '')
   rcall('ZADD', KEYS[2], now + delay, id)
   arm_timer(KEYS[8])
-  rcall('HINCRBY', KEYS[5], 'retried', 1)
+  add(KEYS[5], 'retried', 1)
   outcome = 'scheduled'
 else
   close_attempt(task_key, attempt, now, 'dead')
   bury(KEYS[3], KEYS[6], task_key, id, now, tonumber(ARGV[10]), ARGV[6], 'failed')
-  rcall('HINCRBY', KEYS[5], 'dead', 1)
+  add(KEYS[5], 'dead', 1)
   trim_dead(base, KEYS[3], KEYS[6], KEYS[7], KEYS[5], now, tonumber(ARGV[10]), ARGV[11])
   outcome = 'dead'
 end

@@ -7,12 +7,17 @@ ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] id  ARGV[4] attempt
 ARGV[5] result TTL s  ARGV[6] events MAXLEN
 
 Returns: 1 recorded, 0 refused (stale attempt).
+When a key it would touch has the wrong type: the damage, and nothing
+changed (common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local base, now, id, attempt = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
 local task_key = base .. 'task:' .. id
+check_keys()
+check(task_key, 'hash')
+if #damage > 0 then return damaged() end
 local cur = rcall('HMGET', task_key, 'status', 'attempts')
 if cur[1] ~= 'processing' or cur[2] ~= attempt then return 0 end
 rcall('ZREM', KEYS[1], id)
@@ -21,7 +26,7 @@ rcall('HSET', task_key, 'status', 'cancelled', 'finished_at', now, 'lease_until'
       'worker', '')
 rcall('EXPIRE', task_key, tonumber(ARGV[5]) + 3600)
 rcall('ZADD', KEYS[2], now, id)
-rcall('HINCRBY', KEYS[4], 'cancelled', 1)
+add(KEYS[4], 'cancelled', 1)
 emit(KEYS[3], ARGV[6], id, 'cancelled')
 trim_finished(base, KEYS[2], KEYS[5], now - tonumber(ARGV[5]) * 1000)
 return 1

@@ -6,16 +6,20 @@ KEYS[1] pending
 
 ARGV[1] base
 
-Returns: the smallest run_at (epoch ms) of a pending task, or -1 when none is pending.
+Returns: the smallest run_at (epoch ms) of a pending task, or -1 when none is pending;
+a record of the wrong type is skipped. When pending has the wrong type: the damage
+(common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local base, oldest, from = ARGV[1], -1, '-inf'
+check_keys()
+if #damage > 0 then return damaged() end
 for _ = 1, 201 do
   local head = rcall('ZRANGEBYSCORE', KEYS[1], from, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if not head[1] then break end
-  local run_at = tonumber(rcall('HGET', base .. 'task:' .. head[1], 'run_at'))
+  local run_at = tonumber(hash_field(base .. 'task:' .. head[1], 'run_at'))
   if run_at and (oldest < 0 or run_at < oldest) then oldest = run_at end
   local band = math.floor(tonumber(head[2]) / 35184372088832)
   from = string.format('%.0f', (band + 1) * 35184372088832)

@@ -9,13 +9,18 @@ KEYS[6] errors  KEYS[7] wake  KEYS[8] index
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] limit  ARGV[4] max losses
 ARGV[5] dead TTL s  ARGV[6] dead max  ARGV[7] events MAXLEN  ARGV[8] wake bound
 
-Returns: {requeued, dead}
+Returns: {requeued, dead}. When a key it would touch (the KEYS, the records of the
+expired tasks) has the wrong type: the damage, and nothing changed (common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local base, now = ARGV[1], now_ms(ARGV[2])
+check_keys()
+if #damage > 0 then return damaged() end
 local expired = rcall('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(expired) do check(base .. 'task:' .. id, 'hash') end
+if #damage > 0 then return damaged() end
 local requeued, buried = 0, 0
 for _, id in ipairs(expired) do
   local task_key = base .. 'task:' .. id
@@ -36,9 +41,9 @@ for _, id in ipairs(expired) do
     end
   end
 end
-if #expired > 0 then rcall('HINCRBY', KEYS[5], 'lost', #expired) end
+if #expired > 0 then add(KEYS[5], 'lost', #expired) end
 if buried > 0 then
-  rcall('HINCRBY', KEYS[5], 'dead', buried)
+  add(KEYS[5], 'dead', buried)
   trim_dead(base, KEYS[3], KEYS[6], KEYS[8], KEYS[5], now, tonumber(ARGV[5]), ARGV[6])
 end
 wake(KEYS[7], ARGV[8], requeued)

@@ -7,11 +7,16 @@ ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] events MAXLEN
 ARGV[4] wake bound  ARGV[5..] 2 values per task: id, attempt
 
 Returns: one value per task: 1 released, 0 refused (stale attempt).
+When a key it would touch has the wrong type: the damage, and nothing
+changed (common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local base, now = ARGV[1], now_ms(ARGV[2])
+check_keys()
+for i = 5, #ARGV, 2 do check(base .. 'task:' .. ARGV[i], 'hash') end
+if #damage > 0 then return damaged() end
 local out, released = {}, 0
 for i = 5, #ARGV, 2 do
   local id, attempt = ARGV[i], ARGV[i + 1]

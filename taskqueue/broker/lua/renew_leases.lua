@@ -9,12 +9,17 @@ ARGV[4..] 3 values per task: id, attempt, progress JSON ('' = unchanged)
 
 Returns: one value per task: 1 renewed, 2 renewed and a cancel was requested,
 0 lost (the task is no longer this attempt's: stop reporting on it).
+When a key it would touch has the wrong type: the damage, and nothing
+changed (common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local base, now = ARGV[1], now_ms(ARGV[2])
 local deadline = now + tonumber(ARGV[3])
+check_keys()
+for i = 4, #ARGV, 3 do check(base .. 'task:' .. ARGV[i], 'hash') end
+if #damage > 0 then return damaged() end
 local out = {}
 for i = 4, #ARGV, 3 do
   local id, attempt, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2]

@@ -10,12 +10,16 @@ ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] events MAXLEN
 ARGV[4] wake bound  ARGV[5..] task ids
 
 Returns: one value per id: its status before ('dead' and 'cancelled' were requeued;
-anything else, or 'missing', was left alone).
+anything else, or 'missing', was left alone). When a key it would touch has the wrong type: the damage, and nothing changed
+(common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
 local base, now = ARGV[1], now_ms(ARGV[2])
+check_keys()
+for i = 5, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
+if #damage > 0 then return damaged() end
 local out, moved = {}, 0
 for i = 5, #ARGV do
   local id = ARGV[i]
@@ -38,6 +42,6 @@ for i = 5, #ARGV do
   end
   out[#out + 1] = status
 end
-if moved > 0 then rcall('HINCRBY', KEYS[8], 'requeued', moved) end
+if moved > 0 then add(KEYS[8], 'requeued', moved) end
 wake(KEYS[7], ARGV[4], moved)
 return out

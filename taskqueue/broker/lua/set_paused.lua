@@ -4,11 +4,14 @@ KEYS[1] paused  KEYS[2] events  KEYS[3] wake  KEYS[4] pending
 
 ARGV[1] base  ARGV[2] '1' pause, '0' resume  ARGV[3] events MAXLEN  ARGV[4] wake bound
 
-Returns: 1 if the queue was paused before, 0 if not.
+Returns: 1 if the queue was paused before, 0 if not. When one of the KEYS has the
+wrong type: the damage, and nothing changed (common.lua).
 Errors: none.
 ]]
 --- @include "common"
 
+check_keys()
+if #damage > 0 then return damaged() end
 local was = rcall('EXISTS', KEYS[1])
 if ARGV[2] == '1' then
   rcall('SET', KEYS[1], 1)

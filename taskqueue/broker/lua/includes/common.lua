@@ -23,6 +23,69 @@ local function whole(value, default)
   return n
 end
 
+-- Redis contents are not trusted, and that includes the TYPE of a key: a command on a
+-- key of another type fails half-way through a script, keeping what it had done (a
+-- lost task), and fails again on every later call (a stalled queue). So a script looks
+-- at every key it will touch before it changes anything; when one has the wrong type
+-- it changes nothing and returns the damage, {{key, type found, type expected, ...}},
+-- and the broker moves those keys aside (quarantine_keys.lua) and calls again
+-- (broker/damage.py). paused is not listed: its existence is the flag, whatever it holds.
+local KIND_TYPES = {
+  pending = 'zset', scheduled = 'zset', active = 'zset', completed = 'zset',
+  cancelled = 'zset', dead = 'zset', index = 'zset', seq = 'string', wake = 'list',
+  timer = 'list', events = 'stream', stats = 'hash', errors = 'hash', runtime = 'hash',
+}
+local damage = {}
+
+-- Whether `key` is missing or of the `expected` type; else the key is noted as damage.
+local function check(key, expected)
+  local found = rcall('TYPE', key)['ok']
+  if found == 'none' or found == expected then return true end
+  damage[#damage + 1] = key
+  damage[#damage + 1] = found
+  damage[#damage + 1] = expected
+  return false
+end
+
+-- Check every key in KEYS by its kind (the name's last part); the seq counter must
+-- also hold a whole number, or INCR fails.
+local function check_keys()
+  for _, key in ipairs(KEYS) do
+    local kind = string.match(key, ':([a-z]+)$')
+    local expected = KIND_TYPES[kind]
+    if expected and check(key, expected) and kind == 'seq' then
+      local value = rcall('GET', key)
+      if value and not whole(value, nil) then
+        damage[#damage + 1] = key
+        damage[#damage + 1] = 'string'
+        damage[#damage + 1] = 'integer'
+      end
+    end
+  end
+end
+
+-- What a script returns when it found damage (it has changed nothing).
+local function damaged()
+  return {damage}
+end
+
+-- HINCRBY that a counter holding something else than a whole number cannot break (it
+-- would fail the script half-way): such a value restarts from 0. Returns the new value.
+local function add(key, field, n)
+  local value = rcall('HGET', key, field)
+  if value and (#value > 17 or not string.match(value, '^%-?%d+$')) then
+    rcall('HSET', key, field, 0)
+  end
+  return rcall('HINCRBY', key, field, n)
+end
+
+-- A field of a hash, or nil when the key is missing or not a hash (read-only paths
+-- and keys about to be deleted, where a wrong type is simply skipped).
+local function hash_field(key, field)
+  if rcall('TYPE', key)['ok'] ~= 'hash' then return nil end
+  return rcall('HGET', key, field)
+end
+
 -- Add one to a counter field of a task record (attempts, failures, lost); a malformed
 -- value counts as 0. Returns the new value.
 local function bump(task_key, field)
@@ -70,7 +133,7 @@ end
 local function count_minute(base, now, field, n)
   if n == 0 then return end
   local key = base .. 'm:' .. math.floor(now / 60000)
-  rcall('HINCRBY', key, field, n)
+  add(key, field, n)
   rcall('EXPIRE', key, 7200)
 end
 
@@ -81,36 +144,55 @@ local function to_pending(pending_key, task_key, id)
   rcall('HSET', task_key, 'status', 'pending', 'worker', '', 'lease_until', '')
 end
 
--- Delete records of finished tasks older than cutoff from a finished set (bounded).
-local function trim_finished(base, set_key, index_key, cutoff)
-  local ids = rcall('ZRANGEBYSCORE', set_key, '-inf', cutoff, 'LIMIT', 0, 100)
-  for _, id in ipairs(ids) do
-    rcall('DEL', base .. 'task:' .. id)
-    rcall('ZREM', set_key, id)
-    rcall('ZREM', index_key, id)
-  end
-  return #ids
+-- Ids of a finished set (completed, cancelled) finished before cutoff (at most 100).
+local function finished_due(set_key, cutoff)
+  return rcall('ZRANGEBYSCORE', set_key, '-inf', cutoff, 'LIMIT', 0, 100)
+end
+
+-- Dead letters past their TTL, else the oldest beyond `max` (at most 100).
+local function dead_due(dead_key, now, ttl_s, max)
+  local ids = rcall('ZRANGEBYSCORE', dead_key, '-inf', now - ttl_s * 1000, 'LIMIT', 0, 100)
+  local excess = rcall('ZCARD', dead_key) - tonumber(max)
+  if excess > #ids then ids = rcall('ZRANGE', dead_key, 0, math.min(excess, 100) - 1) end
+  return ids
 end
 
 local function uncount_error(errors_key, error_type)
-  if error_type and rcall('HINCRBY', errors_key, error_type, -1) <= 0 then
+  if error_type and add(errors_key, error_type, -1) <= 0 then
     rcall('HDEL', errors_key, error_type)
   end
 end
 
--- Drop dead letters past their TTL, then the oldest beyond `max` (at most 100 a call).
-local function trim_dead(base, dead_key, errors_key, index_key, stats_key, now, ttl_s, max)
-  local ids = rcall('ZRANGEBYSCORE', dead_key, '-inf', now - ttl_s * 1000, 'LIMIT', 0, 100)
-  local excess = rcall('ZCARD', dead_key) - tonumber(max)
-  if excess > #ids then ids = rcall('ZRANGE', dead_key, 0, math.min(excess, 100) - 1) end
+-- Delete these finished tasks' records and ids (dead letters: uncounted from
+-- `errors_key` too). A record of the wrong type is left in place: the maintenance's
+-- trim_expired meets it first thing and has it moved aside (damage). Returns how many.
+local function trim_ids(base, set_key, index_key, ids, errors_key)
+  local n = 0
   for _, id in ipairs(ids) do
     local task_key = base .. 'task:' .. id
-    uncount_error(errors_key, rcall('HGET', task_key, 'error_type'))
-    rcall('DEL', task_key)
-    rcall('ZREM', dead_key, id)
-    rcall('ZREM', index_key, id)
+    local found = rcall('TYPE', task_key)['ok']
+    if found == 'hash' or found == 'none' then
+      if errors_key then uncount_error(errors_key, hash_field(task_key, 'error_type')) end
+      rcall('DEL', task_key)
+      rcall('ZREM', set_key, id)
+      rcall('ZREM', index_key, id)
+      n = n + 1
+    end
   end
-  if #ids > 0 then rcall('HINCRBY', stats_key, 'dead_trimmed', #ids) end
+  return n
+end
+
+-- Delete records of finished tasks older than cutoff from a finished set (bounded).
+local function trim_finished(base, set_key, index_key, cutoff)
+  return trim_ids(base, set_key, index_key, finished_due(set_key, cutoff))
+end
+
+-- Drop dead letters past their TTL, then the oldest beyond `max` (at most 100 a call).
+local function trim_dead(base, dead_key, errors_key, index_key, stats_key, now, ttl_s, max)
+  local ids = dead_due(dead_key, now, ttl_s, max)
+  local n = trim_ids(base, dead_key, index_key, ids, errors_key)
+  if n > 0 then add(stats_key, 'dead_trimmed', n) end
+  return n
 end
 
 -- Move a task (already out of its set) into the dead-letter queue.
@@ -118,7 +200,7 @@ local function bury(dead_key, errors_key, task_key, id, now, ttl_s, error_type, 
   rcall('HSET', task_key, 'status', 'dead', 'finished_at', now, 'lease_until', '',
         'dead_reason', reason)
   rcall('ZADD', dead_key, now, id)
-  rcall('HINCRBY', errors_key, error_type, 1)
+  add(errors_key, error_type, 1)
   -- A safety net only: trim_dead deletes the record first, keeping `errors` exact.
   rcall('EXPIRE', task_key, ttl_s + 86400)
 end

@@ -1,0 +1,124 @@
+"""The worker's claims: from each of its queues in turn, the first claim carrying the
+reports of whatever finished since the last round trip (one pipeline, one round trip).
+
+Each queue's claim succeeds or fails on its own: a queue whose claim fails (Redis
+refused it, or a key that could not be moved aside: see broker/damage.py) is skipped
+for this round with a warning, and the tasks already claimed from the other queues in
+the same round are kept and run; only when every queue failed does the error reach the
+fetch loop (which backs off). A task claimed and then dropped would sit in `active`
+until its lease expired, and be charged a lost lease it never had.
+
+Crash attribution: a task that lost a lease (a suspect) is only ever held alone. A
+worker holding nothing may get one suspect, by itself; a busy worker's claim passes
+suspects over, and the worker then finishes what it holds and comes back for them
+(`suspects_waiting`).
+"""
+
+import asyncio
+import logging
+import random
+
+from ..records import Claimed
+from .logs import Throttled
+
+log = logging.getLogger("taskqueue.worker")
+
+
+class Claiming:
+    """Mixed into Worker: needs broker, acker, execution, id, options, suspects_waiting."""
+
+    claim_warnings: Throttled  # a queue whose claims keep failing: one line in 30 s
+
+    async def claim(self, count: int) -> list[Claimed]:
+        """Claim up to `count` tasks from the queues in order (see the module's doc)."""
+        queues = self.queue_order()
+        if self.broker.shards:  # a sharded queue: its sub-queues, starting at the next in turn
+            queues = self.broker.shards.claim_order(queues)
+        got: list[Claimed] = []
+        failures = []
+        try:
+            for n, queue in enumerate(queues):
+                if len(got) >= count or any(c.lost for c in got):
+                    break
+                try:
+                    got += await self._claim_from(queue, count, got, reports=n == 0)
+                except Exception as exc:  # this queue only: the others go on
+                    failures.append((queue, exc))
+        except asyncio.CancelledError:
+            for c in got:  # held, to be released at exit (their leases are running)
+                self.execution.hold(c)
+            raise
+        if failures and len(failures) == len(queues):
+            raise failures[0][1]
+        for queue, exc in failures:
+            self._claim_failed(queue, exc)
+        return got
+
+    async def _claim_from(self, queue: str, count: int, got: list, *, reports: bool) -> list:
+        """The tasks claimed from one queue (the first also carries the reports)."""
+        suspects = self._suspects_mode(got)
+        call = self.broker.ops.claim(queue, self.id, count - len(got), None, None, suspects)
+        if reports:
+            claimed = await self._report_and_claim(call)
+        else:
+            [claimed] = await self._round_trip([call], [])
+        if isinstance(claimed, Exception):
+            raise claimed
+        if getattr(claimed, "suspects_passed", 0):
+            self.suspects_waiting = True
+        return claimed
+
+    def _suspects_mode(self, claimed: list = ()) -> str:
+        ex = self.execution
+        idle = not claimed and not ex.busy and not ex.ready and not ex.suspects
+        return "alone" if idle else "busy"
+
+    def _claim_failed(self, queue: str, exc: Exception) -> None:
+        message = "queue %s: claiming failed, the other queues go on: %s"
+        self.claim_warnings.warning(queue, message, queue, exc)
+
+    async def _report_and_claim(self, call) -> list[Claimed] | Exception:
+        batch = self.acker.take()
+        calls, slots = self.acker.calls_for(batch)
+        try:
+            *reports, claimed = await self._round_trip([*calls, call], slots)
+        except Exception:  # reported next time (a report is fenced: twice is harmless)
+            self.acker.put_back(batch)
+            raise
+        self._settle_reports(slots, reports)
+        return claimed
+
+    def _settle_reports(self, slots: list, reports: list) -> None:
+        error = self.acker.settle(slots, reports)
+        if error is not None:  # those outcomes wait for the next round trip
+            log.warning("could not report some outcomes, retrying: %s", error)
+
+    async def _round_trip(self, calls: list, slots: list) -> list:
+        """Reports (answering `slots`) and a claim last, in one round trip. A stop
+        (the fetch loop is cancelled) in the middle waits for the round trip to end:
+        its reports are settled and what it claimed is held, to be released at exit -
+        else those outcomes would be lost and the task run again, and the claimed tasks
+        would wait for their leases to expire."""
+        trip = asyncio.ensure_future(self.broker.run_many(calls))
+        try:
+            return await asyncio.shield(trip)
+        except asyncio.CancelledError:
+            try:
+                *reports, claimed = await trip
+            except Exception:  # reported by the shutdown's drain, or released
+                self.acker.put_back([item for items in slots for item in items])
+                self.acker.ready.set()  # its own loop reports them during the shutdown
+                raise asyncio.CancelledError from None
+            self._settle_reports(slots, reports)
+            self.acker.ready.set()  # outcomes put back: its own loop reports them
+            for c in [] if isinstance(claimed, Exception) else claimed:
+                self.execution.hold(c)
+            raise
+
+    def queue_order(self) -> list[str]:
+        """Strict order, or a weighted random order (heavier queues first more often)."""
+        queues, weights = self.options.queues, self.options.weights
+        if weights is None:
+            return list(queues)
+        keys = {q: random.random() ** (1.0 / w) for q, w in zip(queues, weights, strict=True)}
+        return sorted(queues, key=keys.__getitem__, reverse=True)
