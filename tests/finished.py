@@ -4,6 +4,7 @@ own scripts, or (for volume) written straight into Redis with a pipeline."""
 import json
 
 from taskqueue.models import AuditEvent
+from taskqueue.records import TaskError
 
 
 def run_next(broker, handle):
@@ -16,10 +17,8 @@ def run_next(broker, handle):
 
 def dead(broker, handle, error_type="ValueError", message="boom", traceback="Traceback ..."):
     claimed = run_next(broker, handle)
-    error_json = json.dumps({"type": error_type, "message": message, "traceback": traceback})
     outcome = broker.fail(claimed.queue, claimed.id, claimed.attempt, retry_delay_ms=None,
-                          error_type=error_type, error_message=message, traceback=traceback,
-                          error_json=error_json)  # fmt: skip
+                          error=TaskError(error_type, message, traceback))  # fmt: skip
     assert outcome == "dead"
     return handle.id
 

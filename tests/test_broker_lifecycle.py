@@ -1,10 +1,9 @@
 """Complete, fail, retry, dead-letter, renew, reap and release - with fencing."""
 
-import json
-
 import pytest
 
 from taskqueue.client import get_broker
+from taskqueue.records import TaskError
 from taskqueue.status import Status
 
 from .factories import enqueue, make_task
@@ -22,16 +21,12 @@ def start(broker, task=None, *, now=NOW, worker="w1"):
 
 
 def fail(broker, task_id, attempt, *, delay=1000, now=NOW, error_type="ValueError"):
-    error = {"type": error_type, "message": "bad", "traceback": "Traceback..."}
     return broker.fail(
         "default",
         task_id,
         attempt,
         retry_delay_ms=delay,
-        error_type=error_type,
-        error_message="bad",
-        traceback="Traceback...",
-        error_json=json.dumps(error),
+        error=TaskError(error_type, "bad", "Traceback..."),
         now=now,
     )
 

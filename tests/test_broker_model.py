@@ -21,6 +21,7 @@ from taskqueue.client import build_broker
 from taskqueue.conf import get_config
 from taskqueue.errors import InvalidTransition
 from taskqueue.priority import band_of, level_of
+from taskqueue.records import TaskError
 
 from .factories import make_task
 
@@ -128,10 +129,7 @@ class BrokerMachine(RuleBasedStateMachine):
             task_id,
             attempt,
             retry_delay_ms=delay if retry else None,
-            error_type="E",
-            error_message="m",
-            traceback="",
-            error_json="{}",
+            error=TaskError("E", "m", ""),
             now=self.now,
         )
         if not ok:

@@ -8,6 +8,7 @@ from taskqueue.audit import Actor
 from taskqueue.errors import InvalidQueueName, InvalidTransition, TaskDoesNotExist, ValidationError
 from taskqueue.inspect import TaskFilter
 from taskqueue.models import AuditEvent
+from taskqueue.records import TaskError
 from taskqueue.status import Status
 
 from .test_task_api import add, send
@@ -25,10 +26,7 @@ def make_dead(broker, handle, error_type="ValueError"):
         c.id,
         c.attempt,
         retry_delay_ms=None,
-        error_type=error_type,
-        error_message="m",
-        traceback="",
-        error_json="{}",
+        error=TaskError(error_type, "m", ""),
     )
     return handle.id
 

@@ -22,6 +22,7 @@ from taskqueue.errors import (
     TaskNotFound,
     ValidationError,
 )
+from taskqueue.records import TaskError
 from taskqueue.registry import registry
 from taskqueue.status import Status
 
@@ -237,10 +238,7 @@ def _finish_in_thread(broker, queue, outcome):
                 c.id,
                 c.attempt,
                 retry_delay_ms=None,
-                error_type="ValueError",
-                error_message="bad",
-                traceback="tb",
-                error_json="{}",
+                error=TaskError("ValueError", "bad", "tb"),
             )
 
     thread = threading.Thread(target=work)

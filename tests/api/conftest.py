@@ -10,6 +10,7 @@ from django.test import Client
 from api.tokens import create_token
 from taskqueue import task
 from taskqueue.audit import Actor
+from taskqueue.records import TaskError
 
 ALL_SCOPES = ("read", "enqueue", "operate")
 
@@ -85,8 +86,8 @@ def make_dead(broker, task_id: str, queue: str = "default", error_type: str = "V
     """Let a worker claim and fail the queue's next task, which must be `task_id`."""
     (claimed,) = broker.claim(queue, "worker-1", 1)
     assert claimed.id == task_id
-    broker.fail(queue, task_id, claimed.attempt, retry_delay_ms=None, error_type=error_type,
-                error_message="boom", traceback="Traceback ...", error_json="{}")  # fmt: skip
+    error = TaskError(error_type, "boom", "Traceback ...")
+    broker.fail(queue, task_id, claimed.attempt, retry_delay_ms=None, error=error)
     return task_id
 
 

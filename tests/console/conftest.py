@@ -5,6 +5,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from taskqueue import task
+from taskqueue.records import TaskError
 
 
 @task(name="console.sample")
@@ -77,8 +78,7 @@ def make_dead(broker, handle, error_type="ValueError", message="boom", traceback
     (claimed,) = broker.claim(handle.queue, "worker-1", 1)
     assert claimed.id == handle.id
     broker.fail(claimed.queue, claimed.id, claimed.attempt, retry_delay_ms=None,
-                error_type=error_type, error_message=message, traceback=traceback,
-                error_json="{}")  # fmt: skip
+                error=TaskError(error_type, message, traceback))  # fmt: skip
     return handle.id
 
 
