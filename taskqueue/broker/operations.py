@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..conf import Config
+from ..priority import BAND_WIDTH
 from ..records import Claimed, NewTask
 from .damage import QUARANTINE_TTL_S, Damage
 from .keys import Keys, logical_queue
@@ -59,7 +60,14 @@ class Operations:
         ('emails#2'); the records name the queue ('emails')."""
         cfg = self.config
         record_queue = logical_queue(queue)
-        argv = [_now(now), record_queue, cfg.IDEMPOTENCY_TTL, cfg.WAKE_MAX, cfg.EVENTS_MAXLEN]
+        argv = [
+            _now(now),
+            record_queue,
+            cfg.IDEMPOTENCY_TTL,
+            cfg.WAKE_MAX,
+            cfg.EVENTS_MAXLEN,
+            BAND_WIDTH,
+        ]
         for t in tasks:
             argv += t.argv()
         kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index", "timer")
@@ -131,7 +139,7 @@ class Operations:
         return self._call("renew_leases", queue, ("active",), argv)
 
     def release(self, queue: str, held: Sequence[tuple[str, int]], now: int | None):
-        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
+        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, BAND_WIDTH]
         for task_id, attempt in held:
             argv += [task_id, attempt]
         kinds = ("active", "pending", "events", "wake")
@@ -160,13 +168,14 @@ class Operations:
             cfg.DEAD_MAX,
             cfg.EVENTS_MAXLEN,
             cfg.WAKE_MAX,
+            BAND_WIDTH,
         ]
         kinds = ("active", "pending", "dead", "events", "stats", "errors", "wake", "index")
         return self._call("reap_leases", queue, kinds, argv, tuple)
 
     def promote(self, queue: str, limit: int, now: int | None) -> ScriptCall:
         """Reply: (promoted, next due ms or None, Redis now ms)."""
-        argv = [_now(now), limit, self.config.WAKE_MAX, self.config.EVENTS_MAXLEN]
+        argv = [_now(now), limit, self.config.WAKE_MAX, self.config.EVENTS_MAXLEN, BAND_WIDTH]
         kinds = ("scheduled", "pending", "seq", "wake", "events", "timer")
         return self._call("promote_scheduled", queue, kinds, argv, _promoted)
 
@@ -190,12 +199,12 @@ class Operations:
 
     def run_now(self, queue: str, task_id: str, now: int | None) -> ScriptCall:
         """Reply: 'pending'. Errors for a task that is not scheduled."""
-        argv = [_now(now), task_id, self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
+        argv = [_now(now), task_id, self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, BAND_WIDTH]
         kinds = ("scheduled", "pending", "seq", "wake", "events")
         return self._call("run_now", queue, kinds, argv, task_id=task_id, action="run now")
 
     def requeue(self, queue: str, task_ids: Sequence[str], now: int | None) -> ScriptCall:
-        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, *task_ids]
+        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, BAND_WIDTH, *task_ids]
         kinds = ("pending", "dead", "cancelled", "seq", "errors", "events", "wake", "stats")
         return self._call("requeue_tasks", queue, kinds, argv)
 
@@ -216,7 +225,7 @@ class Operations:
     def oldest_pending(self, queue: str) -> ScriptCall:
         """Reply: ready time (epoch ms) of the longest-waiting pending task, or None."""
         parse = lambda r: None if r < 0 else r  # noqa: E731
-        return self._call("oldest_pending", queue, ("pending",), [], parse, heals=False)
+        return self._call("oldest_pending", queue, ("pending",), [BAND_WIDTH], parse, heals=False)
 
     def quarantine(self, queue: str, damage: Sequence[Damage]) -> ScriptCall:
         """Move keys of the wrong type aside (damage.py). Reply: (key, type it had, key it
