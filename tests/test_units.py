@@ -3,7 +3,14 @@
 import pytest
 
 from taskqueue.errors import InvalidPriority, SerializationError
-from taskqueue.priority import MAX_LEVEL, band_of, level_of, score_of, validate_priority
+from taskqueue.priority import (
+    BAND_WIDTH,
+    MAX_LEVEL,
+    band_of,
+    level_of,
+    score_of,
+    validate_priority,
+)
 from taskqueue.records import TaskRecord
 from taskqueue.serialization import dumps
 
@@ -13,12 +20,17 @@ def test_native_priorities_map_to_levels_with_the_default_in_the_middle():
 
 
 def test_a_higher_priority_always_scores_lower_whatever_the_sequence():
-    assert score_of(band_of(level_of(10)), 2**45 - 1) < score_of(band_of(level_of(9)), 0)
+    assert score_of(band_of(level_of(10)), BAND_WIDTH - 1) < score_of(band_of(level_of(9)), 0)
 
 
 def test_the_largest_score_is_exact_in_a_double():
-    biggest = score_of(band_of(0), 2**45 - 1)
+    biggest = score_of(band_of(0), BAND_WIDTH - 1)
     assert biggest < 2**53 and float(biggest) == biggest
+
+
+def test_a_band_holds_2_to_the_45_sequence_numbers():
+    assert BAND_WIDTH == 2**45
+    assert score_of(1, 0) - score_of(0, 0) == BAND_WIDTH
 
 
 @pytest.mark.parametrize("bad", [True, 0, 11, 5.0, "5", None])

@@ -5,7 +5,7 @@ slot. Per-task keys (`<prefix>:{q}:task:<id>`) are built inside the scripts from
 queue's `base` (passed as ARGV[1]) plus the suffixes named below, because a claim only
 learns the ids it pops once it runs.
 
-    <prefix>:{q}:pending     ZSET   id -> priority band * 2**45 + seq (see priority.py)
+    <prefix>:{q}:pending     ZSET   id -> band * BAND_WIDTH + seq (see priority.py)
     <prefix>:{q}:scheduled   ZSET   id -> run-at, epoch ms (delays and retry backoff)
     <prefix>:{q}:active      ZSET   id -> lease deadline, epoch ms
     <prefix>:{q}:completed   ZSET   id -> finished-at, epoch ms (trimmed at RESULT_TTL)

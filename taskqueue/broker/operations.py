@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from ..conf import Config
+from ..priority import BAND_WIDTH
 from ..records import Claimed, NewTask, TaskError
 from ..workers import FORGET_AFTER_S, WorkerBeat
 from .codec import error_json, new_task_argv, runtime_increments, worker_entry
@@ -139,7 +140,7 @@ class Operations:
     def _enqueue_call(self, queue: str, tasks: Sequence[NewTask], now) -> ScriptCall:
         cfg = self.config
         argv = [_now(now), logical_queue(queue), cfg.IDEMPOTENCY_TTL, cfg.WAKE_MAX]
-        argv.append(cfg.EVENTS_MAXLEN)
+        argv += [cfg.EVENTS_MAXLEN, BAND_WIDTH]
         for t in tasks:
             argv += new_task_argv(t)
         kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index", "timer")
@@ -233,7 +234,7 @@ class Operations:
     ) -> ScriptCall:
         """Return held tasks to pending at their place in line (a graceful stop): an Ack
         each."""
-        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
+        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, BAND_WIDTH]
         for task_id, attempt in held:
             argv += [task_id, attempt]
         kinds = ("active", "pending", "events", "wake")
@@ -263,7 +264,7 @@ class Operations:
         """Requeue (or dead-letter) tasks whose lease expired: Reaped."""
         cfg = self.config
         argv = [_now(now), limit, cfg.MAX_LEASE_LOSSES, cfg.DEAD_TTL, cfg.DEAD_MAX]
-        argv += [cfg.EVENTS_MAXLEN, cfg.WAKE_MAX]
+        argv += [cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, BAND_WIDTH]
         kinds = ("active", "pending", "dead", "events", "stats", "errors", "wake", "index")
         return self._call("reap_leases", queue, kinds, argv, lambda r: Reaped(*r))
 
@@ -272,7 +273,7 @@ class Operations:
         self, queue: str, *, limit: int = MAINTENANCE_BATCH, now: int | None = None
     ) -> ScriptCall:
         """Due scheduled tasks -> pending: Promoted."""
-        argv = [_now(now), limit, self.config.WAKE_MAX, self.config.EVENTS_MAXLEN]
+        argv = [_now(now), limit, self.config.WAKE_MAX, self.config.EVENTS_MAXLEN, BAND_WIDTH]
         kinds = ("scheduled", "pending", "seq", "wake", "events", "timer")
         return self._call("promote_scheduled", queue, kinds, argv, _promoted)
 
@@ -303,7 +304,7 @@ class Operations:
         """Make a scheduled task due at once: its status now, 'pending' (InvalidTransition
         if it is not scheduled)."""
         name = yield from self._home(queue, task_id)
-        argv = [_now(now), task_id, self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
+        argv = [_now(now), task_id, self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, BAND_WIDTH]
         kinds = ("scheduled", "pending", "seq", "wake", "events")
         call = self._call("run_now", name, kinds, argv, task_id=task_id, action="run now")
         return (yield from script(call))
@@ -314,7 +315,7 @@ class Operations:
         cfg = self.config
 
         def call(name: str, ids: list[str]) -> ScriptCall:
-            argv = [_now(now), cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, *ids]
+            argv = [_now(now), cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, BAND_WIDTH, *ids]
             kinds = ("pending", "dead", "cancelled", "seq", "errors", "events", "wake", "stats")
             return self._call("requeue_tasks", name, kinds, argv, _moved(REQUEUED))
 

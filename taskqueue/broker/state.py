@@ -16,6 +16,7 @@ import redis
 
 from .. import runtime
 from ..errors import DamagedKey
+from ..priority import BAND_WIDTH
 from ..runtime import Histogram
 from ..workers import WorkerInfo
 from .codec import runtime_counts, worker_info
@@ -137,7 +138,8 @@ class StateReads:
         pending has the wrong type: a read moves nothing aside)."""
         found = []
         for name in self.shards.of(queue):
-            call = self._call("oldest_pending", name, ("pending",), [], _oldest, heals=False)
+            argv = [BAND_WIDTH]
+            call = self._call("oldest_pending", name, ("pending",), argv, _oldest, heals=False)
             with contextlib.suppress(DamagedKey):
                 found.append(self.perform(script(call)))
         return min((ms for ms in found if ms is not None), default=None)
