@@ -221,7 +221,7 @@ class BrokerMachine(RuleBasedStateMachine):
     def requeue(self, data):
         task_id = data.draw(st.sampled_from(sorted(self.tasks)))
         m = self.tasks[task_id]
-        assert self.broker.requeue(Q, [task_id], now=self.now) == [m.status]
+        assert [r.before for r in self.broker.requeue(Q, [task_id], now=self.now)] == [m.status]
         if m.status in ("dead", "cancelled"):
             m.status, m.seq, m.failures, m.lost = "pending", self._next_seq(), 0, 0
 
@@ -230,7 +230,7 @@ class BrokerMachine(RuleBasedStateMachine):
     def delete(self, data):
         task_id = data.draw(st.sampled_from(sorted(self.tasks)))
         status = self.tasks[task_id].status
-        assert self.broker.delete(Q, [task_id]) == [status]
+        assert [r.before for r in self.broker.delete(Q, [task_id])] == [status]
         if status in ("completed", "dead", "cancelled"):
             del self.tasks[task_id]
 

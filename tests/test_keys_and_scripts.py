@@ -192,3 +192,5 @@ def _exercise_every_operation(broker):
     broker.set_paused("default", True)
     broker.oldest_pending_ms("default")
     broker.purge_pending("default")
+    assert broker.take_archive_lock("token", 1000)
+    assert broker.release_archive_lock("token")

@@ -2,6 +2,7 @@
 
 import pytest
 
+from taskqueue.broker.codec import task_record
 from taskqueue.errors import InvalidPriority, SerializationError
 from taskqueue.priority import (
     BAND_WIDTH,
@@ -11,7 +12,6 @@ from taskqueue.priority import (
     score_of,
     validate_priority,
 )
-from taskqueue.records import TaskRecord
 from taskqueue.serialization import dumps
 
 
@@ -54,7 +54,7 @@ def test_dumps_refuses_non_string_keys_by_naming_the_argument():
 
 
 def test_a_record_with_garbage_fields_still_reads():
-    record = TaskRecord.from_hash(
+    record = task_record(
         {
             "id": "x",
             "status": "weird",

@@ -333,16 +333,16 @@ class Operations:
         return (yield from self._per_home(queue, task_ids, call))
 
     @operation
-    def purge_pending(self, queue: str, *, batch_size: int = PURGE_BATCH) -> Plan:
+    def purge_pending(self, queue: str, *, batch: int = PURGE_BATCH) -> Plan:
         """Delete every pending task of a queue, a batch per script call: how many."""
         total = 0
         for name in self.shards.of(queue):
             while True:
                 kinds = ("pending", "index", "events", "stats")
-                argv = [batch_size, self.config.EVENTS_MAXLEN]
+                argv = [batch, self.config.EVENTS_MAXLEN]
                 n = yield from script(self._call("purge_pending", name, kinds, argv))
                 total += n
-                if n < batch_size:
+                if n < batch:
                     break
         return total
 
