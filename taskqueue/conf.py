@@ -7,18 +7,15 @@ Options not given take the defaults below. `problems()` is what the system check
 so a bad setting surfaces as a check with a hint, never as a crash at import time.
 """
 
-import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import ConfigurationError
+from .names import PREFIX_RE, QUEUE_NAME_RE
 from .priority import MAX_PRIORITY, MIN_PRIORITY
 from .redis_urls import FORMS
 from .redis_urls import problem as url_problem
 
-# Matched with fullmatch, never match: `$` also matches before a trailing newline.
-QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 MAX_SHARDS = 64
 
 
