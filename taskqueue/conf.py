@@ -10,6 +10,7 @@ so a bad setting surfaces as a check with a hint, never as a crash at import tim
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .cron import valid_cron
 from .errors import ConfigurationError
 from .names import PREFIX_RE, QUEUE_NAME_RE
 from .priority import MAX_PRIORITY, MIN_PRIORITY
@@ -116,8 +117,6 @@ def _shard_problems(shards: Any) -> list[tuple[str, str, str]]:
 
 
 def _periodic_problems(periodic: Any) -> list[tuple[str, str, str]]:
-    from .periodic import valid_cron
-
     hint = 'Each entry: {"task": "app.tasks.name", "cron": "*/5 * * * *"} (+ args, kwargs, queue).'
     if not isinstance(periodic, dict):
         return [("E010", "TASKQUEUE['PERIODIC'] must be a dict of schedules.", hint)]

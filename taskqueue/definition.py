@@ -19,8 +19,8 @@ from typing import Any
 
 from . import options as check
 from .conf import get_config
+from .cron import valid_cron
 from .errors import PayloadTooLarge, ValidationError
-from .periodic import valid_cron
 from .priority import band_of, level_of
 from .records import NewTask
 from .registry import registry
