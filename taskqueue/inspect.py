@@ -12,13 +12,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+
 from .broker import Page, QueueCounts
 from .broker.keys import logical_queue, validate_queue_name
 from .broker.reads import make_cursor
 from .client import get_broker
-from .errors import TaskDoesNotExist, ValidationError
+from .conf import get_config
+from .errors import TaskDoesNotExist, TaskNotFound, ValidationError
+from .periodic import schedules
 from .record_fields import shown_in_full
 from .records import TaskRecord
+from .registry import registry
 from .runtime import Histogram
 from .status import Status
 from .workers import WorkerInfo
@@ -305,11 +310,6 @@ class PeriodicInfo:
 def periodic_schedules() -> list[PeriodicInfo]:
     """Every cron schedule (@task(cron=...) and TASKQUEUE["PERIODIC"]) with its last and
     next tick; next ticks are computed on Redis's clock in settings.TIME_ZONE."""
-    from django.conf import settings
-
-    from .conf import get_config
-    from .periodic import schedules
-
     broker = get_broker()
     state = broker.periodic_state()
     now = datetime.fromtimestamp(broker.time_ms() / 1000, tz=UTC)
@@ -343,9 +343,6 @@ def _tick(ms) -> datetime | None:
 
 
 def _declared_queue(name: str) -> str | None:
-    from .errors import TaskNotFound
-    from .registry import registry
-
     try:
         return registry.get(name).options.queue
     except TaskNotFound:
