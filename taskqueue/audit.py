@@ -47,6 +47,8 @@ def record(actor: Actor, action: str, **fields) -> None:
     them, and a failed insert would leave an action that already happened unrecorded),
     bytes that were not UTF-8 (an id written straight into Redis) as U+FFFD, and cut to
     its column's width."""
+    # Imported when an event is written, so that importing Actor (plain data) needs
+    # no app registry: a model class can only be built once Django's apps are loaded.
     from .models import AuditEvent
 
     event = {

@@ -7,6 +7,7 @@ from django.core.checks import Error, Warning, register
 
 from .conf import Config, problems
 from .redis_urls import is_single_node, problem
+from .safety import HOW_TO_FIX, insecure_reason, mask_url
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
@@ -22,8 +23,6 @@ def check_settings(app_configs=None, **kwargs) -> list[Error]:
 @register("taskqueue")
 def check_redis_protection(app_configs=None, **kwargs) -> list[Warning]:
     """The start-up refusal of safety.py, announced by `manage.py check` (no network)."""
-    from .safety import HOW_TO_FIX, insecure_reason, mask_url
-
     raw = getattr(settings, "TASKQUEUE", None)
     if not isinstance(raw, dict) or raw.get("ALLOW_INSECURE_REDIS") is True:
         return []

@@ -12,12 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+
 from .broker import Entry, Page, QueueCounts
 from .broker.keys import validate_queue_name
 from .client import get_broker
-from .errors import TaskDoesNotExist, ValidationError
+from .conf import get_config
+from .errors import TaskDoesNotExist, TaskNotFound, ValidationError
+from .periodic import schedules
 from .record_fields import shown_in_full
 from .records import TaskRecord
+from .registry import registry
 from .runtime import Histogram
 from .status import Status
 from .workers import WorkerInfo
@@ -286,11 +291,6 @@ class PeriodicInfo:
 def periodic_schedules() -> list[PeriodicInfo]:
     """Every cron schedule (@task(cron=...) and TASKQUEUE["PERIODIC"]) with its last and
     next tick; next ticks are computed on Redis's clock in settings.TIME_ZONE."""
-    from django.conf import settings
-
-    from .conf import get_config
-    from .periodic import schedules
-
     broker = get_broker()
     state = broker.periodic_state()
     now = datetime.fromtimestamp(broker.time_ms() / 1000, tz=UTC)
@@ -324,9 +324,6 @@ def _tick(ms) -> datetime | None:
 
 
 def _declared_queue(name: str) -> str | None:
-    from .errors import TaskNotFound
-    from .registry import registry
-
     try:
         return registry.get(name).options.queue
     except TaskNotFound:

@@ -29,6 +29,7 @@ import time
 from urllib.parse import parse_qsl, urlsplit
 
 from . import redis_urls
+from .client import close_client, connect
 from .conf import Config
 from .errors import ConfigurationError, TaskQueueError
 
@@ -220,8 +221,6 @@ def check_server_when_reachable(config: Config, *, wait: float = 2.0) -> list[st
     `wait` seconds (a worker may start before its Redis), a daemon thread asks again
     with backoff and logs once it can; returns None then, else the warnings."""
     import redis
-
-    from .client import close_client, connect
 
     def attempt(timeout: float) -> list[str] | None:
         """The warnings, or None while Redis does not answer."""

@@ -213,6 +213,10 @@ def test_bad_task_options_are_refused_at_declaration():
         task(retries=3)(lambda: None)
     with pytest.raises(InvalidPriority):
         task(priority=0, name="bad.priority")(lambda: None)
+    with pytest.raises(ValidationError, match="not a valid cron expression") as refused:
+        task(cron="61 * * * *", name="bad.cron")(lambda: None)
+    assert refused.value.field == "cron"
+    assert "bad.cron" not in registry
 
 
 def test_by_name_args_must_be_a_list_and_kwargs_identifiers():

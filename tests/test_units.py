@@ -1,9 +1,13 @@
-"""Fast unit tests of the pure helpers: priority scale, JSON, records."""
+"""Fast unit tests of the pure helpers: priority scale, JSON, records, cron schedules."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from taskqueue.broker.codec import task_record
-from taskqueue.errors import InvalidPriority, SerializationError
+from taskqueue.errors import ConfigurationError, InvalidPriority, SerializationError
+from taskqueue.periodic import Schedule, schedules
 from taskqueue.priority import (
     BAND_WIDTH,
     MAX_LEVEL,
@@ -110,3 +114,24 @@ def test_redis_refusals_become_broker_unavailable():
         refuse("WRONGTYPE Operation against a key holding the wrong kind of value")
     with pytest.raises(redis.ResponseError, match="syntax"):
         refuse("ERR syntax error")
+
+
+def test_a_schedules_next_tick_reads_its_cron_in_the_given_time_zone():
+    nightly = Schedule("nightly", "app.tasks.report", "0 3 * * *")
+    noon_utc = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    tick = nightly.next_after(noon_utc, ZoneInfo("Europe/Paris"))
+    assert tick == datetime(2026, 1, 2, 2, tzinfo=UTC)  # 03:00 in Paris, winter time
+
+
+@pytest.mark.parametrize(
+    "spec", [{"task": "app.tasks.x", "cron": "61 * * * *"}, {"cron": "* * * * *"}, "0 3 * * *"]
+)
+def test_a_periodic_setting_without_a_task_and_a_valid_cron_is_refused(spec):
+    with pytest.raises(ConfigurationError, match=r"'nightly'.* needs 'task' and a valid 'cron'"):
+        schedules({"nightly": spec})
+
+
+def test_a_periodic_setting_becomes_a_schedule_with_its_arguments():
+    spec = {"task": "app.tasks.x", "cron": "*/5 * * * *", "args": [1], "queue": "low"}
+    (found,) = [s for s in schedules({"every5": spec}) if s.name == "every5"]
+    assert found == Schedule("every5", "app.tasks.x", "*/5 * * * *", "low", [1], {})

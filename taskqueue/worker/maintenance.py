@@ -152,6 +152,8 @@ async def archive_loop(interval: float) -> None:
     does the work (a Redis lock), and the event loop never waits for the database.
     The first run is one interval after the start: a worker that just started (or many
     restarting at once) leaves the database alone for a while."""
+    # The archive (and with it the models) when the loop starts, so that importing
+    # the worker needs no app registry: model classes are built once apps are loaded.
     from .. import archive
 
     pause = interval * random.uniform(0.9, 1.1)
@@ -190,7 +192,7 @@ def _archive_in_thread(archive):
 
 
 def _archive_table_exists() -> bool:
-    from ..models import TaskArchive
+    from ..models import TaskArchive  # here, not above: see archive_loop
 
     connection = connections[router.db_for_write(TaskArchive)]
     try:
