@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from ..record_fields import FieldReader, Shown, as_float, as_int, as_text, as_time, preview
 from ..records import Attempt, NewTask, TaskError, TaskRecord
 from ..status import Status
+from ..text import as_text as escaped
 from ..workers import LOST_AFTER_S, WorkerBeat, WorkerInfo
 
 RUNTIME_SEPARATOR = "|"  # a runtime hash field is '<task>|<part>' (runtime.py's parts)
@@ -194,7 +195,7 @@ def worker_entry(beat: WorkerBeat, heartbeat_ms: int) -> dict[str, str]:
 def worker_info(h: dict[str, str], now_ms: int) -> WorkerInfo:
     """From a registry entry; anyone can write one, so every field is read defensively
     (text that is not UTF-8 with \\xNN escapes, numbers that do not parse as 0)."""
-    h = {as_text(k): as_text(v) for k, v in h.items()}
+    h = {escaped(k): escaped(v) for k, v in h.items()}
     heartbeat = _int(h.get("heartbeat_at"))
     return WorkerInfo(
         id=h.get("id", ""),
@@ -245,5 +246,5 @@ def runtime_counts(summed: dict[str, int]) -> Counter:
     for name, value in summed.items():
         task, _, part = name.rpartition(RUNTIME_SEPARATOR)
         if task:
-            out[(as_text(task), part)] += value
+            out[(escaped(task), part)] += value
     return out

@@ -386,6 +386,12 @@ class Operations:
         replies = yield step
         if not any(isinstance(r, Exception) and is_wrong_type(r) for r in replies):
             return settled(step, replies)
+        yield from self._heal_globals(wanted)
+        return (yield from commands(step))
+
+    def _heal_globals(self, wanted: dict[str, str]) -> Plan:
+        """Move aside those of `wanted`'s global keys (key -> the type it must have)
+        that have another type."""
         for key, expected in wanted.items():
             call = self._quarantine_global(key, expected)
             if call is None:
@@ -395,7 +401,6 @@ class Operations:
             if moved is not None:
                 log_moved_global(key, *moved)
                 yield Commands(lambda pipe: pipe.incr(self.keys.quarantined))
-        return (yield from commands(step))
 
     # -- the worker registry, periodic state, the archive lock (global keys) ----------
 
@@ -433,10 +438,15 @@ class Operations:
 
     @operation
     def take_archive_lock(self, token: str, ms: int) -> Plan:
-        """Take the archive lock for `ms` (SET NX PX): whether we got it."""
+        """Take the archive lock for `ms` (SET NX PX): whether we got it. A lock key of
+        another type (it would never expire: anyone can write one) is moved aside first,
+        or no process would archive again."""
         lock = self.keys.archive_lock
         step = Commands(lambda pipe: pipe.set(lock, token, nx=True, px=ms), _first_bool)
-        return (yield from self._global({lock: "string"}, step))
+        if (yield from commands(step)):
+            return True
+        yield from self._heal_globals({lock: "string"})
+        return (yield from commands(step))
 
     @operation
     def release_archive_lock(self, token: str) -> ScriptCall:

@@ -99,7 +99,8 @@ class Heartbeat(threading.Thread):
 
     def register(self) -> None:
         """Write the registry entry, its heartbeat on Redis's clock."""
-        self.broker.register_worker(self.registry_entry(), self.broker.time_ms())
+        now = self.broker.time_ms()
+        self.broker.register_worker(self.registry_entry(), now)
 
     def unregister(self, worker_id: str) -> None:
         self.broker.unregister_worker(worker_id)

@@ -102,7 +102,7 @@ def test_cron_ticks_fire_once_each_with_three_workers(spawn_worker, evidence, br
     keys = [taskqueue.get_task(task_id).idempotency_key for task_id in ticks]
     moments = sorted(int(k.rsplit(":", 1)[1]) for k in keys)
     assert all(b - a == 2000 for a, b in itertools.pairwise(moments)), moments
-    assert broker.periodic_state()["tick"]["task_id"] in ticks
+    assert broker.periodic_state()["tick"].task_id in ticks
 
 
 def test_an_idle_worker_uses_almost_no_cpu(spawn_worker, broker):
