@@ -60,6 +60,7 @@ from .shards import Shards
 log = logging.getLogger("taskqueue.broker")
 
 PURGE_BATCH = 1000
+CLAIMED_FIELDS = 10  # values per task in claim_tasks.lua's reply
 TRIM_BATCH = 100  # finished records of each kind deleted per trim call
 MAINTENANCE_BATCH = 100  # leases reaped, scheduled tasks promoted per call
 REQUEUED, DELETED = ("dead", "cancelled"), ("completed", "dead", "cancelled")
@@ -74,6 +75,10 @@ class operation:  # noqa: N801 - used as a decorator, like property
 
     def __get__(self, broker, owner=None):
         return self if broker is None else Bound(self.build, broker)
+
+    def __call__(self, broker, *args, **kwargs):
+        """`Operations.claim(broker, ...)`, as a method called on its class."""
+        return Bound(self.build, broker)(*args, **kwargs)
 
 
 class Bound:
@@ -529,16 +534,15 @@ def _promoted(reply: list) -> Promoted:
     return Promoted(promoted, None if next_due < 0 else next_due, now)
 
 
-def _claimed(queue: str, flat: list) -> Claim:
+def _claimed(queue: str, reply: list) -> Claim:
     """The claimed tasks. Their fields come from records that anyone with access to
     Redis may have written: a field that does not parse never raises here (the tasks
     are already in `active`); it is named in `problem`, and the worker dead-letters the
     task with it (runner.py) instead of running it."""
+    passed, *flat = reply
     out = Claim()
-    if len(flat) % 10 == 1:  # the claim's last value: how many suspects it passed over
-        out.suspects_passed = int(flat[-1])
-        flat = flat[:-1]
-    for i in range(0, len(flat), 10):
+    out.suspects_passed = int(passed)
+    for i in range(0, len(flat), CLAIMED_FIELDS):
         problems: list[str] = []
         timeout = _field(flat[i + 5], "timeout", _timeout, None, problems)
         out.append(

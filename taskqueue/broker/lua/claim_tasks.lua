@@ -18,9 +18,9 @@ ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] max tasks
 ARGV[4] lease ms  ARGV[5] worker id  ARGV[6] events MAXLEN
 ARGV[7] suspects mode: '' (take them), 'alone', 'busy'  (optional)
 
-Returns: 10 values per claimed task: id, attempt, name, args JSON, kwargs JSON,
-timeout s ('' = none), failures so far, max retries, meta JSON, leases lost so far; in
-modes 'alone' and 'busy', one more value at the end: the suspects passed over. Nothing
+Returns: the suspects passed over (0 in mode ''), then 10 values per claimed task: id,
+attempt, name, args JSON, kwargs JSON, timeout s ('' = none), failures so far, max
+retries, meta JSON, leases lost so far. Nothing
 is claimed when the queue is paused or empty. An id whose record is missing is dropped
 and counted as an orphan. When a key it would touch (the KEYS, the records of the ids
 it would take) has the wrong type: the damage, and nothing changed (common.lua).
@@ -37,10 +37,7 @@ local suspects_mode = ARGV[7] or ''
 local MAX_PASSED = 50  -- suspects looked past in one call (bounded work)
 check_keys()
 if #damage > 0 then return damaged() end
-if rcall('EXISTS', paused) == 1 then
-  if suspects_mode == '' then return {} end
-  return {0}
-end
+if rcall('EXISTS', paused) == 1 then return {0} end
 local deadline = now + lease_ms
 local ids, passed = {}, 0
 if suspects_mode == '' then
@@ -75,7 +72,7 @@ else
 end
 if #damage > 0 then return damaged() end
 if #ids > 0 then rcall('ZREM', pending, unpack(ids)) end
-local out, orphans = {}, 0
+local out, orphans = {passed}, 0
 for _, id in ipairs(ids) do
   local task_key = base .. 'task:' .. id
   if rcall('EXISTS', task_key) == 0 then
@@ -95,5 +92,4 @@ for _, id in ipairs(ids) do
   end
 end
 if orphans > 0 then add(stats, 'orphans', orphans) end
-if suspects_mode ~= '' then out[#out + 1] = passed end
 return out
