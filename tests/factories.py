@@ -1,4 +1,4 @@
-"""Small builders for broker-level tests."""
+"""Small builders for broker-level tests: tasks to enqueue, and one claimed and failed."""
 
 import itertools
 import json
@@ -7,6 +7,8 @@ from taskqueue.priority import band_of, level_of
 from taskqueue.records import NewTask
 
 _ids = itertools.count(1)
+NOW = 1_800_000_000_000  # the `now` the broker tests pass (epoch ms)
+LEASE = 10_000
 
 
 def make_task(
@@ -39,3 +41,28 @@ def make_task(
 
 def enqueue(broker, *tasks: NewTask, now: int | None = None) -> list[str]:
     return [task_id for task_id, _ in broker.enqueue(list(tasks), now=now)]
+
+
+def start(broker, task=None, *, now=NOW, worker="w1"):
+    """Enqueue one task and claim it: returns (id, attempt)."""
+    if task is not None:
+        enqueue(broker, task, now=now)
+    (c,) = broker.claim("default", worker, 1, lease_ms=LEASE, now=now)
+    return c.id, c.attempt
+
+
+def fail(broker, task_id, attempt, *, delay=1000, now=NOW, error_type="ValueError"):
+    """Fail a claimed attempt of a task in "default": retried in `delay` ms, or (with
+    delay=None) dead at once. Returns the broker's outcome."""
+    error = {"type": error_type, "message": "bad", "traceback": "Traceback..."}
+    return broker.fail(
+        "default",
+        task_id,
+        attempt,
+        retry_delay_ms=delay,
+        error_type=error_type,
+        error_message="bad",
+        traceback="Traceback...",
+        error_json=json.dumps(error),
+        now=now,
+    )
