@@ -9,9 +9,8 @@ from api.models import ApiToken
 from api.tokens import revoke_token
 from taskqueue.audit import Actor
 from taskqueue.models import AuditEvent
+from tests.support.web import Api, error_of, make_token, make_user
 from tests.worker.conftest import wait_until
-
-from .conftest import Api, error_of, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 ENQUEUE = {"task": "tests.api.echo", "args": [1]}

@@ -20,8 +20,9 @@ from demo import tasks as demo
 from demo.tasks import fast
 from taskqueue import inspect
 from taskqueue.status import Status
+from tests.support.records import make_dead
+from tests.support.tasks import sample
 
-from .conftest import make_dead, sample
 from .servers import PASSWORD, Daphne, prepare_database, project_env, worker
 
 CHROMIUM = "/usr/bin/chromium"

@@ -8,8 +8,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from dashboard.fragments import render_fragment
-
-from .conftest import sample
+from tests.support.tasks import sample
 
 pytestmark = pytest.mark.django_db
 

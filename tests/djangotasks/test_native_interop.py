@@ -5,7 +5,7 @@ import pytest
 from django.tasks import TaskResultStatus
 
 from taskqueue.inspect import TaskFilter, search_tasks
-from tests.api.conftest import Api, make_token, make_user
+from tests.support.web import Api, make_token, make_user
 from tests.taskapp import django_tasks as dj
 from tests.worker.conftest import run_burst
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from tests.api.conftest import Api, make_token, make_user
+from tests.support.web import Api, make_token, make_user
 
 from .rig import FAULTS_DIR, ROOT, wait_for
 

@@ -17,8 +17,8 @@ from taskqueue.periodic import Schedule
 from taskqueue.registry import registry
 from taskqueue.worker.heartbeat import Heartbeat, RuntimeStats, registry_fields
 from taskqueue.worker.maintenance import Maintenance
-from tests.api.conftest import Api, make_token, make_user
 from tests.damage import spoil, wrong_types
+from tests.support.web import Api, make_token, make_user
 from tests.taskapp import tasks
 
 from .conftest import wait_until
