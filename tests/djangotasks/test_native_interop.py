@@ -6,8 +6,8 @@ from django.tasks import TaskResultStatus
 
 from taskqueue.inspect import TaskFilter, search_tasks
 from tests.support.web import Api, make_token, make_user
+from tests.support.workers import run_burst
 from tests.taskapp import django_tasks as dj
-from tests.worker.conftest import run_burst
 
 pytestmark = pytest.mark.django_db
 

@@ -4,9 +4,9 @@ order, tested through a real worker running one task at a time."""
 from taskqueue import priority as native_scale
 from taskqueue.djangotasks import priorities
 from taskqueue.inspect import get_task
+from tests.support.workers import run_burst
 from tests.taskapp import django_tasks as dj
 from tests.taskapp.tasks import record
-from tests.worker.conftest import run_burst
 
 
 def test_distinct_django_priorities_are_never_inverted():

@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from tests.support.waits import wait_for
 from tests.support.web import Api, make_token, make_user
 
-from .rig import FAULTS_DIR, ROOT, wait_for
+from .rig import FAULTS_DIR, ROOT
 
 pytestmark = pytest.mark.faults
 
