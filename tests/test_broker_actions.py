@@ -6,8 +6,7 @@ from taskqueue.broker.outcomes import Ack
 from taskqueue.errors import InvalidTransition, TaskDoesNotExist
 from taskqueue.status import Status
 
-from .factories import enqueue, make_task
-from .test_broker_lifecycle import fail, start
+from .factories import enqueue, fail, make_task, start
 
 
 @pytest.mark.parametrize("delay_ms", [0, 60_000], ids=["pending", "scheduled"])

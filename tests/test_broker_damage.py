@@ -23,8 +23,7 @@ from taskqueue.inspect import TaskFilter
 from taskqueue.status import Status
 
 from .damage import assert_moved_aside, read_everything, spoil, wrong_types
-from .factories import enqueue, make_task
-from .test_broker_lifecycle import fail
+from .factories import enqueue, fail, make_task
 
 NOW = 1_800_000_000_000
 LEASE = 10_000

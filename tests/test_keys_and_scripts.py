@@ -12,8 +12,7 @@ from taskqueue.broker.keys import Keys
 from taskqueue.errors import InvalidQueueName
 from taskqueue.priority import BAND_WIDTH
 
-from .factories import enqueue, make_task
-from .test_broker_lifecycle import fail, start
+from .factories import enqueue, fail, make_task, start
 
 
 @pytest.mark.parametrize("queue", ["default", "emails", "a.b-c_d", "x" * 63])

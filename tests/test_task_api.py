@@ -25,18 +25,9 @@ from taskqueue.errors import (
 from taskqueue.records import TaskError
 from taskqueue.registry import registry
 from taskqueue.status import Status
+from tests.support.tasks import add, send
 
 from .topologies import command_calls
-
-
-@task
-def add(a, b):
-    return a + b
-
-
-@task(queue="emails", priority=8, max_retries=1, timeout=30, name="custom.send")
-def send(to, subject=""):
-    return to
 
 
 @task
@@ -49,7 +40,7 @@ def keys_under_prefix(redis_client, prefix):
 
 
 def test_a_task_is_registered_under_module_and_function_name():
-    assert registry.get("tests.test_task_api.add") is add
+    assert registry.get("tests.support.tasks.add") is add
     assert registry.get("custom.send") is send
     assert add(2, 3) == 5  # calling runs it here
     assert fetch.is_async and not add.is_async
@@ -146,7 +137,7 @@ def _evalsha_calls(redis_client) -> int:
 
 
 def test_enqueue_by_name_takes_args_kwargs_and_options():
-    handle = taskqueue.enqueue("tests.test_task_api.add", args=[1], kwargs={"b": 2}, priority=9)
+    handle = taskqueue.enqueue("tests.support.tasks.add", args=[1], kwargs={"b": 2}, priority=9)
     record = taskqueue.get_task(handle.id)
     assert (record.args, record.kwargs, record.priority) == ([1], {"b": 2}, 9)
 
@@ -221,9 +212,9 @@ def test_bad_task_options_are_refused_at_declaration():
 
 def test_by_name_args_must_be_a_list_and_kwargs_identifiers():
     with pytest.raises(ValidationError, match="args must be a list"):
-        taskqueue.enqueue("tests.test_task_api.add", args="abc")
+        taskqueue.enqueue("tests.support.tasks.add", args="abc")
     with pytest.raises(SerializationError, match="identifiers"):
-        taskqueue.enqueue("tests.test_task_api.add", kwargs={"not-an-id": 1})
+        taskqueue.enqueue("tests.support.tasks.add", kwargs={"not-an-id": 1})
 
 
 def test_get_task_of_an_unknown_id_raises_task_does_not_exist():

@@ -21,8 +21,9 @@ from demo.tasks import fast
 from taskqueue import inspect
 from taskqueue.records import TaskError
 from taskqueue.status import Status
+from tests.support.records import make_dead
+from tests.support.tasks import sample
 
-from .conftest import make_dead, sample
 from .servers import PASSWORD, Daphne, prepare_database, project_env, worker
 
 CHROMIUM = "/usr/bin/chromium"

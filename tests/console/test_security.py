@@ -9,8 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from dashboard.fragments import render_fragment
 from taskqueue.records import TaskError
-
-from .conftest import sample
+from tests.support.tasks import sample
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from taskqueue.priority import (
     level_of_django,
     native_of_django,
 )
+from tests.support.workers import run_burst
 from tests.taskapp import django_tasks as dj
 from tests.taskapp.tasks import record
-from tests.worker.conftest import run_burst
 
 
 def test_distinct_django_priorities_are_never_inverted():

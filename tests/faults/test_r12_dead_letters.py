@@ -26,10 +26,11 @@ from taskqueue.audit import Actor
 from taskqueue.broker.scripts import source
 from taskqueue.errors import InvalidTransition
 from taskqueue.priority import BAND_WIDTH
+from tests.support.waits import wait_for
 from tests.taskapp.fault_tasks_hyg import add, always_fail_jitter, fails_on_first_attempt
 
 from .oracle import check, history, wait_drained
-from .rig import figures, wait_for
+from .rig import figures
 from .sizes import pick
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]

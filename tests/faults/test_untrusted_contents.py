@@ -24,9 +24,10 @@ import pytest
 from django.test import Client
 
 from taskqueue.priority import score_of
-from tests.api.conftest import Api, make_token, make_user
+from tests.support.waits import wait_for
+from tests.support.web import Api, make_token, make_user
 
-from .rig import FAULTS_DIR, ROOT, wait_for
+from .rig import FAULTS_DIR, ROOT
 
 pytestmark = pytest.mark.faults
 

@@ -18,11 +18,10 @@ from taskqueue.registry import registry
 from taskqueue.worker.heartbeat import Heartbeat, RuntimeStats
 from taskqueue.worker.maintenance import Maintenance
 from taskqueue.workers import WorkerBeat
-from tests.api.conftest import Api, make_token, make_user
 from tests.damage import spoil, wrong_types
+from tests.support.waits import wait_for
+from tests.support.web import Api, make_token, make_user
 from tests.taskapp import tasks
-
-from .conftest import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +78,7 @@ def test_a_worker_registry_of_the_wrong_type_is_moved_aside_by_the_next_heartbea
 ):
     spoil(redis_client, broker.keys.workers, wrong)
     worker = background_worker()
-    wait_until(lambda: [w.id for w in inspect.workers()] == [worker.id], 10, "registered")
+    wait_for(lambda: [w.id for w in inspect.workers()] == [worker.id], 10, "registered")
     assert inspect.global_damage() == ([], 1)
     moved = list(
         redis_client.scan_iter(match=f"{broker.keys.prefix}:quarantine:{{{broker.keys.workers}}}:*")
