@@ -7,9 +7,7 @@ for tests and tools that need a raw client.
 
 import threading
 
-from .broker.async_broker import AsyncRedisBroker
-from .broker.connection import close_client, connect, connect_async
-from .broker.redis_broker import RedisBroker
+from .broker import AsyncRedisBroker, RedisBroker, close_client, connect, connect_async
 from .conf import Config, get_config
 
 __all__ = [

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .broker.server import answers
+from .broker import answers
 from .errors import ConfigurationError
 from .private_files import make_private_tree
 

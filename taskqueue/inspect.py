@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from .broker import Entry, Page, QueueCounts
-from .broker.keys import validate_queue_name
 from .client import get_broker
 from .conf import get_config
 from .errors import TaskDoesNotExist, TaskNotFound, ValidationError
+from .names import validate_queue_name
 from .periodic import schedules
 from .record_fields import shown_in_full
 from .records import TaskRecord

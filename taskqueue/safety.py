@@ -29,7 +29,7 @@ import time
 from urllib.parse import parse_qsl, urlsplit
 
 from . import redis_urls
-from .broker.server import node_settings, probe
+from .broker import node_settings, probe
 from .conf import Config
 from .errors import ConfigurationError
 

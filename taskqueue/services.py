@@ -11,14 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .audit import Actor, record
-from .broker.codec import Payload
-from .broker.keys import validate_queue_name
+from .broker import Payload
 from .broker.outcomes import Cancel, Moved
 from .client import get_broker
 from .errors import InvalidTransition, QueueDoesNotExist, ValidationError
 from .handle import TaskHandle
 from .inspect import TaskFilter, get_task
 from .models import AuditEvent
+from .names import validate_queue_name
 from .options import MAX_RETRIES_LIMIT
 from .priority import DEFAULT_PRIORITY, MAX_LEVEL, MAX_PRIORITY, MIN_PRIORITY, band_of, level_of
 from .producer import enqueue as enqueue_by_name

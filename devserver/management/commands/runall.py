@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from taskqueue import safety
-from taskqueue.broker.server import answers
+from taskqueue.broker import answers
 from taskqueue.conf import get_config
 from taskqueue.embedded_redis import RedisProcess, default_socket_path
 
