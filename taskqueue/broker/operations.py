@@ -459,11 +459,6 @@ class Operations:
         parse = lambda reply: reply == 1  # noqa: E731
         return ScriptCall("release_lock", [self.keys.archive_lock], [token], parse, heals=False)
 
-    @operation
-    def time_ms(self) -> Commands:
-        """Redis's clock, in epoch ms."""
-        return Commands(lambda pipe: pipe.time(), lambda r: r[0][0] * 1000 + r[0][1] // 1000)
-
     # -- finding a task's sub-queue ----------------------------------------------------
 
     def _home(self, queue: str, task_id: str) -> Plan[str]:

@@ -211,6 +211,12 @@ class StateReads:
         return out
 
     @translating
+    def time_ms(self) -> int:
+        """Redis's clock, in epoch ms (a plain command: a cluster pipeline refuses TIME)."""
+        seconds, micros = self.client.time()
+        return seconds * 1000 + micros // 1000
+
+    @translating
     def global_damage(self) -> tuple[list[Damage], int]:
         """The global keys of the wrong type, and how many were moved aside so far."""
         k = self.keys
