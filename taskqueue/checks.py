@@ -67,9 +67,10 @@ def check_channel_layer(app_configs=None, **kwargs) -> list[Error | Warning]:
             Warning(
                 "REDIS_URL is a Redis Cluster or Sentinel URL and CHANNELS_REDIS_URL is "
                 "not set: the channel layer is in memory, one per process.",
-                hint="The console relays the event streams itself and needs no shared "
-                "layer; set CHANNELS_REDIS_URL to a plain Redis if your own consumers "
-                "send to groups across processes.",
+                hint="An access change (a logout, a permission removed) then reaches at "
+                "once only the console sockets of the web process that made it, the others "
+                "at their periodic re-check; with more than one web process, set "
+                "CHANNELS_REDIS_URL to a plain redis:// Redis.",
                 id="taskqueue.W001",
             )
         )
