@@ -14,8 +14,8 @@ from django.test import Client
 from dashboard.live import access_changes, consumers
 from dashboard.live.relay import RELAY
 from taskqueue.embedded_redis import free_port
+from tests.support.web import make_user
 
-from .conftest import make_user
 from .sockets import LOCAL, communicator, next_close, until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("relay_stops")]
