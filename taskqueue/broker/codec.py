@@ -8,15 +8,18 @@ record's `unreadable`, instead of raising.
 """
 
 import json
+import math
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from ..record_fields import FieldReader, Shown, as_float, as_int, as_text, as_time, preview
-from ..records import Attempt, NewTask, TaskError, TaskRecord
+from ..records import Attempt, Claimed, NewTask, TaskError, TaskRecord
 from ..status import Status
 from ..text import as_text as escaped
 from ..workers import LOST_AFTER_S, WorkerBeat, WorkerInfo
+from .keys import logical_queue
+from .outcomes import Claim
 
 RUNTIME_SEPARATOR = "|"  # a runtime hash field is '<task>|<part>' (runtime.py's parts)
 
@@ -248,3 +251,64 @@ def runtime_counts(summed: dict[str, int]) -> Counter:
         if task:
             out[(escaped(task), part)] += value
     return out
+
+
+# -- what a claim answers -----------------------------------------------------------
+
+CLAIMED_FIELDS = 10  # values per task in claim_tasks.lua's reply (after the suspects passed)
+
+
+def claimed_tasks(queue: str, reply: list) -> Claim:
+    """The claimed tasks. Their fields come from records that anyone with access to
+    Redis may have written: a field that does not parse never raises here (the tasks
+    are already in `active`); it is named in `problem`, and the worker dead-letters the
+    task with it (runner.py) instead of running it."""
+    passed, *flat = reply
+    out = Claim()
+    out.suspects_passed = int(passed)
+    for i in range(0, len(flat), CLAIMED_FIELDS):
+        problems: list[str] = []
+        timeout = _field(flat[i + 5], "timeout", _timeout, None, problems)
+        out.append(
+            Claimed(
+                id=flat[i],
+                queue=queue,
+                attempt=int(flat[i + 1]),  # the claim script's own counter: always a number
+                name=flat[i + 2],
+                args=flat[i + 3],
+                kwargs=flat[i + 4],
+                timeout=timeout,
+                failures=_field(flat[i + 6], "failures", _count, 0, problems),
+                max_retries=_field(flat[i + 7], "max_retries", _count, 0, problems),
+                meta=flat[i + 8],
+                lost=_field(flat[i + 9], "lost", _count, 0, problems),
+                problem="; ".join(problems),
+                logical_queue=logical_queue(queue),
+            )
+        )
+    return out
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _field(value, name: str, parse, default, problems: list[str]):
+    """`parse(value)`, or `default` for a missing value; a malformed one adds a problem."""
+    if value in (None, ""):
+        return default
+    try:
+        return parse(value)
+    except (ValueError, TypeError, OverflowError):
+        problems.append(f"record field {name} is not a valid number: {str(value)[:40]!r}")
+        return default

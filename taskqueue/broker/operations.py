@@ -15,27 +15,21 @@ complete, fail, renew, release, reap, promote, trim) take the storage name it cl
 from: a sub-queue ('emails#2') or a queue that is not sharded.
 """
 
-import functools
-import json
 import logging
-import math
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from ..conf import Config
 from ..priority import BAND_WIDTH
-from ..records import Claimed, NewTask, TaskError
-from ..workers import FORGET_AFTER_S, WorkerBeat
-from .codec import error_json, new_task_argv, runtime_increments, worker_entry
-from .damage import QUARANTINE_TTL_S, Damage, log_moved_global
-from .errors import is_wrong_type
+from ..records import NewTask, TaskError
+from .codec import claimed_tasks, error_json, new_task_argv, runtime_increments
+from .damage import QUARANTINE_TTL_S, Damage
+from .global_ops import GlobalOperations
 from .keys import Keys, logical_queue
 from .outcomes import (
     Ack,
     Cancel,
     Cancelled,
-    Claim,
     Enqueued,
     Failed,
     Lease,
@@ -44,59 +38,18 @@ from .outcomes import (
     Reaped,
     Trimmed,
 )
-from .requests import (
-    Commands,
-    Plan,
-    ScriptCall,
-    as_plan,
-    batch,
-    commands,
-    every,
-    script,
-    settled,
-)
+from .requests import Commands, Plan, ScriptCall, batch, commands, every, operation, script
 from .shards import Shards
 
 log = logging.getLogger("taskqueue.broker")
 
 PURGE_BATCH = 1000
-CLAIMED_FIELDS = 10  # values per task in claim_tasks.lua's reply
 TRIM_BATCH = 100  # finished records of each kind deleted per trim call
 MAINTENANCE_BATCH = 100  # leases reaped, scheduled tasks promoted per call
 REQUEUED, DELETED = ("dead", "cancelled"), ("completed", "dead", "cancelled")
 
 
-class operation:  # noqa: N801 - used as a decorator, like property
-    """Declares a broker operation once (see the module's doc)."""
-
-    def __init__(self, build: Callable):
-        self.build = build
-        functools.update_wrapper(self, build)
-
-    def __get__(self, broker, owner=None):
-        return self if broker is None else Bound(self.build, broker)
-
-    def __call__(self, broker, *args, **kwargs):
-        """`Operations.claim(broker, ...)`, as a method called on its class."""
-        return Bound(self.build, broker)(*args, **kwargs)
-
-
-class Bound:
-    """An operation of one broker: call it to perform it, `.call(...)` to build it."""
-
-    __slots__ = ("broker", "build")
-
-    def __init__(self, build: Callable, broker):
-        self.build, self.broker = build, broker
-
-    def __call__(self, *args, **kwargs):
-        return self.broker.perform(as_plan(self.build(self.broker, *args, **kwargs)))
-
-    def call(self, *args, **kwargs) -> ScriptCall:
-        return self.build(self.broker, *args, **kwargs)
-
-
-class Operations:
+class Operations(GlobalOperations):
     """Mixed into both brokers, which set `config`, `keys` and `shards` and provide
     `perform(plan)`."""
 
@@ -181,7 +134,7 @@ class Operations:
         if suspects:
             argv.append(suspects)
         kinds = ("pending", "active", "paused", "events", "stats", "wake")
-        return self._call("claim_tasks", queue, kinds, argv, lambda r: _claimed(queue, r))
+        return self._call("claim_tasks", queue, kinds, argv, lambda r: claimed_tasks(queue, r))
 
     @operation
     def complete(
@@ -375,90 +328,6 @@ class Operations:
         keys = [q.stats, q.events, *(d.key for d in damage)]
         return ScriptCall("quarantine_keys", keys, [q.base, *argv], queue=queue, heals=False)
 
-    def _quarantine_global(self, key: str, expected: str) -> ScriptCall | None:
-        """Move a global key aside if it has the wrong type. Reply: (type it had, key it
-        was moved to), or None when it was fine. None: no name in its slot (keys.py)."""
-        target = self.keys.quarantine(key, int(time.time() * 1000))
-        if target is None:
-            return None
-        parse = lambda found: (found, target) if found else None  # noqa: E731
-        argv = [expected, QUARANTINE_TTL_S]
-        return ScriptCall("quarantine_global_key", [key, target], argv, parse, heals=False)
-
-    def _global(self, wanted: dict[str, str], step: Commands) -> Plan:
-        """Commands on global keys; when one met a key of the wrong type, those of
-        `wanted` (key -> the type it must have) are moved aside and it runs again."""
-        replies = yield step
-        if not any(isinstance(r, Exception) and is_wrong_type(r) for r in replies):
-            return settled(step, replies)
-        yield from self._heal_globals(wanted)
-        return (yield from commands(step))
-
-    def _heal_globals(self, wanted: dict[str, str]) -> Plan:
-        """Move aside those of `wanted`'s global keys (key -> the type it must have)
-        that have another type."""
-        for key, expected in wanted.items():
-            call = self._quarantine_global(key, expected)
-            if call is None:
-                log.error("Redis key %r has the wrong type and cannot be moved aside", key)
-                continue
-            moved = yield from script(call)
-            if moved is not None:
-                log_moved_global(key, *moved)
-                yield Commands(lambda pipe: pipe.incr(self.keys.quarantined))
-
-    # -- the worker registry, periodic state, the archive lock (global keys) ----------
-
-    @operation
-    def register_worker(self, beat: WorkerBeat, now_ms: int) -> Plan:
-        """Write a worker's registry entry with its heartbeat at `now_ms` (Redis's clock);
-        forget workers silent for FORGET_AFTER_S."""
-        key, workers = self.keys.worker(beat.id), self.keys.workers
-
-        def queue(pipe) -> None:
-            pipe.hset(key, mapping=worker_entry(beat, now_ms))
-            pipe.expire(key, FORGET_AFTER_S)
-            pipe.zadd(workers, {beat.id: now_ms})
-            pipe.zremrangebyscore(workers, "-inf", now_ms - FORGET_AFTER_S * 1000)
-
-        yield from self._global({key: "hash", workers: "zset"}, Commands(queue))
-
-    @operation
-    def unregister_worker(self, worker_id: str) -> Plan:
-        """Remove a worker's registry entry (it stopped)."""
-        workers = self.keys.workers
-
-        def queue(pipe) -> None:
-            pipe.delete(self.keys.worker(worker_id))
-            pipe.zrem(workers, worker_id)
-
-        yield from self._global({workers: "zset"}, Commands(queue))
-
-    @operation
-    def record_periodic(self, schedule: str, tick_ms: int, task_id: str) -> Plan:
-        """Keep a periodic schedule's last tick, and the task it made, for the console."""
-        periodic, state = self.keys.periodic, json.dumps({"last_tick": tick_ms, "task_id": task_id})
-        step = Commands(lambda pipe: pipe.hset(periodic, schedule, state))
-        yield from self._global({periodic: "hash"}, step)
-
-    @operation
-    def take_archive_lock(self, token: str, ms: int) -> Plan:
-        """Take the archive lock for `ms` (SET NX PX): whether we got it. A lock key of
-        another type (it would never expire: anyone can write one) is moved aside first,
-        or no process would archive again."""
-        lock = self.keys.archive_lock
-        step = Commands(lambda pipe: pipe.set(lock, token, nx=True, px=ms), _first_bool)
-        if (yield from commands(step)):
-            return True
-        yield from self._heal_globals({lock: "string"})
-        return (yield from commands(step))
-
-    @operation
-    def release_archive_lock(self, token: str) -> ScriptCall:
-        """Release the archive lock if it is still ours: whether it was."""
-        parse = lambda reply: reply == 1  # noqa: E731
-        return ScriptCall("release_lock", [self.keys.archive_lock], [token], parse, heals=False)
-
     # -- finding a task's sub-queue ----------------------------------------------------
 
     def _home(self, queue: str, task_id: str) -> Plan[str]:
@@ -508,10 +377,6 @@ def _now(now: int | None) -> int | str:
     return "" if now is None else now
 
 
-def _first_bool(replies: list) -> bool:
-    return bool(replies[0])
-
-
 def _acks(reply: list) -> list[Ack]:
     return [Ack(r) for r in reply]
 
@@ -527,59 +392,3 @@ def _moved(allowed: tuple[str, ...]) -> Callable[[list], list[Moved]]:
 def _promoted(reply: list) -> Promoted:
     promoted, next_due, now = reply
     return Promoted(promoted, None if next_due < 0 else next_due, now)
-
-
-def _claimed(queue: str, reply: list) -> Claim:
-    """The claimed tasks. Their fields come from records that anyone with access to
-    Redis may have written: a field that does not parse never raises here (the tasks
-    are already in `active`); it is named in `problem`, and the worker dead-letters the
-    task with it (runner.py) instead of running it."""
-    passed, *flat = reply
-    out = Claim()
-    out.suspects_passed = int(passed)
-    for i in range(0, len(flat), CLAIMED_FIELDS):
-        problems: list[str] = []
-        timeout = _field(flat[i + 5], "timeout", _timeout, None, problems)
-        out.append(
-            Claimed(
-                id=flat[i],
-                queue=queue,
-                attempt=int(flat[i + 1]),  # the claim script's own counter: always a number
-                name=flat[i + 2],
-                args=flat[i + 3],
-                kwargs=flat[i + 4],
-                timeout=timeout,
-                failures=_field(flat[i + 6], "failures", _count, 0, problems),
-                max_retries=_field(flat[i + 7], "max_retries", _count, 0, problems),
-                meta=flat[i + 8],
-                lost=_field(flat[i + 9], "lost", _count, 0, problems),
-                problem="; ".join(problems),
-                logical_queue=logical_queue(queue),
-            )
-        )
-    return out
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def _timeout(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(text)
-    return value
-
-
-def _field(value, name: str, parse, default, problems: list[str]):
-    """`parse(value)`, or `default` for a missing value; a malformed one adds a problem."""
-    if value in (None, ""):
-        return default
-    try:
-        return parse(value)
-    except (ValueError, TypeError, OverflowError):
-        problems.append(f"record field {name} is not a valid number: {str(value)[:40]!r}")
-        return default

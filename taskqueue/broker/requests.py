@@ -15,6 +15,7 @@ Steps:
   a raw reply or ResponseError each.
 """
 
+import functools
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,6 +118,36 @@ def every(replies: list) -> list:
         if isinstance(reply, Exception):
             raise reply
     return replies
+
+
+class operation:  # noqa: N801 - used as a decorator, like property
+    """Declares a broker operation once (see the module's doc)."""
+
+    def __init__(self, build: Callable):
+        self.build = build
+        functools.update_wrapper(self, build)
+
+    def __get__(self, broker, owner=None):
+        return self if broker is None else Bound(self.build, broker)
+
+    def __call__(self, broker, *args, **kwargs):
+        """`Operations.claim(broker, ...)`, as a method called on its class."""
+        return Bound(self.build, broker)(*args, **kwargs)
+
+
+class Bound:
+    """An operation of one broker: call it to perform it, `.call(...)` to build it."""
+
+    __slots__ = ("broker", "build")
+
+    def __init__(self, build: Callable, broker):
+        self.build, self.broker = build, broker
+
+    def __call__(self, *args, **kwargs):
+        return self.broker.perform(as_plan(self.build(self.broker, *args, **kwargs)))
+
+    def call(self, *args, **kwargs) -> ScriptCall:
+        return self.build(self.broker, *args, **kwargs)
 
 
 def as_plan(work) -> Plan:
