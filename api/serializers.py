@@ -1,7 +1,6 @@
 """What the API returns for tasks, queues and workers: plain JSON-ready dicts."""
 
-from taskqueue.broker import Page
-from taskqueue.inspect import QueueSummary
+from taskqueue.inspect import Page, QueueSummary
 from taskqueue.masking import mask_secrets
 from taskqueue.records import TaskRecord
 from taskqueue.text import as_text

@@ -159,11 +159,13 @@ WEB_MAX_BODY_BYTES = env_int("WEB_MAX_BODY_BYTES", 1_114_112)
 # without a token, e.g. TASKQUEUE_METRICS_NETWORKS=10.0.5.0/24.
 TASKQUEUE_API = {"METRICS_PUBLIC_NETWORKS": env_list("TASKQUEUE_METRICS_NETWORKS", [])}
 
-# The console's channel layer (Channels). channels-redis is not Cluster-aware: give it a
-# plain Redis of its own in production; by default it shares the broker's, under its
-# own prefix. When REDIS_URL is a Cluster or Sentinel URL and CHANNELS_REDIS_URL is not
-# set, the layer is in memory (check taskqueue.W001): the console does not need it
-# across processes (docs/scaling.md).
+# The console's channel layer (Channels): it carries access changes to open console
+# sockets in every web process (dashboard/live/access_changes.py). channels-redis is not
+# Cluster-aware: give it a plain Redis of its own in production; by default it shares
+# the broker's, under its own prefix. When REDIS_URL is a Cluster or Sentinel URL and
+# CHANNELS_REDIS_URL is not set, the layer is in memory (check taskqueue.W001): access
+# changes then reach other web processes' sockets only at their periodic re-check
+# (docs/scaling.md).
 CHANNELS_REDIS_URL = os.environ.get("CHANNELS_REDIS_URL") or (
     REDIS_URL if is_single_node(REDIS_URL) else ""
 )

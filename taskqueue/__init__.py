@@ -10,7 +10,7 @@ handle.result(timeout=10)
 """
 
 from .context import TaskContext, current_task
-from .definition import Task, task
+from .definition import Task, enqueue_many, task
 from .errors import (
     BrokerUnavailable,
     InvalidPriority,
@@ -31,7 +31,7 @@ from .errors import (
 )
 from .handle import TaskHandle
 from .inspect import get_task
-from .producer import enqueue, enqueue_many
+from .producer import enqueue
 from .status import Status
 
 __all__ = [

@@ -2,6 +2,8 @@ from django.apps import AppConfig
 from django.core.signals import setting_changed
 from django.utils.module_loading import autodiscover_modules
 
+from . import client, conf
+
 
 class TaskQueueConfig(AppConfig):
     name = "taskqueue"
@@ -9,7 +11,9 @@ class TaskQueueConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, client, conf  # noqa: F401 - checks register themselves
+        # Django's place for it: the checks register themselves when imported, once the
+        # app registry is ready.
+        from . import checks  # noqa: F401
 
         setting_changed.connect(_on_setting_changed)
         autodiscover_modules("tasks")
@@ -17,7 +21,5 @@ class TaskQueueConfig(AppConfig):
 
 def _on_setting_changed(setting: str, **kwargs) -> None:
     if setting == "TASKQUEUE":
-        from . import client, conf
-
         conf.reset_config()
         client.reset()

@@ -27,10 +27,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from redis.exceptions import WatchError
 
-from .broker.errors import translating
-from .broker.reads import make_cursor
+from .broker import Entry
 from .client import get_broker
 from .conf import get_config
 from .masking import mask_secrets
@@ -61,7 +59,6 @@ def archive_once(batch: int = DEFAULT_BATCH) -> int:
     return written
 
 
-@translating
 def archive_if_due(
     *, interval: float | None = None, batch: int = DEFAULT_BATCH, budget: float | None = None
 ) -> int | None:
@@ -74,26 +71,15 @@ def archive_if_due(
     broker = get_broker()
     seconds = get_config().ARCHIVE_INTERVAL if interval is None else interval
     token = uuid.uuid4().hex
-    key = broker.keys.archive_lock
-    if not _lock(broker, key, token, max(1, int(seconds * 1000))):
+    if not broker.take_archive_lock(token, max(1, int(seconds * 1000))):
         return None
     budget = seconds / 2 if budget is None else budget
     written, finished = _archive(batch, deadline=time.monotonic() + budget)
     if finished:
         prune_archive()
     else:
-        _release(broker.client, key, token)
+        broker.release_archive_lock(token)
     return written
-
-
-def _lock(broker, key: str, token: str, ms: int) -> bool:
-    """SET NX PX; a lock key of another type (never expiring: anyone can write one)
-    is moved aside first, or no process would archive again."""
-    take = lambda: broker.client.set(key, token, nx=True, px=ms)  # noqa: E731
-    if take():
-        return True
-    broker.heal_global({key: "string"})
-    return bool(take())
 
 
 def prune_archive(now: datetime | None = None) -> int:
@@ -103,7 +89,6 @@ def prune_archive(now: datetime | None = None) -> int:
     return delete_in_batches(TaskArchive.objects.filter(old))
 
 
-@translating
 def _archive(batch: int, deadline: float | None) -> tuple[int, bool]:
     """(rows written, whether every set was walked to its end before the deadline)."""
     broker = get_broker()
@@ -119,28 +104,28 @@ def _archive(batch: int, deadline: float | None) -> tuple[int, bool]:
     return written, True
 
 
-def _archive_set(broker, queue, kind, batch, settled_ms, deadline) -> tuple[int, bool]:
-    checkpoint = _checkpoint(broker.keys.prefix, queue, kind)
-    entries = ((m, s) for m, s, _ in broker.queue_entries(queue, kind, checkpoint, False, batch))
+def _archive_set(broker, queue, status, batch, settled_ms, deadline) -> tuple[int, bool]:
+    checkpoint = _checkpoint(broker.config.PREFIX, queue, status)
+    entries = broker.entries(queue, status, checkpoint, chunk=batch, newest_first=False)
     written = 0
     while chunk := list(itertools.islice(entries, batch)):
-        written += _store(broker, queue, kind, chunk, settled_ms)
+        written += _store(broker, queue, status, chunk, settled_ms)
         if deadline is not None and time.monotonic() >= deadline:
             return written, False
     return written, True
 
 
-def _store(broker, queue: str, kind: str, chunk: list, settled_ms: int) -> int:
+def _store(broker, queue: str, status: Status, chunk: list[Entry], settled_ms: int) -> int:
     """Upsert one batch's records and move the checkpoint, in one transaction."""
     wanted = archivable()
     shown = shown_in_full(broker.config)  # masking walks values: never deeper than it shows
-    records = broker.records(queue, [member for member, _ in chunk], shown)
+    records = broker.records(queue, [e.id for e in chunk], shown)
     now = timezone.now()
     rows = [to_row(r, now) for r in records if r and r.status in wanted and len(r.id) <= 64]
     # the checkpoint is text in the database: an id that is not UTF-8 (see
     # text.py) cannot be one, so it stays at the last id that can (those after it are
     # archived again next time, which changes nothing)
-    settled = [(m, s) for m, s in chunk if s < settled_ms and as_text(m) == m]
+    settled = [e for e in chunk if e.score < settled_ms and as_text(e.id) == e.id]
     with transaction.atomic():
         TaskArchive.objects.bulk_create(
             rows,
@@ -149,7 +134,7 @@ def _store(broker, queue: str, kind: str, chunk: list, settled_ms: int) -> int:
             update_fields=UPDATE_FIELDS,
         )
         if settled:
-            _save_checkpoint(broker.keys.prefix, queue, kind, *settled[-1])
+            _save_checkpoint(broker.config.PREFIX, queue, status, settled[-1])
     return len(rows)
 
 
@@ -185,29 +170,19 @@ def _text(value: str) -> str:
     return value.replace("\x00", "")  # PostgreSQL text cannot hold NUL
 
 
-def _checkpoint(prefix: str, queue: str, kind: str) -> str | None:
-    """The checkpoint as an iter_entries cursor (None: from the start)."""
-    row = ArchiveCheckpoint.objects.filter(prefix=prefix, queue=queue, kind=kind).first()
-    return None if row is None else make_cursor(row.member, row.score)
+def _checkpoint(prefix: str, queue: str, status: Status) -> str | None:
+    """The checkpoint as a listing cursor (None: from the start)."""
+    row = ArchiveCheckpoint.objects.filter(prefix=prefix, queue=queue, kind=status.value).first()
+    return None if row is None else Entry(row.member, row.score, queue).cursor
 
 
-def _save_checkpoint(prefix: str, queue: str, kind: str, member: str, score: float) -> None:
+def _save_checkpoint(prefix: str, queue: str, status: Status, last: Entry) -> None:
+    row = ArchiveCheckpoint(
+        prefix=prefix, queue=queue, kind=status.value, score=last.score, member=last.id
+    )
     ArchiveCheckpoint.objects.bulk_create(
-        [ArchiveCheckpoint(prefix=prefix, queue=queue, kind=kind, score=score, member=member)],
+        [row],
         update_conflicts=True,
         unique_fields=["prefix", "queue", "kind"],
         update_fields=["score", "member", "updated_at"],
     )
-
-
-def _release(client, key: str, token: str) -> None:
-    """Delete the lock only if it is still ours (it may have expired and been retaken)."""
-    with client.pipeline(transaction=True) as pipe:  # a MULTI/EXEC, on a cluster too
-        try:
-            pipe.watch(key)
-            if pipe.get(key) == token:
-                pipe.multi()
-                pipe.delete(key)
-                pipe.execute()
-        except WatchError:
-            pass

@@ -45,24 +45,34 @@ class Actor:
 def record(actor: Actor, action: str, **fields) -> None:
     """Write the event. Text is stored without NUL characters (PostgreSQL cannot hold
     them, and a failed insert would leave an action that already happened unrecorded),
-    and bytes that were not UTF-8 (an id written straight into Redis) as U+FFFD."""
+    bytes that were not UTF-8 (an id written straight into Redis) as U+FFFD, and cut to
+    its column's width."""
+    # Imported when an event is written, so that importing Actor (plain data) needs
+    # no app registry: a model class can only be built once Django's apps are loaded.
     from .models import AuditEvent
 
     event = {
-        "actor": _clean(actor.name)[:150],
+        "actor": actor.name,
         "user_id": actor.user_id,
         "source": actor.source,
         "action": action,
         "ip": _ip(actor.ip),
-        "user_agent": _clean(actor.user_agent)[:300],
-        **{name: _clean(value) for name, value in fields.items()},
+        "user_agent": actor.user_agent,
+        **fields,
     }
+    event = {name: _fitted(AuditEvent, name, _clean(value)) for name, value in event.items()}
     try:
         AuditEvent.objects.create(**event)
     except DatabaseError:
         # The action has happened; at least the log keeps what the table could not.
         log.error("audit event NOT recorded (database error): %r", event, exc_info=True)
         raise
+
+
+def _fitted(model, name: str, value):
+    """Text cut to the width of its column (a CharField's max_length)."""
+    width = getattr(model._meta.get_field(name), "max_length", None)
+    return value[:width] if width and isinstance(value, str) else value
 
 
 def _clean(value):

@@ -7,6 +7,7 @@ from django.core.checks import Error, Warning, register
 
 from .conf import Config, problems
 from .redis_urls import is_single_node, problem
+from .safety import HOW_TO_FIX, insecure_reason, mask_url
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 
@@ -22,8 +23,6 @@ def check_settings(app_configs=None, **kwargs) -> list[Error]:
 @register("taskqueue")
 def check_redis_protection(app_configs=None, **kwargs) -> list[Warning]:
     """The start-up refusal of safety.py, announced by `manage.py check` (no network)."""
-    from .safety import HOW_TO_FIX, insecure_reason, mask_url
-
     raw = getattr(settings, "TASKQUEUE", None)
     if not isinstance(raw, dict) or raw.get("ALLOW_INSECURE_REDIS") is True:
         return []
@@ -68,9 +67,10 @@ def check_channel_layer(app_configs=None, **kwargs) -> list[Error | Warning]:
             Warning(
                 "REDIS_URL is a Redis Cluster or Sentinel URL and CHANNELS_REDIS_URL is "
                 "not set: the channel layer is in memory, one per process.",
-                hint="The console relays the event streams itself and needs no shared "
-                "layer; set CHANNELS_REDIS_URL to a plain Redis if your own consumers "
-                "send to groups across processes.",
+                hint="An access change (a logout, a permission removed) then reaches at "
+                "once only the console sockets of the web process that made it, the others "
+                "at their periodic re-check; with more than one web process, set "
+                "CHANNELS_REDIS_URL to a plain redis:// Redis.",
                 id="taskqueue.W001",
             )
         )

@@ -7,18 +7,16 @@ Options not given take the defaults below. `problems()` is what the system check
 so a bad setting surfaces as a check with a hint, never as a crash at import time.
 """
 
-import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .cron import valid_cron
 from .errors import ConfigurationError
+from .names import PREFIX_RE, QUEUE_NAME_RE
 from .priority import MAX_PRIORITY, MIN_PRIORITY
 from .redis_urls import FORMS
 from .redis_urls import problem as url_problem
 
-# Matched with fullmatch, never match: `$` also matches before a trailing newline.
-QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-PREFIX_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,32}$")
 MAX_SHARDS = 64
 
 
@@ -119,8 +117,6 @@ def _shard_problems(shards: Any) -> list[tuple[str, str, str]]:
 
 
 def _periodic_problems(periodic: Any) -> list[tuple[str, str, str]]:
-    from .periodic import valid_cron
-
     hint = 'Each entry: {"task": "app.tasks.name", "cron": "*/5 * * * *"} (+ args, kwargs, queue).'
     if not isinstance(periodic, dict):
         return [("E010", "TASKQUEUE['PERIODIC'] must be a dict of schedules.", hint)]

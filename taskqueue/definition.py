@@ -12,15 +12,17 @@ Calling `send_email(...)` runs the function right here, like calling it undecora
 
 import inspect
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from . import options as check
+from .client import get_broker
 from .conf import get_config
+from .cron import valid_cron
 from .errors import PayloadTooLarge, ValidationError
-from .periodic import valid_cron
+from .handle import TaskHandle
 from .priority import band_of, level_of
 from .records import NewTask
 from .registry import registry
@@ -98,13 +100,22 @@ class TaskCaller:
         return TaskCaller(self.task, replace(self.options, **overrides))
 
     def enqueue(self, *args, **kwargs):
-        from .producer import enqueue_many
-
         return enqueue_many([self.prepare(*args, **kwargs)])[0]
 
     def prepare(self, *args, **kwargs) -> NewTask:
         """Validate and serialise one call; raises before anything is sent."""
         return build_task(self.task, list(args), kwargs, self.options)
+
+
+def enqueue_many(prepared: Iterable[NewTask]) -> list[TaskHandle]:
+    """Send prepared tasks (from `some_task.prepare(...)`) in one round trip."""
+    tasks = list(prepared)
+    if not tasks:
+        return []
+    replies = get_broker().enqueue(tasks)
+    return [
+        TaskHandle(tid, t.queue, created) for t, (tid, created) in zip(tasks, replies, strict=True)
+    ]
 
 
 def build_task(task: Task, args: list, kwargs: dict, opts: EnqueueOptions) -> NewTask:

@@ -14,8 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis
-
+from .broker import answers
 from .errors import ConfigurationError
 from .private_files import make_private_tree
 
@@ -114,23 +113,13 @@ class RedisProcess:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
-        client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
-        try:
-            while True:
-                if self.process.poll() is not None:
-                    raise ConfigurationError(f"redis-server exited: see {self.data_dir}/redis.log")
-                try:
-                    if client.ping():
-                        return
-                except (redis.ConnectionError, redis.TimeoutError, OSError):
-                    if time.monotonic() > deadline:
-                        raise ConfigurationError(
-                            f"redis-server did not answer within {timeout} s"
-                        ) from None
-                    time.sleep(0.02)
-        finally:
-            client.close()
+        while not answers(self.url):
+            if self.process.poll() is not None:
+                raise ConfigurationError(f"redis-server exited: see {self.data_dir}/redis.log")
+            if time.monotonic() > deadline:
+                raise ConfigurationError(f"redis-server did not answer within {timeout} s")
+            time.sleep(0.02)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:

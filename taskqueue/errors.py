@@ -75,10 +75,6 @@ class InvalidTransition(TaskQueueError):
         self.status = status
 
 
-class StaleAttempt(TaskQueueError):
-    """A worker reported on an attempt it no longer holds (its lease was lost)."""
-
-
 class BrokerUnavailable(TaskQueueError):
     """Redis could not be reached or did not answer in time."""
 

@@ -12,20 +12,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from .broker import Page, QueueCounts
-from .broker.keys import logical_queue, validate_queue_name
-from .broker.reads import make_cursor
+from django.conf import settings
+
+from .broker import Entry, Page, QueueCounts
 from .client import get_broker
-from .errors import TaskDoesNotExist, ValidationError
+from .conf import get_config
+from .errors import TaskDoesNotExist, TaskNotFound, ValidationError
+from .names import validate_queue_name
+from .periodic import schedules
 from .record_fields import shown_in_full
 from .records import TaskRecord
+from .registry import registry
 from .runtime import Histogram
 from .status import Status
 from .workers import WorkerInfo
 
 MAX_PAGE = 200
 SCAN_BUDGET = 5000
-FILTER_FIELDS = ("status", "name", "error_type")
 
 
 def get_task(task_id: str) -> TaskRecord:
@@ -95,8 +98,8 @@ def search_tasks(flt: TaskFilter, *, cursor: str | None = None, limit: int = 50)
             return Page([found], None)
     broker = get_broker()
     names = [validate_queue_name(flt.queue)] if flt.queue else broker.known_queues()
-    source = "dead" if flt.status == Status.DEAD else "index"
-    entries = _merged(broker, names, source, cursor)
+    listed = Status.DEAD if flt.status == Status.DEAD else None  # None: every task
+    entries = _merged(broker, names, listed, cursor)
     return _filtered_page(broker, entries, flt, limit)
 
 
@@ -133,58 +136,52 @@ def _by_id(flt: TaskFilter) -> TaskRecord | None:
     )
 
 
-def _merged(broker, names: Sequence[str], kind: str, cursor: str | None):
-    """(queue, id, score) of every queue's set `kind`, merged newest first."""
-    streams = [_labelled(broker, name, kind, cursor) for name in names]
-    return heapq.merge(*streams, key=lambda e: (e[2], e[1]), reverse=True)
+def _merged(broker, names: Sequence[str], status: Status | None, cursor: str | None):
+    """The entries of every queue's tasks in `status` (None: all), merged newest first."""
+    streams = [broker.entries(name, status, cursor) for name in names]
+    return heapq.merge(*streams, key=lambda e: (e.score, e.id), reverse=True)
 
 
-def _labelled(broker, queue: str, kind: str, cursor: str | None):
-    """(storage name, id, score): a sharded queue's entries name their sub-queue."""
-    for member, score, name in broker.queue_entries(queue, kind, cursor, True):
-        yield name, member, score
-
-
-def _filtered_page(broker, entries: Iterator, flt: TaskFilter, limit: int) -> Page:
+def _filtered_page(broker, entries: Iterator[Entry], flt: TaskFilter, limit: int) -> Page:
     matched, scanned, last, damaged = [], 0, None, []
-    needs_fields = any((flt.status, flt.name, flt.exception, flt.q))
+    needs_summary = any((flt.status, flt.name, flt.exception, flt.q))
     while len(matched) <= limit and scanned < SCAN_BUDGET:
         chunk = list(itertools.islice(entries, 200))
         if not chunk:
             break
         scanned += len(chunk)
-        for (queue, task_id, score), fields in zip(
-            chunk, _fields(broker, chunk, needs_fields, damaged), strict=True
+        for entry, summary in zip(
+            chunk, _summaries(broker, chunk, needs_summary, damaged), strict=True
         ):
-            last = (task_id, score)
-            if fields is not None and (not needs_fields or flt.matches(*fields)):
-                matched.append((queue, task_id, score))
+            last = entry
+            if summary is not None and (not needs_summary or flt.matches(*summary)):
+                matched.append(entry)
                 if len(matched) > limit:
                     break
     more = len(matched) > limit or (scanned >= SCAN_BUDGET and last is not None)
     page = matched[:limit]
     if len(matched) > limit:
-        last = (page[-1][1], page[-1][2])
+        last = page[-1]
     records = _records(broker, page, damaged)
-    return Page(records, make_cursor(*last) if more and last else None, tuple(damaged))
+    return Page(records, last.cursor if more and last else None, tuple(damaged))
 
 
-def _fields(broker, chunk, needs_fields: bool, damaged: list) -> list:
-    if not needs_fields:
+def _summaries(broker, chunk: list[Entry], needed: bool, damaged: list) -> list:
+    """What the filter looks at, per entry (None: a record that is missing or not a
+    hash); () for each when the filter needs none."""
+    if not needed:
         return [()] * len(chunk)
     out = []
-    for queue, group in itertools.groupby(chunk, key=lambda e: e[0]):
-        ids = [task_id for _, task_id, _ in group]
-        rows = broker.fields(queue, ids, FILTER_FIELDS, damaged)
-        out += [None if row[0] is None else row for row in rows]
+    for storage, group in itertools.groupby(chunk, key=lambda e: e.storage):
+        out += broker.summaries(storage, [e.id for e in group], damaged)
     return out
 
 
-def _records(broker, page, damaged: list) -> list[TaskRecord]:
+def _records(broker, page: list[Entry], damaged: list) -> list[TaskRecord]:
     out = []
-    for queue, group in itertools.groupby(page, key=lambda e: e[0]):
-        ids = [task_id for _, task_id, _ in group]
-        out += [r for r in broker.records(queue, ids, damaged=damaged) if r]
+    for storage, group in itertools.groupby(page, key=lambda e: e.storage):
+        ids = [e.id for e in group]
+        out += [r for r in broker.records(storage, ids, damaged=damaged) if r]
     return out
 
 
@@ -274,21 +271,10 @@ def follow_events(
         cursors.update(dict.fromkeys(missing, start))
     block_ms = max(1, min(int(block_ms), EVENTS_BLOCK_MAX_MS))
     events = []
-    for name, entry_id, fields in broker.read_events(cursors, block_ms, count):
-        cursors[name] = entry_id
-        events.append(_event(logical_queue(name), fields))
+    for e in broker.read_events(cursors, block_ms, count):
+        cursors[e.storage] = e.entry_id
+        events.append(QueueEvent(e.queue, e.task_id, e.status, e.event, e.count))
     return events, cursors
-
-
-def _event(queue: str, fields: dict[str, str]) -> QueueEvent:
-    count = fields.get("count")
-    return QueueEvent(
-        queue=queue,
-        task_id=fields.get("id"),
-        status=fields.get("status"),
-        event=fields.get("event"),
-        count=int(count) if count and count.lstrip("-").isdigit() else None,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,11 +291,6 @@ class PeriodicInfo:
 def periodic_schedules() -> list[PeriodicInfo]:
     """Every cron schedule (@task(cron=...) and TASKQUEUE["PERIODIC"]) with its last and
     next tick; next ticks are computed on Redis's clock in settings.TIME_ZONE."""
-    from django.conf import settings
-
-    from .conf import get_config
-    from .periodic import schedules
-
     broker = get_broker()
     state = broker.periodic_state()
     now = datetime.fromtimestamp(broker.time_ms() / 1000, tz=UTC)
@@ -317,8 +298,8 @@ def periodic_schedules() -> list[PeriodicInfo]:
     out = []
     config = get_config()
     for s in schedules(config.PERIODIC):
-        seen = state.get(s.name, {})
-        last_tick = _tick(seen.get("last_tick"))
+        seen = state.get(s.name)
+        last_tick = _tick(seen.last_tick_ms if seen else None)
         out.append(
             PeriodicInfo(
                 s.name,
@@ -326,7 +307,7 @@ def periodic_schedules() -> list[PeriodicInfo]:
                 s.cron,
                 s.queue or _declared_queue(s.task) or config.DEFAULT_QUEUE,
                 last_tick,
-                str(seen.get("task_id", "")),
+                seen.task_id if seen else "",
                 s.next_after(now, tz),
             )
         )
@@ -343,9 +324,6 @@ def _tick(ms) -> datetime | None:
 
 
 def _declared_queue(name: str) -> str | None:
-    from .errors import TaskNotFound
-    from .registry import registry
-
     try:
         return registry.get(name).options.queue
     except TaskNotFound:

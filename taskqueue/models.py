@@ -113,4 +113,4 @@ class ArchiveCheckpoint(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.prefix}:{{{self.queue}}}:{self.kind} @ {self.score:.0f}"
+        return f"{self.prefix} · {self.queue} · {self.kind} @ {self.score:.0f}"

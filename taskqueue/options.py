@@ -7,8 +7,8 @@ field, the bad value and what is allowed. Nothing reaches Redis before these pas
 import math
 from datetime import datetime, timedelta
 
-from .broker.keys import validate_queue_name
 from .errors import ValidationError
+from .names import validate_queue_name
 from .priority import validate_priority
 
 MAX_DELAY_SECONDS = 366 * 86_400

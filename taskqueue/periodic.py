@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
+from . import cron
 from .errors import ConfigurationError
 from .registry import registry
 
@@ -28,21 +27,21 @@ class Schedule:
     kwargs: dict = field(default_factory=dict)
 
     def next_after(self, moment: datetime, tz: ZoneInfo) -> datetime:
-        return croniter(self.cron, moment.astimezone(tz)).get_next(datetime)
+        return cron.next_after(self.cron, moment, tz)
 
     def idempotency_key(self, tick: datetime) -> str:
         return f"cron:{self.name}:{int(tick.timestamp() * 1000)}"
-
-
-def valid_cron(expression: object) -> bool:
-    return isinstance(expression, str) and croniter.is_valid(expression)
 
 
 def schedules(setting: dict | None = None) -> list[Schedule]:
     """Every schedule: from @task(cron=...) (named after the task) and the setting."""
     found = [Schedule(t.name, t.name, t.options.cron) for t in registry if t.options.cron]
     for name, spec in (setting or {}).items():
-        if not isinstance(spec, dict) or not valid_cron(spec.get("cron")) or "task" not in spec:
+        if (
+            not isinstance(spec, dict)
+            or not cron.valid_cron(spec.get("cron"))
+            or "task" not in spec
+        ):
             raise ConfigurationError(
                 f"TASKQUEUE['PERIODIC'][{name!r}] needs 'task' and a valid 'cron' expression."
             )

@@ -1,24 +1,14 @@
-"""Enqueuing from Python: many prepared calls in one round trip, or one task by name."""
+"""Enqueuing a registered task by name (`taskqueue.enqueue`, and the JSON API through
+services.enqueue). Prepared calls are sent by `enqueue_many`, which lives beside them
+in definition.py (a task's own `.enqueue()` sends through it) and is importable from
+here too."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from .client import get_broker
-from .definition import EnqueueOptions, build_task
+from .definition import EnqueueOptions, build_task, enqueue_many
 from .errors import ValidationError
 from .handle import TaskHandle
-from .records import NewTask
 from .registry import registry
-
-
-def enqueue_many(prepared: Iterable[NewTask]) -> list[TaskHandle]:
-    """Send prepared tasks (from `some_task.prepare(...)`) in one round trip."""
-    tasks = list(prepared)
-    if not tasks:
-        return []
-    replies = get_broker().enqueue(tasks)
-    return [
-        TaskHandle(tid, t.queue, created) for t, (tid, created) in zip(tasks, replies, strict=True)
-    ]
 
 
 def enqueue(name: str, args: Sequence = (), kwargs: dict | None = None, **options) -> TaskHandle:

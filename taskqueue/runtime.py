@@ -1,14 +1,12 @@
 """Task runtime histograms (for Prometheus): bucket bounds and the records read back.
 
-Workers add each finished attempt's runtime to its queue's `runtime` hash (see
-broker/keys.py) in batches, off the hot path; `/metrics` reads them back.
+Workers add each finished attempt's runtime (`parts`) to its queue's histograms in
+batches, off the hot path; `/metrics` reads them back (`histograms`).
 """
 
 import bisect
 from collections import Counter
 from dataclasses import dataclass
-
-from .text import as_text
 
 # Upper bounds in seconds; the last bucket is +Inf.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -27,16 +25,16 @@ class Histogram:
     count: int
 
 
-def parse(raw: dict[str, int]) -> list[Histogram]:
-    """Histograms from a queue's runtime hash (its values already whole numbers), one
-    per task name. Names come from records anyone can write: one that is not UTF-8 is
-    shown with \\xNN escapes (a label must be text), and fields that end up under the
-    same name are added up."""
+def parts(seconds: float) -> list[tuple[str, int]]:
+    """What one attempt of `seconds` adds to its task's histogram: (part, n) each."""
+    return [(f"b{bucket_of(seconds)}", 1), ("sum_ms", int(seconds * 1000)), ("count", 1)]
+
+
+def histograms(counts: Counter) -> list[Histogram]:
+    """Histograms from (task, part) -> n, one per task name."""
     per_task: dict[str, Counter] = {}
-    for field, value in raw.items():
-        task, _, part = field.rpartition("|")
-        if task:
-            per_task.setdefault(as_text(task), Counter())[part] += value
+    for (task, part), value in counts.items():
+        per_task.setdefault(task, Counter())[part] += value
     out = []
     for task, parts in sorted(per_task.items()):
         running, buckets = 0, []

@@ -29,8 +29,9 @@ import time
 from urllib.parse import parse_qsl, urlsplit
 
 from . import redis_urls
+from .broker import node_settings, probe
 from .conf import Config
-from .errors import ConfigurationError, TaskQueueError
+from .errors import ConfigurationError
 
 log = logging.getLogger("taskqueue.safety")
 OPTION = 'TASKQUEUE["ALLOW_INSECURE_REDIS"] = True'
@@ -125,19 +126,20 @@ def refuse_insecure(config: Config) -> None:
 
 def server_warnings(client) -> list[str]:
     """Warnings about one Redis (a redis.Redis; for a cluster, every primary)."""
-    import redis.cluster
-
-    if isinstance(client, redis.cluster.RedisCluster):
-        found = []
-        for node in client.get_primaries():
-            name = f"{node.host}:{node.port}"
-            found += [f"{name}: {w}" for w in _node_warnings(client.get_redis_connection(node))]
-        return found
-    return _node_warnings(client)
+    return _warnings(node_settings(client))
 
 
-def _node_warnings(node) -> list[str]:
-    settings = _settings(node)
+def _warnings(nodes: list[tuple[str | None, dict[str, str]]]) -> list[str]:
+    """Each node's warnings, named after the node when there are several."""
+    found = []
+    for name, node in nodes:
+        prefix = f"{name}: " if name else ""
+        found += [prefix + warning for warning in _node_warnings(node)]
+    return found
+
+
+def _node_warnings(settings: dict[str, str]) -> list[str]:
+    """What is wrong with one node's eviction and persistence settings."""
     found = []
     policy = settings.get("maxmemory-policy")
     if policy is None:
@@ -167,30 +169,7 @@ def _node_warnings(node) -> list[str]:
     return found
 
 
-def _settings(node) -> dict[str, str]:
-    """maxmemory-policy, appendonly and save from CONFIG GET, else what INFO tells."""
-    import redis
-
-    found: dict[str, str] = {}
-    for name in ("maxmemory-policy", "appendonly", "save"):
-        try:
-            value = node.config_get(name).get(name)
-        except redis.ResponseError:  # CONFIG renamed or not allowed (managed Redis, ACL)
-            continue
-        if value is not None:
-            found[name] = value if isinstance(value, str) else value.decode()
-    if "maxmemory-policy" not in found or "appendonly" not in found:
-        try:
-            info = node.info("memory") | node.info("persistence")
-        except redis.ResponseError:
-            return found
-        if "maxmemory_policy" in info:
-            found.setdefault("maxmemory-policy", str(info["maxmemory_policy"]))
-        if "aof_enabled" in info:
-            found.setdefault("appendonly", "yes" if int(info["aof_enabled"]) else "no")
-    return found
-
-
+UNCHECKED = "could not check eviction and persistence settings"
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
 
@@ -199,12 +178,14 @@ def warn_about_server(client, url: str) -> list[str]:
     """Log each server warning about `url` once per process (WARNING, logger
     taskqueue.safety); returns the warnings. Never raises: a Redis that cannot be
     asked is reported as not checked."""
-    import redis
-
     try:
         found = server_warnings(client)
-    except (redis.RedisError, OSError) as exc:
-        found = [f"could not check eviction and persistence settings: {exc}"]
+    except Exception as exc:  # a Redis (or connection) error: reported, not raised
+        found = [f"{UNCHECKED}: {exc}"]
+    return _log_once(found, url)
+
+
+def _log_once(found: list[str], url: str) -> list[str]:
     where = mask_url(url)
     for warning in found:
         with _warned_lock:
@@ -219,24 +200,16 @@ def check_server_when_reachable(config: Config, *, wait: float = 2.0) -> list[st
     """Log the server warnings for the broker's Redis. When Redis does not answer within
     `wait` seconds (a worker may start before its Redis), a daemon thread asks again
     with backoff and logs once it can; returns None then, else the warnings."""
-    import redis
-
-    from .client import close_client, connect
 
     def attempt(timeout: float) -> list[str] | None:
         """The warnings, or None while Redis does not answer."""
         try:
-            client = connect(config.REDIS_URL, socket_timeout=timeout)
-        except (redis.RedisError, OSError, TaskQueueError):
+            nodes = probe(config.REDIS_URL, timeout)
+        except Exception as exc:  # it answers, but cannot be asked
+            return _log_once([f"{UNCHECKED}: {exc}"], config.REDIS_URL)
+        if nodes is None:
             return None
-        try:
-            client.ping()
-        except (redis.RedisError, OSError, TaskQueueError):
-            return None
-        else:
-            return warn_about_server(client, config.REDIS_URL)
-        finally:
-            close_client(client)
+        return _log_once(_warnings(nodes), config.REDIS_URL)
 
     found = attempt(wait)
     if found is not None:

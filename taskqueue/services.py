@@ -11,24 +11,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .audit import Actor, record
-from .broker.keys import validate_queue_name
+from .broker import Payload
+from .broker.outcomes import Cancel, Moved
 from .client import get_broker
 from .errors import InvalidTransition, QueueDoesNotExist, ValidationError
 from .handle import TaskHandle
 from .inspect import TaskFilter, get_task
 from .models import AuditEvent
+from .names import validate_queue_name
 from .options import MAX_RETRIES_LIMIT
 from .priority import DEFAULT_PRIORITY, MAX_LEVEL, MAX_PRIORITY, MIN_PRIORITY, band_of, level_of
 from .producer import enqueue as enqueue_by_name
 from .record_fields import LISTED
 from .records import NewTask
-from .status import RETRYABLE, TERMINAL, Status
+from .status import Status
 
 A = AuditEvent.Action
 MAX_IDS = 1000
 DETAIL_IDS = 10_000  # ids kept in the audit detail of a DLQ action (requeue, purge)
-FILTER_FIELDS_DEAD = ("name", "error_type")
-COPIED = ("name", "args", "kwargs", "meta")  # copied as stored when a dead task moves
+BULK_ACTIONS = ("cancel", "retry", "delete")
 
 
 @dataclass
@@ -54,18 +55,18 @@ def enqueue(actor: Actor, name: str, args=(), kwargs=None, **options) -> TaskHan
     return handle
 
 
-def cancel(actor: Actor, task_id: str) -> str:
-    """Cancel a waiting task ('cancelled') or ask a running one to stop ('requested')."""
+def cancel(actor: Actor, task_id: str) -> Cancel:
+    """Cancel a waiting task (CANCELLED) or ask a running one to stop (REQUESTED)."""
     task = get_task(task_id)
     outcome, before = get_broker().cancel(task.queue, task.id)
-    after = "cancelled" if outcome == "cancelled" else f"{before} (cancel requested)"
+    after = "cancelled" if outcome is Cancel.CANCELLED else f"{before} (cancel requested)"
     record(
         actor,
         A.CANCEL,
         queue=task.queue,
         task_id=task.id,
         status_before=before,
-        status_after=after[:20],
+        status_after=after,
     )
     return outcome
 
@@ -73,8 +74,8 @@ def cancel(actor: Actor, task_id: str) -> str:
 def retry(actor: Actor, task_id: str):
     """Send a dead or cancelled task back to pending; returns its new record."""
     task = get_task(task_id)
-    (before,) = get_broker().requeue(task.queue, [task.id])
-    if before not in RETRYABLE:
+    ((before, done),) = get_broker().requeue(task.queue, [task.id])
+    if not done:
         raise InvalidTransition(task.id, "retry", before)
     record(
         actor,
@@ -104,8 +105,8 @@ def run_now(actor: Actor, task_id: str) -> None:
 def delete(actor: Actor, task_id: str) -> None:
     """Delete a finished (completed, dead or cancelled) task's record."""
     task = get_task(task_id)
-    (before,) = get_broker().delete(task.queue, [task.id])
-    if before not in TERMINAL:
+    ((before, done),) = get_broker().delete(task.queue, [task.id])
+    if not done:
         raise InvalidTransition(task.id, "delete", before)
     record(actor, A.DELETE, queue=task.queue, task_id=task.id, status_before=before)
 
@@ -114,20 +115,20 @@ def bulk(actor: Actor, action: str, task_ids: Sequence[str]) -> BulkResult:
     """Apply cancel, retry or delete to many tasks; one audit event with the count."""
     ids = _check_ids(task_ids)
     broker, result = get_broker(), BulkResult()
+    if action not in BULK_ACTIONS:
+        raise ValidationError(f"action must be cancel, retry or delete, not {action!r}.")
     for queue, group in _by_queue(ids, result).items():
         if action == "cancel":
             outcomes = [_try_cancel(broker, queue, task_id) for task_id in group]
         elif action == "retry":
-            outcomes = [s if s in RETRYABLE else f"!{s}" for s in broker.requeue(queue, group)]
-        elif action == "delete":
-            outcomes = [s if s in TERMINAL else f"!{s}" for s in broker.delete(queue, group)]
+            outcomes = broker.requeue(queue, group)
         else:
-            raise ValidationError(f"action must be cancel, retry or delete, not {action!r}.")
-        for task_id, outcome in zip(group, outcomes, strict=True):
-            if outcome.startswith("!"):
-                result.skipped[task_id] = outcome[1:]
-            else:
+            outcomes = broker.delete(queue, group)
+        for task_id, (before, done) in zip(group, outcomes, strict=True):
+            if done:
                 result.done.append(task_id)
+            else:
+                result.skipped[task_id] = before
     if result.done:
         single = result.done[0] if len(result.done) == 1 else ""
         record(
@@ -140,12 +141,12 @@ def bulk(actor: Actor, action: str, task_ids: Sequence[str]) -> BulkResult:
     return result
 
 
-def _try_cancel(broker, queue: str, task_id: str) -> str:
+def _try_cancel(broker, queue: str, task_id: str) -> Moved:
     try:
         _, before = broker.cancel(queue, task_id)
     except InvalidTransition as exc:
-        return f"!{exc.status}"
-    return before
+        return Moved(exc.status, False)
+    return Moved(before, True)
 
 
 def _check_ids(task_ids) -> list[str]:
@@ -219,8 +220,8 @@ def requeue_dead(
     done, new_ids = [], []
     for queue, group in selected.items():
         if to_queue is None or to_queue == queue:
-            statuses = get_broker().requeue(queue, group)
-            done += [i for i, s in zip(group, statuses, strict=True) if s == "dead"]
+            moved = get_broker().requeue(queue, group)
+            done += [i for i, m in zip(group, moved, strict=True) if m.before == Status.DEAD]
         else:
             pairs = _move_dead(queue, group, to_queue)
             done += [old for old, _ in pairs]
@@ -251,8 +252,8 @@ def purge_dead(
     done = [
         task_id
         for queue, group in selected.items()
-        for task_id, s in zip(group, get_broker().delete(queue, group), strict=True)
-        if s == "dead"
+        for task_id, m in zip(group, get_broker().delete(queue, group), strict=True)
+        if m.before == Status.DEAD
     ]
     record(
         actor,
@@ -283,14 +284,13 @@ def _dead_selection(ids, flt: TaskFilter | None) -> dict[str, list[str]]:
     names = [validate_queue_name(flt.queue)] if flt.queue else broker.known_queues()
     selected = {}
     for queue in names:
-        entries = broker.queue_entries(queue, "dead", None, True, chunk=500)
-        ids_in_queue = [member for member, _, _ in entries]
+        ids_in_queue = [e.id for e in broker.entries(queue, Status.DEAD, chunk=500)]
         if flt.name or flt.exception:
-            fields = broker.fields(queue, ids_in_queue, FILTER_FIELDS_DEAD)
+            summaries = broker.summaries(queue, ids_in_queue)
             ids_in_queue = [
                 i
-                for i, f in zip(ids_in_queue, fields, strict=True)
-                if flt.matches("dead", f[0], f[1])
+                for i, s in zip(ids_in_queue, summaries, strict=True)
+                if s is not None and flt.matches("dead", s.name, s.error_type)
             ]
         if ids_in_queue:
             selected[queue] = ids_in_queue
@@ -306,19 +306,16 @@ def _move_dead(queue: str, ids: list[str], to_queue: str) -> list[tuple[str, str
     records = [
         r for r in broker.records(queue, ids, None) if r is not None and r.status == Status.DEAD
     ]
-    stored = broker.fields(queue, [r.id for r in records], COPIED)
-    copies = [
-        _copy(r, to_queue, dict(zip(COPIED, raw, strict=True)))
-        for r, raw in zip(records, stored, strict=True)
-    ]
+    stored = broker.payloads(queue, [r.id for r in records])
+    copies = [_copy(r, to_queue, p) for r, p in zip(records, stored, strict=True)]
     if not copies:
         return []
     placed = broker.enqueue(copies)
-    statuses = broker.delete(queue, [r.id for r in records])
+    moved = broker.delete(queue, [r.id for r in records])
     return [
         (r.id, new_id)
-        for r, (new_id, _), s in zip(records, placed, statuses, strict=True)
-        if s == "dead"
+        for r, (new_id, _), m in zip(records, placed, moved, strict=True)
+        if m.before == Status.DEAD
     ]
 
 
@@ -332,7 +329,7 @@ def _acted_on(done: list[str], new_ids: list[str]) -> dict:
     return detail
 
 
-def _copy(r, to_queue: str, stored: dict) -> NewTask:
+def _copy(r, to_queue: str, stored: Payload) -> NewTask:
     """The dead task as a new one in `to_queue`: its name and JSON fields exactly as
     stored (whatever they hold: the worker judges them again), its numbers where they
     are valid and the defaults where not."""
@@ -340,26 +337,19 @@ def _copy(r, to_queue: str, stored: dict) -> NewTask:
     priority = priority or DEFAULT_PRIORITY
     band = r.band if r.band in range(MAX_LEVEL + 1) else band_of(level_of(priority))
     retries = r.max_retries if r.max_retries in range(MAX_RETRIES_LIMIT + 1) else 0
-    stored = {name: _exact(value or "") for name, value in stored.items()}
     return NewTask(
         id=str(uuid.uuid4()),
-        name=stored["name"],
+        name=stored.name,
         queue=to_queue,
-        args=stored["args"] or "[]",
-        kwargs=stored["kwargs"] or "{}",
+        args=stored.args or "[]",
+        kwargs=stored.kwargs or "{}",
         priority=priority,
         band=band,
         max_retries=retries,
         timeout=r.timeout if r.timeout is not None and r.timeout > 0 else None,
         idempotency_key=f"requeue:{r.id}",
-        meta=stored["meta"],
+        meta=stored.meta,
     )
-
-
-def _exact(text: str) -> str | bytes:
-    """Text read from Redis as its exact bytes again: bytes that were not UTF-8 came
-    back as lone surrogates (client.py), which hiredis would refuse to send."""
-    return text if text.isascii() else text.encode("utf-8", "surrogateescape")
 
 
 def _single(selected: dict[str, list[str]]) -> str:

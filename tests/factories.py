@@ -1,12 +1,14 @@
-"""Small builders for broker-level tests."""
+"""Small builders for broker-level tests: tasks to enqueue, and one claimed and failed."""
 
 import itertools
 import json
 
 from taskqueue.priority import band_of, level_of
-from taskqueue.records import NewTask
+from taskqueue.records import NewTask, TaskError
 
 _ids = itertools.count(1)
+NOW = 1_800_000_000_000  # the `now` the broker tests pass (epoch ms)
+LEASE = 10_000
 
 
 def make_task(
@@ -39,3 +41,24 @@ def make_task(
 
 def enqueue(broker, *tasks: NewTask, now: int | None = None) -> list[str]:
     return [task_id for task_id, _ in broker.enqueue(list(tasks), now=now)]
+
+
+def start(broker, task=None, *, now=NOW, worker="w1"):
+    """Enqueue one task and claim it: returns (id, attempt)."""
+    if task is not None:
+        enqueue(broker, task, now=now)
+    (c,) = broker.claim("default", worker, 1, lease_ms=LEASE, now=now)
+    return c.id, c.attempt
+
+
+def fail(broker, task_id, attempt, *, delay=1000, now=NOW, error_type="ValueError"):
+    """Fail a claimed attempt of a task in "default": retried in `delay` ms, or (with
+    delay=None) dead at once. Returns the broker's outcome."""
+    return broker.fail(
+        "default",
+        task_id,
+        attempt,
+        retry_delay_ms=delay,
+        error=TaskError(error_type, "bad", "Traceback..."),
+        now=now,
+    )

@@ -1,27 +1,11 @@
 """Builders of finished tasks for the audit, admin and archive tests: through the broker's
-own scripts, or (for volume) written straight into Redis with a pipeline."""
+own scripts, or (for volume) written straight into Redis with a pipeline. A dead one is
+`make_dead` in tests/support/records.py."""
 
 import json
 
 from taskqueue.models import AuditEvent
-
-
-def run_next(broker, handle):
-    """Claim the queue's next task, which must be `handle`'s (enqueue it into an empty
-    queue, or finish each task before enqueuing the next)."""
-    (claimed,) = broker.claim(handle.queue, "worker-1", 1)
-    assert claimed.id == handle.id
-    return claimed
-
-
-def dead(broker, handle, error_type="ValueError", message="boom", traceback="Traceback ..."):
-    claimed = run_next(broker, handle)
-    error_json = json.dumps({"type": error_type, "message": message, "traceback": traceback})
-    outcome = broker.fail(claimed.queue, claimed.id, claimed.attempt, retry_delay_ms=None,
-                          error_type=error_type, error_message=message, traceback=traceback,
-                          error_json=error_json)  # fmt: skip
-    assert outcome == "dead"
-    return handle.id
+from tests.support.records import run_next
 
 
 def completed(broker, handle, result=None):

@@ -21,3 +21,11 @@ TASKQUEUE = {
 }
 TASKS = {"default": {**TASKS["default"], "QUEUES": TASKQUEUE["QUEUES"]}}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+# The project's channel layer is the embedded Redis of `make run` (var/redis/redis.sock)
+# unless CHANNELS_REDIS_URL says otherwise: the test process must never send to a Redis
+# it did not start (a test that changes a user's access sends to the layer). Processes
+# a test starts get CHANNELS_REDIS_URL (the session's Redis; tests/console/servers.py),
+# and a test that wants channels-redis points CHANNEL_LAYERS at that Redis itself.
+if not os.environ.get("CHANNELS_REDIS_URL"):
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -10,9 +10,10 @@ from taskqueue.audit import Actor
 from taskqueue.inspect import TaskFilter
 from taskqueue.models import AuditEvent, TaskArchive
 from taskqueue.status import Status
+from tests.support.records import make_dead
+from tests.support.tasks import add, send
 
 from . import finished
-from .test_task_api import add, send
 
 pytestmark = pytest.mark.django_db
 EVENTS = "/admin/taskqueue/auditevent/"
@@ -36,7 +37,7 @@ def listed(response) -> list:
 def history(broker):
     """A few real actions: alice cancels a task, bob pauses a queue, alice requeues two
     dead letters of a queue by a filter."""
-    dead = [finished.dead(broker, send.enqueue(f"{i}@x"), "SMTPError") for i in range(2)]
+    dead = [make_dead(broker, send.enqueue(f"{i}@x"), "SMTPError") for i in range(2)]
     cancelled = add.enqueue(1, 2)
     services.cancel(ALICE, cancelled.id)
     services.pause(BOB, "emails")
@@ -131,7 +132,7 @@ def test_superusers_cannot_add_change_or_delete_archived_tasks(admin_client, his
 def archived(broker, history):
     """The history's tasks archived: one cancelled, two dead that were requeued (so only
     the cancelled one is still finished in Redis), and a dead one of another kind."""
-    key_error = finished.dead(broker, add.enqueue(3, 4), "KeyError")
+    key_error = make_dead(broker, add.enqueue(3, 4), "KeyError")
     a_minute_ago = broker.time_ms() - 60_000
     finished.write_finished(broker, "emails", "dead", history["dead"], first_score=a_minute_ago)
     archive.archive_once()
@@ -142,7 +143,7 @@ def archived(broker, history):
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("tests.test_task_api.add", ["cancelled", "key_error"]),
+        ("tests.support.tasks.add", ["cancelled", "key_error"]),
         ("emails", ["dead"]),
         ("cancelled", ["cancelled"]),
         ("KeyError", ["key_error"]),
@@ -179,7 +180,7 @@ def test_an_audit_event_leads_to_the_archived_tasks_it_touched(admin_client, arc
 def test_retry_from_the_admin_goes_through_the_service_and_is_audited_once(
     admin_client, admin_user, broker
 ):
-    task_id = finished.dead(broker, add.enqueue(1, 2))
+    task_id = make_dead(broker, add.enqueue(1, 2))
     archive.archive_once()
     row = TaskArchive.objects.get(task_id=task_id)
     response = admin_client.post(
@@ -206,7 +207,7 @@ def test_retry_from_the_admin_goes_through_the_service_and_is_audited_once(
 
 
 def test_purge_from_the_admin_is_audited_once_and_keeps_the_archive_row(admin_client, broker):
-    task_id = finished.dead(broker, add.enqueue(1, 2))
+    task_id = make_dead(broker, add.enqueue(1, 2))
     archive.archive_once()
     row = TaskArchive.objects.get(task_id=task_id)
     admin_client.post(ARCHIVE, {"action": "purge_dead_letters", "_selected_action": [row.pk]})

@@ -12,9 +12,10 @@ from taskqueue.audit import Actor
 from taskqueue.management.commands.archivetasks import Command as ArchiveTasks
 from taskqueue.masking import MASK, mask_secrets
 from taskqueue.models import ArchiveCheckpoint, TaskArchive
+from tests.support.records import make_dead
+from tests.support.tasks import add
 
 from . import finished
-from .test_task_api import add
 
 pytestmark = pytest.mark.django_db
 
@@ -36,13 +37,13 @@ def row(task_id: str) -> TaskArchive:
 
 
 def test_dead_and_cancelled_tasks_are_archived_with_their_history(broker):
-    dead = finished.dead(broker, add.enqueue(1, 2), "KeyError", "no key", "Traceback: x")
+    dead = make_dead(broker, add.enqueue(1, 2), "KeyError", "no key", "Traceback: x")
     gone = finished.cancelled(broker, add.enqueue(3, 4))
     finished.completed(broker, add.enqueue(5, 6), result=11)
     assert archive.archive_once() == 2
     r = row(dead)
     assert (r.name, r.queue, r.status, r.attempts, r.failures) == (
-        "tests.test_task_api.add",
+        "tests.support.tasks.add",
         "default",
         "dead",
         1,
@@ -74,7 +75,7 @@ def test_secret_looking_keys_are_masked_at_any_depth(broker):
         "options": {"apiKey": "k", "retries": [{"Auth_Token": "t", "keyboard": "qwerty"}]},
     }
     handle = add.enqueue({"client_secret": "s", "monkey": "banana"}, kwargs)
-    finished.dead(broker, handle)
+    make_dead(broker, handle)
     archive.archive_once()
     args = row(handle.id).args
     assert args[0] == {"client_secret": MASK, "monkey": "banana"}
@@ -119,10 +120,10 @@ def test_an_entry_that_sorts_before_a_fresh_one_is_not_skipped(broker):
 
 def test_a_task_that_dies_again_after_a_retry_updates_its_row(broker):
     handle = add.enqueue(1, 2)
-    finished.dead(broker, handle, "ValueError")
+    make_dead(broker, handle, "ValueError")
     archive.archive_once()
     services.retry(Actor("ops", "cli"), handle.id)
-    finished.dead(broker, handle, "KeyError")
+    make_dead(broker, handle, "KeyError")
     archive.archive_once()
     r = row(handle.id)
     assert (r.attempts, r.failures, r.error_type) == (2, 1, "KeyError")  # retry resets failures
@@ -130,7 +131,7 @@ def test_a_task_that_dies_again_after_a_retry_updates_its_row(broker):
 
 
 def test_history_outlives_the_redis_record_and_stays_searchable(broker, admin_client):
-    task_id = finished.dead(broker, add.enqueue(1, 2), "ZeroDivisionError")
+    task_id = make_dead(broker, add.enqueue(1, 2), "ZeroDivisionError")
     archive.archive_once()
     broker.client.delete(broker.keys.queue("default").task(task_id))  # as the TTL would
     broker.client.zrem(broker.keys.queue("default").dead, task_id)
@@ -174,7 +175,7 @@ def test_retention_deletes_rows_older_than_the_setting(broker, settings, past):
 
 
 def test_the_command_archives_once_and_reports(broker, capsys):
-    finished.dead(broker, add.enqueue(1, 2))
+    make_dead(broker, add.enqueue(1, 2))
     call_command("archivetasks")
     assert "Archived 1 task(s)." in capsys.readouterr().out
     assert TaskArchive.objects.count() == 1

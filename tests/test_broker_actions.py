@@ -2,11 +2,11 @@
 
 import pytest
 
+from taskqueue.broker.outcomes import Ack
 from taskqueue.errors import InvalidTransition, TaskDoesNotExist
 from taskqueue.status import Status
 
-from .factories import enqueue, make_task
-from .test_broker_lifecycle import fail, start
+from .factories import enqueue, fail, make_task, start
 
 
 @pytest.mark.parametrize("delay_ms", [0, 60_000], ids=["pending", "scheduled"])
@@ -25,7 +25,7 @@ def test_cancel_of_a_running_task_is_a_request_the_worker_confirms(broker):
     task_id, attempt = start(broker, make_task())
     assert broker.cancel("default", task_id) == ("requested", "processing")
     assert broker.get("default", task_id).cancel_requested
-    assert broker.finish_cancelled("default", task_id, attempt) is True
+    assert broker.finish_cancelled("default", task_id, attempt) is Ack.RECORDED
     record = broker.get("default", task_id)
     assert (record.status, record.history[0].outcome) == (Status.CANCELLED, "cancelled")
     assert broker.counts("default").processing == 0
@@ -48,7 +48,7 @@ def test_cancel_of_an_unknown_task_says_it_does_not_exist(broker):
 def test_requeue_sends_a_dead_task_back_with_fresh_retries(broker):
     task_id, attempt = start(broker, make_task(max_retries=0))
     fail(broker, task_id, attempt, delay=None)
-    assert broker.requeue("default", [task_id]) == ["dead"]
+    assert broker.requeue("default", [task_id]) == [("dead", True)]
     record = broker.get("default", task_id)
     assert (record.status, record.failures, record.attempts) == (Status.PENDING, 0, 1)
     assert broker.dead_errors("default") == {}
@@ -60,21 +60,24 @@ def test_requeue_sends_a_dead_task_back_with_fresh_retries(broker):
 def test_requeue_twice_makes_one_task(broker):
     task_id, attempt = start(broker, make_task(max_retries=0))
     fail(broker, task_id, attempt, delay=None)
-    assert broker.requeue("default", [task_id]) == ["dead"]
-    assert broker.requeue("default", [task_id]) == ["pending"]
+    assert broker.requeue("default", [task_id]) == [("dead", True)]
+    assert broker.requeue("default", [task_id]) == [("pending", False)]
     assert broker.counts("default").pending == 1
 
 
 def test_requeue_leaves_tasks_in_other_statuses_alone(broker):
     (pending,) = enqueue(broker, make_task())
-    assert broker.requeue("default", [pending, "missing"]) == ["pending", "missing"]
+    assert broker.requeue("default", [pending, "missing"]) == [
+        ("pending", False),
+        ("missing", False),
+    ]
     assert broker.counts("default").stats.get("requeued", 0) == 0
 
 
 def test_requeue_of_a_cancelled_task_makes_it_pending(broker):
     (task_id,) = enqueue(broker, make_task())
     broker.cancel("default", task_id)
-    assert broker.requeue("default", [task_id]) == ["cancelled"]
+    assert broker.requeue("default", [task_id]) == [("cancelled", True)]
     assert broker.counts("default").cancelled == 0
     assert broker.get("default", task_id).status == Status.PENDING
 
@@ -82,7 +85,7 @@ def test_requeue_of_a_cancelled_task_makes_it_pending(broker):
 def test_delete_removes_a_finished_task_everywhere(broker, redis_client):
     task_id, attempt = start(broker, make_task())
     broker.complete("default", [(task_id, attempt, "1")])
-    assert broker.delete("default", [task_id]) == ["completed"]
+    assert broker.delete("default", [task_id]) == [("completed", True)]
     q = broker.keys.queue("default")
     assert not redis_client.exists(q.task(task_id))
     assert redis_client.zscore(q.completed, task_id) is None
@@ -92,14 +95,14 @@ def test_delete_removes_a_finished_task_everywhere(broker, redis_client):
 def test_delete_of_a_dead_task_updates_the_error_counts(broker):
     task_id, attempt = start(broker, make_task(max_retries=0))
     fail(broker, task_id, attempt, delay=None)
-    assert broker.delete("default", [task_id]) == ["dead"]
+    assert broker.delete("default", [task_id]) == [("dead", True)]
     assert broker.dead_errors("default") == {}
     assert broker.counts("default").dead == 0
 
 
 def test_delete_refuses_unfinished_tasks(broker):
     (pending,) = enqueue(broker, make_task())
-    assert broker.delete("default", [pending]) == ["pending"]
+    assert broker.delete("default", [pending]) == [("pending", False)]
     assert broker.get("default", pending).status == Status.PENDING
 
 

@@ -1,6 +1,6 @@
 """Enqueue and claim: priority order, FIFO, leases, pause, delays, idempotency."""
 
-from taskqueue.priority import MAX_LEVEL, SEQ_BITS
+from taskqueue.priority import BAND_WIDTH, MAX_LEVEL
 from taskqueue.status import Status
 
 from .factories import enqueue, make_task
@@ -27,14 +27,14 @@ def test_claim_is_fifo_within_a_priority(broker):
 def test_fifo_and_priority_hold_near_the_largest_sequence_numbers(broker, redis_client):
     """Scores stay exact in a double: Lua must not round them to 14 digits. Ids run in
     reverse alphabetical order, so a rounded (tied) score would come out reversed."""
-    redis_client.set(broker.keys.queue("default").seq, 2**SEQ_BITS - 100)
+    redis_client.set(broker.keys.queue("default").seq, BAND_WIDTH - 100)
     lowest = [make_task(priority=1, task_id=f"z{9 - i}") for i in range(6)]
     for t in lowest:
         t.band = MAX_LEVEL  # the largest band: scores just under 2**53
     higher = [make_task(priority=1, task_id=f"y{9 - i}") for i in range(3)]
     enqueue(broker, *lowest[:3], *higher, *lowest[3:])
     assert claim_ids(broker) == [t.id for t in higher + lowest]
-    assert (MAX_LEVEL + 1) * 2**SEQ_BITS < 2**53
+    assert (MAX_LEVEL + 1) * BAND_WIDTH < 2**53
 
 
 def test_claim_moves_each_task_into_active_under_a_lease(broker, redis_client):

@@ -10,19 +10,20 @@ of another Redis type than taskqueue keeps there. Each one is a parametrised cas
 """
 
 import logging
+from collections import Counter
 
 import pytest
 
 from taskqueue import inspect
 from taskqueue.broker import scripts
 from taskqueue.broker.damage import KIND_TYPES
+from taskqueue.broker.outcomes import Ack
 from taskqueue.errors import TaskDoesNotExist
 from taskqueue.inspect import TaskFilter
 from taskqueue.status import Status
 
 from .damage import assert_moved_aside, read_everything, spoil, wrong_types
-from .factories import enqueue, make_task
-from .test_broker_lifecycle import fail
+from .factories import enqueue, fail, make_task
 
 NOW = 1_800_000_000_000
 LEASE = 10_000
@@ -51,18 +52,18 @@ def lifecycle(broker) -> None:
     assert fail(broker, c, held[c], delay=None, now=NOW + 2) == "dead"
     assert broker.release("default", [(later, held[later])], now=NOW + 2) == [True]
     assert broker.cancel("default", b) == ("requested", "processing")
-    assert broker.finish_cancelled("default", b, held[b], now=NOW + 3) is True
+    assert broker.finish_cancelled("default", b, held[b], now=NOW + 3) is Ack.RECORDED
     assert broker.reap("default", now=NOW + 3 + LEASE) == (1, 0)  # keyed
-    assert broker.requeue("default", [c, b], now=NOW + 4) == ["dead", "cancelled"]
+    assert broker.requeue("default", [c, b], now=NOW + 4) == [("dead", True), ("cancelled", True)]
     assert broker.cancel("default", c) == ("cancelled", "pending")
-    assert broker.delete("default", [c]) == ["cancelled"]
+    assert broker.delete("default", [c]) == [("cancelled", True)]
     assert broker.set_paused("default", True) is False
     assert broker.claim("default", "w1", 9) == []
     assert broker.set_paused("default", False) is True
     assert broker.oldest_pending_ms("default") is not None
     assert broker.purge_pending("default") == 3  # later, keyed, b
     assert broker.trim("default", now=LATER) == (1, 0, 0)  # a
-    assert broker.run(broker.ops.record_runtimes("default", [("tests.noop|count", 1)])) == 1
+    assert broker.record_runtimes("default", Counter({("tests.noop", "count"): 1})) == 1
 
 
 @pytest.mark.parametrize(("kind", "wrong"), QUEUE_KEYS)
@@ -159,8 +160,8 @@ def test_operator_actions_on_a_record_of_the_wrong_type_move_it_aside(broker, re
         broker.cancel("default", "c1")
     with pytest.raises(TaskDoesNotExist):
         broker.run_now("default", "n1")
-    assert broker.requeue("default", ["r1"]) == ["missing"]
-    assert broker.delete("default", ["d1"]) == ["missing"]
+    assert broker.requeue("default", ["r1"]) == [("missing", False)]
+    assert broker.delete("default", ["d1"]) == [("missing", False)]
     for task_id in ("c1", "r1", "d1", "n1"):
         assert_moved_aside(redis_client, q.base, f"task:{task_id}", wrong)
 

@@ -1,39 +1,11 @@
 """Complete, fail, retry, dead-letter, renew, reap and release - with fencing."""
 
-import json
-
 import pytest
 
 from taskqueue.client import get_broker
 from taskqueue.status import Status
 
-from .factories import enqueue, make_task
-
-NOW = 1_800_000_000_000
-LEASE = 10_000
-
-
-def start(broker, task=None, *, now=NOW, worker="w1"):
-    """Enqueue one task and claim it: returns (id, attempt)."""
-    if task is not None:
-        enqueue(broker, task, now=now)
-    (c,) = broker.claim("default", worker, 1, lease_ms=LEASE, now=now)
-    return c.id, c.attempt
-
-
-def fail(broker, task_id, attempt, *, delay=1000, now=NOW, error_type="ValueError"):
-    error = {"type": error_type, "message": "bad", "traceback": "Traceback..."}
-    return broker.fail(
-        "default",
-        task_id,
-        attempt,
-        retry_delay_ms=delay,
-        error_type=error_type,
-        error_message="bad",
-        traceback="Traceback...",
-        error_json=json.dumps(error),
-        now=now,
-    )
+from .factories import LEASE, NOW, enqueue, fail, make_task, start
 
 
 def test_complete_records_the_result_and_keeps_the_record_for_the_ttl(broker, redis_client):

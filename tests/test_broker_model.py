@@ -21,6 +21,7 @@ from taskqueue.client import build_broker
 from taskqueue.conf import get_config
 from taskqueue.errors import InvalidTransition
 from taskqueue.priority import band_of, level_of
+from taskqueue.records import TaskError
 
 from .factories import make_task
 
@@ -128,10 +129,7 @@ class BrokerMachine(RuleBasedStateMachine):
             task_id,
             attempt,
             retry_delay_ms=delay if retry else None,
-            error_type="E",
-            error_message="m",
-            traceback="",
-            error_json="{}",
+            error=TaskError("E", "m", ""),
             now=self.now,
         )
         if not ok:
@@ -223,7 +221,7 @@ class BrokerMachine(RuleBasedStateMachine):
     def requeue(self, data):
         task_id = data.draw(st.sampled_from(sorted(self.tasks)))
         m = self.tasks[task_id]
-        assert self.broker.requeue(Q, [task_id], now=self.now) == [m.status]
+        assert [r.before for r in self.broker.requeue(Q, [task_id], now=self.now)] == [m.status]
         if m.status in ("dead", "cancelled"):
             m.status, m.seq, m.failures, m.lost = "pending", self._next_seq(), 0, 0
 
@@ -232,7 +230,7 @@ class BrokerMachine(RuleBasedStateMachine):
     def delete(self, data):
         task_id = data.draw(st.sampled_from(sorted(self.tasks)))
         status = self.tasks[task_id].status
-        assert self.broker.delete(Q, [task_id]) == [status]
+        assert [r.before for r in self.broker.delete(Q, [task_id])] == [status]
         if status in ("completed", "dead", "cancelled"):
             del self.tasks[task_id]
 

@@ -5,8 +5,7 @@ import pytest
 from taskqueue.errors import ValidationError
 from taskqueue.status import Status
 
-from .factories import enqueue, make_task
-from .test_broker_lifecycle import NOW, fail, start
+from .factories import NOW, enqueue, fail, make_task, start
 
 
 def all_pages(broker, status, limit):

@@ -3,8 +3,7 @@ else finishes in their queue (completing and dead-lettering trim only as they go
 
 from taskqueue import client, conf
 
-from .factories import make_task
-from .test_broker_lifecycle import NOW, fail, start
+from .factories import NOW, fail, make_task, start
 
 HOUR = 3_600_000
 

@@ -13,9 +13,10 @@ from taskqueue.audit import Actor, record
 from taskqueue.models import AuditEvent
 from taskqueue.retention import parse_age
 from taskqueue.status import Status
+from tests.support.records import make_dead
+from tests.support.tasks import add, send
 
 from . import finished
-from .test_task_api import add, send
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def test_cancel_is_audited_as_the_os_user_by_default(broker, capsys):
 
 def test_user_names_the_actor_and_links_the_django_user(broker, capsys, django_user_model):
     ops = django_user_model.objects.create_user("ops")
-    task_id = finished.dead(broker, add.enqueue(1, 2))
+    task_id = make_dead(broker, add.enqueue(1, 2))
     assert tq(capsys, "retry", task_id, "--user", "ops") == f"{task_id}: pending."
     event = finished.only_event()
     assert (event.actor, event.user_id, event.status_before, event.status_after) == (
@@ -90,8 +91,8 @@ def test_queue_actions_are_audited(broker, capsys):
 
 
 def test_requeue_dead_by_filter_with_a_dry_run_first(broker, capsys):
-    ids = [finished.dead(broker, send.enqueue(f"{i}@x"), "SMTPError") for i in range(3)]
-    finished.dead(broker, send.enqueue("y@x"), "KeyError")
+    ids = [make_dead(broker, send.enqueue(f"{i}@x"), "SMTPError") for i in range(3)]
+    make_dead(broker, send.enqueue("y@x"), "KeyError")
     filt = ["--queue", "emails", "--exception", "SMTPError", "--user", "ann"]
     assert tq(capsys, "requeue-dead", *filt, "--dry-run") == (
         "Would requeue 3 dead task(s) (dry run: nothing changed)."
@@ -106,7 +107,7 @@ def test_requeue_dead_by_filter_with_a_dry_run_first(broker, capsys):
 
 
 def test_requeue_dead_into_another_queue_records_the_new_ids(broker, capsys):
-    task_id = finished.dead(broker, send.enqueue("a@x"))
+    task_id = make_dead(broker, send.enqueue("a@x"))
     out = tq(capsys, "requeue-dead", "--ids", task_id, "--to-queue", "slow", "--user", "ann")
     assert out == "Requeued 1 dead task(s) into slow."
     event = finished.only_event()
@@ -119,8 +120,8 @@ def test_requeue_dead_into_another_queue_records_the_new_ids(broker, capsys):
 
 
 def test_purge_dead_by_name(broker, capsys):
-    finished.dead(broker, add.enqueue(1, 2))
-    gone = finished.dead(broker, send.enqueue("x"))
+    make_dead(broker, add.enqueue(1, 2))
+    gone = make_dead(broker, send.enqueue("x"))
     assert tq(capsys, "purge-dead", "--name", "custom.send", "--user", "ann") == (
         "Purged 1 dead task(s)."
     )
@@ -143,7 +144,7 @@ def test_purge_dead_by_name(broker, capsys):
     ],
 )
 def test_bad_input_is_a_command_error_and_records_nothing(broker, argv, message):
-    finished.dead(broker, add.enqueue(1, 2))
+    make_dead(broker, add.enqueue(1, 2))
     with pytest.raises(CommandError, match=message.replace("{", r"\{").replace("}", r"\}")):
         call_command("tq", *argv)
     assert AuditEvent.objects.count() == 0

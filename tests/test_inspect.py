@@ -6,9 +6,8 @@ from taskqueue import inspect
 from taskqueue.errors import ValidationError
 from taskqueue.inspect import TaskFilter
 from taskqueue.status import Status
-
-from .test_services import make_dead
-from .test_task_api import add, send
+from tests.support.records import make_dead
+from tests.support.tasks import add, send
 
 
 def all_pages(flt, limit):
@@ -33,7 +32,7 @@ def test_search_filters_by_name_status_and_exception(broker):
     dead_value = make_dead(broker, add.enqueue(1, 2), "ValueError")
     dead_key = make_dead(broker, send.enqueue("x"), "KeyError")
     pending = add.enqueue(1, 2).id
-    assert set(all_pages(TaskFilter(name="tests.test_task_api.add"), 1)) == {dead_value, pending}
+    assert set(all_pages(TaskFilter(name="tests.support.tasks.add"), 1)) == {dead_value, pending}
     assert set(all_pages(TaskFilter(status=Status.DEAD), 1)) == {dead_key, dead_value}
     assert all_pages(TaskFilter(exception="KeyError"), 10) == [dead_key]
     assert all_pages(TaskFilter(status=Status.PENDING, queue="emails"), 10) == []

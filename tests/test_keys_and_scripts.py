@@ -1,6 +1,8 @@
 """Cheap structural guarantees: one cluster slot per queue, script headers honest."""
 
 import re
+from collections import Counter
+from importlib import resources
 
 import pytest
 from redis.crc import key_slot
@@ -8,9 +10,9 @@ from redis.crc import key_slot
 from taskqueue.broker import scripts
 from taskqueue.broker.keys import Keys
 from taskqueue.errors import InvalidQueueName
+from taskqueue.priority import BAND_WIDTH
 
-from .factories import enqueue, make_task
-from .test_broker_lifecycle import fail, start
+from .factories import enqueue, fail, make_task, start
 
 
 @pytest.mark.parametrize("queue", ["default", "emails", "a.b-c_d", "x" * 63])
@@ -44,23 +46,122 @@ def test_each_script_header_declares_keys_argv_returns_and_errors(name):
 
 def test_every_script_runs_with_exactly_the_keys_its_header_declares(broker, monkeypatch):
     """Drive every broker operation once and check each call against its header."""
-    calls = []
-    original = scripts.Scripts.run
+    calls = _calls_of_every_operation(broker, monkeypatch)
+    assert {name for name, _, _ in calls} == set(scripts.names())
+    for name, keys, _ in calls:
+        assert scripts.keys_fit(name, len(keys)), name
 
-    def spy(self, name, keys, args, client=None):
-        calls.append((name, len(keys)))
-        return original(self, name, keys, args, client)
 
-    monkeypatch.setattr(scripts.Scripts, "run", spy)
-    _exercise_every_operation(broker)
-    assert {name for name, _ in calls} == set(scripts.names())
-    for name, n_keys in calls:
-        assert scripts.keys_fit(name, n_keys), name
+# -- the scripts read top to bottom: header, include, naming block, body -------------
+
+LUA = resources.files("taskqueue.broker").joinpath("lua")
+INCLUDES = sorted(p.name for p in LUA.joinpath("includes").iterdir() if p.name.endswith(".lua"))
+SCORE_BUILDERS = {  # the scripts that put tasks into pending
+    "enqueue_tasks",
+    "promote_scheduled",
+    "reap_leases",
+    "release_tasks",
+    "requeue_tasks",
+    "run_now",
+}
+POSITION = re.compile(r"\b(KEYS|ARGV)\[(\d+)(\.\.)?\]")
+
+
+def _parts(name: str) -> tuple[str, str, str]:
+    """lua/<name>.lua as (header, naming block, body): the naming block is what follows
+    the header and its include lines, up to the first blank line."""
+    text = LUA.joinpath(f"{name}.lua").read_text()
+    head_end = text.index("]]") + 2
+    lines = text[head_end:].split("\n")
+    start = 0
+    while start < len(lines) and (not lines[start] or lines[start].startswith("--- @include")):
+        start += 1
+    end = lines.index("", start) if "" in lines[start:] else len(lines)
+    return text[:head_end], "\n".join(lines[start:end]), "\n".join(lines[end:])
+
+
+def _band_width_position(header: str) -> int | None:
+    found = re.search(r"ARGV\[(\d+)\] band width\b", header)
+    return int(found[1]) if found else None
+
+
+@pytest.mark.parametrize("name", scripts.names())
+def test_no_script_body_indexes_keys_or_a_fixed_argv_position(name):
+    _, block, body = _parts(name)
+    for line in block.split("\n"):  # declarations only, so the body cannot hide in it
+        assert re.match(r"(local \w|--|for .* end$)", line), f"{name}.lua names: {line!r}"
+    assert "KEYS[" not in body, f"{name}.lua: name its KEYS at the top"
+    assert not re.search(r"ARGV\[\d", body), f"{name}.lua: name its ARGV at the top"
+
+
+@pytest.mark.parametrize("include", INCLUDES)
+def test_no_include_indexes_keys_or_a_fixed_argv_position(include):
+    text = LUA.joinpath("includes", include).read_text()
+    body = text[text.index("]]") + 2 :]
+    assert "KEYS[" not in body and not re.search(r"ARGV\[\d", body), include
+
+
+@pytest.mark.parametrize("name", scripts.names())
+def test_each_script_names_every_position_its_header_declares_once_at_the_top(name):
+    header, block, _ = _parts(name)
+    for kind, n, tail in set(POSITION.findall(header)):
+        if tail:  # a variable-length tail: its first index is a named constant
+            assert re.search(rf"^local FIRST_\w+ = {n}\b", block, re.M), f"{kind}[{n}..]"
+        else:
+            assert block.count(f"{kind}[{n}]") == 1, f"{name}.lua names {kind}[{n}] once"
+
+
+def test_the_scripts_that_build_a_pending_score_are_found():
+    found = {
+        n for n in scripts.names() if re.search(r"\b(pending_score|to_pending)\(", _parts(n)[2])
+    }
+    assert found == SCORE_BUILDERS
+
+
+@pytest.mark.parametrize("name", sorted(SCORE_BUILDERS | {"oldest_pending"}))
+def test_each_script_that_scores_pending_tasks_reads_the_band_width_from_its_argv(name):
+    header, block, _ = _parts(name)
+    position = _band_width_position(header)
+    assert position, f"{name}.lua header declares no 'ARGV[n] band width'"
+    assert f"local band_width = tonumber(ARGV[{position}])" in block
+
+
+@pytest.mark.parametrize(
+    "path", [f"{n}.lua" for n in scripts.names()] + [f"includes/{i}" for i in INCLUDES]
+)
+def test_no_lua_file_spells_the_band_width(path):
+    text = LUA.joinpath(path).read_text()
+    assert str(BAND_WIDTH) not in text
+    assert not re.search(r"\b2\s*(\^|\*\*)\s*45\b|pow\(\s*2\s*,\s*45\b", text), path
+
+
+def test_every_script_that_reads_the_band_width_is_passed_it(broker, monkeypatch):
+    """At the position its header names: priority.BAND_WIDTH, from the wrappers."""
+    calls = _calls_of_every_operation(broker, monkeypatch)
+    readers = {n for n in scripts.names() if _band_width_position(_parts(n)[0])}
+    assert readers == SCORE_BUILDERS | {"oldest_pending"}
+    for name, _, args in calls:
+        if name in readers:
+            assert args[_band_width_position(_parts(name)[0]) - 1] == BAND_WIDTH, name
 
 
 def test_a_wrapper_passing_the_wrong_keys_fails_loudly(broker):
     with pytest.raises(Exception, match="declares 6"):
         broker.scripts.run("claim_tasks", ["only-one"], [])
+
+
+def _calls_of_every_operation(broker, monkeypatch) -> list[tuple[str, list, list]]:
+    """(script, KEYS, ARGV) of every script call made by driving every operation once."""
+    calls = []
+    original = scripts.Scripts.run
+
+    def spy(self, name, keys, args, client=None):
+        calls.append((name, keys, args))
+        return original(self, name, keys, args, client)
+
+    monkeypatch.setattr(scripts.Scripts, "run", spy)
+    _exercise_every_operation(broker)
+    return calls
 
 
 def _exercise_every_operation(broker):
@@ -79,7 +180,7 @@ def _exercise_every_operation(broker):
     broker.finish_cancelled("default", task_id, attempt)
     broker.reap("default")
     broker.trim("default")
-    broker.run(broker.ops.record_runtimes("default", [("tests.noop|count", 1)]))
+    broker.record_runtimes("default", Counter({("tests.noop", "count"): 1}))
     broker.client.set(broker.keys.queue("default").wake, "not a list")
     broker.claim("default", "w1", 1)  # moves the wake list aside: quarantine_keys
     broker.client.set(broker.keys.queues, "not a set")
@@ -90,3 +191,5 @@ def _exercise_every_operation(broker):
     broker.set_paused("default", True)
     broker.oldest_pending_ms("default")
     broker.purge_pending("default")
+    assert broker.take_archive_lock("token", 1000)
+    assert broker.release_archive_lock("token")

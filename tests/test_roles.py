@@ -7,9 +7,10 @@ from django.contrib.auth.models import Group
 from taskqueue import archive
 from taskqueue.models import AuditEvent, TaskArchive
 from taskqueue.status import Status
+from tests.support.records import make_dead
+from tests.support.tasks import add
 
 from . import finished
-from .test_task_api import add
 
 pytestmark = pytest.mark.django_db
 VIEWERS, OPERATORS = "Task queue viewers", "Task queue operators"
@@ -26,7 +27,7 @@ def member_of(django_user_model, client, group: str, *, staff: bool = True):
 
 @pytest.fixture
 def dead_row(broker):
-    task_id = finished.dead(broker, add.enqueue(1, 2))
+    task_id = make_dead(broker, add.enqueue(1, 2))
     archive.archive_once()
     return TaskArchive.objects.get(task_id=task_id)
 

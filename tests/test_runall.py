@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from taskqueue.embedded_redis import default_socket_path, free_port
-from tests.worker.conftest import wait_until
+from tests.support.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -55,12 +55,12 @@ def test_runall_starts_the_product_and_one_sigint_stops_it_all(tmp_path):
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_until(lambda: answers(f"http://127.0.0.1:{port}/login/") == 200, timeout=60)
+            wait_for(lambda: answers(f"http://127.0.0.1:{port}/login/") == 200, timeout=60)
             assert declared_huge_body_status(port) == 413  # its daphne has the body cap
             client = redis.Redis(
                 unix_socket_path=str(default_socket_path(tmp_path)), decode_responses=True
             )
-            wait_until(lambda: client.zcard("tq:workers") == 1, timeout=30, message="a worker")
+            wait_for(lambda: client.zcard("tq:workers") == 1, timeout=30, message="a worker")
             script = "from demo.tasks import fast; print(fast.enqueue(21).result(timeout=30))"
             ran = subprocess.run(
                 [*manage, "shell", "-c", script],

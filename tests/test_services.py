@@ -9,33 +9,12 @@ from taskqueue.errors import InvalidQueueName, InvalidTransition, TaskDoesNotExi
 from taskqueue.inspect import TaskFilter
 from taskqueue.models import AuditEvent
 from taskqueue.status import Status
-
-from .test_task_api import add, send
+from tests.finished import only_event
+from tests.support.records import make_dead
+from tests.support.tasks import add, send
 
 pytestmark = pytest.mark.django_db
 ALICE = Actor("alice", "console", ip="10.0.0.7", user_agent="pytest")
-
-
-def make_dead(broker, handle, error_type="ValueError"):
-    """Run the queue's next task (enqueue the one to kill last, into an empty queue)."""
-    (c,) = broker.claim(handle.queue, "w", 1)
-    assert c.id == handle.id
-    broker.fail(
-        c.queue,
-        c.id,
-        c.attempt,
-        retry_delay_ms=None,
-        error_type=error_type,
-        error_message="m",
-        traceback="",
-        error_json="{}",
-    )
-    return handle.id
-
-
-def only_event():
-    (event,) = AuditEvent.objects.all()
-    return event
 
 
 def test_cancel_of_a_pending_task_cancels_it_and_records_who():
@@ -185,14 +164,14 @@ def test_dead_letter_actions_need_ids_or_a_filter_not_both():
 
 def test_enqueue_through_the_service_is_audited_once_per_task():
     actor = Actor("svc/token-1", "api")
-    first = services.enqueue(actor, "tests.test_task_api.add", [1, 2], idempotency_key="k")
-    again = services.enqueue(actor, "tests.test_task_api.add", [1, 2], idempotency_key="k")
+    first = services.enqueue(actor, "tests.support.tasks.add", [1, 2], idempotency_key="k")
+    again = services.enqueue(actor, "tests.support.tasks.add", [1, 2], idempotency_key="k")
     assert first == again
     event = only_event()
     assert (event.action, event.source, event.detail) == (
         "enqueue",
         "api",
-        {"task": "tests.test_task_api.add"},
+        {"task": "tests.support.tasks.add"},
     )
 
 

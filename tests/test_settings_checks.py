@@ -35,10 +35,22 @@ def test_the_default_project_settings_pass_the_checks():
         ({"DEAD_MAX": 0}, "taskqueue.E008"),
         ({"LEASE_SECONDS": 0}, "taskqueue.E009"),
         ({"TIMEOUT": "30"}, "taskqueue.E009"),
+        ({"PERIODIC": []}, "taskqueue.E010"),
+        (
+            {"PERIODIC": {"nightly": {"task": "app.tasks.x", "cron": "61 * * * *"}}},
+            "taskqueue.E010",
+        ),
+        ({"PERIODIC": {"nightly": {"task": "app.tasks.x", "cron": 5}}}, "taskqueue.E010"),
+        ({"PERIODIC": {"nightly": {"cron": "*/5 * * * *"}}}, "taskqueue.E010"),
     ],
 )
 def test_a_bad_setting_is_reported_by_a_check_with_its_id(settings, value, check_id):
     assert check_id in check_ids(settings, value)
+
+
+def test_a_periodic_schedule_with_a_task_and_a_valid_cron_passes_the_checks(settings):
+    periodic = {"nightly": {"task": "app.tasks.x", "cron": "*/5 * * * *"}}
+    assert check_ids(settings, {"PERIODIC": periodic}) == []
 
 
 def test_an_unknown_option_check_lists_the_known_ones(settings):

@@ -9,6 +9,7 @@ from taskqueue import inspect, services
 from taskqueue.audit import Actor
 from taskqueue.client import get_broker
 from taskqueue.inspect import TaskFilter
+from taskqueue.records import TaskError
 from taskqueue.status import Status
 
 from .factories import enqueue, make_task
@@ -96,8 +97,8 @@ def test_dead_letters_of_every_sub_queue_are_searched_and_requeued(sharded):
     ids = enqueue(sharded, *[make_task("emails", max_retries=0) for _ in range(4)])
     for name in SUBS:
         (c,) = sharded.claim(name, "w", 1)
-        sharded.fail(name, c.id, c.attempt, retry_delay_ms=None, error_type="SMTPError",
-                     error_message="m", traceback="", error_json="{}")  # fmt: skip
+        error = TaskError("SMTPError", "m", "")
+        sharded.fail(name, c.id, c.attempt, retry_delay_ms=None, error=error)
     page = inspect.dead_letters(TaskFilter(queue="emails"), limit=10)
     assert {r.id for r in page.items} == set(ids)
     assert inspect.dead_groups("emails") == {"SMTPError": 4}

@@ -22,20 +22,12 @@ from taskqueue.errors import (
     TaskNotFound,
     ValidationError,
 )
+from taskqueue.records import TaskError
 from taskqueue.registry import registry
 from taskqueue.status import Status
+from tests.support.tasks import add, send
 
 from .topologies import command_calls
-
-
-@task
-def add(a, b):
-    return a + b
-
-
-@task(queue="emails", priority=8, max_retries=1, timeout=30, name="custom.send")
-def send(to, subject=""):
-    return to
 
 
 @task
@@ -48,7 +40,7 @@ def keys_under_prefix(redis_client, prefix):
 
 
 def test_a_task_is_registered_under_module_and_function_name():
-    assert registry.get("tests.test_task_api.add") is add
+    assert registry.get("tests.support.tasks.add") is add
     assert registry.get("custom.send") is send
     assert add(2, 3) == 5  # calling runs it here
     assert fetch.is_async and not add.is_async
@@ -145,7 +137,7 @@ def _evalsha_calls(redis_client) -> int:
 
 
 def test_enqueue_by_name_takes_args_kwargs_and_options():
-    handle = taskqueue.enqueue("tests.test_task_api.add", args=[1], kwargs={"b": 2}, priority=9)
+    handle = taskqueue.enqueue("tests.support.tasks.add", args=[1], kwargs={"b": 2}, priority=9)
     record = taskqueue.get_task(handle.id)
     assert (record.args, record.kwargs, record.priority) == ([1], {"b": 2}, 9)
 
@@ -212,13 +204,17 @@ def test_bad_task_options_are_refused_at_declaration():
         task(retries=3)(lambda: None)
     with pytest.raises(InvalidPriority):
         task(priority=0, name="bad.priority")(lambda: None)
+    with pytest.raises(ValidationError, match="not a valid cron expression") as refused:
+        task(cron="61 * * * *", name="bad.cron")(lambda: None)
+    assert refused.value.field == "cron"
+    assert "bad.cron" not in registry
 
 
 def test_by_name_args_must_be_a_list_and_kwargs_identifiers():
     with pytest.raises(ValidationError, match="args must be a list"):
-        taskqueue.enqueue("tests.test_task_api.add", args="abc")
+        taskqueue.enqueue("tests.support.tasks.add", args="abc")
     with pytest.raises(SerializationError, match="identifiers"):
-        taskqueue.enqueue("tests.test_task_api.add", kwargs={"not-an-id": 1})
+        taskqueue.enqueue("tests.support.tasks.add", kwargs={"not-an-id": 1})
 
 
 def test_get_task_of_an_unknown_id_raises_task_does_not_exist():
@@ -237,10 +233,7 @@ def _finish_in_thread(broker, queue, outcome):
                 c.id,
                 c.attempt,
                 retry_delay_ms=None,
-                error_type="ValueError",
-                error_message="bad",
-                traceback="tb",
-                error_json="{}",
+                error=TaskError("ValueError", "bad", "tb"),
             )
 
     thread = threading.Thread(target=work)

@@ -1,10 +1,21 @@
-"""Fast unit tests of the pure helpers: priority scale, JSON, records."""
+"""Fast unit tests of the pure helpers: priority scale, JSON, records, cron schedules."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from taskqueue.errors import InvalidPriority, SerializationError
-from taskqueue.priority import MAX_LEVEL, band_of, level_of, score_of, validate_priority
-from taskqueue.records import TaskRecord
+from taskqueue.broker.codec import task_record
+from taskqueue.errors import ConfigurationError, InvalidPriority, SerializationError
+from taskqueue.periodic import Schedule, schedules
+from taskqueue.priority import (
+    BAND_WIDTH,
+    MAX_LEVEL,
+    band_of,
+    level_of,
+    score_of,
+    validate_priority,
+)
 from taskqueue.serialization import dumps
 
 
@@ -13,12 +24,17 @@ def test_native_priorities_map_to_levels_with_the_default_in_the_middle():
 
 
 def test_a_higher_priority_always_scores_lower_whatever_the_sequence():
-    assert score_of(band_of(level_of(10)), 2**45 - 1) < score_of(band_of(level_of(9)), 0)
+    assert score_of(band_of(level_of(10)), BAND_WIDTH - 1) < score_of(band_of(level_of(9)), 0)
 
 
 def test_the_largest_score_is_exact_in_a_double():
-    biggest = score_of(band_of(0), 2**45 - 1)
+    biggest = score_of(band_of(0), BAND_WIDTH - 1)
     assert biggest < 2**53 and float(biggest) == biggest
+
+
+def test_a_band_holds_2_to_the_45_sequence_numbers():
+    assert BAND_WIDTH == 2**45
+    assert score_of(1, 0) - score_of(0, 0) == BAND_WIDTH
 
 
 @pytest.mark.parametrize("bad", [True, 0, 11, 5.0, "5", None])
@@ -42,7 +58,7 @@ def test_dumps_refuses_non_string_keys_by_naming_the_argument():
 
 
 def test_a_record_with_garbage_fields_still_reads():
-    record = TaskRecord.from_hash(
+    record = task_record(
         {
             "id": "x",
             "status": "weird",
@@ -98,3 +114,24 @@ def test_redis_refusals_become_broker_unavailable():
         refuse("WRONGTYPE Operation against a key holding the wrong kind of value")
     with pytest.raises(redis.ResponseError, match="syntax"):
         refuse("ERR syntax error")
+
+
+def test_a_schedules_next_tick_reads_its_cron_in_the_given_time_zone():
+    nightly = Schedule("nightly", "app.tasks.report", "0 3 * * *")
+    noon_utc = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    tick = nightly.next_after(noon_utc, ZoneInfo("Europe/Paris"))
+    assert tick == datetime(2026, 1, 2, 2, tzinfo=UTC)  # 03:00 in Paris, winter time
+
+
+@pytest.mark.parametrize(
+    "spec", [{"task": "app.tasks.x", "cron": "61 * * * *"}, {"cron": "* * * * *"}, "0 3 * * *"]
+)
+def test_a_periodic_setting_without_a_task_and_a_valid_cron_is_refused(spec):
+    with pytest.raises(ConfigurationError, match=r"'nightly'.* needs 'task' and a valid 'cron'"):
+        schedules({"nightly": spec})
+
+
+def test_a_periodic_setting_becomes_a_schedule_with_its_arguments():
+    spec = {"task": "app.tasks.x", "cron": "*/5 * * * *", "args": [1], "queue": "low"}
+    (found,) = [s for s in schedules({"every5": spec}) if s.name == "every5"]
+    assert found == Schedule("every5", "app.tasks.x", "*/5 * * * *", "low", [1], {})

@@ -6,30 +6,18 @@ non-persistent, stopped by `stop()`. Every wait polls a condition with a deadlin
 import random
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import redis
 import redis.cluster
 
 from taskqueue.embedded_redis import RedisProcess, find_binary, free_port
+from tests.support.waits import wait_for  # bench/scaling.py imports it from here too
 
 NODE_TIMEOUT_MS = 1000  # how long a silent master is tolerated before its fail-over
-
-
-def wait_for(condition, timeout: float, what: str):
-    """Poll `condition` until it returns something truthy; TimeoutError after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = condition()
-        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what} after {timeout} s")
-        time.sleep(0.05)
+# what a wait here counts as "not yet": a node that is starting, failing over or loading
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError)
+POLL_REDIS = {"every": 0.05, "ignoring": REDIS_DOWN}  # how the waits here poll a node
 
 
 def _ping(port: int) -> redis.Redis:
@@ -59,9 +47,11 @@ class LocalCluster:
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
         for node in self.nodes:
-            wait_for(lambda n=node: self.state_ok(n.port), timeout, "cluster_state:ok")
+            wait_for(
+                lambda n=node: self.state_ok(n.port), timeout, "cluster_state:ok", **POLL_REDIS
+            )
         if self.replicas:
-            wait_for(self._replicas_synced, timeout, "the replicas to sync")
+            wait_for(self._replicas_synced, timeout, "the replicas to sync", **POLL_REDIS)
         return self
 
     def _node(self, index: int) -> RedisProcess:
@@ -135,10 +125,11 @@ class LocalSentinel:
             lambda: _ping(self.replica.port).info("replication")["master_link_status"] == "up",
             timeout,
             "the replica to sync",
+            **POLL_REDIS,
         )
         for port in self.sentinel_ports:
             self.sentinels.append(self._sentinel(port))
-        wait_for(self._sentinels_agree, timeout, "the sentinels to see the replica")
+        wait_for(self._sentinels_agree, timeout, "the sentinels to see the replica", **POLL_REDIS)
         return self
 
     def _sentinel(self, port: int) -> subprocess.Popen:
@@ -157,7 +148,7 @@ class LocalSentinel:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        wait_for(lambda: _ping(port).ping(), 15, f"sentinel on port {port}")
+        wait_for(lambda: _ping(port).ping(), 15, f"sentinel on port {port}", **POLL_REDIS)
         return process
 
     def _sentinels_agree(self) -> bool:

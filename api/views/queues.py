@@ -1,7 +1,7 @@
 """/queues: summaries, pause, resume and purge."""
 
 from taskqueue import inspect, services
-from taskqueue.broker.keys import validate_queue_name
+from taskqueue.names import validate_queue_name
 
 from ..errors import ApiError
 from ..routing import requires

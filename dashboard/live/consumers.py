@@ -9,11 +9,16 @@ whatever ends it (the browser leaving, a close from our side, an exception, the 
 cancelled) releases its watches, in __call__'s `finally`. A socket that ended with its
 watches registered would keep the relay reading Redis for them as long as the process
 lived.
+
+Who is on the other end is checked again every RECHECK_S, and at once when an access
+change is sent to the user's group in the channel layer (access_changes.py: a logout,
+a deactivation, a permission or group removed, in any web process).
 """
 
 import asyncio
 import json
 import logging
+import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -23,12 +28,15 @@ from taskqueue.conf import QUEUE_NAME_RE
 
 from ..access import can_operate, can_view
 from ..fragments import KINDS
+from .access_changes import session_digest, user_group
 from .relay import MAX_WATCHED, RELAY, Item, Subscriber
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 64 * 1024  # characters; MAX_WATCHED watches of the longest kind need ~45,000
 RECHECK_S = 5.0  # how often an open socket re-checks its session and permissions
+GROUP_REFRESH_S = 3600.0  # rejoin the user's group: channels-redis forgets it after a day
+LAYER_TIMEOUT_S = 2.0  # joining or leaving the group waits no longer
 CLOSE_FORBIDDEN = 4403
 CLOSE_ERROR = 1011  # the re-check itself failed: closed rather than left unchecked
 
@@ -36,12 +44,15 @@ CLOSE_ERROR = 1011  # the re-check itself failed: closed rather than left unchec
 class ConsoleConsumer(AsyncWebsocketConsumer):
     subscriber: Subscriber | None = None
     recheck: asyncio.Task | None = None
+    group: str | None = None  # the user's group in the channel layer, while joined
+    session_mark: str | None = None  # what a logout of this socket's session says
 
     async def __call__(self, scope, receive, send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             self.release()
+            await self.leave_group()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -49,6 +60,8 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         if not allowed:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
+        await self.join_group(user_group(user.pk))  # before accept: no change is missed
+        self.session_mark = session_digest(self.scope["session"].session_key)
         await self.accept()
         loop = asyncio.get_running_loop()
         self.subscriber = Subscriber(deliver=self.threadsafe_sender(loop), can_operate=operate)
@@ -56,22 +69,72 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         self.recheck = asyncio.create_task(self._recheck())
 
     async def _recheck(self) -> None:
-        """Logged out, deactivated or stripped of the console permission: the socket
-        closes within RECHECK_S, and an operator demoted to viewer loses its buttons.
-        A re-check that fails closes the socket too: it must not stay open unchecked."""
-        while True:
+        """The backstop of the pushed access changes (a change the channel layer could
+        not carry is noticed here within RECHECK_S), and the group's upkeep."""
+        joined = time.monotonic()
+        while self.subscriber is not None:
             await asyncio.sleep(RECHECK_S)
-            try:
-                allowed, operate = await database_sync_to_async(current_roles)(self.scope)
-            except Exception:
-                log.warning("console socket: access re-check failed; closing", exc_info=True)
-                await self.close(code=CLOSE_ERROR)
-                return
-            if not allowed:
-                await self.close(code=CLOSE_FORBIDDEN)
-                return
-            if self.subscriber is not None:
-                self.subscriber.can_operate = operate
+            await self.check_access()
+            if self.group is not None and time.monotonic() - joined > GROUP_REFRESH_S:
+                await self.join_group(self.group)
+                joined = time.monotonic()
+
+    async def access_changed(self, message: dict) -> None:
+        """`access.changed`, sent to the user's group (access_changes.py): the session
+        this socket belongs to was logged out, or the user's access may have changed."""
+        if self.subscriber is None:  # the socket has ended already
+            return
+        ended = message.get("session")
+        if ended is not None and ended == self.session_mark:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.check_access()
+
+    async def check_access(self) -> None:
+        """Logged out, deactivated or stripped of the console permission: the socket
+        closes, and an operator demoted to viewer loses its buttons. A check that fails
+        closes the socket too: it must not stay open unchecked."""
+        try:
+            allowed, operate = await database_sync_to_async(current_roles)(self.scope)
+        except Exception:
+            log.warning("console socket: access re-check failed; closing", exc_info=True)
+            await self.end(CLOSE_ERROR)
+            return
+        if not allowed:
+            await self.end(CLOSE_FORBIDDEN)
+        elif self.subscriber is not None:
+            self.subscriber.can_operate = operate
+
+    async def end(self, code: int) -> None:
+        """Close, unless the socket has ended already (the periodic check and a pushed
+        one may both find the access gone)."""
+        if self.subscriber is not None:
+            await self.close(code=code)
+
+    async def join_group(self, group: str) -> None:
+        """Without the layer the socket still works: the periodic re-check remains."""
+        if self.channel_layer is None:
+            return
+        try:
+            async with asyncio.timeout(LAYER_TIMEOUT_S):
+                await self.channel_layer.group_add(group, self.channel_name)
+        except Exception:
+            log.warning("console socket: could not join %s; access changes reach it "
+                        "within %s s only", group, RECHECK_S, exc_info=True)  # fmt: skip
+            return
+        self.group = group
+
+    async def leave_group(self) -> None:
+        """Idempotent; a group left behind (the layer unreachable) only costs a message
+        to a channel no one reads, until channels-redis expires it."""
+        group, self.group = self.group, None
+        if group is None:
+            return
+        try:
+            async with asyncio.timeout(LAYER_TIMEOUT_S):
+                await self.channel_layer.group_discard(group, self.channel_name)
+        except Exception:
+            log.warning("console socket: could not leave %s", group, exc_info=True)
 
     def threadsafe_sender(self, loop: asyncio.AbstractEventLoop):
         def deliver(html: str) -> None:
@@ -94,15 +157,17 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             RELAY.watch(self.subscriber, items)
 
     async def close(self, code=None, reason=None) -> None:
-        """Closing from our side ends the socket now: its watches go at once (the
-        browser's answer, and with it disconnect(), may never come)."""
+        """Closing from our side ends the socket now: its watches and its group go at
+        once (the browser's answer, and with it disconnect(), may never come)."""
         try:
             await super().close(code, reason)
         finally:
             self.release()
+            await self.leave_group()
 
     async def disconnect(self, code: int) -> None:
         self.release()
+        await self.leave_group()
 
     def release(self) -> None:
         """Stop the re-check and leave the relay (again and again: it is idempotent)."""

@@ -1,6 +1,29 @@
-"""The Redis broker: the only code that knows Redis keys and Lua scripts."""
+"""The Redis broker: the only code that knows Redis keys, commands, record fields and
+Lua scripts. Operations are declared once (operations.py) and performed by the sync
+broker (redis_broker.py) or the worker's async one (async_broker.py); reads are in
+reads.py and state.py; what they answer is typed (outcomes.py, codec.py's Summary and
+Payload). This package's names below are its outside; its modules are its inside."""
 
-from .reads import Page, QueueCounts
+from .async_broker import AsyncRedisBroker
+from .codec import Payload, Summary
+from .connection import close_client, connect, connect_async
+from .reads import Entry, Page
 from .redis_broker import RedisBroker
+from .server import answers, node_settings, probe
+from .state import QueueCounts
 
-__all__ = ["Page", "QueueCounts", "RedisBroker"]
+__all__ = [
+    "AsyncRedisBroker",
+    "Entry",
+    "Page",
+    "Payload",
+    "QueueCounts",
+    "RedisBroker",
+    "Summary",
+    "answers",
+    "close_client",
+    "connect",
+    "connect_async",
+    "node_settings",
+    "probe",
+]

@@ -6,8 +6,8 @@ cluster with a slot not served during a fail-over...) and a cluster that cannot 
 reached become BrokerUnavailable: the API answers 503 and the worker retries later.
 """
 
+import contextlib
 import functools
-import inspect
 
 import redis
 from redis.exceptions import RedisClusterException
@@ -64,36 +64,33 @@ def engine_error(exc: redis.ResponseError) -> Exception:
     return exc
 
 
+def engine_exception(exc: BaseException) -> BaseException:
+    """The engine's exception for any exception a Redis call raised, or exc itself."""
+    if isinstance(exc, CONNECTION_ERRORS):
+        return unavailable(exc)
+    if isinstance(exc, redis.ResponseError):
+        return engine_error(exc)
+    if isinstance(exc, RedisClusterException) and cluster_trouble(exc):
+        return unavailable(exc)
+    return exc
+
+
+@contextlib.contextmanager
+def translated():
+    """Redis trouble inside the block leaves it as the engine's exception
+    (BrokerUnavailable, DamagedKey, ...). Used by the sync and the async broker alike."""
+    try:
+        yield
+    except (*CONNECTION_ERRORS, redis.ResponseError, RedisClusterException) as exc:
+        raise engine_exception(exc) from None
+
+
 def translating(method):
-    """Wrap a broker method (sync or async) so Redis trouble is BrokerUnavailable."""
-    if inspect.iscoroutinefunction(method):
-
-        @functools.wraps(method)
-        async def async_wrapper(*args, **kwargs):
-            try:
-                return await method(*args, **kwargs)
-            except CONNECTION_ERRORS as exc:
-                raise unavailable(exc) from None
-            except redis.ResponseError as exc:
-                raise engine_error(exc) from None
-            except RedisClusterException as exc:
-                if cluster_trouble(exc):
-                    raise unavailable(exc) from None
-                raise
-
-        return async_wrapper
+    """A read of the sync broker, its Redis trouble translated (see translated)."""
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
-        try:
+        with translated():
             return method(*args, **kwargs)
-        except CONNECTION_ERRORS as exc:
-            raise unavailable(exc) from None
-        except redis.ResponseError as exc:
-            raise engine_error(exc) from None
-        except RedisClusterException as exc:
-            if cluster_trouble(exc):
-                raise unavailable(exc) from None
-            raise
 
     return wrapper

@@ -5,7 +5,7 @@ slot. Per-task keys (`<prefix>:{q}:task:<id>`) are built inside the scripts from
 queue's `base` (passed as ARGV[1]) plus the suffixes named below, because a claim only
 learns the ids it pops once it runs.
 
-    <prefix>:{q}:pending     ZSET   id -> priority band * 2**45 + seq (see priority.py)
+    <prefix>:{q}:pending     ZSET   id -> band * BAND_WIDTH + seq (see priority.py)
     <prefix>:{q}:scheduled   ZSET   id -> run-at, epoch ms (delays and retry backoff)
     <prefix>:{q}:active      ZSET   id -> lease deadline, epoch ms
     <prefix>:{q}:completed   ZSET   id -> finished-at, epoch ms (trimmed at RESULT_TTL)
@@ -44,8 +44,10 @@ sub-queue names are used only inside keys (records, reads and events say `emails
 
 from redis.crc import key_slot
 
-from ..conf import QUEUE_NAME_RE
-from ..errors import InvalidQueueName
+# Both live in names.py; importable from here too, as reads, inspect, services, the
+# worker's options and the API's queue views import them.
+from ..names import is_queue_name as is_queue_name
+from ..names import validate_queue_name as validate_queue_name
 
 TASK = "task:"  # per-task key suffixes; the Lua scripts use the same literals
 IDEMPOTENCY = "idem:"
@@ -70,21 +72,6 @@ def logical_queue(name: str) -> str:
 
 def shard_names(queue: str, count: int) -> list[str]:
     return [f"{queue}{SHARD}{n}" for n in range(count)] if count > 1 else [queue]
-
-
-def validate_queue_name(name: object, *, field: str = "queue") -> str:
-    if not isinstance(name, str) or not QUEUE_NAME_RE.fullmatch(name):
-        raise InvalidQueueName(
-            f"queue name {name!r} is not allowed: use 1-63 characters from a-z, 0-9, "
-            "'_', '.', '-', starting with a letter or digit.",
-            field=field,
-        )
-    return name
-
-
-def is_queue_name(name: object) -> bool:
-    """Whether `name` is a queue's name (not a sub-queue's, not anything else)."""
-    return isinstance(name, str) and bool(QUEUE_NAME_RE.match(name))
 
 
 def _valid_storage_name(name: object) -> str:

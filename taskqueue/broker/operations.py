@@ -1,308 +1,394 @@
-"""The script call of every state change, built without doing any I/O.
+"""Every operation that changes Redis, declared once.
 
-`Operations` turns a broker method's arguments into a ScriptCall (script name, KEYS,
-ARGV and a parser for the reply). The sync broker (redis_broker.py) and the async one
-the worker uses (async_broker.py) execute the same calls, so the two cannot drift.
+Each `@operation` is a function that does no I/O: it builds a ScriptCall (script,
+KEYS, ARGV, a parser into outcomes.py's types), a Commands, or a plan that yields
+those (requests.py). The sync broker (redis_broker.py) and the async one the worker
+uses (async_broker.py) both inherit this class; on the first `broker.claim(...)`
+returns the outcome, on the second `await broker.claim(...)`. `broker.claim.call(...)`
+builds the ScriptCall alone, to send several in one round trip (`run_many`).
 
-`now` is epoch milliseconds for tests; None lets the script read Redis's clock.
+`now` is epoch milliseconds for tests; None lets the scripts read Redis's clock.
+
+Queue names: operator actions take a queue's name and find, for a sharded queue
+(shards.py), the sub-queue each task lives in. The worker's operations (claim,
+complete, fail, renew, release, reap, promote, trim) take the storage name it claimed
+from: a sub-queue ('emails#2') or a queue that is not sharded.
 """
 
-import math
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 
 from ..conf import Config
-from ..records import Claimed, NewTask
+from ..priority import BAND_WIDTH
+from ..records import NewTask, TaskError
+from .codec import claimed_tasks, error_json, new_task_argv, runtime_increments
 from .damage import QUARANTINE_TTL_S, Damage
+from .global_ops import GlobalOperations
 from .keys import Keys, logical_queue
+from .outcomes import (
+    Ack,
+    Cancel,
+    Cancelled,
+    Enqueued,
+    Failed,
+    Lease,
+    Moved,
+    Promoted,
+    Reaped,
+    Trimmed,
+)
+from .requests import Commands, Plan, ScriptCall, batch, commands, every, operation, script
+from .shards import Shards
+
+log = logging.getLogger("taskqueue.broker")
 
 PURGE_BATCH = 1000
+TRIM_BATCH = 100  # finished records of each kind deleted per trim call
+MAINTENANCE_BATCH = 100  # leases reaped, scheduled tasks promoted per call
+REQUEUED, DELETED = ("dead", "cancelled"), ("completed", "dead", "cancelled")
 
 
-@dataclass(slots=True)
-class ScriptCall:
-    script: str
-    keys: list[str]
-    args: list
-    parse: Callable[[Any], Any] = field(default=lambda reply: reply)
-    task_id: str = ""  # for translating an error reply into the engine's exception
-    action: str = ""
-    queue: str = ""  # the (sub-)queue whose keys it touches
-    heals: bool = True  # on damage (damage.py): move the keys aside and call again
+class Operations(GlobalOperations):
+    """Mixed into both brokers, which set `config`, `keys` and `shards` and provide
+    `perform(plan)`."""
+
+    config: Config
+    keys: Keys
+    shards: Shards
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.keys = Keys(config.PREFIX)
+        self.shards = Shards(config.SHARDS)
+        self._registered: set[str] = set()  # queue names this process added to `queues`
+
+    def _call(self, script_name, queue, kinds, args, parse=None, **extra) -> ScriptCall:
+        q = self.keys.queue(queue)
+        keys = [getattr(q, kind) for kind in kinds]
+        return ScriptCall(
+            script_name,
+            keys,
+            [q.base, *args],
+            parse or _same,
+            queue=queue,
+            quarantine=self.quarantine.call,
+            **extra,
+        )
+
+    # -- producing -------------------------------------------------------------------
+
+    @operation
+    def enqueue(self, tasks: Sequence[NewTask], *, now: int | None = None) -> Plan:
+        """Create tasks (any queues) in one round trip (on a cluster, one request per
+        queue): an Enqueued per task, in order."""
+        by_queue: dict[str, list[NewTask]] = {}
+        for t in tasks:
+            by_queue.setdefault(self.shards.place(t), []).append(t)
+        yield from self.register_queues.call({t.queue for t in tasks})
+        calls = [self._enqueue_call(name, group, now) for name, group in by_queue.items()]
+        replies = every((yield from batch(calls)))
+        placed = {
+            id(t): pair
+            for group, reply in zip(by_queue.values(), replies, strict=True)
+            for t, pair in zip(group, reply, strict=True)
+        }
+        return [placed[id(t)] for t in tasks]
+
+    def _enqueue_call(self, queue: str, tasks: Sequence[NewTask], now) -> ScriptCall:
+        cfg = self.config
+        argv = [_now(now), logical_queue(queue), cfg.IDEMPOTENCY_TTL, cfg.WAKE_MAX]
+        argv += [cfg.EVENTS_MAXLEN, BAND_WIDTH]
+        for t in tasks:
+            argv += new_task_argv(t)
+        kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index", "timer")
+        return self._call("enqueue_tasks", queue, kinds, argv, _enqueued)
+
+    @operation
+    def register_queues(self, queues: Iterable[str]) -> Plan:
+        """Add queue names to the set of known queues (once per process and queue)."""
+        new = sorted(q for q in queues if q not in self._registered)
+        if new:
+            add = Commands(lambda pipe: pipe.sadd(self.keys.queues, *new))
+            yield from self._global({self.keys.queues: "set"}, add)
+            self._registered.update(new)
+
+    # -- the worker's side -----------------------------------------------------------
+
+    @operation
+    def claim(
+        self,
+        queue: str,
+        worker_id: str,
+        count: int,
+        *,
+        lease_ms: int | None = None,
+        now: int | None = None,
+        suspects: str = "",
+    ) -> ScriptCall:
+        """Move up to `count` pending tasks into `active` under a lease: a Claim.
+        `suspects`: '' takes tasks that lost a lease like any other; 'alone' takes one
+        at the head of the line by itself; 'busy' leaves them for an idle worker."""
+        lease = self.config.lease_ms if lease_ms is None else lease_ms
+        argv = [_now(now), count, lease, worker_id, self.config.EVENTS_MAXLEN]
+        if suspects:
+            argv.append(suspects)
+        kinds = ("pending", "active", "paused", "events", "stats", "wake")
+        return self._call("claim_tasks", queue, kinds, argv, lambda r: claimed_tasks(queue, r))
+
+    @operation
+    def complete(
+        self, queue: str, done: Sequence[tuple[str, int, str]], *, now: int | None = None
+    ) -> ScriptCall:
+        """Record results, (id, attempt, result JSON) each: an Ack each."""
+        argv = [_now(now), self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
+        for task_id, attempt, result in done:
+            argv += [task_id, attempt, result]
+        kinds = ("active", "completed", "events", "stats", "index")
+        return self._call("complete_tasks", queue, kinds, argv, _acks)
+
+    @operation
+    def fail(
+        self,
+        queue: str,
+        task_id: str,
+        attempt: int,
+        *,
+        retry_delay_ms: int | None,
+        error: TaskError,
+        now: int | None = None,
+    ) -> ScriptCall:
+        """Record a failed attempt: Failed.SCHEDULED (a retry after `retry_delay_ms`;
+        None: no retry), DEAD or STALE."""
+        cfg = self.config
+        delay = -1 if retry_delay_ms is None else max(0, int(retry_delay_ms))
+        argv = [_now(now), task_id, attempt, delay, *error, error_json(error)]
+        argv += [cfg.DEAD_TTL, cfg.DEAD_MAX]
+        argv.append(cfg.EVENTS_MAXLEN)
+        kinds = ("active", "scheduled", "dead", "events", "stats", "errors", "index", "timer")
+        return self._call("fail_task", queue, kinds, argv, Failed)
+
+    @operation
+    def renew(
+        self,
+        queue: str,
+        held: Sequence[tuple],
+        *,
+        lease_ms: int | None = None,
+        now: int | None = None,
+    ) -> ScriptCall:
+        """Extend leases, held = (id, attempt) or (id, attempt, progress JSON): a Lease
+        each."""
+        lease = self.config.lease_ms if lease_ms is None else lease_ms
+        argv = [_now(now), lease]
+        for task_id, attempt, *progress in held:
+            argv += [task_id, attempt, progress[0] if progress else ""]
+        parse = lambda reply: [Lease(r) for r in reply]  # noqa: E731
+        return self._call("renew_leases", queue, ("active",), argv, parse)
+
+    @operation
+    def release(
+        self, queue: str, held: Sequence[tuple[str, int]], *, now: int | None = None
+    ) -> ScriptCall:
+        """Return held tasks to pending at their place in line (a graceful stop): an Ack
+        each."""
+        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, BAND_WIDTH]
+        for task_id, attempt in held:
+            argv += [task_id, attempt]
+        kinds = ("active", "pending", "events", "wake")
+        return self._call("release_tasks", queue, kinds, argv, _acks)
+
+    @operation
+    def finish_cancelled(
+        self, queue: str, task_id: str, attempt: int, *, now: int | None = None
+    ) -> ScriptCall:
+        """Record that a running task stopped because a cancel was requested: an Ack."""
+        argv = [_now(now), task_id, attempt, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
+        kinds = ("active", "cancelled", "events", "stats", "index")
+        return self._call("finish_cancelled", queue, kinds, argv, Ack)
+
+    @operation
+    def record_runtimes(self, queue: str, counts: Counter) -> ScriptCall:
+        """Add to the queue's runtime histograms: (task, part) -> n (runtime.py)."""
+        argv = [value for pair in runtime_increments(counts) for value in pair]
+        return self._call("record_runtimes", queue, ("runtime",), argv)
+
+    # -- maintenance (any number of workers may run these at once) -------------------
+
+    @operation
+    def reap(
+        self, queue: str, *, limit: int = MAINTENANCE_BATCH, now: int | None = None
+    ) -> ScriptCall:
+        """Requeue (or dead-letter) tasks whose lease expired: Reaped."""
+        cfg = self.config
+        argv = [_now(now), limit, cfg.MAX_LEASE_LOSSES, cfg.DEAD_TTL, cfg.DEAD_MAX]
+        argv += [cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, BAND_WIDTH]
+        kinds = ("active", "pending", "dead", "events", "stats", "errors", "wake", "index")
+        return self._call("reap_leases", queue, kinds, argv, lambda r: Reaped(*r))
+
+    @operation
+    def promote(
+        self, queue: str, *, limit: int = MAINTENANCE_BATCH, now: int | None = None
+    ) -> ScriptCall:
+        """Due scheduled tasks -> pending: Promoted."""
+        argv = [_now(now), limit, self.config.WAKE_MAX, self.config.EVENTS_MAXLEN, BAND_WIDTH]
+        kinds = ("scheduled", "pending", "seq", "wake", "events", "timer")
+        return self._call("promote_scheduled", queue, kinds, argv, _promoted)
+
+    @operation
+    def trim(self, queue: str, *, now: int | None = None) -> ScriptCall:
+        """Delete finished records past RESULT_TTL / DEAD_TTL / DEAD_MAX (TRIM_BATCH of
+        each at most): Trimmed."""
+        cfg = self.config
+        argv = [_now(now), cfg.RESULT_TTL, cfg.DEAD_TTL, cfg.DEAD_MAX, TRIM_BATCH]
+        kinds = ("completed", "cancelled", "dead", "errors", "index", "stats")
+        return self._call("trim_expired", queue, kinds, argv, lambda r: Trimmed(*r))
+
+    # -- operator actions ------------------------------------------------------------
+
+    @operation
+    def cancel(self, queue: str, task_id: str, *, now: int | None = None) -> Plan:
+        """Cancel a waiting task, or ask a running one to stop: Cancelled."""
+        name = yield from self._home(queue, task_id)
+        argv = [_now(now), task_id, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
+        kinds = ("pending", "scheduled", "cancelled", "events", "stats", "index")
+        parse = lambda r: Cancelled(Cancel(r[0]), r[1])  # noqa: E731
+        call = self._call("cancel_task", name, kinds, argv, parse, task_id=task_id)
+        call.action = "cancel"
+        return (yield from script(call))
+
+    @operation
+    def run_now(self, queue: str, task_id: str, *, now: int | None = None) -> Plan:
+        """Make a scheduled task due at once: its status now, 'pending' (InvalidTransition
+        if it is not scheduled)."""
+        name = yield from self._home(queue, task_id)
+        argv = [_now(now), task_id, self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, BAND_WIDTH]
+        kinds = ("scheduled", "pending", "seq", "wake", "events")
+        call = self._call("run_now", name, kinds, argv, task_id=task_id, action="run now")
+        return (yield from script(call))
+
+    @operation
+    def requeue(self, queue: str, task_ids: Sequence[str], *, now: int | None = None) -> Plan:
+        """Send dead or cancelled tasks back to pending: a Moved each."""
+        cfg = self.config
+
+        def call(name: str, ids: list[str]) -> ScriptCall:
+            argv = [_now(now), cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, BAND_WIDTH, *ids]
+            kinds = ("pending", "dead", "cancelled", "seq", "errors", "events", "wake", "stats")
+            return self._call("requeue_tasks", name, kinds, argv, _moved(REQUEUED))
+
+        return (yield from self._per_home(queue, task_ids, call))
+
+    @operation
+    def delete(self, queue: str, task_ids: Sequence[str]) -> Plan:
+        """Delete finished tasks' records: a Moved each."""
+
+        def call(name: str, ids: list[str]) -> ScriptCall:
+            kinds = ("completed", "dead", "cancelled", "index", "errors", "events")
+            argv = [self.config.EVENTS_MAXLEN, *ids]
+            return self._call("delete_tasks", name, kinds, argv, _moved(DELETED))
+
+        return (yield from self._per_home(queue, task_ids, call))
+
+    @operation
+    def purge_pending(self, queue: str, *, batch: int = PURGE_BATCH) -> Plan:
+        """Delete every pending task of a queue, a batch per script call: how many."""
+        total = 0
+        for name in self.shards.of(queue):
+            while True:
+                kinds = ("pending", "index", "events", "stats")
+                argv = [batch, self.config.EVENTS_MAXLEN]
+                n = yield from script(self._call("purge_pending", name, kinds, argv))
+                total += n
+                if n < batch:
+                    break
+        return total
+
+    @operation
+    def set_paused(self, queue: str, paused: bool) -> Plan:
+        """Pause or resume a queue: whether it was paused before."""
+        yield from self.register_queues.call([queue])
+        argv = ["1" if paused else "0", self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
+        kinds = ("paused", "events", "wake", "pending")
+        before = False
+        for name in self.shards.of(queue):
+            before |= yield from script(
+                self._call("set_paused", name, kinds, argv, lambda r: r == 1)
+            )
+        return before
+
+    # -- keys of the wrong type (damage.py) --------------------------------------------
+
+    @operation
+    def quarantine(self, queue: str, damage: Sequence[Damage]) -> ScriptCall:
+        """Move keys of the wrong type aside: (key, type it had, key it was moved to) per
+        key moved, flat."""
+        q = self.keys.queue(queue)
+        argv = ["", self.config.EVENTS_MAXLEN, QUARANTINE_TTL_S, *(d.expected for d in damage)]
+        keys = [q.stats, q.events, *(d.key for d in damage)]
+        return ScriptCall("quarantine_keys", keys, [q.base, *argv], queue=queue, heals=False)
+
+    # -- finding a task's sub-queue ----------------------------------------------------
+
+    def _home(self, queue: str, task_id: str) -> Plan[str]:
+        """The storage name of a task's queue: the sub-queue holding it, for a sharded
+        queue (the first when none does: its script then answers 'not found')."""
+        if not self.shards.is_sharded(queue):
+            return queue
+        return (yield from self._homes(queue, [task_id]))[task_id]
+
+    def _homes(self, queue: str, task_ids: Sequence[str]) -> Plan[dict[str, str]]:
+        """task id -> storage name, probing the sub-queues in one round trip."""
+        names = self.shards.of(queue)
+
+        def queue_exists(pipe) -> None:
+            for task_id in task_ids:
+                for name in names:
+                    pipe.exists(self.keys.queue(name).task(task_id))
+
+        found = yield from commands(Commands(queue_exists))
+        n = len(names)
+        return {
+            task_id: next((names[j] for j in range(n) if found[i * n + j]), names[0])
+            for i, task_id in enumerate(task_ids)
+        }
+
+    def _per_home(self, queue: str, task_ids: Sequence[str], build: Callable) -> Plan[list]:
+        """The script `build(storage name, ids)` for each sub-queue holding some of the
+        tasks; the answers in the order of task_ids."""
+        if not task_ids:
+            return []
+        if not self.shards.is_sharded(queue):
+            return (yield from script(build(queue, list(task_ids))))
+        groups: dict[str, list[str]] = {}
+        for task_id, name in (yield from self._homes(queue, task_ids)).items():
+            groups.setdefault(name, []).append(task_id)
+        answers = {}
+        for name, ids in groups.items():
+            answers.update(zip(ids, (yield from script(build(name, ids))), strict=True))
+        return [answers[task_id] for task_id in task_ids]
+
+
+def _same(reply):
+    return reply
 
 
 def _now(now: int | None) -> int | str:
     return "" if now is None else now
 
 
-def _flags(reply: list) -> list[bool]:
-    return [r == 1 for r in reply]
+def _acks(reply: list) -> list[Ack]:
+    return [Ack(r) for r in reply]
 
 
-class Operations:
-    def __init__(self, keys: Keys, config: Config):
-        self.keys = keys
-        self.config = config
-
-    def _call(self, script, queue, kinds, args, parse=None, **extra) -> ScriptCall:
-        q = self.keys.queue(queue)
-        keys = [getattr(q, kind) for kind in kinds]
-        parse = parse or (lambda r: r)
-        return ScriptCall(script, keys, [q.base, *args], parse, queue=queue, **extra)
-
-    # -- producing -------------------------------------------------------------------
-
-    def enqueue(self, queue: str, tasks: Sequence[NewTask], now: int | None) -> ScriptCall:
-        """Reply: [(id, created)] per task, in order. `queue` may be a sub-queue
-        ('emails#2'); the records name the queue ('emails')."""
-        cfg = self.config
-        record_queue = logical_queue(queue)
-        argv = [_now(now), record_queue, cfg.IDEMPOTENCY_TTL, cfg.WAKE_MAX, cfg.EVENTS_MAXLEN]
-        for t in tasks:
-            argv += t.argv()
-        kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index", "timer")
-        return self._call("enqueue_tasks", queue, kinds, argv, _pairs)
-
-    # -- the worker's side -----------------------------------------------------------
-
-    def claim(
-        self,
-        queue: str,
-        worker_id: str,
-        count: int,
-        lease_ms: int | None,
-        now: int | None,
-        suspects: str = "",
-    ) -> ScriptCall:
-        """`suspects`: '' takes tasks that lost a lease like any other; 'alone' takes one
-        at the head of the line by itself; 'busy' leaves them for an idle worker. Reply:
-        a Claimed list (`.suspects_passed`: how many were left in place)."""
-        lease = self.config.lease_ms if lease_ms is None else lease_ms
-        argv = [_now(now), count, lease, worker_id, self.config.EVENTS_MAXLEN]
-        if suspects:
-            argv.append(suspects)
-        kinds = ("pending", "active", "paused", "events", "stats", "wake")
-        return self._call("claim_tasks", queue, kinds, argv, lambda r: _claimed(queue, r))
-
-    def complete(self, queue: str, done: Sequence[tuple[str, int, str]], now: int | None):
-        argv = [_now(now), self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
-        for task_id, attempt, result in done:
-            argv += [task_id, attempt, result]
-        kinds = ("active", "completed", "events", "stats", "index")
-        return self._call("complete_tasks", queue, kinds, argv, _flags)
-
-    def fail(
-        self,
-        queue: str,
-        task_id: str,
-        attempt: int,
-        retry_delay_ms: int | None,
-        error: tuple[str, str, str, str],
-        now: int | None,
-    ) -> ScriptCall:
-        """error = (type, message, traceback, JSON of all three). Reply: 'scheduled',
-        'dead' or 'stale'."""
-        cfg = self.config
-        delay = -1 if retry_delay_ms is None else max(0, int(retry_delay_ms))
-        argv = [
-            _now(now),
-            task_id,
-            attempt,
-            delay,
-            *error,
-            cfg.DEAD_TTL,
-            cfg.DEAD_MAX,
-            cfg.EVENTS_MAXLEN,
-        ]
-        kinds = ("active", "scheduled", "dead", "events", "stats", "errors", "index", "timer")
-        return self._call("fail_task", queue, kinds, argv)
-
-    def renew(
-        self, queue: str, held: Sequence[tuple], lease_ms: int | None, now: int | None
-    ) -> ScriptCall:
-        """held: (id, attempt) or (id, attempt, progress JSON). Reply per task: 1 renewed,
-        2 renewed + cancel requested, 0 lost."""
-        lease = self.config.lease_ms if lease_ms is None else lease_ms
-        argv = [_now(now), lease]
-        for task_id, attempt, *progress in held:
-            argv += [task_id, attempt, progress[0] if progress else ""]
-        return self._call("renew_leases", queue, ("active",), argv)
-
-    def release(self, queue: str, held: Sequence[tuple[str, int]], now: int | None):
-        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
-        for task_id, attempt in held:
-            argv += [task_id, attempt]
-        kinds = ("active", "pending", "events", "wake")
-        return self._call("release_tasks", queue, kinds, argv, _flags)
-
-    def finish_cancelled(self, queue: str, task_id: str, attempt: int, now: int | None):
-        argv = [_now(now), task_id, attempt, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
-        kinds = ("active", "cancelled", "events", "stats", "index")
-        return self._call("finish_cancelled", queue, kinds, argv, lambda r: r == 1)
-
-    def record_runtimes(self, queue: str, increments: Sequence[tuple[str, int]]) -> ScriptCall:
-        """increments: (field, amount) of the queue's runtime hash (runtime.py)."""
-        argv = [value for pair in increments for value in pair]
-        return self._call("record_runtimes", queue, ("runtime",), argv)
-
-    # -- maintenance -----------------------------------------------------------------
-
-    def reap(self, queue: str, limit: int, now: int | None) -> ScriptCall:
-        """Reply: (requeued, dead)."""
-        cfg = self.config
-        argv = [
-            _now(now),
-            limit,
-            cfg.MAX_LEASE_LOSSES,
-            cfg.DEAD_TTL,
-            cfg.DEAD_MAX,
-            cfg.EVENTS_MAXLEN,
-            cfg.WAKE_MAX,
-        ]
-        kinds = ("active", "pending", "dead", "events", "stats", "errors", "wake", "index")
-        return self._call("reap_leases", queue, kinds, argv, tuple)
-
-    def promote(self, queue: str, limit: int, now: int | None) -> ScriptCall:
-        """Reply: (promoted, next due ms or None, Redis now ms)."""
-        argv = [_now(now), limit, self.config.WAKE_MAX, self.config.EVENTS_MAXLEN]
-        kinds = ("scheduled", "pending", "seq", "wake", "events", "timer")
-        return self._call("promote_scheduled", queue, kinds, argv, _promoted)
-
-    def trim(self, queue: str, now: int | None) -> ScriptCall:
-        """Reply: (completed, cancelled, dead) records deleted past their retention
-        (at most 100 of each a call)."""
-        cfg = self.config
-        argv = [_now(now), cfg.RESULT_TTL, cfg.DEAD_TTL, cfg.DEAD_MAX, 100]
-        kinds = ("completed", "cancelled", "dead", "errors", "index", "stats")
-        return self._call("trim_expired", queue, kinds, argv, tuple)
-
-    # -- operator actions ------------------------------------------------------------
-
-    def cancel(self, queue: str, task_id: str, now: int | None) -> ScriptCall:
-        """Reply: ('cancelled' | 'requested', status before)."""
-        argv = [_now(now), task_id, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
-        kinds = ("pending", "scheduled", "cancelled", "events", "stats", "index")
-        return self._call(
-            "cancel_task", queue, kinds, argv, tuple, task_id=task_id, action="cancel"
-        )
-
-    def run_now(self, queue: str, task_id: str, now: int | None) -> ScriptCall:
-        """Reply: 'pending'. Errors for a task that is not scheduled."""
-        argv = [_now(now), task_id, self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
-        kinds = ("scheduled", "pending", "seq", "wake", "events")
-        return self._call("run_now", queue, kinds, argv, task_id=task_id, action="run now")
-
-    def requeue(self, queue: str, task_ids: Sequence[str], now: int | None) -> ScriptCall:
-        argv = [_now(now), self.config.EVENTS_MAXLEN, self.config.WAKE_MAX, *task_ids]
-        kinds = ("pending", "dead", "cancelled", "seq", "errors", "events", "wake", "stats")
-        return self._call("requeue_tasks", queue, kinds, argv)
-
-    def delete(self, queue: str, task_ids: Sequence[str]) -> ScriptCall:
-        kinds = ("completed", "dead", "cancelled", "index", "errors", "events")
-        return self._call("delete_tasks", queue, kinds, [self.config.EVENTS_MAXLEN, *task_ids])
-
-    def purge_pending(self, queue: str, batch: int = PURGE_BATCH) -> ScriptCall:
-        kinds = ("pending", "index", "events", "stats")
-        return self._call("purge_pending", queue, kinds, [batch, self.config.EVENTS_MAXLEN])
-
-    def set_paused(self, queue: str, paused: bool) -> ScriptCall:
-        """Reply: whether the queue was paused before."""
-        argv = ["1" if paused else "0", self.config.EVENTS_MAXLEN, self.config.WAKE_MAX]
-        kinds = ("paused", "events", "wake", "pending")
-        return self._call("set_paused", queue, kinds, argv, lambda r: r == 1)
-
-    def oldest_pending(self, queue: str) -> ScriptCall:
-        """Reply: ready time (epoch ms) of the longest-waiting pending task, or None."""
-        parse = lambda r: None if r < 0 else r  # noqa: E731
-        return self._call("oldest_pending", queue, ("pending",), [], parse, heals=False)
-
-    def quarantine(self, queue: str, damage: Sequence[Damage]) -> ScriptCall:
-        """Move keys of the wrong type aside (damage.py). Reply: (key, type it had, key it
-        was moved to) per key moved, flat."""
-        q = self.keys.queue(queue)
-        argv = ["", self.config.EVENTS_MAXLEN, QUARANTINE_TTL_S, *(d.expected for d in damage)]
-        keys = [q.stats, q.events, *(d.key for d in damage)]
-        return ScriptCall("quarantine_keys", keys, [q.base, *argv], queue=queue, heals=False)
-
-    def quarantine_global(self, key: str, expected: str) -> ScriptCall | None:
-        """Move a global key aside if it has the wrong type. Reply: (type it had, key it
-        was moved to), or None when it was fine. None: no name in its slot (keys.py)."""
-        target = self.keys.quarantine(key, int(time.time() * 1000))
-        if target is None:
-            return None
-        parse = lambda found: (found, target) if found else None  # noqa: E731
-        argv = [expected, QUARANTINE_TTL_S]
-        return ScriptCall("quarantine_global_key", [key, target], argv, parse, heals=False)
+def _enqueued(reply: list) -> list[Enqueued]:
+    return [Enqueued(reply[i], reply[i + 1] == 1) for i in range(0, len(reply), 2)]
 
 
-def _pairs(reply: list) -> list[tuple[str, bool]]:
-    return [(reply[i], reply[i + 1] == 1) for i in range(0, len(reply), 2)]
+def _moved(allowed: tuple[str, ...]) -> Callable[[list], list[Moved]]:
+    return lambda reply: [Moved(status, status in allowed) for status in reply]
 
 
-def _promoted(reply: list) -> tuple[int, int | None, int]:
+def _promoted(reply: list) -> Promoted:
     promoted, next_due, now = reply
-    return promoted, (None if next_due < 0 else next_due), now
-
-
-class ClaimedTasks(list):
-    """The tasks a claim returned, and how many suspects it left in place."""
-
-    suspects_passed = 0
-
-
-def _claimed(queue: str, flat: list) -> list[Claimed]:
-    """The claimed tasks. Their fields come from records that anyone with access to
-    Redis may have written: a field that does not parse never raises here (the tasks
-    are already in `active`); it is named in `problem`, and the worker dead-letters the
-    task with it (runner.py) instead of running it."""
-    out = ClaimedTasks()
-    if len(flat) % 10 == 1:  # the claim's last value: how many suspects it passed over
-        out.suspects_passed = int(flat[-1])
-        flat = flat[:-1]
-    for i in range(0, len(flat), 10):
-        problems: list[str] = []
-        timeout = _field(flat[i + 5], "timeout", _timeout, None, problems)
-        out.append(
-            Claimed(
-                id=flat[i],
-                queue=queue,
-                attempt=int(flat[i + 1]),  # the claim script's own counter: always a number
-                name=flat[i + 2],
-                args=flat[i + 3],
-                kwargs=flat[i + 4],
-                timeout=timeout,
-                failures=_field(flat[i + 6], "failures", _count, 0, problems),
-                max_retries=_field(flat[i + 7], "max_retries", _count, 0, problems),
-                meta=flat[i + 8],
-                lost=_field(flat[i + 9], "lost", _count, 0, problems),
-                problem="; ".join(problems),
-            )
-        )
-    return out
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def _timeout(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(text)
-    return value
-
-
-def _field(value, name: str, parse, default, problems: list[str]):
-    """`parse(value)`, or `default` for a missing value; a malformed one adds a problem."""
-    if value in (None, ""):
-        return default
-    try:
-        return parse(value)
-    except (ValueError, TypeError, OverflowError):
-        problems.append(f"record field {name} is not a valid number: {str(value)[:40]!r}")
-        return default
+    return Promoted(promoted, None if next_due < 0 else next_due, now)

@@ -1,37 +1,35 @@
-"""Reading a queue's state: records, counts, listings with cursors. No writes here, and
-no KEYS or SCAN: counts are O(1) and listings paginate on the sets' scores.
+"""Reading task records: one, many, a page of a queue's tasks in a status, the entries
+behind a search, and waiting for a task to finish. No writes here, and no KEYS or
+SCAN: listings paginate on the sets' scores (the cursor is an Entry's `cursor`).
 
-A sharded queue (shards.py) reads as one: counts and statistics are added up over its
-sub-queues, listings merge them in the sets' order, a task is looked for in each.
+A sharded queue (shards.py) reads as one: listings merge its sub-queues in the sets'
+order, and a task is looked for in each.
 
 Redis contents are not trusted, down to the type of a key (damage.py): a read never
-fails on a key of the wrong type. It reads such a key as empty and flags it (a
-queue's fixed keys in QueueCounts.damaged, task records in Page.damaged); moving it
-aside is left to the next script that touches it, since reads change nothing.
+fails on a key of the wrong type. It reads such a key as empty and flags it (task
+records in Page.damaged); moving it aside is left to the next script that touches it,
+since reads change nothing.
 """
 
 import heapq
 import itertools
-import json
 import math
 import time
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import redis
 
-from .. import runtime
 from ..errors import TaskDoesNotExist, ValidationError
 from ..record_fields import LISTED, SHOWN, Shown
 from ..records import TaskRecord
-from ..runtime import Histogram
 from ..status import Status
-from ..workers import WorkerInfo
 from .bounded import read_hashes
-from .damage import KIND_TYPES, Damage, unless_wrong_type
+from .codec import PAYLOAD_FIELDS, SUMMARY_FIELDS, Payload, Summary, task_record
+from .damage import unless_wrong_type
 from .errors import translating
-from .keys import QueueKeys, is_queue_name, logical_queue, wire
+from .keys import QueueKeys, logical_queue, wire
 
 # Status -> (set kind, newest first?) used to list the tasks in that status.
 LISTINGS = {
@@ -43,20 +41,21 @@ LISTINGS = {
     Status.CANCELLED: ("cancelled", True),
     None: ("index", True),
 }
+CHUNK = 200  # set entries fetched per round trip
 
 
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
-    queue: str
-    pending: int
-    scheduled: int
-    processing: int
-    completed: int
-    dead: int
-    cancelled: int
-    paused: bool
-    stats: dict[str, int]
-    damaged: tuple[Damage, ...] = ()  # fixed keys of the queue of the wrong type
+class Entry(NamedTuple):
+    """A task's place in a queue's listing: its id, its score there (the order), and
+    the (sub-)queue it is stored in."""
+
+    id: str
+    score: float
+    storage: str
+
+    @property
+    def cursor(self) -> str:
+        """Where a listing after this entry starts (`cursor=` of the reads below)."""
+        return at(self.id, self.score)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +65,8 @@ class Page:
     damaged: tuple[str, ...] = ()  # keys of records skipped: not hashes
 
 
-class BrokerReads:
-    """Mixed into RedisBroker: needs self.client, self.keys, self.config, self.shards,
-    self.stream_reads and self.home()."""
+class RecordReads:
+    """Mixed into RedisBroker: needs client, keys, shards and perform()."""
 
     @translating
     def get(self, queue: str, task_id: str) -> TaskRecord | None:
@@ -86,8 +84,61 @@ class BrokerReads:
         hashes = self._hashes([self.keys.queue(name).task(task_id) for name in names], shown)
         for name, h in zip(names, hashes, strict=True):
             if h:
-                return TaskRecord.from_hash(h, shown, task_id=task_id, queue=logical_queue(name))
+                return task_record(h, shown, task_id=task_id, queue=logical_queue(name))
         return None
+
+    @translating
+    def records(
+        self,
+        queue: str,
+        ids: Sequence[str],
+        shown: Shown | None = LISTED,
+        damaged: list | None = None,
+    ) -> list[TaskRecord | None]:
+        """The records of tasks of one queue, read for people (see bounded.py) unless
+        `shown` is None. None: missing, or not a hash (`damaged`, when given, is told
+        the keys of the latter)."""
+        if self.shards.is_sharded(queue):
+            read = lambda name, group: self.records(name, group, shown, damaged)  # noqa: E731
+            return self._read_per_home(queue, ids, read)
+        keys = [self.keys.queue(queue).task(task_id) for task_id in ids]
+        hashes = self._hashes(keys, shown)
+        if damaged is not None:
+            damaged += [key for key, h in zip(keys, hashes, strict=True) if h is None]
+        name = logical_queue(queue)
+        return [
+            task_record(h, shown, task_id=task_id, queue=name) if h else None
+            for task_id, h in zip(ids, hashes, strict=True)
+        ]
+
+    @translating
+    def summaries(
+        self, queue: str, ids: Sequence[str], damaged: list | None = None
+    ) -> list[Summary | None]:
+        """Status, name and exception type of many tasks, in one round trip; None for
+        one that is missing or not a hash (`damaged`, when given, is told its key)."""
+        rows = self._fields(queue, ids, SUMMARY_FIELDS, damaged)
+        return [None if row[0] is None else Summary(*(v or "" for v in row)) for row in rows]
+
+    @translating
+    def payloads(self, queue: str, ids: Sequence[str]) -> list[Payload]:
+        """Name and JSON fields of many tasks exactly as stored ('' where missing)."""
+        rows = self._fields(queue, ids, PAYLOAD_FIELDS, None)
+        return [Payload(*(v or "" for v in row)) for row in rows]
+
+    def _fields(self, queue: str, ids: Sequence[str], names, damaged) -> list[list]:
+        """HMGET of the same fields of many records (None each for a key of the wrong type)."""
+        if self.shards.is_sharded(queue):
+            read = lambda name, group: self._fields(name, group, names, damaged)  # noqa: E731
+            return self._read_per_home(queue, ids, read)
+        keys = [self.keys.queue(queue).task(task_id) for task_id in ids]
+        with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(wire(key), list(names))
+            rows = [unless_wrong_type(r, None) for r in pipe.execute(raise_on_error=False)]
+        if damaged is not None:
+            damaged += [key for key, row in zip(keys, rows, strict=True) if row is None]
+        return [[None] * len(names) if row is None else row for row in rows]
 
     def _hashes(self, keys: Sequence[str], shown: Shown | None) -> list[dict | None]:
         """The hash at each key ({} for none, None for a key that is not a hash), read
@@ -101,75 +152,22 @@ class BrokerReads:
                 pipe.hgetall(wire(key))
             return [unless_wrong_type(r, None) for r in pipe.execute(raise_on_error=False)]
 
-    @translating
-    def known_queues(self) -> list[str]:
-        """Configured queues first (in order), then any other queue that was used (the
-        set's members that are valid queue names: anyone can write into it)."""
-        seen = list(self.config.QUEUES)
-        try:
-            used = self.client.smembers(self.keys.queues)
-        except redis.ResponseError as exc:
-            used = unless_wrong_type(exc, set())
-        return seen + sorted({q for q in used if is_queue_name(q)} - set(seen))
+    def home(self, queue: str, task_id: str) -> str:
+        """The (sub-)queue a task is stored in (see Operations._home)."""
+        return self.perform(self._home(queue, task_id))
 
-    @translating
-    def counts(self, queue: str) -> QueueCounts:
-        """Tasks per status, paused flag, lifetime counters and the fixed keys of the
-        wrong type (read as empty): O(1) (O(sub-queues))."""
-        names = self.shards.of(queue)
-        with self.client.pipeline(transaction=False) as pipe:
-            for name in names:
-                q = self.keys.queue(name)
-                for kind in KIND_TYPES:
-                    pipe.type(getattr(q, kind))
-                for kind in COUNTED:
-                    pipe.zcard(getattr(q, kind))
-                pipe.exists(q.paused)
-                pipe.hgetall(q.stats)
-            replies = [unless_wrong_type(r, None) for r in pipe.execute(raise_on_error=False)]
-        per = len(KIND_TYPES) + len(COUNTED) + 2
-        rows = [replies[i : i + per] for i in range(0, len(replies), per)]
-        pairs = zip(names, rows, strict=True)
-        damaged = tuple(d for name, row in pairs for d in self._damage(name, row))
-        rows = [row[len(KIND_TYPES) :] for row in rows]
-        sizes = [sum(row[k] or 0 for row in rows) for k in range(len(COUNTED))]
-        paused = any(row[-2] for row in rows)
-        stats = _summed(r[-1] for r in rows)
-        return QueueCounts(queue, *sizes, paused=paused, stats=stats, damaged=damaged)
+    def _read_per_home(self, queue: str, ids: Sequence[str], read: Callable) -> list:
+        """read(sub-queue, its ids) for each sub-queue of a sharded queue holding some
+        of the tasks; the answers in the order of ids."""
+        groups: dict[str, list[str]] = {}
+        for task_id, name in self.perform(self._homes(queue, ids)).items():
+            groups.setdefault(name, []).append(task_id)
+        answers = {}
+        for name, group in groups.items():
+            answers.update(zip(group, read(name, group), strict=True))
+        return [answers[task_id] for task_id in ids]
 
-    def _damage(self, name: str, row: list) -> list[Damage]:
-        """The fixed keys of a (sub-)queue whose TYPE (the row's first values) is wrong."""
-        q = self.keys.queue(name)
-        return [
-            Damage(getattr(q, kind), found, expected)
-            for (kind, expected), found in zip(KIND_TYPES.items(), row, strict=False)
-            if found not in ("none", expected)
-        ]
-
-    @translating
-    def dead_errors(self, queue: str) -> dict[str, int]:
-        """Dead-letter entries per exception type: O(1), kept by the scripts."""
-        raw = self._summed_hashes(queue, "errors")
-        return {k: v for k, v in raw.items() if v > 0}
-
-    def _summed_hashes(self, queue: str, kind: str) -> dict[str, int]:
-        """A counter hash of a queue, added up over its sub-queues."""
-        keys = [getattr(self.keys.queue(name), kind) for name in self.shards.of(queue)]
-        return _summed(self.hashes(keys))
-
-    @translating
-    def per_minute(self, queue: str, minutes: int, *, now_ms: int | None = None) -> list[dict]:
-        """Completed/failed counts for each of the last `minutes` minutes, oldest first."""
-        names = self.shards.of(queue)
-        current = (now_ms or self.time_ms()) // 60_000
-        keys = [
-            self.keys.queue(name).minute(m)
-            for m in range(current - minutes + 1, current + 1)
-            for name in names
-        ]
-        rows = self.hashes(keys)
-        n = len(names)
-        return [_summed(rows[i : i + n]) for i in range(0, len(rows), n)]
+    # -- listings ------------------------------------------------------------------------
 
     @translating
     def list_tasks(
@@ -181,38 +179,44 @@ class BrokerReads:
         limit: int = 50,
     ) -> Page:
         """One page of a queue's tasks in a status (None: all, newest first)."""
-        kind, newest_first = LISTINGS[status]
-        merged = self.queue_entries(queue, kind, cursor, newest_first)
-        entries = list(itertools.islice(merged, limit + 1))
+        entries = list(itertools.islice(self.entries(queue, status, cursor), limit + 1))
         more = len(entries) > limit
         entries = entries[:limit]
         records, damaged = [], []
-        for name, group in itertools.groupby(entries, key=lambda e: e[2]):
-            records += self.records(name, [m for m, _, _ in group], damaged=damaged)
-        next_cursor = make_cursor(*entries[-1][:2]) if more else None
+        for name, group in itertools.groupby(entries, key=lambda e: e.storage):
+            records += self.records(name, [e.id for e in group], damaged=damaged)
+        next_cursor = entries[-1].cursor if more else None
         return Page([r for r in records if r is not None], next_cursor, tuple(damaged))
 
-    def queue_entries(
-        self, queue: str, kind: str, cursor: str | None, newest_first: bool, chunk: int = 200
-    ) -> Iterator[tuple[str, float, str]]:
-        """(member, score, storage name) of a queue's set `kind` after the cursor: the
-        sub-queues' sets merged in (score, member) order for a sharded queue."""
+    def entries(
+        self,
+        queue: str,
+        status: Status | None,
+        cursor: str | None = None,
+        *,
+        chunk: int = CHUNK,
+        newest_first: bool | None = None,
+    ) -> Iterator[Entry]:
+        """The entries of a queue's tasks in a status (None: every task) after the
+        cursor, in the listing's order (finished ones and all: newest first; waiting
+        ones: next first), unless `newest_first` says otherwise. A sharded queue's
+        sub-queues are merged in that order."""
+        kind, newest = LISTINGS[status]
+        newest = newest if newest_first is None else newest_first
         streams = [
-            self._labelled(name, kind, cursor, newest_first, chunk)
-            for name in self.shards.of(queue)
+            self._entries(name, kind, cursor, newest, chunk) for name in self.shards.of(queue)
         ]
         if len(streams) == 1:
             return streams[0]
-        order = lambda e: (e[1], e[0])  # noqa: E731
-        return heapq.merge(*streams, key=order, reverse=newest_first)
+        return heapq.merge(*streams, key=lambda e: (e.score, e.id), reverse=newest)
 
-    def _labelled(self, name: str, kind: str, cursor, newest_first: bool, chunk: int):
+    def _entries(self, name: str, kind: str, cursor, newest_first: bool, chunk: int):
         key = getattr(self.keys.queue(name), kind)
         for member, score in self.iter_entries(key, cursor, newest_first, chunk):
-            yield member, score, name
+            yield Entry(member, score, name)
 
     def iter_entries(
-        self, key: str, cursor: str | None, newest_first: bool, chunk: int = 200
+        self, key: str, cursor: str | None, newest_first: bool, chunk: int
     ) -> Iterator[tuple[str, float]]:
         """(member, score) of a sorted set strictly after the cursor, in (score, member)
         order (both descending when newest_first), fetched `chunk` at a time."""
@@ -237,47 +241,7 @@ class BrokerReads:
             if len(batch) < chunk:
                 return
 
-    @translating
-    def fields(
-        self, queue: str, ids: Sequence[str], names: Sequence[str], damaged: list | None = None
-    ) -> list[list]:
-        """HMGET of the same fields of many task records, in one round trip; a record
-        that is not a hash reads as missing (`damaged`, when given, is told its key)."""
-        if self.shards.is_sharded(queue):
-            run = lambda name, group: self.fields(name, group, names, damaged)  # noqa: E731
-            return self.per_home(queue, ids, run)
-        keys = [self.keys.queue(queue).task(task_id) for task_id in ids]
-        with self.client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.hmget(wire(key), list(names))
-            rows = [unless_wrong_type(r, None) for r in pipe.execute(raise_on_error=False)]
-        if damaged is not None:
-            damaged += [key for key, row in zip(keys, rows, strict=True) if row is None]
-        return [[None] * len(names) if row is None else row for row in rows]
-
-    @translating
-    def records(
-        self,
-        queue: str,
-        ids: Sequence[str],
-        shown: Shown | None = LISTED,
-        damaged: list | None = None,
-    ) -> list[TaskRecord | None]:
-        """The records of tasks of one queue, read for people (see bounded.py) unless
-        `shown` is None. None: missing, or not a hash (`damaged`, when given, is told
-        the keys of the latter)."""
-        if self.shards.is_sharded(queue):
-            read = lambda name, group: self.records(name, group, shown, damaged)  # noqa: E731
-            return self.per_home(queue, ids, read)
-        q, name = self.keys.queue(queue), logical_queue(queue)
-        keys = [q.task(task_id) for task_id in ids]
-        hashes = self._hashes(keys, shown)
-        if damaged is not None:
-            damaged += [key for key, h in zip(keys, hashes, strict=True) if h is None]
-        return [
-            TaskRecord.from_hash(h, shown, task_id=task_id, queue=name) if h else None
-            for task_id, h in zip(ids, hashes, strict=True)
-        ]
+    # -- waiting for a task ----------------------------------------------------------------
 
     @translating
     def wait_finished(self, queue: str, task_id: str, timeout: float | None) -> TaskRecord | None:
@@ -323,112 +287,10 @@ class BrokerReads:
                     if fields.get("id") == task_id:
                         return last
 
-    @translating
-    def read_events(
-        self, cursors: dict[str, str], block_ms: int, count: int = 1000
-    ) -> list[tuple[str, str, dict]]:
-        """(storage name, entry id, fields) from the event streams of the given queues
-        or sub-queues after the given entry ids, in one XREAD that waits up to block_ms
-        for the first entry (on a cluster, one XREAD per stream, all at once)."""
-        by_key = {self.keys.queue(queue).events: queue for queue in cursors}
-        streams = {key: cursors[queue] for key, queue in by_key.items()}
-        try:
-            reply = self._xread(streams, count, block_ms)
-        except redis.ResponseError as exc:  # a stream of the wrong type: read the others
-            unless_wrong_type(exc, None)
-            types = self._types(list(streams))
-            streams = {k: c for k, c in streams.items() if types[k] in ("stream", "none")}
-            reply = self._xread(streams, count, block_ms) if streams else []
-        return [
-            (by_key[key], entry_id, fields)
-            for key, entries in reply
-            for entry_id, fields in entries
-        ]
 
-    def _xread(self, streams: dict[str, str], count: int, block_ms: int) -> list:
-        if self.stream_reads is not None and len(streams) > 1:
-            return self.stream_reads.read(streams, count, block_ms)
-        return self.client.xread(streams, count=count, block=block_ms)
-
-    def _types(self, keys: Sequence[str]) -> dict[str, str]:
-        with self.client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.type(key)
-            return dict(zip(keys, pipe.execute(), strict=True))
-
-    @translating
-    def workers(self) -> list[WorkerInfo]:
-        """The worker registry, most recent heartbeat first (entries of the wrong type
-        are skipped: the workers' next heartbeats move them aside)."""
-        try:
-            ids = self.client.zrevrange(self.keys.workers, 0, -1)
-        except redis.ResponseError as exc:
-            ids = unless_wrong_type(exc, [])
-        now = self.time_ms()
-        found = self.hashes([self.keys.worker(worker_id) for worker_id in ids])
-        return [WorkerInfo.from_hash(h, now) for h in found if h]
-
-    @translating
-    def runtime_histograms(self, queue: str) -> list[Histogram]:
-        """Runtime histograms of a queue's tasks, one per task name."""
-        return runtime.parse(self._summed_hashes(queue, "runtime"))
-
-    @translating
-    def periodic_state(self) -> dict[str, dict]:
-        """Schedule name -> {"last_tick": epoch ms, "task_id": ...} as the workers left it
-        (what is not such an object, or not a hash at all, reads as nothing yet)."""
-        out = {}
-        for name, value in (self.hashes([self.keys.periodic])[0] or {}).items():
-            try:
-                state = json.loads(value)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(state, dict):
-                out[name] = state
-        return out
-
-    @translating
-    def global_damage(self) -> tuple[list[Damage], int]:
-        """The global keys of the wrong type, and how many were moved aside so far."""
-        k = self.keys
-        wanted = {k.queues: "set", k.workers: "zset", k.periodic: "hash"}
-        wanted |= {k.archive_lock: "string", k.quarantined: "string"}
-        with self.client.pipeline(transaction=False) as pipe:
-            for key in wanted:
-                pipe.type(key)
-            pipe.get(k.quarantined)
-            *types, moved = pipe.execute(raise_on_error=False)
-        found = zip(wanted.items(), types, strict=True)
-        damage = [Damage(key, t, want) for (key, want), t in found if t not in ("none", want)]
-        return damage, _whole(unless_wrong_type(moved, 0)) or 0
-
-    @translating
-    def time_ms(self) -> int:
-        seconds, micros = self.client.time()
-        return seconds * 1000 + micros // 1000
-
-
-COUNTED = ("pending", "scheduled", "active", "completed", "dead", "cancelled")
-
-
-def _summed(hashes) -> dict[str, int]:
-    """Counter hashes added up; a missing hash (None) or a value that is not a whole
-    number (anyone can write one) counts as nothing."""
-    total: Counter = Counter()
-    for h in hashes:
-        total.update({k: n for k, v in (h or {}).items() if (n := _whole(v)) is not None})
-    return dict(total)
-
-
-def _whole(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def make_cursor(member: str, score: float) -> str:
-    return f"{score!r}:{member}"
+def at(task_id: str, score: float) -> str:
+    """The cursor of a listing that goes on after (task_id, score)."""
+    return f"{score!r}:{task_id}"
 
 
 def parse_cursor(cursor: str | None) -> tuple[float | None, str]:

@@ -59,7 +59,9 @@ def _read(relative: str) -> str:
 
 
 class Scripts:
-    """All scripts registered on one client; call as `scripts.run(name, keys, args)`."""
+    """All scripts registered on one client, sync or asyncio: `scripts.run(name, keys,
+    args)` returns the reply (a coroutine of it on an asyncio client). KEYS that do
+    not fit the script's header are refused before anything is sent."""
 
     def __init__(self, client):
         self._scripts: dict[str, tuple[Script, int]] = {

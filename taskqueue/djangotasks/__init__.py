@@ -3,11 +3,10 @@
     TASKS = {"default": {"BACKEND": "taskqueue.backends.RedisTaskBackend"}}
 
 task.py       RedisTask, the backend's task_class: @task(**options) carries our options
-priorities.py Django's -100..100 on our internal 0..200 level scale
 results.py    a task record as a django.tasks TaskResult
 execution.py  what the worker runs for a Django task: the call, its context, the signals
 checks.py     what backend.check() reports
-backend.py    RedisTaskBackend
+backend.py    RedisTaskBackend (priorities: taskqueue/priority.py)
 
 See docs/django-tasks.md.
 """

@@ -30,9 +30,9 @@ from ..client import get_broker
 from ..definition import EnqueueOptions, TaskOptions, build_task
 from ..errors import DuplicateTaskName, TaskDoesNotExist, TaskNotFound, ValidationError
 from ..inspect import get_task
+from ..priority import level_of_django, native_of_django
 from ..records import NewTask, TaskRecord
 from ..registry import registry
-from . import priorities
 from .checks import problems
 from .execution import DjangoTaskAdapter
 from .results import meta_of, task_of, to_result
@@ -78,8 +78,8 @@ class RedisTaskBackend(BaseTaskBackend):
         when JSON cannot carry the arguments, as Django's contract has it."""
         options = EnqueueOptions(
             queue=task.queue_name,
-            priority=priorities.to_native(task.priority),
-            level=priorities.level(task.priority),
+            priority=native_of_django(task.priority),
+            level=level_of_django(task.priority),
             eta=None if task.run_after is None else _aware(task.run_after),
             max_retries=self._option(task, "max_retries", "MAX_RETRIES"),
             meta=meta_of(task, self.alias),

@@ -15,8 +15,9 @@ from django.core.checks import CheckMessage, Error, Warning
 
 from .. import options as check
 from ..conf import OPTIONS as TASKQUEUE_OPTIONS
-from ..conf import QUEUE_NAME_RE, get_config
+from ..conf import get_config
 from ..errors import ConfigurationError, ValidationError
+from ..names import QUEUE_NAME_RE
 
 # OPTIONS: defaults for the backend's tasks, before TASKQUEUE's own.
 BACKEND_OPTIONS: dict[str, Callable[[Any], Any]] = {

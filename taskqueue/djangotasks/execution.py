@@ -152,7 +152,7 @@ class Attempt:
             return
         if isinstance(exc, asyncio.CancelledError):  # the worker's time limit (asyncio.timeout)
             exc = TaskTimeout(f"task {self.ctx.id} went past its time limit")
-        kind, _, traceback, _ = describe(exc)
+        kind, _, traceback = describe(exc)
         self.result.errors.append(
             TaskError(exception_class_path=class_path(kind), traceback=traceback)
         )

@@ -19,10 +19,9 @@ from django.tasks import Task, TaskResult, TaskResultStatus, task_backends
 from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY, TaskError
 
 from ..definition import Task as NativeTask
-from ..priority import DEFAULT_PRIORITY
+from ..priority import DEFAULT_PRIORITY, django_of_native
 from ..records import TaskRecord
 from ..status import Status
-from . import priorities
 from .task import RedisTask
 
 META_KEY = "django"  # the record's meta: {"django": {"priority", "backend", "run_after"}}
@@ -118,7 +117,7 @@ def unvalidated(cls: type[Task], **values) -> Task:
 def _priority(value: object, native: int | None) -> int:
     if type(value) is int and TASK_MIN_PRIORITY <= value <= TASK_MAX_PRIORITY:
         return value
-    return priorities.from_native(native if type(native) is int else DEFAULT_PRIORITY)
+    return django_of_native(native if type(native) is int else DEFAULT_PRIORITY)
 
 
 def _datetime(value: object) -> datetime | None:

@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable
 
 from ..broker.async_broker import AsyncRedisBroker
-from ..broker.operations import ScriptCall
+from ..broker.requests import ScriptCall
 from ..errors import TaskQueueError
 from .runner import Outcome, Running
 
@@ -74,7 +74,7 @@ class Acknowledger:
 
     def calls_for(self, batch: Batch) -> tuple[list[ScriptCall], list[Batch]]:
         """The script calls reporting `batch`, and which outcomes each call's reply answers."""
-        ops = self.broker.ops
+        broker = self.broker
         calls, slots = [], []
         completions: dict[str, Batch] = {}
         for running, outcome in batch:
@@ -83,18 +83,24 @@ class Acknowledger:
                 completions.setdefault(c.queue, []).append((running, outcome))
             elif outcome.kind == "failed":
                 calls.append(
-                    ops.fail(c.queue, c.id, c.attempt, outcome.retry_delay_ms, outcome.error, None)
+                    broker.fail.call(
+                        c.queue,
+                        c.id,
+                        c.attempt,
+                        retry_delay_ms=outcome.retry_delay_ms,
+                        error=outcome.error,
+                    )
                 )
                 slots.append([(running, outcome)])
             elif outcome.kind == "cancelled":
-                calls.append(ops.finish_cancelled(c.queue, c.id, c.attempt, None))
+                calls.append(broker.finish_cancelled.call(c.queue, c.id, c.attempt))
                 slots.append([(running, outcome)])
             else:  # abandoned: nothing to report
                 slots.append([(running, outcome)])
                 calls.append(None)
         for queue, items in completions.items():
             done = [(r.claimed.id, r.claimed.attempt, o.result) for r, o in items]
-            calls.append(ops.complete(queue, done, None))
+            calls.append(broker.complete.call(queue, done))
             slots.append(items)
         kept = [(c, s) for c, s in zip(calls, slots, strict=True) if c is not None]
         for call, items in zip(calls, slots, strict=True):

@@ -26,6 +26,8 @@ def main(options, conn, log_level: str) -> None:
     import django
 
     django.setup()
+    # After django.setup(), as in manage.py: this runs first in a freshly spawned
+    # process, and the worker and its settings are loaded by a configured Django.
     from ..conf import get_config
     from . import logs
     from .worker import Worker

@@ -57,7 +57,7 @@ class Claiming:
     async def _claim_from(self, queue: str, count: int, got: list, *, reports: bool) -> list:
         """The tasks claimed from one queue (the first also carries the reports)."""
         suspects = self._suspects_mode(got)
-        call = self.broker.ops.claim(queue, self.id, count - len(got), None, None, suspects)
+        call = self.broker.claim.call(queue, self.id, count - len(got), suspects=suspects)
         if reports:
             claimed = await self._report_and_claim(call)
         else:

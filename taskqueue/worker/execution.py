@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..broker.keys import logical_queue
+from ..broker.outcomes import Lease
 from ..context import TaskContext
 from ..records import Claimed
 from .runner import InvalidTaskRecord, Outcome, Runner, Running
@@ -46,7 +46,7 @@ class Execution:
 
     def hold(self, c: Claimed) -> Running:
         """Take a claimed task in: from now on the heartbeat renews its lease."""
-        queue = logical_queue(c.queue)  # a task of 'emails#2' is a task of 'emails'
+        queue = c.logical_queue or c.queue  # a task of 'emails#2' is a task of 'emails'
         ctx = TaskContext(c.id, c.name, queue, c.attempt, c.failures, c.max_retries)
         running = Running(c, ctx)
         self.running[(c.queue, c.id)] = running
@@ -184,11 +184,12 @@ class Execution:
     # -- what the heartbeat hears ----------------------------------------------------
 
     def lease_answer(self, queue: str, task_id: str, answer: int) -> None:
-        """1 renewed, 2 cancel requested, 0 lost (another attempt may run it now)."""
+        """What renewing a running task's lease answered (a Lease, or its number from a
+        supervisor): LOST (another attempt may run it now) or CANCEL_REQUESTED."""
         running = self.running.get((queue, task_id))
         if running is None or not running.started or running.finished:
             return
-        if answer == 0:
+        if Lease(answer) is Lease.LOST:
             log.warning("task %s: lease lost (the task may run elsewhere); stopping it", task_id)
             running.stop_reason = "lost"
         elif running.ctx.cancelled:

@@ -16,12 +16,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-from ..broker.errors import translating
+from .. import runtime
+from ..broker.outcomes import Lease
 from ..broker.redis_broker import RedisBroker
-from ..client import close_client
 from ..errors import BrokerUnavailable
-from ..runtime import bucket_of
-from ..workers import FORGET_AFTER_S
+from ..workers import WorkerBeat
 
 log = logging.getLogger("taskqueue.worker")
 RETRY_S = 1.0  # after a beat that found Redis unreachable (not a whole interval)
@@ -34,15 +33,15 @@ class Heartbeat(threading.Thread):
         broker: RedisBroker,
         interval: float,
         held: Callable[[], list],
-        on_answer: Callable[[str, str, int], None],
-        registry_entry: Callable[[], dict],
+        on_answer: Callable[[str, str, Lease], None],
+        registry_entry: Callable[[], WorkerBeat],
         stats: "RuntimeStats",
     ):
         super().__init__(name="taskqueue-heartbeat", daemon=True)
         self.broker = broker
         self.interval = interval
         self.held = held  # () -> [(queue, id, attempt, progress JSON or None)]
-        self.on_answer = on_answer  # (queue, id, answer): 1 renewed, 2 cancel requested, 0 lost
+        self.on_answer = on_answer  # (queue, id, answer) when not plainly RENEWED
         self.registry_entry = registry_entry
         self.stopped = threading.Event()
         self.stats = stats
@@ -64,7 +63,7 @@ class Heartbeat(threading.Thread):
             self.join(timeout=FINISH_WAIT_S)  # a beat in progress ends first
         with contextlib.suppress(BrokerUnavailable):
             self.unregister(worker_id)
-        close_client(self.broker.client)
+        self.broker.close()
 
     def beat(self) -> bool:
         """Renew, register, flush, each on its own (one that fails does not stop the
@@ -95,38 +94,16 @@ class Heartbeat(threading.Thread):
                 log.exception("renewing the leases of queue %s failed", queue)
                 continue
             for (task_id, _, _), answer in zip(held, answers, strict=True):
-                if answer != 1:
+                if answer is not Lease.RENEWED:
                     self.on_answer(queue, task_id, answer)
 
-    @translating
     def register(self) -> None:
-        """Write the registry entry (a registry key of the wrong type is moved aside)."""
-        entry = self.registry_entry()
+        """Write the registry entry, its heartbeat on Redis's clock."""
         now = self.broker.time_ms()
-        entry["heartbeat_at"] = now
-        keys, key = self.broker.keys, self.broker.keys.worker(entry["id"])
+        self.broker.register_worker(self.registry_entry(), now)
 
-        def write():
-            with self.broker.client.pipeline(transaction=False) as pipe:
-                pipe.hset(key, mapping={k: str(v) for k, v in entry.items()})
-                pipe.expire(key, FORGET_AFTER_S)
-                pipe.zadd(keys.workers, {entry["id"]: now})
-                pipe.zremrangebyscore(keys.workers, "-inf", now - FORGET_AFTER_S * 1000)
-                pipe.execute()
-
-        self.broker.healing_global({key: "hash", keys.workers: "zset"}, write)
-
-    @translating
     def unregister(self, worker_id: str) -> None:
-        workers = self.broker.keys.workers
-
-        def write():
-            with self.broker.client.pipeline(transaction=False) as pipe:
-                pipe.delete(self.broker.keys.worker(worker_id))
-                pipe.zrem(workers, worker_id)
-                pipe.execute()
-
-        self.broker.healing_global({workers: "zset"}, write)
+        self.broker.unregister_worker(worker_id)
 
 
 class RuntimeStats:
@@ -143,9 +120,8 @@ class RuntimeStats:
 
     def record(self, queue: str, task: str, seconds: float) -> None:
         with self.lock:
-            self.counts[(queue, task, f"b{bucket_of(seconds)}")] += 1
-            self.counts[(queue, task, "sum_ms")] += int(seconds * 1000)
-            self.counts[(queue, task, "count")] += 1
+            for part, n in runtime.parts(seconds):
+                self.counts[(queue, task, part)] += n
 
     def take(self) -> Counter:
         with self.lock:
@@ -156,62 +132,36 @@ class RuntimeStats:
         with self.lock:
             self.counts.update(counts)
 
-    def calls(self, ops, counts: Counter) -> list:
-        """The script calls writing `counts`, one per queue, each with its counts."""
-        by_queue: dict[str, Counter] = {}
+    def by_queue(self, counts: Counter) -> dict[str, Counter]:
+        """`counts` split by queue, each as (task, part) -> n."""
+        out: dict[str, Counter] = {}
         for (queue, task, part), n in counts.items():
-            by_queue.setdefault(queue, Counter())[(queue, task, part)] = n
-        return [
-            (ops.record_runtimes(queue, [(f"{t}|{p}", n) for (_, t, p), n in c.items()]), c)
-            for queue, c in by_queue.items()
-        ]
+            out.setdefault(queue, Counter())[(task, part)] = n
+        return out
 
-    def settle(self, counts: Counter, outcome) -> None:
-        """After one queue's call: its counts back for the next flush when Redis was
+    def put_back_queue(self, queue: str, counts: Counter) -> None:
+        self.put_back(Counter({(queue, task, part): n for (task, part), n in counts.items()}))
+
+    def settle(self, queue: str, counts: Counter, outcome) -> None:
+        """After one queue's write: its counts back for the next flush when Redis was
         unreachable, dropped with a log line on any other error."""
         if isinstance(outcome, BrokerUnavailable):
-            self.put_back(counts)
+            self.put_back_queue(queue, counts)
         elif isinstance(outcome, Exception):
             log.warning("runtime statistics of %d task(s) dropped: %s", len(counts), outcome)
 
     def flush(self, broker: RedisBroker) -> None:
         """Write what was recorded since the last flush (raises BrokerUnavailable)."""
-        calls = self.calls(broker.ops, self.take())
-        for i, (call, counts) in enumerate(calls):
+        groups = list(self.by_queue(self.take()).items())
+        for i, (queue, counts) in enumerate(groups):
             try:
-                broker.run(call)
+                broker.record_runtimes(queue, counts)
             except BrokerUnavailable:
-                for _, rest in calls[i:]:
-                    self.put_back(rest)
+                for rest in groups[i:]:
+                    self.put_back_queue(*rest)
                 raise
             except Exception as exc:
-                self.settle(counts, exc)
-
-
-def registry_fields(
-    worker_id: str,
-    name: str,
-    host: str,
-    pid: int,
-    queues,
-    concurrency: int,
-    processes: int,
-    started_at: int,
-) -> dict:
-    return {
-        "id": worker_id,
-        "name": name,
-        "host": host,
-        "pid": pid,
-        "queues": ",".join(queues),
-        "concurrency": concurrency,
-        "processes": processes,
-        "started_at": started_at,
-        "state": "running",
-        "in_flight": 0,
-        "processed": 0,
-        "failed": 0,
-    }
+                self.settle(queue, counts, exc)
 
 
 async def register_when_possible(heartbeat: Heartbeat) -> None:

@@ -19,11 +19,11 @@ from django.conf import settings
 from django.db import DatabaseError, connections, router
 
 from ..broker.async_broker import AsyncRedisBroker
+from ..broker.operations import TRIM_BATCH
 from ..definition import EnqueueOptions, build_task
 from ..errors import BrokerUnavailable, TaskQueueError
 from ..periodic import Schedule
 from ..registry import Registry
-from ..serialization import dumps
 from .logs import Throttled
 
 log = logging.getLogger("taskqueue.worker")
@@ -109,7 +109,7 @@ class Maintenance:
         """Finished records past their retention, in batches of 100 a kind, up to
         TRIM_CALLS calls: a queue where nothing finishes any more is trimmed too."""
         for _ in range(TRIM_CALLS):
-            if max(await self.broker.trim(queue)) < 100:
+            if max(await self.broker.trim(queue)) < TRIM_BATCH:
                 return
 
     def now(self) -> datetime:
@@ -140,12 +140,8 @@ class Maintenance:
         except TaskQueueError as exc:
             log.error("periodic %s: cannot enqueue %s: %s", schedule.name, schedule.task, exc)
             return
-        [(task_id, created)] = await self.broker.enqueue(new.queue, [new])
-        state = dumps({"last_tick": int(tick.timestamp() * 1000), "task_id": task_id})
-        periodic = self.broker.keys.periodic
-        await self.broker.healing_global(
-            {periodic: "hash"}, lambda: self.broker.client.hset(periodic, schedule.name, state)
-        )
+        [(task_id, created)] = await self.broker.enqueue([new])
+        await self.broker.record_periodic(schedule.name, int(tick.timestamp() * 1000), task_id)
         if created:
             log.info("periodic %s: enqueued %s for %s", schedule.name, task_id, tick.isoformat())
 
@@ -156,6 +152,8 @@ async def archive_loop(interval: float) -> None:
     does the work (a Redis lock), and the event loop never waits for the database.
     The first run is one interval after the start: a worker that just started (or many
     restarting at once) leaves the database alone for a while."""
+    # The archive (and with it the models) when the loop starts, so that importing
+    # the worker needs no app registry: model classes are built once apps are loaded.
     from .. import archive
 
     pause = interval * random.uniform(0.9, 1.1)
@@ -194,7 +192,7 @@ def _archive_in_thread(archive):
 
 
 def _archive_table_exists() -> bool:
-    from ..models import TaskArchive
+    from ..models import TaskArchive  # here, not above: see archive_loop
 
     connection = connections[router.db_for_write(TaskArchive)]
     try:

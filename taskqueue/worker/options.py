@@ -5,8 +5,8 @@ import secrets
 import socket
 from dataclasses import dataclass
 
-from ..broker.keys import validate_queue_name
 from ..errors import ValidationError
+from ..names import validate_queue_name
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ..conf import Config
 from ..context import TaskContext, activate, deactivate
 from ..definition import Task
 from ..errors import SerializationError, TaskCancelled, TaskNotFound, TaskTimeout
-from ..records import Claimed
+from ..records import Claimed, TaskError
 from ..registry import Registry
 from ..serialization import dumps
 from .retry import retry_delay_ms
@@ -32,7 +32,7 @@ MAX_TRACEBACK = 16_000
 class Outcome:
     kind: str  # completed, failed, cancelled, abandoned (lost lease or shutdown: no report)
     result: str = ""  # JSON, for completed
-    error: tuple[str, str, str, str] | None = None  # type, message, traceback, JSON of the three
+    error: TaskError | None = None
     retry_delay_ms: int | None = None
     runtime_s: float = 0.0
 
@@ -163,12 +163,12 @@ class Runner:
         return Outcome("failed", error=error, retry_delay_ms=delay)
 
 
-def describe(exc: BaseException) -> tuple[str, str, str, str]:
-    """(type, message, traceback, JSON of the three) of an exception, sizes bounded."""
+def describe(exc: BaseException) -> TaskError:
+    """An exception as a TaskError, sizes bounded."""
     kind = type(exc).__name__ if isinstance(exc, InvalidTaskRecord) else _qualified(type(exc))
     message = _safe_str(exc)[:MAX_MESSAGE]
     trace = "".join(tb.format_exception(exc))[-MAX_TRACEBACK:]
-    return kind, message, trace, dumps({"type": kind, "message": message, "traceback": trace})
+    return TaskError(kind, message, trace)
 
 
 def _qualified(cls: type) -> str:

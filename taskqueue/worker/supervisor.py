@@ -26,14 +26,15 @@ import socket
 import time
 from dataclasses import dataclass, field, replace
 
-from ..broker.async_broker import AsyncRedisBroker
-from ..client import build_broker, connect_async
+from ..broker.outcomes import Lease
+from ..client import build_async_broker, build_broker
 from ..conf import Config
 from ..errors import BrokerUnavailable, TaskNotFound, TaskTimeout
 from ..periodic import schedules
 from ..registry import registry
+from ..workers import WorkerBeat
 from . import child as child_process
-from .heartbeat import Heartbeat, RuntimeStats, register_when_possible, registry_fields
+from .heartbeat import Heartbeat, RuntimeStats, register_when_possible
 from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
 from .retry import retry_delay_ms
@@ -78,8 +79,7 @@ class Supervisor:
     async def main(self) -> int:
         self.loop = asyncio.get_running_loop()
         self.stop = asyncio.Event()
-        self.client = connect_async(self.config)
-        self.broker = AsyncRedisBroker(self.client, self.config)
+        self.broker = build_async_broker(self.config)
         self.heartbeat = Heartbeat(
             build_broker(self.config),
             self.config.LEASE_SECONDS / 3,
@@ -190,9 +190,7 @@ class Supervisor:
             if reason == "timeout":
                 await self._fail_timed_out(entry)
             elif reason == "cancel":
-                await self.broker.run(
-                    self.broker.ops.finish_cancelled(entry[0], entry[1], entry[2], None)
-                )
+                await self.broker.finish_cancelled(entry[0], entry[1], entry[2])
             await self._release(others)
         elif code != 0 and child.held:
             started = [e for e in child.held if e[9]]
@@ -213,8 +211,7 @@ class Supervisor:
         delay = None
         if failures < max_retries:
             delay = retry_delay_ms(_registered(name), exc, failures, self.config)
-        call = self.broker.ops.fail(queue, task_id, attempt, delay, describe(exc), None)
-        await self.broker.run(call)
+        await self.broker.fail(queue, task_id, attempt, retry_delay_ms=delay, error=describe(exc))
 
     async def _release(self, entries: list) -> None:
         for queue, held in _by_queue(entries).items():
@@ -222,7 +219,7 @@ class Supervisor:
 
     async def _expire(self, entries: list) -> None:
         for queue, held in _by_queue(entries).items():
-            await self.broker.run(self.broker.ops.renew(queue, held, 0, None))
+            await self.broker.renew(queue, held, lease_ms=0)
             await self.broker.reap(queue)
 
     # -- hard limits -----------------------------------------------------------------
@@ -271,37 +268,34 @@ class Supervisor:
             (e[0], e[1], e[2], e[3]) for c in list(self.children.values()) for e in list(c.held)
         ]
 
-    def _answer_from_thread(self, queue: str, task_id: str, answer: int) -> None:
+    def _answer_from_thread(self, queue: str, task_id: str, answer: Lease) -> None:
         self.loop.call_soon_threadsafe(self._route_answer, queue, task_id, answer)
 
-    def _route_answer(self, queue: str, task_id: str, answer: int) -> None:
+    def _route_answer(self, queue: str, task_id: str, answer: Lease) -> None:
         for child in self.children.values():
             if any(e[0] == queue and e[1] == task_id for e in child.held):
-                if answer == 2:
+                if answer is Lease.CANCEL_REQUESTED:
                     child.cancels.setdefault((queue, task_id), time.monotonic())
                 message = json.dumps({"queue": queue, "id": task_id, "answer": answer}).encode()
                 with contextlib.suppress(OSError):
                     child.conn.send_bytes(message)
 
-    def _registry_entry(self) -> dict:
+    def _registry_entry(self) -> WorkerBeat:
         o, children = self.options, list(self.children.values())
-        entry = registry_fields(
-            self.id,
-            o.name or self.id,
-            socket.gethostname(),
-            os.getpid(),
-            o.queues,
-            o.concurrency * o.processes,
-            o.processes,
-            self.started_at,
-        )
-        entry.update(
+        return WorkerBeat(
+            id=self.id,
+            name=o.name or self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            queues=o.queues,
+            concurrency=o.concurrency * o.processes,
+            processes=o.processes,
+            started_at=self.started_at,
+            state="stopping" if self.stop.is_set() else "running",
             in_flight=sum(len(c.held) for c in children),
             processed=sum(c.processed for c in children),
             failed=sum(c.failed for c in children),
-            state="stopping" if self.stop.is_set() else "running",
         )
-        return entry
 
     # -- stopping --------------------------------------------------------------------
 

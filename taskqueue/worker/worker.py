@@ -17,19 +17,19 @@ import socket
 import threading
 import time
 
-from ..broker.async_broker import AsyncRedisBroker
-from ..broker.errors import unavailable
-from ..client import build_broker, connect_async
+from ..broker.outcomes import refused
+from ..client import build_async_broker, build_broker
 from ..conf import Config
 from ..errors import BrokerUnavailable
 from ..periodic import schedules
 from ..records import Claimed
 from ..registry import Registry
 from ..registry import registry as default_registry
+from ..workers import WorkerBeat
 from .acks import Acknowledger
 from .claiming import Claiming
 from .execution import Execution
-from .heartbeat import Heartbeat, RuntimeStats, register_when_possible, registry_fields
+from .heartbeat import Heartbeat, RuntimeStats, register_when_possible
 from .logs import Throttled
 from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
@@ -84,8 +84,7 @@ class Worker(Claiming):
         self.loop = asyncio.get_running_loop()
         self.stop = asyncio.Event()
         self.force = asyncio.Event()
-        self.client = connect_async(self.config)
-        self.broker = AsyncRedisBroker(self.client, self.config)
+        self.broker = build_async_broker(self.config)
         self.acker = Acknowledger(self.broker, self._reported)
         runner = Runner(self.registry, self.config)
         self.execution = Execution(runner, self.options.concurrency, self.acker.add)
@@ -278,7 +277,7 @@ class Worker(Claiming):
         self.running.pop((c.queue, c.id), None)
         if outcome.kind == "abandoned":
             return
-        if answer in (False, 0, "stale"):
+        if refused(answer):
             log.warning("task %s: report refused, its lease was lost (attempt %d)", c.id, c.attempt)
             return
         if outcome.kind == "completed":
@@ -290,15 +289,16 @@ class Worker(Claiming):
 
     async def flush_stats_async(self) -> None:
         """Write the runtime histograms' increments (the heartbeat does it in a lone worker)."""
-        pairs = self.stats.calls(self.broker.ops, self.stats.take())
-        if not pairs:
+        groups = self.stats.by_queue(self.stats.take())
+        if not groups:
             return
+        calls = [self.broker.record_runtimes.call(q, counts) for q, counts in groups.items()]
         try:
-            outcomes = await self.broker.run_many([call for call, _ in pairs])
-        except Exception as exc:  # statistics wait for the next flush
-            outcomes = [unavailable(exc)] * len(pairs)
-        for (_, counts), outcome in zip(pairs, outcomes, strict=True):
-            self.stats.settle(counts, outcome)
+            outcomes = await self.broker.run_many(calls)
+        except Exception as exc:  # Redis unreachable: statistics wait for the next flush
+            outcomes = [exc] * len(calls)
+        for (queue, counts), outcome in zip(groups.items(), outcomes, strict=True):
+            self.stats.settle(queue, counts, outcome)
 
     # -- heartbeat hooks (called from the heartbeat thread) ----------------------------
 
@@ -311,22 +311,19 @@ class Worker(Claiming):
     def _answer_from_thread(self, queue: str, task_id: str, answer: int) -> None:
         self.loop.call_soon_threadsafe(self.execution.lease_answer, queue, task_id, answer)
 
-    def _registry_entry(self) -> dict:
+    def _registry_entry(self) -> WorkerBeat:
         o = self.options
-        entry = registry_fields(
-            self.id,
-            o.name or self.id,
-            socket.gethostname(),
-            os.getpid(),
-            o.queues,
-            o.concurrency,
-            o.processes,
-            self.started_at,
-        )
-        entry.update(
+        return WorkerBeat(
+            id=self.id,
+            name=o.name or self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            queues=o.queues,
+            concurrency=o.concurrency,
+            processes=o.processes,
+            started_at=self.started_at,
+            state="stopping" if self.stop.is_set() else "running",
             in_flight=len(self.running),
             processed=self.processed,
             failed=self.failed,
-            state="stopping" if self.stop.is_set() else "running",
         )
-        return entry

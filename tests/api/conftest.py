@@ -1,59 +1,12 @@
-"""Fixtures of the API tests: users with the console permissions, tokens, and a client
-that speaks JSON with a bearer token. Two tasks are registered for the tests here."""
-
-import json
+"""Fixtures of the API tests: users with the console permissions and clients with
+tokens (tests/support/web.py), the sample tasks registered (tests/support/tasks.py),
+an unreachable Redis, and the real-process stack of live.py."""
 
 import pytest
-from django.contrib.auth.models import Permission, User
-from django.test import Client
+from django.contrib.auth.models import User
 
-from api.tokens import create_token
-from taskqueue import task
-from taskqueue.audit import Actor
-
-ALL_SCOPES = ("read", "enqueue", "operate")
-
-
-@task(name="tests.api.echo")
-def echo(*args, **kwargs):
-    return {"args": list(args), "kwargs": kwargs}
-
-
-@task(name="tests.api.mail", queue="emails", max_retries=0)
-def mail(to):
-    return to
-
-
-class Api:
-    """A test client for /api/v1/: JSON in, the response out (`.json()` to read it)."""
-
-    def __init__(self, token: str | None = None, client: Client | None = None):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.client = client or Client(headers=headers)
-
-    def get(self, path: str, **params):
-        return self.client.get(f"/api/v1/{path}", params)
-
-    def post(self, path: str, body=None, *, headers=None, raw: bytes | str | None = None,
-             content_type: str = "application/json"):  # fmt: skip
-        data = raw if raw is not None else ("" if body is None else json.dumps(body))
-        return self.client.post(
-            f"/api/v1/{path}", data, content_type=content_type, headers=headers or {}
-        )
-
-    def delete(self, path: str):
-        return self.client.delete(f"/api/v1/{path}")
-
-
-def make_user(username: str, *codenames: str, **extra) -> User:
-    user = User.objects.create_user(username, password=None, **extra)  # no slow hashing
-    perms = Permission.objects.filter(content_type__app_label="taskqueue", codename__in=codenames)
-    user.user_permissions.add(*perms)
-    return user
-
-
-def make_token(user: User, scopes=ALL_SCOPES, name: str = "tests") -> str:
-    return create_token(Actor("tests", "system"), user, name, scopes)[1]
+from tests.support import tasks  # noqa: F401 - registers tests.api.echo and tests.api.mail
+from tests.support.web import Api, make_token, make_user
 
 
 @pytest.fixture
@@ -71,36 +24,6 @@ def api(operator) -> Api:
 def reader(operator) -> Api:
     """A client whose token may only read."""
     return Api(make_token(operator, ("read",), name="dashboards"))
-
-
-def error_of(response) -> dict:
-    """The `error` object of an API error response (and proof of the one shape)."""
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "fields"}
-    return body["error"]
-
-
-def make_dead(broker, task_id: str, queue: str = "default", error_type: str = "ValueError"):
-    """Let a worker claim and fail the queue's next task, which must be `task_id`."""
-    (claimed,) = broker.claim(queue, "worker-1", 1)
-    assert claimed.id == task_id
-    broker.fail(queue, task_id, claimed.attempt, retry_delay_ms=None, error_type=error_type,
-                error_message="boom", traceback="Traceback ...", error_json="{}")  # fmt: skip
-    return task_id
-
-
-def register_worker(broker, worker_id: str, *, silent_for_s: float = 0.0, queues="default"):
-    """A worker registry entry as the worker writes it (docs/redis-keys.md)."""
-    beat = broker.time_ms() - int(silent_for_s * 1000)
-    broker.client.zadd(broker.keys.workers, {worker_id: beat})
-    broker.client.hset(
-        broker.keys.worker(worker_id),
-        mapping={"id": worker_id, "name": f"{worker_id}@host", "host": "host", "pid": 4242,
-                 "queues": queues, "concurrency": 4, "processes": 1, "started_at": beat,
-                 "heartbeat_at": beat, "in_flight": 1, "processed": 10, "failed": 2,
-                 "state": "running"},
-    )  # fmt: skip
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from taskqueue.embedded_redis import RedisProcess, free_port
+from tests.support.waits import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SETUP_USER = """
@@ -106,15 +106,3 @@ class LiveStack:
                 process.kill()
                 process.wait()
         self.redis.stop()
-
-
-def wait_for(condition, timeout: float, what: str):
-    """Poll `condition` until it returns something truthy; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what} after {timeout} s")
-        time.sleep(0.05)

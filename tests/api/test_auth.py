@@ -9,9 +9,8 @@ from api.models import ApiToken
 from api.tokens import revoke_token
 from taskqueue.audit import Actor
 from taskqueue.models import AuditEvent
-from tests.worker.conftest import wait_until
-
-from .conftest import Api, error_of, make_token, make_user
+from tests.support.waits import wait_for
+from tests.support.web import Api, error_of, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 ENQUEUE = {"task": "tests.api.echo", "args": [1]}
@@ -134,7 +133,7 @@ def test_a_token_revoked_by_another_process_stops_working_once_its_cache_entry_e
     assert api.get("queues").status_code == 200
     ApiToken.objects.update(revoked_at=timezone.now())  # no signal: as another process would
     assert api.get("queues").status_code == 200  # still cached here
-    wait_until(lambda: api.get("queues").status_code == 401, timeout=5)
+    wait_for(lambda: api.get("queues").status_code == 401, timeout=5)
 
 
 def test_losing_a_permission_in_this_process_takes_effect_at_once(operator):

@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from taskqueue.broker.damage import KIND_TYPES
+from tests.support.web import logged_in
 
 from ..damage import spoil, wrong_types
 
@@ -28,9 +29,7 @@ PAGES = ("/", "/queues/default/", "/tasks/", "/dead/", "/scheduled/", "/workers/
 
 @pytest.fixture
 def console(operator) -> Client:
-    client = Client()
-    client.force_login(operator)
-    return client
+    return logged_in(operator)
 
 
 def statuses(api, console) -> dict[str, int]:

@@ -2,7 +2,8 @@
 
 import pytest
 
-from .conftest import echo, mail, make_dead
+from tests.support.records import make_dead
+from tests.support.tasks import echo, mail
 
 pytestmark = pytest.mark.django_db
 
@@ -10,7 +11,7 @@ pytestmark = pytest.mark.django_db
 def test_dead_letters_are_listed_with_grouped_counts(reader, broker):
     value_error = make_dead(broker, echo.enqueue(1).id, error_type="ValueError")
     key_error = make_dead(broker, echo.enqueue(2).id, error_type="KeyError")
-    mail_error = make_dead(broker, mail.enqueue("x").id, "emails", "ValueError")
+    mail_error = make_dead(broker, mail.enqueue("x"), "ValueError")
     echo.enqueue(3)  # alive: never listed
     body = reader.get("dlq").json()
     assert {t["id"] for t in body["items"]} == {value_error, key_error, mail_error}
@@ -21,7 +22,7 @@ def test_dead_letters_are_listed_with_grouped_counts(reader, broker):
 def test_dead_letters_filter_by_queue_name_and_exception(reader, broker):
     value_error = make_dead(broker, echo.enqueue(1).id, error_type="ValueError")
     make_dead(broker, echo.enqueue(2).id, error_type="KeyError")
-    mail_error = make_dead(broker, mail.enqueue("x").id, "emails", "ValueError")
+    mail_error = make_dead(broker, mail.enqueue("x"), "ValueError")
 
     def ids(**params):
         return [t["id"] for t in reader.get("dlq", **params).json()["items"]]

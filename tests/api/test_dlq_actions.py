@@ -4,8 +4,9 @@ import pytest
 
 from taskqueue import inspect
 from taskqueue.models import AuditEvent
-
-from .conftest import echo, error_of, mail, make_dead
+from tests.support.records import make_dead
+from tests.support.tasks import echo, mail
+from tests.support.web import error_of
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ def dead(broker) -> dict[str, str]:
     return {
         "value": make_dead(broker, echo.enqueue(1).id, error_type="ValueError"),
         "key": make_dead(broker, echo.enqueue(2).id, error_type="KeyError"),
-        "mail": make_dead(broker, mail.enqueue("x").id, "emails", "ValueError"),
+        "mail": make_dead(broker, mail.enqueue("x"), "ValueError"),
     }
 
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from .live import wait_for
+from tests.support.waits import wait_for
 
 pytestmark = pytest.mark.slow
 

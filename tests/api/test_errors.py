@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from .conftest import error_of
+from tests.support.web import error_of
 
 pytestmark = pytest.mark.django_db
 

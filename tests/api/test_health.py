@@ -2,7 +2,8 @@
 
 import pytest
 
-from .conftest import Api, register_worker
+from tests.support.records import register_worker
+from tests.support.web import Api
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import pytest
 from django.urls import URLPattern, get_resolver
 
 from taskqueue import inspect
-
-from .conftest import error_of, make_dead, register_worker
+from tests.support.records import make_dead, register_worker
+from tests.support.web import error_of
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,7 @@ import sys
 import pytest
 
 from taskqueue import inspect
-
-from .conftest import error_of
+from tests.support.web import error_of
 
 pytestmark = pytest.mark.django_db
 

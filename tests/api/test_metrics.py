@@ -3,7 +3,9 @@
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import Api, echo, make_dead, register_worker
+from tests.support.records import make_dead, register_worker
+from tests.support.tasks import echo
+from tests.support.web import Api
 
 pytestmark = pytest.mark.django_db
 

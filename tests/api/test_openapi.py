@@ -19,8 +19,9 @@ from schemathesis.specs.openapi.checks import (
 from api import urls
 from api.openapi import document
 from config.wsgi import application
-
-from .conftest import Api, echo, make_dead, register_worker
+from tests.support.records import make_dead, register_worker
+from tests.support.tasks import echo
+from tests.support.web import Api
 
 CHECKS = [
     not_a_server_error,

@@ -4,8 +4,7 @@ import pytest
 
 from taskqueue import inspect
 from taskqueue.models import AuditEvent
-
-from .conftest import echo
+from tests.support.tasks import echo
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from .conftest import echo, error_of, mail
+from tests.support.tasks import echo, mail
+from tests.support.web import error_of
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,8 @@
 import pytest
 
 from taskqueue.models import AuditEvent
-
-from .conftest import echo, error_of
+from tests.support.tasks import echo
+from tests.support.web import error_of
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,9 @@
 
 import pytest
 
-from .conftest import echo, error_of, make_dead
+from tests.support.records import make_dead
+from tests.support.tasks import echo
+from tests.support.web import error_of
 
 pytestmark = pytest.mark.django_db
 

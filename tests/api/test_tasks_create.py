@@ -6,8 +6,7 @@ import pytest
 
 from taskqueue import inspect
 from taskqueue.status import Status
-
-from .conftest import Api, error_of, make_token, make_user
+from tests.support.web import Api, error_of, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 

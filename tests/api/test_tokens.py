@@ -11,8 +11,7 @@ from django.test import Client
 from api.models import ApiToken
 from api.tokens import TOKEN_RE, hash_token
 from taskqueue.models import AuditEvent
-
-from .conftest import Api, make_user
+from tests.support.web import Api, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import register_worker
+from tests.support.records import register_worker
 
 pytestmark = pytest.mark.django_db
 

@@ -69,11 +69,24 @@ class Child:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
+# daphne with the console sockets' periodic access re-check every N s (argv[1]), so that
+# a test can tell a pushed access change from the re-check.
+DAPHNE_WITH_RECHECK = (
+    "import sys, django; django.setup(); from dashboard.live import consumers; "
+    "consumers.RECHECK_S = float(sys.argv.pop(1)); "
+    "from daphne.cli import CommandLineInterface; CommandLineInterface.entrypoint()"
+)
+
+
 class Daphne(Child):
-    def __init__(self, env: dict, log: Path, port: int | None = None):
+    def __init__(self, env: dict, log: Path, port: int | None = None,
+                 recheck_s: float | None = None):  # fmt: skip
         self.port = port or free_port()
-        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                "config.asgi:application"]  # fmt: skip
+        serve = ["-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"]
+        if recheck_s is None:
+            argv = [sys.executable, "-m", "daphne", *serve]
+        else:
+            argv = [sys.executable, "-c", DAPHNE_WITH_RECHECK, str(recheck_s), *serve]
         super().__init__(argv, env, log)
 
     @property

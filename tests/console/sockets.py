@@ -5,16 +5,15 @@ import asyncio
 import time
 
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from config.asgi import application
+from tests.support.web import logged_in
 
 LOCAL = (b"origin", b"http://localhost")
 
 
 def session_cookie(user) -> tuple[bytes, bytes]:
-    client = Client()
-    client.force_login(user)
+    client = logged_in(user)
     return b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()
 
 

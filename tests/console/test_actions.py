@@ -7,8 +7,9 @@ import taskqueue
 from taskqueue import inspect as taskqueue_inspect
 from taskqueue.models import AuditEvent
 from taskqueue.status import Status
-
-from .conftest import HTMX, make_dead, other, sample
+from tests.support.records import make_dead
+from tests.support.tasks import other, sample
+from tests.support.web import HTMX
 
 pytestmark = pytest.mark.django_db
 

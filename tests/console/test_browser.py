@@ -19,9 +19,11 @@ from playwright.sync_api import Page, expect, sync_playwright
 from demo import tasks as demo
 from demo.tasks import fast
 from taskqueue import inspect
+from taskqueue.records import TaskError
 from taskqueue.status import Status
+from tests.support.records import make_dead
+from tests.support.tasks import sample
 
-from .conftest import make_dead, sample
 from .servers import PASSWORD, Daphne, prepare_database, project_env, worker
 
 CHROMIUM = "/usr/bin/chromium"
@@ -167,8 +169,7 @@ def test_xss_payloads_render_as_text_and_fire_nothing(console, server, broker):
     page = console.open(server.url, f"/tasks/?q={handle.id}")
     (claimed,) = broker.claim("default", "<b>evil worker</b>", 1)
     broker.fail(claimed.queue, claimed.id, claimed.attempt, retry_delay_ms=None,
-                error_type="XSSError", error_message=PAYLOADS[1], traceback=PAYLOADS[0],
-                error_json="{}")  # fmt: skip
+                error=TaskError("XSSError", PAYLOADS[1], PAYLOADS[0]))  # fmt: skip
     expect(page.locator(f"#task-{handle.id} td.error")).to_contain_text("<img src=/xss-probe")
     page = console.open(server.url, f"/tasks/{handle.id}/")
     args = page.locator("pre.json").first.inner_text()

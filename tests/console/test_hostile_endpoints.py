@@ -9,8 +9,8 @@ import pytest
 from django.urls import URLPattern, get_resolver
 
 from taskqueue import inspect
-
-from .conftest import make_dead, sample
+from tests.support.records import make_dead
+from tests.support.tasks import sample
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from dashboard.live.consumers import parse_watch
 from dashboard.live.relay import Relay, Subscriber
 from taskqueue import services
 from taskqueue.audit import Actor
+from tests.support.tasks import sample
 
-from .conftest import sample
 from .sockets import LOCAL, communicator, receive_until, session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_memory_layer")]

@@ -5,10 +5,10 @@ import asyncio
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings as django_settings
 from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
 
+from config import settings as project_settings
 from dashboard.live import consumers
 from dashboard.live.relay import RELAY
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_the_channel_layers_socket_outlasts_its_blocking_pop(redis_server, settings):
     """channels-redis blocks 5 s on an empty channel; a 5 s socket timeout would drop
     every console socket every 5 s (seen as code 1011 in the browser)."""
-    host = dict(django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+    host = dict(project_settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
     host["address"] = redis_server.url
     settings.CHANNEL_LAYERS = {
         "default": {

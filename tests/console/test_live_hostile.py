@@ -11,10 +11,12 @@ import uuid
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 from django.contrib.sessions.models import Session
 
 from dashboard.live import consumers
 from dashboard.live import relay as relay_module
+from dashboard.live.access_changes import user_group
 from dashboard.live.consumers import MAX_MESSAGE, MAX_WATCHED, parse_watch
 from dashboard.live.relay import RELAY, Relay, Subscriber
 
@@ -137,24 +139,32 @@ ENDINGS = (bomb_then_leave, deep_object_then_leave, binary_then_drop, task_cance
            logged_out, closed)  # fmt: skip
 
 
-def test_sockets_that_misbehave_and_go_leave_the_relay_empty(viewer, relay_stops, monkeypatch):
+def test_sockets_that_misbehave_and_go_leave_the_relay_and_their_group_empty(
+    viewer, relay_stops, monkeypatch
+):
+    """...and the user's group in the channel layer (access changes are sent to it)."""
     monkeypatch.setattr(consumers, "RECHECK_S", 0.05)
     sockets = []
+    layer, name = get_channel_layer(), user_group(viewer.pk)
+    in_group = lambda: layer.groups.get(name, {})  # noqa: E731 (the layer drops an empty group)
 
     async def scenario():
         for n in range(30):
             cookie = await sync_to_async(session_cookie)(viewer)  # a session per socket
             ws, _ = await open_socket(cookie, running_watches(MAX_WATCHED))
+            assert in_group(), "the socket did not join its user's group"
             sockets.append(ws)
             await ENDINGS[n % len(ENDINGS)](ws, cookie)
         with contextlib.suppress(AssertionError):
-            await until(lambda: not RELAY.registered(), 2, "every watch released")
-        left = len(RELAY.registered())
+            await until(lambda: not RELAY.registered() and not in_group(), 2, "every socket gone")
+        left = len(RELAY.registered()), len(in_group())
         for ws in sockets:  # whatever is still running, for the next test's sake
             await task_cancelled(ws, None)
         return left
 
-    assert async_to_sync(scenario)() == 0, "sockets that were gone still had watches"
+    watches, members = async_to_sync(scenario)()
+    assert watches == 0, "sockets that were gone still had watches"
+    assert members == 0, "sockets that were gone were still in their user's group"
 
 
 def test_a_socket_never_holds_more_than_the_cap_of_watches(viewer, relay_stops):

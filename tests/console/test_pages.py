@@ -7,8 +7,9 @@ import pytest
 from taskqueue import services
 from taskqueue.audit import Actor
 from taskqueue.masking import MASK
-
-from .conftest import HTMX, make_dead, other, register_worker, sample
+from tests.support.records import make_dead, register_worker
+from tests.support.tasks import other, sample
+from tests.support.web import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -138,9 +139,8 @@ def test_scheduled_tasks_show_when_they_are_due(viewer_client, some_tasks):
 
 
 def test_workers_show_their_numbers_and_lost_ones_are_marked(viewer_client, broker):
-    now = broker.time_ms()
-    register_worker(broker.client, broker.keys, "alive", now)
-    register_worker(broker.client, broker.keys, "silent", now - 5 * 60_000)
+    register_worker(broker, "alive", queues="default,emails")
+    register_worker(broker, "silent", silent_for_s=5 * 60, queues="default,emails")
     page = viewer_client.get("/workers/").content.decode()
     assert page.count('class="badge lost"') == 1
     assert "web-1" in page and ">4242<" in page and "default, emails" in page

@@ -8,8 +8,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from dashboard.fragments import render_fragment
-
-from .conftest import sample
+from taskqueue.records import TaskError
+from tests.support.tasks import sample
 
 pytestmark = pytest.mark.django_db
 
@@ -103,8 +103,7 @@ def test_fragments_pushed_live_are_escaped_too(broker):
     handle = sample.enqueue(*PAYLOADS)
     (claimed,) = broker.claim("default", "<b>worker</b>", 1)
     broker.fail(claimed.queue, claimed.id, claimed.attempt, retry_delay_ms=None,
-                error_type="<i>Err</i>", error_message=PAYLOADS[1], traceback=PAYLOADS[0],
-                error_json="{}")  # fmt: skip
+                error=TaskError("<i>Err</i>", PAYLOADS[1], PAYLOADS[0]))  # fmt: skip
     for kind in ("task-row", "task-panel"):
         html = render_fragment(kind, handle.id, can_operate=True)
         assert "<i>Err</i>" not in html and "&lt;i&gt;Err&lt;/i&gt;" in html

@@ -13,7 +13,7 @@ from api.tokens import create_token
 from dashboard.fragments import render_fragment
 from taskqueue import inspect
 from taskqueue.audit import Actor
-from tests.api.conftest import Api
+from tests.support.web import Api
 
 pytestmark = pytest.mark.django_db
 

@@ -1,27 +1,18 @@
 """Fixtures of the django.tasks conformance tests: the worker fixtures (in-process and
-subprocess workers on the session's redis-server), signal recording, and `finished()`,
-which waits for a result on the queue's event stream (no polling) and refreshes it."""
+subprocess workers on the session's redis-server) and signal recording. `finished()`,
+which waits for a result, is in tests/support/results.py."""
 
 import threading
 
 import pytest
-from django.tasks import TaskResult
 from django.tasks.signals import task_enqueued, task_finished, task_started
 
-from taskqueue.handle import TaskHandle
-from tests.worker.conftest import (  # noqa: F401 - fixtures
+from tests.support.workers import (  # noqa: F401 - fixtures
     background_worker,
     evidence,
     spawn_worker,
     task_env,
 )
-
-
-def finished(result: TaskResult, timeout: float = 10.0) -> TaskResult:
-    """Wait until the task is completed, dead or cancelled, then refresh the result."""
-    TaskHandle(result.id, result.task.queue_name).wait(timeout)
-    result.refresh()
-    return result
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from taskqueue import services
 from taskqueue.audit import Actor
 from taskqueue.errors import TaskTimeout
 from taskqueue.inspect import get_task
+from tests.support.results import finished
+from tests.support.waits import wait_for
+from tests.support.workers import run_burst
 from tests.taskapp import django_tasks as dj
-from tests.worker.conftest import run_burst, wait_until
-
-from .conftest import finished
 
 FAILED, READY = TaskResultStatus.FAILED, TaskResultStatus.READY
 SUCCESSFUL = TaskResultStatus.SUCCESSFUL
@@ -118,7 +118,7 @@ def test_a_cancelled_running_task_stops_and_is_failed(
     settings.TASKQUEUE = {**tq_settings, "LEASE_SECONDS": 0.6}  # a cancel rides the heartbeat
     result = dj.waits_for_cancel.enqueue("c")
     background_worker()
-    wait_until(lambda: "start:c" in evidence(), message="the task to start")
+    wait_for(lambda: "start:c" in evidence(), message="the task to start")
     assert services.cancel(ops, result.id) == "requested"
     finished(result)
     assert (result.status, result.attempts, result.errors) == (FAILED, 1, [])

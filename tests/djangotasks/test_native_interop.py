@@ -5,9 +5,9 @@ import pytest
 from django.tasks import TaskResultStatus
 
 from taskqueue.inspect import TaskFilter, search_tasks
-from tests.api.conftest import Api, make_token, make_user
+from tests.support.web import Api, make_token, make_user
+from tests.support.workers import run_burst
 from tests.taskapp import django_tasks as dj
-from tests.worker.conftest import run_burst
 
 pytestmark = pytest.mark.django_db
 

@@ -1,29 +1,45 @@
 """Django priorities (-100..100) and native ones (1..10) in one queue: one internal
 order, tested through a real worker running one task at a time."""
 
-from taskqueue import priority as native_scale
-from taskqueue.djangotasks import priorities
 from taskqueue.inspect import get_task
+from taskqueue.priority import (
+    DEFAULT_PRIORITY,
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    django_of_native,
+    level_of,
+    level_of_django,
+    native_of_django,
+)
+from tests.support.workers import run_burst
 from tests.taskapp import django_tasks as dj
 from tests.taskapp.tasks import record
-from tests.worker.conftest import run_burst
 
 
 def test_distinct_django_priorities_are_never_inverted():
-    levels = [priorities.level(p) for p in range(-100, 101)]
+    levels = [level_of_django(p) for p in range(-100, 101)]
     assert levels == list(range(201))
 
 
 def test_native_priorities_sit_at_their_own_levels():
     for native in range(1, 11):
-        django = priorities.from_native(native)
-        assert priorities.level(django) == native_scale.level_of(native)
-        assert priorities.to_native(django) == native
-    assert (priorities.to_native(-100), priorities.to_native(9), priorities.to_native(10)) == (
-        1,
-        5,
-        6,
-    )
+        django = django_of_native(native)
+        assert level_of_django(django) == level_of(native)
+        assert native_of_django(django) == native
+    assert (native_of_django(-100), native_of_django(9), native_of_django(10)) == (1, 5, 6)
+
+
+def test_a_django_priority_shows_as_the_native_one_nearest_its_level_halfway_up():
+    natives = range(MIN_PRIORITY, MAX_PRIORITY + 1)
+    for django in range(-100, 101):
+        level = level_of_django(django)
+        nearest = min(natives, key=lambda n: (abs(level_of(n) - level), -n))
+        assert native_of_django(django) == nearest, django
+
+
+def test_native_priorities_off_the_scale_map_to_the_ends_of_djangos():
+    assert (django_of_native(0), django_of_native(11)) == (-100, 100)
+    assert django_of_native(DEFAULT_PRIORITY) == 0
 
 
 def test_both_scales_interleave_in_one_queue_by_level_then_fifo(evidence):
@@ -52,7 +68,7 @@ def test_both_scales_interleave_in_one_queue_by_level_then_fifo(evidence):
 
     def level(step):
         kind, p = step[1]
-        return priorities.level(p) if kind == "django" else native_scale.level_of(p)
+        return level_of_django(p) if kind == "django" else level_of(p)
 
     expected = sorted(enumerate(plan), key=lambda step: (-level(step), step[0]))
     assert evidence() == [f"{i}:{kind}:{p}" for i, (kind, p) in expected]

@@ -10,11 +10,11 @@ from django.tasks.exceptions import TaskResultDoesNotExist, TaskResultMismatch
 
 from taskqueue.backends import RedisTaskBackend
 from taskqueue.inspect import get_task
+from tests.support.results import finished
+from tests.support.waits import wait_for
+from tests.support.workers import run_burst
 from tests.taskapp import django_tasks as dj
 from tests.taskapp.tasks import echo
-from tests.worker.conftest import run_burst, wait_until
-
-from .conftest import finished
 
 READY, SUCCESSFUL = TaskResultStatus.READY, TaskResultStatus.SUCCESSFUL
 
@@ -114,7 +114,7 @@ def test_a_native_task_is_readable_through_the_backend_but_a_mismatch_for_a_djan
 def test_a_task_whose_worker_is_killed_runs_again_elsewhere(spawn_worker, evidence):
     result = dj.slow_mark.enqueue(0.5, "k")
     first = spawn_worker(lease=1.5)
-    wait_until(lambda: "start:k" in evidence(), timeout=30, message="the task to start")
+    wait_for(lambda: "start:k" in evidence(), timeout=30, message="the task to start")
     first.send_signal(signal.SIGKILL)
     first.wait(5)
     assert dj.slow_mark.get_result(result.id).status == TaskResultStatus.RUNNING  # still leased

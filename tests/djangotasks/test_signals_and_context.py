@@ -6,10 +6,9 @@ import pytest
 from django.tasks import TaskResultStatus
 
 from taskqueue.backends import RedisTaskBackend
+from tests.support.results import finished
+from tests.support.workers import run_burst
 from tests.taskapp import django_tasks as dj
-from tests.worker.conftest import run_burst
-
-from .conftest import finished
 
 READY, RUNNING = TaskResultStatus.READY, TaskResultStatus.RUNNING
 SUCCESSFUL, FAILED = TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED

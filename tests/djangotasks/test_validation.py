@@ -10,9 +10,8 @@ from django.tasks.exceptions import InvalidTask
 
 from taskqueue.errors import SerializationError
 from taskqueue.inspect import get_task, queue_summary
+from tests.support.results import finished
 from tests.taskapp import django_tasks as dj
-
-from .conftest import finished
 
 
 def nothing_enqueued() -> bool:

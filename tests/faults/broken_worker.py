@@ -57,16 +57,16 @@ def _early_reap() -> None:
 
 
 def _no_dead_letter() -> None:
-    from taskqueue.broker.operations import Operations
+    from taskqueue.broker.operations import Operations, operation
 
-    original = Operations.reap
+    original = Operations.reap.build
 
-    def reap(self, queue, limit, now):
-        call = original(self, queue, limit, now)
+    def reap(self, queue, **options):
+        call = original(self, queue, **options)
         call.args[3] = 10**9  # ARGV[4] max losses
         return call
 
-    Operations.reap = reap
+    Operations.reap = operation(reap)
 
 
 def _no_release() -> None:
@@ -80,9 +80,10 @@ def _no_release() -> None:
 
 def _unfenced() -> None:
     from taskqueue.broker.async_broker import AsyncRedisBroker
+    from taskqueue.broker.requests import ScriptCall
     from taskqueue.worker.execution import Execution
 
-    execute, execute_many = AsyncRedisBroker.execute, AsyncRedisBroker.execute_many
+    send = AsyncRedisBroker._send
 
     async def current_attempts(broker, call):
         if call.script == "complete_tasks":  # ARGV: base, now, ttl, maxlen, (id, attempt, r)*
@@ -90,14 +91,10 @@ def _unfenced() -> None:
                 key = call.args[0] + "task:" + call.args[i]
                 call.args[i + 1] = await broker.client.hget(key, "attempts") or call.args[i + 1]
 
-    async def patched_execute(self, call):
-        await current_attempts(self, call)
-        return await execute(self, call)
-
-    async def patched_execute_many(self, calls):
-        for call in calls:
+    async def patched_send(self, step):
+        for call in [step] if isinstance(step, ScriptCall) else getattr(step, "calls", []):
             await current_attempts(self, call)
-        return await execute_many(self, calls)
+        return await send(self, step)
 
     lease_answer = Execution.lease_answer
 
@@ -105,8 +102,7 @@ def _unfenced() -> None:
         if answer != 0:
             lease_answer(self, queue, task_id, answer)
 
-    AsyncRedisBroker.execute = patched_execute
-    AsyncRedisBroker.execute_many = patched_execute_many
+    AsyncRedisBroker._send = patched_send
     Execution.lease_answer = patched_lease_answer
 
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _no_socket_timeout() -> None:
-    from taskqueue import client
+    from taskqueue.broker import connection as client
 
     policy = client.policy
 

@@ -515,16 +515,3 @@ def wrapper(name: str) -> list[str]:
     """The command of a broken-twin wrapper script in tests/faults/ (it patches the engine
     and then runs the management command): `WorkerPool(command=wrapper("x.py"))`."""
     return [sys.executable, str(FAULTS_DIR / name), "runworker"]
-
-
-def wait_for(predicate: Callable, timeout: float, message: str = "condition", every=0.05):
-    """Poll `predicate` until it returns something truthy (returned); AssertionError
-    after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(every)

@@ -29,10 +29,11 @@ import pytest
 
 from taskqueue import services
 from taskqueue.audit import Actor
+from tests.support.waits import wait_for
 from tests.taskapp.fault_tasks import work
 
 from .oracle import check, history, wait_drained
-from .rig import figures, wait_for
+from .rig import figures
 from .sizes import pick
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]

@@ -25,10 +25,12 @@ from taskqueue import services
 from taskqueue.audit import Actor
 from taskqueue.broker.scripts import source
 from taskqueue.errors import InvalidTransition
+from taskqueue.priority import BAND_WIDTH
+from tests.support.waits import wait_for
 from tests.taskapp.fault_tasks_hyg import add, always_fail_jitter, fails_on_first_attempt
 
 from .oracle import check, history, wait_drained
-from .rig import figures, wait_for
+from .rig import figures
 from .sizes import pick
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
@@ -160,7 +162,7 @@ def unguarded_requeue(r, prefix: str, ids: list[str]) -> None:
     keys = [base + k for k in ("pending", "dead", "cancelled", "seq", "errors", "events")]
     keys += [base + "wake", base + "stats"]
     assert source("requeue_tasks") != UNGUARDED
-    r.eval(UNGUARDED, len(keys), *keys, base, "", 1000, 64, *ids)
+    r.eval(UNGUARDED, len(keys), *keys, base, "", 1000, 64, BAND_WIDTH, *ids)
 
 
 def test_r12_twin_requeue_without_its_guard_runs_twice(

@@ -20,10 +20,11 @@ import time
 import psutil
 import pytest
 
+from tests.support.waits import wait_for
 from tests.taskapp.fault_tasks import fail_first, work
 
 from .oracle import check, wait_drained
-from .rig import figures, wait_for, wrapper
+from .rig import figures, wrapper
 from .sizes import pick
 
 pytestmark = pytest.mark.faults

@@ -18,10 +18,11 @@ import time
 import pytest
 
 from taskqueue.worker.maintenance import SWEEP_S
+from tests.support.waits import wait_for
 from tests.taskapp.fault_tasks import work
 
 from .oracle import check, handovers, wait_drained
-from .rig import figures, wait_for, wrapper
+from .rig import figures, wrapper
 from .sizes import pick
 
 pytestmark = pytest.mark.faults

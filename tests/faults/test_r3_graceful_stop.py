@@ -18,11 +18,12 @@ import time
 
 import pytest
 
+from tests.support.waits import wait_for
 from tests.taskapp.fault_tasks import awork, work
 
 from .ledger import Ledger
 from .oracle import check, handovers, wait_drained
-from .rig import figures, wait_for, wrapper
+from .rig import figures, wrapper
 from .sizes import pick
 
 pytestmark = pytest.mark.faults

@@ -14,10 +14,11 @@ import random
 import pytest
 
 from taskqueue.conf import Config
+from tests.support.waits import wait_for
 from tests.taskapp.fault_tasks import suicide, work
 
 from .oracle import check, wait_drained
-from .rig import figures, wait_for, wrapper
+from .rig import figures, wrapper
 from .sizes import pick
 
 pytestmark = pytest.mark.faults

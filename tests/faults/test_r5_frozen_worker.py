@@ -19,10 +19,11 @@ import pytest
 
 from taskqueue.client import get_broker
 from taskqueue.worker.maintenance import SWEEP_S
+from tests.support.waits import wait_for
 from tests.taskapp.fault_tasks import work
 
 from .oracle import check, history
-from .rig import figures, wait_for, wrapper
+from .rig import figures, wrapper
 from .sizes import pick
 
 pytestmark = pytest.mark.faults

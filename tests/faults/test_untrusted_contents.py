@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from tests.api.conftest import Api, make_token, make_user
+from taskqueue.priority import score_of
+from tests.support.waits import wait_for
+from tests.support.web import Api, make_token, make_user
 
-from .rig import FAULTS_DIR, ROOT, wait_for
+from .rig import FAULTS_DIR, ROOT
 
 pytestmark = pytest.mark.faults
 
@@ -174,7 +176,7 @@ def put(r, prefix: str, queue: str, task_id: str, fields: dict, seq: int) -> Non
     base = f"{prefix}:{{{queue}}}:"
     fields = {k: (task_id if k == "id" else v) for k, v in fields.items()}
     r.hset(base + "task:" + task_id, mapping=fields)
-    r.zadd(base + "pending", {task_id: BAND * 2**45 + seq})
+    r.zadd(base + "pending", {task_id: score_of(BAND, seq)})
     r.zadd(base + "index", {task_id: int(time.time() * 1000)})
     r.incr(base + "seq")
     r.sadd(f"{prefix}:queues", queue)
@@ -342,7 +344,7 @@ def test_a_task_id_that_is_not_utf8_runs_like_any_other(fault_redis, tq_prefix, 
     odd, base = b"\xff\xfe-not-utf8", f"{tq_prefix}:{{default}}:".encode()
     fields = record("", ECHO, args='["odd"]') | {"id": odd}
     raw.hset(base + b"task:" + odd, mapping=fields)
-    raw.zadd(base + b"pending", {odd: BAND * 2**45 + 1})
+    raw.zadd(base + b"pending", {odd: score_of(BAND, 1)})
     raw.zadd(base + b"index", {odd: int(time.time() * 1000)})
     raw.sadd(f"{tq_prefix}:queues", "default")
     worker_pool(1)

@@ -15,13 +15,13 @@ from taskqueue.client import connect_async
 from taskqueue.conf import get_config
 from taskqueue.periodic import Schedule
 from taskqueue.registry import registry
-from taskqueue.worker.heartbeat import Heartbeat, RuntimeStats, registry_fields
+from taskqueue.worker.heartbeat import Heartbeat, RuntimeStats
 from taskqueue.worker.maintenance import Maintenance
-from tests.api.conftest import Api, make_token, make_user
+from taskqueue.workers import WorkerBeat
 from tests.damage import spoil, wrong_types
+from tests.support.waits import wait_for
+from tests.support.web import Api, make_token, make_user
 from tests.taskapp import tasks
-
-from .conftest import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,7 @@ def test_a_worker_registry_of_the_wrong_type_is_moved_aside_by_the_next_heartbea
 ):
     spoil(redis_client, broker.keys.workers, wrong)
     worker = background_worker()
-    wait_until(lambda: [w.id for w in inspect.workers()] == [worker.id], 10, "registered")
+    wait_for(lambda: [w.id for w in inspect.workers()] == [worker.id], 10, "registered")
     assert inspect.global_damage() == ([], 1)
     moved = list(
         redis_client.scan_iter(match=f"{broker.keys.prefix}:quarantine:{{{broker.keys.workers}}}:*")
@@ -87,7 +87,7 @@ def test_a_worker_registry_of_the_wrong_type_is_moved_aside_by_the_next_heartbea
 
 
 def test_a_registry_entry_of_the_wrong_type_is_moved_aside_by_its_heartbeat(broker, redis_client):
-    entry = lambda: registry_fields("w1", "w1", "host", 1, ("default",), 1, 1, 0)  # noqa: E731
+    entry = lambda: WorkerBeat("w1", "w1", "host", 1, ("default",), 1, 1, 0)  # noqa: E731
     beat = Heartbeat(broker, 10, list, lambda *a: None, entry, RuntimeStats())
     spoil(redis_client, broker.keys.worker("w1"), "list")
     assert beat.beat() is True
@@ -111,7 +111,7 @@ def test_a_periodic_state_of_the_wrong_type_is_moved_aside_by_the_next_tick(
             await client.aclose()
 
     asyncio.run(fire())
-    assert broker.periodic_state()["every-minute"]["last_tick"] == 1893456000000
+    assert broker.periodic_state()["every-minute"].last_tick_ms == 1893456000000
     assert inspect.global_damage() == ([], 1)
 
 

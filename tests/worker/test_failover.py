@@ -17,10 +17,9 @@ from redis.crc import key_slot
 from taskqueue.client import get_broker
 from taskqueue.embedded_redis import RedisProcess, free_port
 from taskqueue.errors import TaskQueueError
+from tests.support.waits import wait_for
 from tests.taskapp import tasks
-from tests.topologies import LocalCluster, LocalSentinel, wait_for
-
-from .conftest import wait_until
+from tests.topologies import POLL_REDIS, LocalCluster, LocalSentinel
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 LEASE_S = 3.0  # a report lost in the fail-over is redone once the lease expires
@@ -59,14 +58,14 @@ def run_through_failover(settings, tq_settings, spawn_worker, store, url, kill) 
     settings.TASKQUEUE = tq_settings | {"REDIS_URL": url}
     env = {"REDIS_URL": url, "TASKQUEUE_EVIDENCE_URL": store.url}
     workers = [spawn_worker(lease=LEASE_S, env=env) for _ in range(2)]
-    wait_until(lambda: len(get_broker().workers()) == 2, timeout=30, message="both workers")
+    wait_for(lambda: len(get_broker().workers()) == 2, timeout=30, message="both workers")
     traffic = Traffic()
     producer = threading.Thread(target=traffic.run, daemon=True)
     producer.start()
-    wait_until(lambda: len(traffic.acked) >= 300, timeout=30, message="traffic before the kill")
+    wait_for(lambda: len(traffic.acked) >= 300, timeout=30, message="traffic before the kill")
     killed_at = time.monotonic()
     kill()
-    wait_until(lambda: len(traffic.acked) >= 600, timeout=60, message="traffic after the kill")
+    wait_for(lambda: len(traffic.acked) >= 600, timeout=60, message="traffic after the kill")
     traffic.stop.set()
     producer.join(10)
     ran = figures(traffic, store, killed_at)
@@ -84,7 +83,7 @@ def figures(traffic: Traffic, store: RedisProcess, killed_at: float) -> dict:
         seen = set(client.lrange(key, 0, -1))
         return acked <= seen or counts.pending + counts.scheduled + counts.processing == 0
 
-    wait_until(settled, timeout=60, message="the queue to drain")
+    wait_for(settled, timeout=60, message="the queue to drain")
     notes = client.lrange(key, 0, -1)
     lost = sorted(acked - set(notes))
     times = sorted(traffic.acked.values())
@@ -115,7 +114,9 @@ def test_workers_carry_on_when_a_cluster_master_fails_over(
             slot = key_slot(f"{tq_settings['PREFIX']}:{{default}}:pending".encode())
             port = cluster.master_of(slot)
             cluster.kill(port)
-            wait_for(lambda: cluster.master_of(slot) != port, 30, "a replica to take over")
+            wait_for(
+                lambda: cluster.master_of(slot) != port, 30, "a replica to take over", **POLL_REDIS
+            )
 
         run_through_failover(
             settings, tq_settings, spawn_worker, evidence_store, cluster.url, kill_the_queues_master
@@ -134,7 +135,9 @@ def test_workers_follow_the_master_sentinel_promotes(
             old = group.master_port()
             group.master.process.kill()
             group.master.process.wait()
-            wait_for(lambda: group.master_port() != old, 30, "the sentinels to promote")
+            wait_for(
+                lambda: group.master_port() != old, 30, "the sentinels to promote", **POLL_REDIS
+            )
 
         run_through_failover(
             settings, tq_settings, spawn_worker, evidence_store, group.url, kill_the_master

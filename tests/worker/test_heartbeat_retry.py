@@ -10,8 +10,7 @@ import time
 
 from taskqueue.errors import BrokerUnavailable
 from taskqueue.worker.heartbeat import Heartbeat, RuntimeStats
-
-from .conftest import wait_until
+from tests.support.waits import wait_for
 
 
 class UnreachableBroker:
@@ -30,7 +29,7 @@ def test_a_failed_beat_is_retried_within_a_second_not_a_whole_interval():
     beat = Heartbeat(broker, 3.0, list, lambda *a: None, lambda: {"id": "w1"}, RuntimeStats())
     beat.start()
     try:
-        wait_until(lambda: len(broker.calls) >= 2, 10, "a second beat")
+        wait_for(lambda: len(broker.calls) >= 2, 10, "a second beat")
     finally:
         beat.stop()
         beat.join(5)

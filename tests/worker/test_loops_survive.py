@@ -4,9 +4,8 @@ loop goes on; a worker that stops claiming while it looks alive is the worst out
 
 from taskqueue.broker.async_broker import AsyncRedisBroker
 from taskqueue.status import Status
+from tests.support.waits import wait_for
 from tests.taskapp import tasks
-
-from .conftest import wait_until
 
 
 def fail_once(monkeypatch, when) -> list:
@@ -36,7 +35,7 @@ def test_the_report_loop_survives_an_unexpected_error(monkeypatch, background_wo
     raised = fail_once(monkeypatch, lambda calls: calls[0].script == "complete_tasks")
     background_worker()
     first = tasks.echo.enqueue("first")
-    wait_until(lambda: raised, 15, "the failed report")
+    wait_for(lambda: raised, 15, "the failed report")
     second = tasks.echo.enqueue("second")
     assert second.result(timeout=15) == "second"
-    wait_until(lambda: broker.get("default", first.id).status == Status.COMPLETED, 15)
+    wait_for(lambda: broker.get("default", first.id).status == Status.COMPLETED, 15)

@@ -50,18 +50,18 @@ def test_one_failing_call_of_a_report_round_trip_costs_only_its_own_outcomes(bro
     assert broker.get("b", held[1].claimed.id).status == Status.COMPLETED
 
 
-def test_a_maintenance_sweep_goes_on_with_the_other_queues(broker, monkeypatch):
+def test_a_maintenance_sweep_goes_on_with_the_other_queues(broker):
     (due,) = enqueue(broker, make_task("b", delay_ms=1))
-    original = AsyncRedisBroker.promote
-
-    async def promote(self, queue):
-        if queue == "a":
-            raise RuntimeError("queue a refused")
-        return await original(self, queue)
-
-    monkeypatch.setattr(AsyncRedisBroker, "promote", promote)
 
     async def sweep(async_broker):
+        original = async_broker.promote
+
+        async def promote(queue, **options):
+            if queue == "a":
+                raise RuntimeError("queue a refused")
+            return await original(queue, **options)
+
+        async_broker.promote = promote
         await asyncio.sleep(0.01)
         await Maintenance(async_broker, ["a", "b"], [], registry).sweep()
 

@@ -17,9 +17,9 @@ from taskqueue.client import get_broker
 from taskqueue.conf import get_config
 from taskqueue.status import Status
 from taskqueue.worker.worker import Worker
+from tests.support.waits import wait_for
+from tests.support.workers import options, run_burst
 from tests.taskapp import tasks
-
-from .conftest import options, run_burst, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,7 @@ def test_priorities_are_honoured_end_to_end(evidence):
 def test_a_failing_task_is_retried_with_backoff_then_dead_lettered(background_worker, evidence):
     handle = tasks.always_fails.enqueue("bad input")
     background_worker()
-    record = wait_until(lambda: (r := handle.record()).status == Status.DEAD and r, timeout=15)
+    record = wait_for(lambda: (r := handle.record()).status == Status.DEAD and r, timeout=15)
     assert (record.attempts, record.failures, record.error_type) == (4, 4, "ValueError")
     assert record.error_message == "bad input"
     assert "raise ValueError(message)" in record.traceback
@@ -145,9 +145,9 @@ def test_cancel_stops_a_running_async_task(settings, tq_settings, background_wor
     settings.TASKQUEUE = {**tq_settings, "LEASE_SECONDS": 1.5}
     handle = tasks.cancellable.enqueue("c")
     background_worker()
-    wait_until(lambda: "start:c" in evidence(), message="the task to start")
+    wait_for(lambda: "start:c" in evidence(), message="the task to start")
     assert services.cancel(Actor.system(), handle.id) == "requested"
-    record = wait_until(lambda: (r := handle.record()).status == Status.CANCELLED and r, timeout=5)
+    record = wait_for(lambda: (r := handle.record()).status == Status.CANCELLED and r, timeout=5)
     assert record.history[0].outcome == "cancelled"
 
 
@@ -155,9 +155,9 @@ def test_cancel_reaches_a_cooperative_sync_task(settings, tq_settings, backgroun
     settings.TASKQUEUE = {**tq_settings, "LEASE_SECONDS": 1.5}
     handle = tasks.cooperative.enqueue("s")
     background_worker()
-    wait_until(lambda: "start:s" in evidence(), message="the task to start")
+    wait_for(lambda: "start:s" in evidence(), message="the task to start")
     services.cancel(Actor.system(), handle.id)
-    wait_until(lambda: handle.record().status == Status.CANCELLED, timeout=5)
+    wait_for(lambda: handle.record().status == Status.CANCELLED, timeout=5)
 
 
 def test_progress_reaches_the_record_with_the_next_heartbeat(
@@ -166,7 +166,7 @@ def test_progress_reaches_the_record_with_the_next_heartbeat(
     settings.TASKQUEUE = {**tq_settings, "LEASE_SECONDS": 1.5}
     handle = tasks.reports_progress.enqueue(7)
     background_worker(grace=0)
-    wait_until(lambda: handle.record().progress == {"done": 7, "total": 7}, timeout=5)
+    wait_for(lambda: handle.record().progress == {"done": 7, "total": 7}, timeout=5)
 
 
 def test_the_worker_is_in_the_registry_while_it_runs(background_worker, broker):
@@ -174,7 +174,7 @@ def test_the_worker_is_in_the_registry_while_it_runs(background_worker, broker):
     (info,) = broker.workers()
     assert (info.id, info.queues, info.concurrency, info.lost) == (worker.id, ["default"], 4, False)
     worker.stop_from_thread()
-    wait_until(lambda: broker.workers() == [], message="the worker to unregister")
+    wait_for(lambda: broker.workers() == [], message="the worker to unregister")
 
 
 def open_sockets() -> set[int]:
@@ -231,5 +231,5 @@ def test_workers_archive_dead_tasks_to_the_database(settings, tq_settings, backg
                 raise
             return None
 
-    row = wait_until(archived, timeout=10)
+    row = wait_for(archived, timeout=10)
     assert (row.status, row.error_type) == ("dead", "KeyError")

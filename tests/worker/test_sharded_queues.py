@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from tests.support.waits import wait_for
+from tests.support.workers import run_burst
 from tests.taskapp import tasks
 from tests.topologies import command_calls
-
-from .conftest import run_burst, wait_until
 
 pytestmark = pytest.mark.django_db
 SUBS = [f"emails#{n}" for n in range(4)]
@@ -57,5 +57,5 @@ def test_an_idle_worker_on_many_slots_blocks_and_wakes_at_once(sharded, backgrou
 def test_a_subprocess_worker_serves_a_sharded_queue(sharded, spawn_worker, broker):
     handles = [tasks.echo.using(queue="emails").enqueue(i) for i in range(8)]
     spawn_worker("--queues", "emails", "--burst", env={"TASKQUEUE_SHARDS": '{"emails": 4}'})
-    wait_until(lambda: broker.counts("emails").completed == 8, timeout=20, message="the drain")
+    wait_for(lambda: broker.counts("emails").completed == 8, timeout=20, message="the drain")
     assert [h.record().result for h in handles] == list(range(8))

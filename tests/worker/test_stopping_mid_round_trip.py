@@ -11,9 +11,8 @@ import pytest
 from taskqueue.broker.async_broker import AsyncRedisBroker
 from taskqueue.status import Status
 from taskqueue.worker.acks import Acknowledger
+from tests.support.waits import wait_for
 from tests.taskapp import tasks
-
-from .conftest import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +38,7 @@ def test_a_stop_during_a_report_and_claim_round_trip_loses_no_report(
     handle = tasks.echo.enqueue("once")
     assert in_trip.wait(10), "the worker never reported in a round trip"
     worker.stop_from_thread()
-    wait_until(lambda: worker.loop.is_closed(), 15, "the worker to stop")
+    wait_for(lambda: worker.loop.is_closed(), 15, "the worker to stop")
     record = handle.record()
     assert (record.status, record.attempts) == (Status.COMPLETED, 1)
 
@@ -50,9 +49,9 @@ def test_a_task_claimed_ahead_is_handed_back_not_started_during_the_grace(
     first = tasks.sleep_for.enqueue(1.0, "first")
     second = tasks.sleep_for.enqueue(0.2, "second")  # claimed with it, waiting for the slot
     worker = background_worker(concurrency=1, grace=3.0)
-    wait_until(lambda: any(e.startswith("start:first") for e in evidence()), 10, "first")
+    wait_for(lambda: any(e.startswith("start:first") for e in evidence()), 10, "first")
     worker.stop_from_thread()
-    wait_until(lambda: worker.loop.is_closed(), 15, "the worker to stop")
+    wait_for(lambda: worker.loop.is_closed(), 15, "the worker to stop")
     assert not any(e.startswith("start:second") for e in evidence())
     assert first.record().status == Status.COMPLETED
     assert [a.outcome for a in second.record().history] == ["released"]

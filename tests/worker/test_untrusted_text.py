@@ -12,7 +12,7 @@ from taskqueue.client import build_broker, connect
 from taskqueue.conf import get_config
 from taskqueue.models import TaskArchive
 from taskqueue.worker.heartbeat import Heartbeat, RuntimeStats
-from tests.api.conftest import Api, make_token, make_user
+from tests.support.web import Api, make_token, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,8 @@ worker that claims nothing); out of the maintenance sleep it ended maintenance (
 promotion, no reaping)."""
 
 from taskqueue.broker.async_broker import AsyncRedisBroker
+from tests.support.waits import wait_for
 from tests.taskapp import tasks
-
-from .conftest import wait_until
 
 
 def fail_once(monkeypatch, name: str) -> list:
@@ -30,7 +29,7 @@ def fail_once(monkeypatch, name: str) -> list:
 def test_the_wait_for_work_survives_an_unexpected_error(monkeypatch, background_worker):
     raised = fail_once(monkeypatch, "wait_for_work")
     background_worker()
-    wait_until(lambda: raised, 10, "the failed wait")  # the queue was empty: it waited
+    wait_for(lambda: raised, 10, "the failed wait")  # the queue was empty: it waited
     handle = tasks.echo.enqueue("still claiming")
     assert handle.result(timeout=15) == "still claiming"
     assert raised
@@ -39,7 +38,7 @@ def test_the_wait_for_work_survives_an_unexpected_error(monkeypatch, background_
 def test_the_maintenance_sleep_survives_an_unexpected_error(monkeypatch, background_worker):
     raised = fail_once(monkeypatch, "wait_for_timer")
     background_worker()
-    wait_until(lambda: raised, 10, "the failed sleep")
+    wait_for(lambda: raised, 10, "the failed sleep")
     handle = tasks.echo.using(delay=1).enqueue("promoted")
     assert handle.result(timeout=15) == "promoted"
     assert raised

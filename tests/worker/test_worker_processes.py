@@ -14,9 +14,8 @@ from django.core.management import get_commands, load_command_class
 import taskqueue
 from taskqueue.embedded_redis import RedisProcess, free_port
 from taskqueue.status import Status
+from tests.support.waits import wait_for
 from tests.taskapp import tasks
-
-from .conftest import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -36,12 +35,12 @@ def test_a_sigkilled_workers_task_completes_elsewhere_after_its_lease_expires(
 ):
     handle = tasks.sleep_for.enqueue(1.0, "k")
     first = spawn_worker(lease=1.5)
-    wait_until(lambda: started(evidence, "k"), message="the task to start")
+    wait_for(lambda: started(evidence, "k"), message="the task to start")
     first.send_signal(signal.SIGKILL)
     first.wait(5)
     assert handle.record().status == Status.PROCESSING  # still leased to the dead worker
     spawn_worker(lease=1.5)
-    record = wait_until(lambda: (r := handle.record()).status == Status.COMPLETED and r, timeout=20)
+    record = wait_for(lambda: (r := handle.record()).status == Status.COMPLETED and r, timeout=20)
     assert record.attempts == 2
     assert [a.outcome for a in record.history] == ["lost", "completed"]
 
@@ -49,7 +48,7 @@ def test_a_sigkilled_workers_task_completes_elsewhere_after_its_lease_expires(
 def test_sigterm_during_a_short_task_lets_it_finish_and_exits_zero(spawn_worker, evidence):
     handle = tasks.sleep_for.enqueue(1.0, "short")
     worker = spawn_worker()
-    wait_until(lambda: started(evidence, "short"), message="the task to start")
+    wait_for(lambda: started(evidence, "short"), message="the task to start")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(15) == 0
     record = handle.record()
@@ -59,23 +58,23 @@ def test_sigterm_during_a_short_task_lets_it_finish_and_exits_zero(spawn_worker,
 def test_sigterm_during_a_long_task_releases_it_to_start_elsewhere_at_once(spawn_worker, evidence):
     handle = tasks.sleep_for.enqueue(60, "long")
     worker = spawn_worker("--grace", "0.5")
-    wait_until(lambda: started(evidence, "long"), message="the task to start")
+    wait_for(lambda: started(evidence, "long"), message="the task to start")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(15) == 0
     record = handle.record()
     assert (record.status, record.failures) == (Status.PENDING, 0)  # released, not failed
     assert record.history[0].outcome == "released"
     spawn_worker()  # the lease (30 s) is not what brings it back
-    wait_until(lambda: len(started(evidence, "long")) == 2, timeout=10, message="a second start")
+    wait_for(lambda: len(started(evidence, "long")) == 2, timeout=10, message="a second start")
     assert handle.record().attempts == 2
 
 
 def test_a_second_sigterm_releases_at_once(spawn_worker, evidence):
     handle = tasks.sleep_for.enqueue(60, "twice")
     worker = spawn_worker("--grace", "60")
-    wait_until(lambda: started(evidence, "twice"), message="the task to start")
+    wait_for(lambda: started(evidence, "twice"), message="the task to start")
     worker.send_signal(signal.SIGTERM)
-    wait_until(lambda: b"stopping: no new tasks" in Path(worker.log_path).read_bytes(), timeout=10)
+    wait_for(lambda: b"stopping: no new tasks" in Path(worker.log_path).read_bytes(), timeout=10)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(15) == 0
     assert handle.record().status == Status.PENDING
@@ -84,9 +83,9 @@ def test_a_second_sigterm_releases_at_once(spawn_worker, evidence):
 def test_a_task_longer_than_its_lease_is_not_stolen_while_it_hogs_the_gil(spawn_worker, evidence):
     handle = tasks.hog_the_gil.enqueue(4.0)
     spawn_worker(lease=1.0)
-    wait_until(lambda: started(evidence, "hog"), message="the task to start")
+    wait_for(lambda: started(evidence, "hog"), message="the task to start")
     spawn_worker(lease=1.0)  # an idle rival that would take the task if its lease expired
-    record = wait_until(lambda: (r := handle.record()).status == Status.COMPLETED and r, timeout=20)
+    record = wait_for(lambda: (r := handle.record()).status == Status.COMPLETED and r, timeout=20)
     assert record.attempts == 1
     assert len(started(evidence, "hog")) == 1
 
@@ -96,21 +95,21 @@ def test_cron_ticks_fire_once_each_with_three_workers(spawn_worker, evidence, br
     env = {"TASKQUEUE_PERIODIC": json.dumps(schedule)}
     for _ in range(3):
         spawn_worker(env=env)
-    wait_until(lambda: len([n for n in evidence() if n.startswith("tick:")]) >= 3, timeout=20)
+    wait_for(lambda: len([n for n in evidence() if n.startswith("tick:")]) >= 3, timeout=20)
     ticks = [n.split(":")[1] for n in evidence() if n.startswith("tick:")]
     assert len(ticks) == len(set(ticks)), "no tick ran twice"
     keys = [taskqueue.get_task(task_id).idempotency_key for task_id in ticks]
     moments = sorted(int(k.rsplit(":", 1)[1]) for k in keys)
     assert all(b - a == 2000 for a, b in itertools.pairwise(moments)), moments
-    assert broker.periodic_state()["tick"]["task_id"] in ticks
+    assert broker.periodic_state()["tick"].task_id in ticks
 
 
 def test_an_idle_worker_uses_almost_no_cpu(spawn_worker, broker):
     worker = spawn_worker()
-    wait_until(lambda: broker.workers(), message="the worker to register")
+    wait_for(lambda: broker.workers(), message="the worker to register")
     proc = psutil.Process(worker.pid)
     tasks.echo.enqueue("warm-up")
-    wait_until(lambda: broker.counts("default").completed == 1, message="the warm-up task")
+    wait_for(lambda: broker.counts("default").completed == 1, message="the warm-up task")
     before = proc.cpu_times()
     time.sleep(5)  # the measurement window itself, not a wait for something to happen
     after = proc.cpu_times()
@@ -140,9 +139,7 @@ def test_a_worker_started_before_redis_waits_for_it(tmp_path, spawn_worker, sett
     url = f"redis://127.0.0.1:{port}/0"
     worker = spawn_worker(env={"REDIS_URL": url})
     log = Path(worker.log_path)
-    wait_until(
-        lambda: b"waiting for it" in log.read_bytes() or worker.poll() is not None, timeout=30
-    )
+    wait_for(lambda: b"waiting for it" in log.read_bytes() or worker.poll() is not None, timeout=30)
     assert worker.poll() is None, log.read_text()
     with RedisProcess(tmp_path / "late", port=port, persistent=False):
         settings.TASKQUEUE = {**tq_settings, "REDIS_URL": url}

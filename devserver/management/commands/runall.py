@@ -16,13 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-import redis
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from taskqueue import safety
+from taskqueue.broker import answers
 from taskqueue.conf import get_config
 from taskqueue.embedded_redis import RedisProcess, default_socket_path
 
@@ -82,7 +82,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Redis: {settings.TASKQUEUE['REDIS_URL']} (from REDIS_URL)")
             return
         sock = default_socket_path(settings.VAR_DIR)
-        if _answers(f"unix://{sock}"):
+        if answers(f"unix://{sock}"):
             self.stdout.write(f"Redis: reusing the embedded one already running on {sock}")
             return
         self.redis = RedisProcess(Path(settings.VAR_DIR) / "redis", unix_socket=sock).start()
@@ -165,14 +165,6 @@ def _terminate_with_parent() -> None:
 def demo_argv(rate: float) -> list[str]:
     """The demo traffic generator (demo/management/commands/demo.py) as a child."""
     return [sys.executable, "manage.py", "demo", "--rate", f"{rate:g}"]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:
-            return client.ping()
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
-        return False
 
 
 def _worker_available() -> bool:

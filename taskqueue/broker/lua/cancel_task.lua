@@ -13,7 +13,11 @@ Errors: 'TQ_NOT_FOUND', 'TQ_INVALID_TRANSITION <status>' (completed, dead, cance
 ]]
 --- @include "common"
 
-local base, now, id = ARGV[1], now_ms(ARGV[2]), ARGV[3]
+local pending, scheduled, cancelled = KEYS[1], KEYS[2], KEYS[3]
+local events, stats, index = KEYS[4], KEYS[5], KEYS[6]
+local base, now, id, result_ttl = ARGV[1], now_ms(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local events_maxlen = ARGV[5]
+
 local task_key = base .. 'task:' .. id
 check_keys()
 check(task_key, 'hash')
@@ -22,18 +26,18 @@ local status = rcall('HGET', task_key, 'status')
 if not status then return redis.error_reply('TQ_NOT_FOUND') end
 if status == 'processing' then
   rcall('HSET', task_key, 'cancel_requested', 1)
-  emit(KEYS[4], ARGV[5], id, 'processing')
+  emit(events, events_maxlen, id, 'processing')
   return {'requested', status}
 end
 if status ~= 'pending' and status ~= 'scheduled' then
   return redis.error_reply('TQ_INVALID_TRANSITION ' .. status)
 end
-rcall('ZREM', KEYS[1], id)
-rcall('ZREM', KEYS[2], id)
+rcall('ZREM', pending, id)
+rcall('ZREM', scheduled, id)
 rcall('HSET', task_key, 'status', 'cancelled', 'finished_at', now)
-rcall('EXPIRE', task_key, tonumber(ARGV[4]) + 3600)
-rcall('ZADD', KEYS[3], now, id)
-add(KEYS[5], 'cancelled', 1)
-emit(KEYS[4], ARGV[5], id, 'cancelled')
-trim_finished(base, KEYS[3], KEYS[6], now - tonumber(ARGV[4]) * 1000)
+rcall('EXPIRE', task_key, result_ttl + 3600)
+rcall('ZADD', cancelled, now, id)
+add(stats, 'cancelled', 1)
+emit(events, events_maxlen, id, 'cancelled')
+trim_finished(base, cancelled, index, now - result_ttl * 1000)
 return {'cancelled', status}

@@ -18,9 +18,9 @@ ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] max tasks
 ARGV[4] lease ms  ARGV[5] worker id  ARGV[6] events MAXLEN
 ARGV[7] suspects mode: '' (take them), 'alone', 'busy'  (optional)
 
-Returns: 10 values per claimed task: id, attempt, name, args JSON, kwargs JSON,
-timeout s ('' = none), failures so far, max retries, meta JSON, leases lost so far; in
-modes 'alone' and 'busy', one more value at the end: the suspects passed over. Nothing
+Returns: the suspects passed over (0 in mode ''), then 10 values per claimed task: id,
+attempt, name, args JSON, kwargs JSON, timeout s ('' = none), failures so far, max
+retries, meta JSON, leases lost so far. Nothing
 is claimed when the queue is paused or empty. An id whose record is missing is dropped
 and counted as an orphan. When a key it would touch (the KEYS, the records of the ids
 it would take) has the wrong type: the damage, and nothing changed (common.lua).
@@ -28,29 +28,29 @@ Errors: none.
 ]]
 --- @include "common"
 
+local pending, active, paused, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local wake = KEYS[6]  -- only checked (check_keys goes through every KEYS)
+local base, now, max_tasks = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[3])
+local lease_ms, worker_id, events_maxlen = tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local suspects_mode = ARGV[7] or ''
+
 local MAX_PASSED = 50  -- suspects looked past in one call (bounded work)
-local mode = ARGV[7] or ''
 check_keys()
 if #damage > 0 then return damaged() end
-if rcall('EXISTS', KEYS[3]) == 1 then
-  if mode == '' then return {} end
-  return {0}
-end
-local base, now = ARGV[1], now_ms(ARGV[2])
-local deadline, worker = now + tonumber(ARGV[4]), ARGV[5]
-local want = tonumber(ARGV[3])
+if rcall('EXISTS', paused) == 1 then return {0} end
+local deadline = now + lease_ms
 local ids, passed = {}, 0
-if mode == '' then
-  for _, id in ipairs(rcall('ZRANGE', KEYS[1], 0, want - 1)) do
+if suspects_mode == '' then
+  for _, id in ipairs(rcall('ZRANGE', pending, 0, max_tasks - 1)) do
     if check(base .. 'task:' .. id, 'hash') then ids[#ids + 1] = id end
   end
 else
   -- read only as many ids as are still wanted (a queue without suspects costs one
-  -- ZRANGE of `want`), and at most MAX_PASSED suspects beyond them
-  local from, last, taken_alone = 0, want + MAX_PASSED - 1, false
-  while #ids < want and from <= last and not taken_alone do
-    local to = math.min(from + want - #ids - 1, last)
-    local candidates = rcall('ZRANGE', KEYS[1], from, to)
+  -- ZRANGE of `max_tasks`), and at most MAX_PASSED suspects beyond them
+  local from, last, taken_alone = 0, max_tasks + MAX_PASSED - 1, false
+  while #ids < max_tasks and from <= last and not taken_alone do
+    local to = math.min(from + max_tasks - #ids - 1, last)
+    local candidates = rcall('ZRANGE', pending, from, to)
     if #candidates == 0 then break end
     from = to + 1
     for _, id in ipairs(candidates) do
@@ -59,7 +59,7 @@ else
         local lost = tonumber(rcall('HGET', task_key, 'lost')) or 0
         if lost <= 0 then
           ids[#ids + 1] = id
-        elseif mode == 'alone' and #ids == 0 then
+        elseif suspects_mode == 'alone' and #ids == 0 then
           ids[1] = id
           taken_alone = true
           break
@@ -71,25 +71,25 @@ else
   end
 end
 if #damage > 0 then return damaged() end
-if #ids > 0 then rcall('ZREM', KEYS[1], unpack(ids)) end
-local out, orphans = {}, 0
+if #ids > 0 then rcall('ZREM', pending, unpack(ids)) end
+local out, orphans = {passed}, 0
 for _, id in ipairs(ids) do
   local task_key = base .. 'task:' .. id
   if rcall('EXISTS', task_key) == 0 then
     orphans = orphans + 1
   else
     local attempt = bump(task_key, 'attempts')
-    rcall('HSET', task_key, 'status', 'processing', 'worker', worker, 'started_at', now,
-          'heartbeat_at', now, 'lease_until', deadline, 'h:' .. attempt, worker .. '|' .. now)
-    rcall('ZADD', KEYS[2], deadline, id)
+    rcall('HSET', task_key, 'status', 'processing', 'worker', worker_id, 'started_at', now,
+          'heartbeat_at', now, 'lease_until', deadline,
+          'h:' .. attempt, worker_id .. '|' .. now)
+    rcall('ZADD', active, deadline, id)
     local f = rcall('HMGET', task_key, 'name', 'args', 'kwargs', 'timeout', 'failures',
                     'max_retries', 'meta', 'lost')
     out[#out + 1] = id
     out[#out + 1] = attempt
     for j = 1, 8 do out[#out + 1] = f[j] or '' end
-    emit(KEYS[4], ARGV[6], id, 'processing')
+    emit(events, events_maxlen, id, 'processing')
   end
 end
-if orphans > 0 then add(KEYS[5], 'orphans', orphans) end
-if mode ~= '' then out[#out + 1] = passed end
+if orphans > 0 then add(stats, 'orphans', orphans) end
 return out

@@ -13,24 +13,28 @@ Errors: none.
 ]]
 --- @include "common"
 
-local base, now, ttl = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[3])
+local active, completed, events, stats, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local base, now, result_ttl = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[3])
+local events_maxlen = ARGV[4]
+local FIRST_TASK = 5  -- ARGV[5..]: 3 values per task
+
 check_keys()
 check(base .. 'm:' .. math.floor(now / 60000), 'hash')
-for i = 5, #ARGV, 3 do check(base .. 'task:' .. ARGV[i], 'hash') end
+for i = FIRST_TASK, #ARGV, 3 do check(base .. 'task:' .. ARGV[i], 'hash') end
 if #damage > 0 then return damaged() end
 local out, done = {}, 0
-for i = 5, #ARGV, 3 do
+for i = FIRST_TASK, #ARGV, 3 do
   local id, attempt = ARGV[i], ARGV[i + 1]
   local task_key = base .. 'task:' .. id
   local cur = rcall('HMGET', task_key, 'status', 'attempts')
   if cur[1] == 'processing' and cur[2] == attempt then
-    rcall('ZREM', KEYS[1], id)
+    rcall('ZREM', active, id)
     rcall('HSET', task_key, 'status', 'completed', 'finished_at', now, 'result', ARGV[i + 2],
           'lease_until', '')
     close_attempt(task_key, attempt, now, 'completed')
-    rcall('EXPIRE', task_key, ttl + 3600)
-    rcall('ZADD', KEYS[2], now, id)
-    emit(KEYS[3], ARGV[4], id, 'completed')
+    rcall('EXPIRE', task_key, result_ttl + 3600)
+    rcall('ZADD', completed, now, id)
+    emit(events, events_maxlen, id, 'completed')
     done = done + 1
     out[#out + 1] = 1
   else
@@ -38,8 +42,8 @@ for i = 5, #ARGV, 3 do
   end
 end
 if done > 0 then
-  add(KEYS[4], 'completed', done)
+  add(stats, 'completed', done)
   count_minute(base, now, 'completed', done)
 end
-trim_finished(base, KEYS[2], KEYS[5], now - ttl * 1000)
+trim_finished(base, completed, index, now - result_ttl * 1000)
 return out

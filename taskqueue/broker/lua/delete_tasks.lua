@@ -13,23 +13,27 @@ Errors: none.
 ]]
 --- @include "common"
 
-local base = ARGV[1]
-local sets = {completed = KEYS[1], dead = KEYS[2], cancelled = KEYS[3]}
+local completed, dead, cancelled = KEYS[1], KEYS[2], KEYS[3]
+local index, errors, events = KEYS[4], KEYS[5], KEYS[6]
+local base, events_maxlen = ARGV[1], ARGV[2]
+local FIRST_ID = 3  -- ARGV[3..]: task ids
+
+local sets = {completed = completed, dead = dead, cancelled = cancelled}
 check_keys()
-for i = 3, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
+for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
 if #damage > 0 then return damaged() end
 local out = {}
-for i = 3, #ARGV do
+for i = FIRST_ID, #ARGV do
   local id = ARGV[i]
   local task_key = base .. 'task:' .. id
   local cur = rcall('HMGET', task_key, 'status', 'error_type')
   local status = cur[1] or 'missing'
   if sets[status] then
-    if status == 'dead' then uncount_error(KEYS[5], cur[2]) end
+    if status == 'dead' then uncount_error(errors, cur[2]) end
     rcall('ZREM', sets[status], id)
-    rcall('ZREM', KEYS[4], id)
+    rcall('ZREM', index, id)
     rcall('DEL', task_key)
-    emit(KEYS[6], ARGV[2], id, 'deleted')
+    emit(events, events_maxlen, id, 'deleted')
   end
   out[#out + 1] = status
 end

@@ -6,7 +6,8 @@ KEYS[5] events     KEYS[6] stats      KEYS[7] index      KEYS[8] timer
 ARGV[1] base       ARGV[2] now ms ('' = Redis TIME)
 ARGV[3] queue name ARGV[4] idempotency TTL, s
 ARGV[5] wake bound ARGV[6] events MAXLEN
-ARGV[7..] 12 values per task: id, band, priority, delay ms, eta ms (0 = none),
+ARGV[7] band width (priority.BAND_WIDTH: the pending score, common.lua)
+ARGV[8..] 12 values per task: id, band, priority, delay ms, eta ms (0 = none),
           idempotency key ('' = none), name, args JSON, kwargs JSON, max retries,
           timeout s ('' = none), meta JSON ('' = none)
 
@@ -20,10 +21,15 @@ Errors: none.
 ]]
 --- @include "common"
 
-local base, now = ARGV[1], now_ms(ARGV[2])
-local queue, idem_ttl = ARGV[3], ARGV[4]
+local pending, scheduled, seq, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local events, stats, index, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local base, now, queue_name, idempotency_ttl = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
+local wake_bound, events_maxlen = ARGV[5], ARGV[6]
+local band_width = tonumber(ARGV[7])
+local FIRST_TASK = 8  -- ARGV[8..]: 12 values per task
+
 check_keys()
-for i = 7, #ARGV, 12 do
+for i = FIRST_TASK, #ARGV, 12 do
   local idem_key = base .. 'idem:' .. ARGV[i + 5]
   if ARGV[i + 5] ~= '' and check(idem_key, 'string') then
     local existing = rcall('GET', idem_key)
@@ -33,7 +39,7 @@ for i = 7, #ARGV, 12 do
 end
 if #damage > 0 then return damaged() end
 local out, ready, created_n, later = {}, 0, 0, 0
-for i = 7, #ARGV, 12 do
+for i = FIRST_TASK, #ARGV, 12 do
   local id, band, delay, eta, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 3]),
     tonumber(ARGV[i + 4]), ARGV[i + 5]
   local created = 1
@@ -43,7 +49,7 @@ for i = 7, #ARGV, 12 do
     if existing and rcall('EXISTS', base .. 'task:' .. existing) == 1 then
       id, created = existing, 0
     else
-      rcall('SET', idem_key, id, 'EX', idem_ttl)
+      rcall('SET', idem_key, id, 'EX', idempotency_ttl)
     end
   end
   if created == 1 and rcall('EXISTS', base .. 'task:' .. id) == 1 then
@@ -52,28 +58,28 @@ for i = 7, #ARGV, 12 do
   if created == 1 then
     local run_at = now + delay
     if eta > 0 then run_at = eta end
-    local seq = rcall('INCR', KEYS[3])
+    local task_seq = rcall('INCR', seq)
     local status = 'pending'
     if run_at > now then
       status, later = 'scheduled', later + 1
-      rcall('ZADD', KEYS[2], run_at, id)
+      rcall('ZADD', scheduled, run_at, id)
     else
       ready = ready + 1
-      rcall('ZADD', KEYS[1], pending_score(band, seq), id)
+      rcall('ZADD', pending, pending_score(band, task_seq, band_width), id)
     end
-    rcall('HSET', base .. 'task:' .. id, 'id', id, 'queue', queue, 'status', status,
-          'band', band, 'seq', seq, 'priority', ARGV[i + 2], 'name', ARGV[i + 6],
+    rcall('HSET', base .. 'task:' .. id, 'id', id, 'queue', queue_name, 'status', status,
+          'band', band, 'seq', task_seq, 'priority', ARGV[i + 2], 'name', ARGV[i + 6],
           'args', ARGV[i + 7], 'kwargs', ARGV[i + 8], 'max_retries', ARGV[i + 9],
           'timeout', ARGV[i + 10], 'meta', ARGV[i + 11], 'attempts', 0, 'failures', 0,
           'lost', 0, 'created_at', now, 'run_at', run_at, 'idempotency_key', idem)
-    rcall('ZADD', KEYS[7], now, id)
+    rcall('ZADD', index, now, id)
     created_n = created_n + 1
-    emit(KEYS[5], ARGV[6], id, status)
+    emit(events, events_maxlen, id, status)
   end
   out[#out + 1] = id
   out[#out + 1] = created
 end
-if created_n > 0 then add(KEYS[6], 'enqueued', created_n) end
-wake(KEYS[4], ARGV[5], ready)
-if later > 0 then arm_timer(KEYS[8]) end
+if created_n > 0 then add(stats, 'enqueued', created_n) end
+wake_workers(wake, wake_bound, ready)
+if later > 0 then arm_timer(timer) end
 return out

@@ -17,7 +17,13 @@ Errors: none.
 ]]
 --- @include "common"
 
+local active, scheduled, dead, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local errors, index, timer = KEYS[6], KEYS[7], KEYS[8]
 local base, now, id, attempt = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
+local retry_delay_ms, error_type, error_message = tonumber(ARGV[5]), ARGV[6], ARGV[7]
+local traceback, error_json, dead_ttl = ARGV[8], ARGV[9], tonumber(ARGV[10])
+local dead_max, events_maxlen = ARGV[11], ARGV[12]
+
 local task_key = base .. 'task:' .. id
 check_keys()
 check(base .. 'm:' .. math.floor(now / 60000), 'hash')
@@ -26,28 +32,28 @@ if #damage > 0 then return damaged() end
 local cur = rcall('HMGET', task_key, 'status', 'attempts', 'max_retries')
 if cur[1] ~= 'processing' or cur[2] ~= attempt then return 'stale' end
 
-local delay = tonumber(ARGV[5])
 local failures = bump(task_key, 'failures')
-rcall('ZREM', KEYS[1], id)
-rcall('HSET', task_key, 'error_type', ARGV[6], 'error_message', ARGV[7],
-      'traceback', ARGV[8], 'e:' .. attempt, ARGV[9], 'worker', '')
-add(KEYS[5], 'failed', 1)
+rcall('ZREM', active, id)
+rcall('HSET', task_key, 'error_type', error_type, 'error_message', error_message,
+      'traceback', traceback, 'e:' .. attempt, error_json, 'worker', '')
+add(stats, 'failed', 1)
 count_minute(base, now, 'failed', 1)
 
 local outcome
-if delay >= 0 and failures <= whole(cur[3], 0) then
+if retry_delay_ms >= 0 and failures <= whole(cur[3], 0) then
   close_attempt(task_key, attempt, now, 'retry')
-  rcall('HSET', task_key, 'status', 'scheduled', 'run_at', now + delay, 'lease_until', '')
-  rcall('ZADD', KEYS[2], now + delay, id)
-  arm_timer(KEYS[8])
-  add(KEYS[5], 'retried', 1)
+  rcall('HSET', task_key, 'status', 'scheduled', 'run_at', now + retry_delay_ms,
+        'lease_until', '')
+  rcall('ZADD', scheduled, now + retry_delay_ms, id)
+  arm_timer(timer)
+  add(stats, 'retried', 1)
   outcome = 'scheduled'
 else
   close_attempt(task_key, attempt, now, 'dead')
-  bury(KEYS[3], KEYS[6], task_key, id, now, tonumber(ARGV[10]), ARGV[6], 'failed')
-  add(KEYS[5], 'dead', 1)
-  trim_dead(base, KEYS[3], KEYS[6], KEYS[7], KEYS[5], now, tonumber(ARGV[10]), ARGV[11])
+  bury(dead, errors, task_key, id, now, dead_ttl, error_type, 'failed')
+  add(stats, 'dead', 1)
+  trim_dead(base, dead, errors, index, stats, now, dead_ttl, dead_max)
   outcome = 'dead'
 end
-emit(KEYS[4], ARGV[12], id, outcome)
+emit(events, events_maxlen, id, outcome)
 return outcome

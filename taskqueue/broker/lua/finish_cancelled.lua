@@ -13,20 +13,23 @@ Errors: none.
 ]]
 --- @include "common"
 
+local active, cancelled, events, stats, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local base, now, id, attempt = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
+local result_ttl, events_maxlen = tonumber(ARGV[5]), ARGV[6]
+
 local task_key = base .. 'task:' .. id
 check_keys()
 check(task_key, 'hash')
 if #damage > 0 then return damaged() end
 local cur = rcall('HMGET', task_key, 'status', 'attempts')
 if cur[1] ~= 'processing' or cur[2] ~= attempt then return 0 end
-rcall('ZREM', KEYS[1], id)
+rcall('ZREM', active, id)
 close_attempt(task_key, attempt, now, 'cancelled')
 rcall('HSET', task_key, 'status', 'cancelled', 'finished_at', now, 'lease_until', '',
       'worker', '')
-rcall('EXPIRE', task_key, tonumber(ARGV[5]) + 3600)
-rcall('ZADD', KEYS[2], now, id)
-add(KEYS[4], 'cancelled', 1)
-emit(KEYS[3], ARGV[6], id, 'cancelled')
-trim_finished(base, KEYS[2], KEYS[5], now - tonumber(ARGV[5]) * 1000)
+rcall('EXPIRE', task_key, result_ttl + 3600)
+rcall('ZADD', cancelled, now, id)
+add(stats, 'cancelled', 1)
+emit(events, events_maxlen, id, 'cancelled')
+trim_finished(base, cancelled, index, now - result_ttl * 1000)
 return 1

@@ -6,6 +6,7 @@ KEYS[6] timer (only checked: maintenance BLPOPs it between sweeps)
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] limit  ARGV[4] wake bound
 ARGV[5] events MAXLEN
+ARGV[6] band width (priority.BAND_WIDTH: the pending score, common.lua)
 
 Returns: {promoted, next due ms (-1 when nothing is scheduled), now ms}. When a key it
 would touch (the KEYS, the records of the due tasks) has the wrong type: the damage,
@@ -14,24 +15,28 @@ Errors: none.
 ]]
 --- @include "common"
 
-local base, now = ARGV[1], now_ms(ARGV[2])
+local scheduled, pending, seq, wake, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local timer = KEYS[6]  -- only checked (check_keys goes through every KEYS)
+local base, now, limit, wake_bound = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
+local events_maxlen = ARGV[5]
+local band_width = tonumber(ARGV[6])
+
 check_keys()
 if #damage > 0 then return damaged() end
-local due = rcall('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[3])
+local due = rcall('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(due) do check(base .. 'task:' .. id, 'hash') end
 if #damage > 0 then return damaged() end
 for _, id in ipairs(due) do
   local task_key = base .. 'task:' .. id
-  rcall('ZREM', KEYS[1], id)
+  rcall('ZREM', scheduled, id)
   if rcall('EXISTS', task_key) == 1 then
-    local seq = rcall('INCR', KEYS[3])
-    rcall('HSET', task_key, 'seq', seq)
-    to_pending(KEYS[2], task_key, id)
-    emit(KEYS[5], ARGV[5], id, 'pending')
+    rcall('HSET', task_key, 'seq', rcall('INCR', seq))
+    to_pending(pending, task_key, id, band_width)
+    emit(events, events_maxlen, id, 'pending')
   end
 end
-wake(KEYS[4], ARGV[4], #due)
-local first = rcall('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+wake_workers(wake, wake_bound, #due)
+local first = rcall('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
 local next_due = -1
 if first[2] then next_due = tonumber(first[2]) end
 return {#due, next_due, now}

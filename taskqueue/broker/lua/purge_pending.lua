@@ -11,20 +11,22 @@ Errors: none.
 ]]
 --- @include "common"
 
-local base = ARGV[1]
+local pending, index, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local base, limit, events_maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+
 check_keys()
 if #damage > 0 then return damaged() end
-local ids = rcall('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+local ids = rcall('ZRANGE', pending, 0, limit - 1)
 for _, id in ipairs(ids) do check(base .. 'task:' .. id, 'hash') end
 if #damage > 0 then return damaged() end
 for _, id in ipairs(ids) do
-  rcall('ZREM', KEYS[1], id)
+  rcall('ZREM', pending, id)
   rcall('DEL', base .. 'task:' .. id)
-  rcall('ZREM', KEYS[2], id)
+  rcall('ZREM', index, id)
 end
 local n = #ids
 if n > 0 then
-  add(KEYS[4], 'purged', n)
-  emit_queue(KEYS[3], ARGV[3], 'purged', n)
+  add(stats, 'purged', n)
+  emit_queue(events, events_maxlen, 'purged', n)
 end
 return n

@@ -3,17 +3,20 @@ queue list, the worker registry, a worker's entry, the periodic state, the archi
 lock), keeping it for the quarantine TTL; the workers and web processes rebuild what
 they need (nothing depends on these keys for correctness). See broker/damage.py.
 
-KEYS[1] the key  KEYS[2] where to move it (same cluster slot: keys.py)
+KEYS[1] key: the global key  KEYS[2] target: where to move it (same cluster slot: keys.py)
 
-ARGV[1] the type it must have  ARGV[2] quarantine TTL s
+ARGV[1] expected type: the type it must have  ARGV[2] quarantine TTL s
 
 Returns: the type it had when it was moved; '' when it had the right type (or was
 missing) and was left alone.
 Errors: none.
 ]]
 
-local found = redis.call('TYPE', KEYS[1])['ok']
-if found == 'none' or found == ARGV[1] then return '' end
-redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
+local key, target = KEYS[1], KEYS[2]
+local expected_type, quarantine_ttl = ARGV[1], ARGV[2]
+
+local found = redis.call('TYPE', key)['ok']
+if found == 'none' or found == expected_type then return '' end
+redis.call('RENAME', key, target)
+redis.call('EXPIRE', target, quarantine_ttl)
 return found

@@ -18,10 +18,17 @@ Errors: 'TQ_FOREIGN_KEY <key>' (a key outside this queue; nothing moved).
 ]]
 --- @include "common"
 
-local base, now, ttl = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[4])
-for i = 3, #KEYS do
-  if string.sub(KEYS[i], 1, #base) ~= base then
-    return redis.error_reply('TQ_FOREIGN_KEY ' .. KEYS[i])
+local stats, events = KEYS[1], KEYS[2]
+local FIRST_KEY = 3  -- KEYS[3..]: the keys to move
+local base, now, events_maxlen = ARGV[1], now_ms(ARGV[2]), ARGV[3]
+local quarantine_ttl = tonumber(ARGV[4])
+local FIRST_TYPE = 5  -- ARGV[5..]: the type each of them must have
+local keys_to_move = {}
+for i = FIRST_KEY, #KEYS do keys_to_move[#keys_to_move + 1] = KEYS[i] end
+
+for _, key in ipairs(keys_to_move) do
+  if string.sub(key, 1, #base) ~= base then
+    return redis.error_reply('TQ_FOREIGN_KEY ' .. key)
   end
 end
 
@@ -40,7 +47,7 @@ local function move(key, found)
   local target = base .. 'quarantine:' .. string.sub(key, #base + 1)
   if rcall('EXISTS', target) == 1 then target = target .. ':' .. now end
   rcall('RENAME', key, target)
-  rcall('EXPIRE', target, ttl)
+  rcall('EXPIRE', target, quarantine_ttl)
   if key == base .. 'seq' then rcall('SET', key, now) end
   moved[#moved + 1] = key
   moved[#moved + 1] = found
@@ -48,18 +55,18 @@ local function move(key, found)
 end
 
 -- the counters and the event stream first: this script writes to them
-for i = 1, 2 do
-  local bad, found = wrong(KEYS[i], i == 1 and 'hash' or 'stream')
-  if bad then move(KEYS[i], found) end
+for _, own in ipairs({{stats, 'hash'}, {events, 'stream'}}) do
+  local bad, found = wrong(own[1], own[2])
+  if bad then move(own[1], found) end
 end
-for i = 3, #KEYS do
-  local bad, found = wrong(KEYS[i], ARGV[i + 2])
-  if bad then move(KEYS[i], found) end
+for j, key in ipairs(keys_to_move) do
+  local bad, found = wrong(key, ARGV[FIRST_TYPE + j - 1])
+  if bad then move(key, found) end
 end
 if #moved > 0 then
-  add(KEYS[1], 'quarantined', #moved / 3)
+  add(stats, 'quarantined', #moved / 3)
   for i = 1, #moved, 3 do
-    rcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'event', 'quarantined',
+    rcall('XADD', events, 'MAXLEN', '~', events_maxlen, '*', 'event', 'quarantined',
           'count', 1, 'key', string.sub(moved[i], #base + 1), 'type', moved[i + 1])
   end
 end

@@ -13,7 +13,11 @@ Errors: none.
 ]]
 --- @include "common"
 
+local runtime = KEYS[1]
+local base = ARGV[1]  -- not used: every script is passed its queue's base
+local FIRST_INCREMENT = 2  -- ARGV[2..]: 2 values per increment
+
 check_keys()
 if #damage > 0 then return damaged() end
-for i = 2, #ARGV, 2 do add(KEYS[1], ARGV[i], ARGV[i + 1]) end
-return math.floor((#ARGV - 1) / 2)
+for i = FIRST_INCREMENT, #ARGV, 2 do add(runtime, ARGV[i], ARGV[i + 1]) end
+return math.floor((#ARGV - FIRST_INCREMENT + 1) / 2)

@@ -15,18 +15,21 @@ Errors: none.
 ]]
 --- @include "common"
 
-local base, now = ARGV[1], now_ms(ARGV[2])
-local deadline = now + tonumber(ARGV[3])
+local active = KEYS[1]
+local base, now, lease_ms = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[3])
+local FIRST_TASK = 4  -- ARGV[4..]: 3 values per task
+
+local deadline = now + lease_ms
 check_keys()
-for i = 4, #ARGV, 3 do check(base .. 'task:' .. ARGV[i], 'hash') end
+for i = FIRST_TASK, #ARGV, 3 do check(base .. 'task:' .. ARGV[i], 'hash') end
 if #damage > 0 then return damaged() end
 local out = {}
-for i = 4, #ARGV, 3 do
+for i = FIRST_TASK, #ARGV, 3 do
   local id, attempt, progress = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local task_key = base .. 'task:' .. id
   local cur = rcall('HMGET', task_key, 'status', 'attempts', 'cancel_requested')
-  if cur[1] == 'processing' and cur[2] == attempt and rcall('ZSCORE', KEYS[1], id) then
-    rcall('ZADD', KEYS[1], deadline, id)
+  if cur[1] == 'processing' and cur[2] == attempt and rcall('ZSCORE', active, id) then
+    rcall('ZADD', active, deadline, id)
     rcall('HSET', task_key, 'lease_until', deadline, 'heartbeat_at', now)
     if progress ~= '' then rcall('HSET', task_key, 'progress', progress) end
     out[#out + 1] = (cur[3] == '1') and 2 or 1

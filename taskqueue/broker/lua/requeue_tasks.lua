@@ -7,7 +7,8 @@ KEYS[1] pending  KEYS[2] dead  KEYS[3] cancelled  KEYS[4] seq  KEYS[5] errors
 KEYS[6] events  KEYS[7] wake  KEYS[8] stats
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] events MAXLEN
-ARGV[4] wake bound  ARGV[5..] task ids
+ARGV[4] wake bound  ARGV[5] band width (priority.BAND_WIDTH: the pending score, common.lua)
+ARGV[6..] task ids
 
 Returns: one value per id: its status before ('dead' and 'cancelled' were requeued;
 anything else, or 'missing', was left alone). When a key it would touch has the wrong type: the damage, and nothing changed
@@ -16,32 +17,38 @@ Errors: none.
 ]]
 --- @include "common"
 
-local base, now = ARGV[1], now_ms(ARGV[2])
+local pending, dead, cancelled, seq, errors = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local events, wake, stats = KEYS[6], KEYS[7], KEYS[8]
+local base, now, events_maxlen = ARGV[1], now_ms(ARGV[2]), ARGV[3]
+local wake_bound = ARGV[4]
+local band_width = tonumber(ARGV[5])
+local FIRST_ID = 6  -- ARGV[6..]: task ids
+
 check_keys()
-for i = 5, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
+for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
 if #damage > 0 then return damaged() end
 local out, moved = {}, 0
-for i = 5, #ARGV do
+for i = FIRST_ID, #ARGV do
   local id = ARGV[i]
   local task_key = base .. 'task:' .. id
   local cur = rcall('HMGET', task_key, 'status', 'error_type')
   local status = cur[1] or 'missing'
   if status == 'dead' or status == 'cancelled' then
     if status == 'dead' then
-      rcall('ZREM', KEYS[2], id)
-      uncount_error(KEYS[5], cur[2])
+      rcall('ZREM', dead, id)
+      uncount_error(errors, cur[2])
     else
-      rcall('ZREM', KEYS[3], id)
+      rcall('ZREM', cancelled, id)
     end
     rcall('PERSIST', task_key)
-    rcall('HSET', task_key, 'seq', rcall('INCR', KEYS[4]), 'failures', 0, 'lost', 0,
+    rcall('HSET', task_key, 'seq', rcall('INCR', seq), 'failures', 0, 'lost', 0,
           'cancel_requested', 0, 'run_at', now, 'finished_at', '', 'dead_reason', '')
-    to_pending(KEYS[1], task_key, id)
-    emit(KEYS[6], ARGV[3], id, 'pending')
+    to_pending(pending, task_key, id, band_width)
+    emit(events, events_maxlen, id, 'pending')
     moved = moved + 1
   end
   out[#out + 1] = status
 end
-if moved > 0 then add(KEYS[8], 'requeued', moved) end
-wake(KEYS[7], ARGV[4], moved)
+if moved > 0 then add(stats, 'requeued', moved) end
+wake_workers(wake, wake_bound, moved)
 return out

@@ -4,7 +4,7 @@ once: it goes to the back of its priority in pending. Its failures are kept.
 KEYS[1] scheduled  KEYS[2] pending  KEYS[3] seq  KEYS[4] wake  KEYS[5] events
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] id  ARGV[4] events MAXLEN
-ARGV[5] wake bound
+ARGV[5] wake bound  ARGV[6] band width (priority.BAND_WIDTH: the pending score, common.lua)
 
 Returns: 'pending' (it was scheduled). When a key it would touch has the wrong type: the damage, and nothing changed
 (common.lua).
@@ -12,7 +12,11 @@ Errors: 'TQ_NOT_FOUND', 'TQ_INVALID_TRANSITION <status>' (anything but scheduled
 ]]
 --- @include "common"
 
-local base, now, id = ARGV[1], now_ms(ARGV[2]), ARGV[3]
+local scheduled, pending, seq, wake, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local base, now, id, events_maxlen = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
+local wake_bound = ARGV[5]
+local band_width = tonumber(ARGV[6])
+
 local task_key = base .. 'task:' .. id
 check_keys()
 check(task_key, 'hash')
@@ -20,9 +24,9 @@ if #damage > 0 then return damaged() end
 local status = rcall('HGET', task_key, 'status')
 if not status then return redis.error_reply('TQ_NOT_FOUND') end
 if status ~= 'scheduled' then return redis.error_reply('TQ_INVALID_TRANSITION ' .. status) end
-rcall('ZREM', KEYS[1], id)
-rcall('HSET', task_key, 'seq', rcall('INCR', KEYS[3]), 'run_at', now)
-to_pending(KEYS[2], task_key, id)
-emit(KEYS[5], ARGV[4], id, 'pending')
-wake(KEYS[4], ARGV[5], 1)
+rcall('ZREM', scheduled, id)
+rcall('HSET', task_key, 'seq', rcall('INCR', seq), 'run_at', now)
+to_pending(pending, task_key, id, band_width)
+emit(events, events_maxlen, id, 'pending')
+wake_workers(wake, wake_bound, 1)
 return 'pending'

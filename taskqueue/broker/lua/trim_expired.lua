@@ -19,18 +19,23 @@ Errors: none.
 ]]
 --- @include "common"
 
-local base, now = ARGV[1], now_ms(ARGV[2])
-local cutoff, dead_ttl = now - tonumber(ARGV[3]) * 1000, tonumber(ARGV[4])
+local completed, cancelled, dead = KEYS[1], KEYS[2], KEYS[3]
+local errors, index, stats = KEYS[4], KEYS[5], KEYS[6]
+local base, now, result_ttl = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[3])
+local dead_ttl, dead_max = tonumber(ARGV[4]), ARGV[5]
+local limit = ARGV[6]  -- not read: the helpers' batch is 100, and so is what is passed
+
+local cutoff = now - result_ttl * 1000
 check_keys()
 if #damage > 0 then return damaged() end
-local due = {finished_due(KEYS[1], cutoff), finished_due(KEYS[2], cutoff),
-             dead_due(KEYS[3], now, dead_ttl, ARGV[5])}
+local due = {finished_due(completed, cutoff), finished_due(cancelled, cutoff),
+             dead_due(dead, now, dead_ttl, dead_max)}
 for _, ids in ipairs(due) do
   for _, id in ipairs(ids) do check(base .. 'task:' .. id, 'hash') end
 end
 if #damage > 0 then return damaged() end
-local done = trim_ids(base, KEYS[1], KEYS[5], due[1])
-local cancelled = trim_ids(base, KEYS[2], KEYS[5], due[2])
-local dead = trim_ids(base, KEYS[3], KEYS[5], due[3], KEYS[4])
-if dead > 0 then add(KEYS[6], 'dead_trimmed', dead) end
-return {done, cancelled, dead}
+local completed_n = trim_ids(base, completed, index, due[1])
+local cancelled_n = trim_ids(base, cancelled, index, due[2])
+local dead_n = trim_ids(base, dead, index, due[3], errors)
+if dead_n > 0 then add(stats, 'dead_trimmed', dead_n) end
+return {completed_n, cancelled_n, dead_n}

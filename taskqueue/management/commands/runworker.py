@@ -15,6 +15,8 @@ from taskqueue.conf import get_config
 from taskqueue.errors import TaskQueueError
 from taskqueue.worker import logs
 from taskqueue.worker.options import WorkerOptions, parse_queues
+from taskqueue.worker.supervisor import Supervisor
+from taskqueue.worker.worker import Worker
 
 
 class Command(BaseCommand):
@@ -74,12 +76,8 @@ class Command(BaseCommand):
         safety.check_server_when_reachable(get_config())  # logs eviction/persistence risks
         periodic = get_config().PERIODIC
         if o["processes"] is not None:
-            from taskqueue.worker.supervisor import Supervisor
-
             code = Supervisor(options, get_config(), periodic=periodic).run()
         else:
-            from taskqueue.worker.worker import Worker
-
             code = Worker(options, get_config(), periodic=periodic).run()
         _exit(code)
 

@@ -2,6 +2,8 @@
 
 Conventions: ARGV[1] of every script is the queue's key base '<prefix>:{q}:', and
 per-task keys are base .. 'task:' .. id (see keys.py). Times are epoch milliseconds.
+Each script names its KEYS and ARGV once, right after its header and this include;
+the helpers take what they need as arguments.
 ]]
 local rcall = redis.call
 
@@ -94,14 +96,15 @@ local function bump(task_key, field)
   return n
 end
 
--- Pending score = band * 2^45 + seq (priority.py). Formatted exactly: Lua's own
--- number-to-string conversion keeps 14 digits and would break FIFO. A malformed band
--- or seq (from a record) takes the default band 100 or seq 0.
-local function pending_score(band, seq)
+-- Pending score = band * band_width + seq (priority.py; the scripts that score pending
+-- tasks are passed priority.BAND_WIDTH). Formatted exactly: Lua's own number-to-string
+-- conversion keeps 14 digits and would break FIFO. A malformed band or seq (from a
+-- record) takes the default band 100 or seq 0.
+local function pending_score(band, seq, band_width)
   band = whole(band, 100)
   if band > 200 then band = 100 end
-  seq = whole(seq, 0) % 35184372088832
-  return string.format('%.0f', band * 35184372088832 + seq)
+  seq = whole(seq, 0) % band_width
+  return string.format('%.0f', band * band_width + seq)
 end
 
 local function emit(events_key, maxlen, id, status)
@@ -113,7 +116,7 @@ local function emit_queue(events_key, maxlen, event, count)
 end
 
 -- Push up to n wake-up tokens, keeping the list at most `bound` long.
-local function wake(wake_key, bound, n)
+local function wake_workers(wake_key, bound, n)
   local room = math.min(n, tonumber(bound) - rcall('LLEN', wake_key))
   for _ = 1, room do rcall('LPUSH', wake_key, '1') end
 end
@@ -138,9 +141,9 @@ local function count_minute(base, now, field, n)
 end
 
 -- Put a task back in pending at its original FIFO place (its stored band and seq).
-local function to_pending(pending_key, task_key, id)
+local function to_pending(pending_key, task_key, id, band_width)
   local pos = rcall('HMGET', task_key, 'band', 'seq')
-  rcall('ZADD', pending_key, pending_score(pos[1], pos[2]), id)
+  rcall('ZADD', pending_key, pending_score(pos[1], pos[2], band_width), id)
   rcall('HSET', task_key, 'status', 'pending', 'worker', '', 'lease_until', '')
 end
 

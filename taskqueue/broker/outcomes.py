@@ -1,0 +1,94 @@
+"""What the broker's operations answer: enums and named tuples, never bare True / 0 /
+'stale'. A fenced report (complete, fail, finish_cancelled, release) that came from a
+worker whose lease was lost answers STALE and changed nothing.
+
+The enums keep the values the scripts reply with (IntEnum / StrEnum), so an outcome
+also reads as its plain value in a log line or a JSON document; the tuples unpack."""
+
+from enum import IntEnum, StrEnum
+from typing import NamedTuple
+
+from ..records import Claimed
+
+
+class Ack(IntEnum):
+    """The answer to a fenced report of one task (complete, finish_cancelled, release)."""
+
+    STALE = 0  # the attempt is no longer the current one: refused, nothing changed
+    RECORDED = 1
+
+    @property
+    def stale(self) -> bool:
+        return self is Ack.STALE
+
+
+class Failed(StrEnum):
+    """Where a failed attempt sent its task."""
+
+    SCHEDULED = "scheduled"  # a retry, after its backoff
+    DEAD = "dead"  # the dead-letter queue
+    STALE = "stale"  # refused: the attempt is no longer the current one
+
+    @property
+    def stale(self) -> bool:
+        return self is Failed.STALE
+
+
+class Lease(IntEnum):
+    """The answer to renewing one lease."""
+
+    LOST = 0  # no longer this attempt's: stop reporting on it
+    RENEWED = 1
+    CANCEL_REQUESTED = 2  # renewed, and an operator asked the task to stop
+
+
+class Cancel(StrEnum):
+    CANCELLED = "cancelled"  # it was waiting: cancelled now
+    REQUESTED = "requested"  # it is running: asked to stop at its next heartbeat
+
+
+class Cancelled(NamedTuple):
+    outcome: Cancel
+    before: str  # the status it had
+
+
+class Moved(NamedTuple):
+    """What a requeue or a delete did to one task."""
+
+    before: str  # the status it had ('missing': there is no such task)
+    done: bool  # False: its status does not allow the action, and nothing changed
+
+
+class Enqueued(NamedTuple):
+    id: str
+    created: bool  # False: an idempotency key named an existing task, which is `id`
+
+
+class Claim(list[Claimed]):
+    """The tasks a claim moved into `active`, in order."""
+
+    suspects_passed: int = 0  # tasks that lost a lease, left in place for an idle worker
+
+
+class Reaped(NamedTuple):
+    requeued: int
+    dead: int
+
+
+class Promoted(NamedTuple):
+    count: int
+    next_due_ms: int | None  # when the next scheduled task is due, if any
+    now_ms: int  # Redis's clock
+
+
+class Trimmed(NamedTuple):
+    """Finished records deleted past their retention (at most a batch of each)."""
+
+    completed: int
+    cancelled: int
+    dead: int
+
+
+def refused(answer: object) -> bool:
+    """Whether the answer to a fenced report says it came too late (STALE)."""
+    return answer is Ack.STALE or answer is Failed.STALE
