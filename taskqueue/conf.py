@@ -53,6 +53,7 @@ class Config:
     # hot queues split into N sub-queues on different cluster slots: {"emails": 4};
     # priority and FIFO hold within each sub-queue only (docs/scaling.md)
     SHARDS: dict = field(default_factory=dict)
+    WORKFLOW_MAX_NODES: int = 10_000  # tasks one workflow may hold (docs/workflows.md)
 
     @property
     def lease_ms(self) -> int:
@@ -70,6 +71,7 @@ _POSITIVE_INTS = (
     "EVENTS_MAXLEN",
     "WAKE_MAX",
     "ARCHIVE_RETENTION_DAYS",
+    "WORKFLOW_MAX_NODES",
 )
 _POSITIVE_NUMBERS = (
     "RETRY_BACKOFF",

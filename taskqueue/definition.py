@@ -60,6 +60,7 @@ class EnqueueOptions:
     timeout: Any = _UNSET
     level: int | None = None  # an internal level 0..200 (the django.tasks backend uses it)
     meta: dict = field(default_factory=dict)
+    depends_on: Any = ()  # handles or ids of tasks to wait for (docs/workflows.md)
 
 
 class Task:
@@ -88,6 +89,15 @@ class Task:
     def enqueue(self, *args, **kwargs):
         return TaskCaller(self, EnqueueOptions()).enqueue(*args, **kwargs)
 
+    def s(self, *args, **kwargs):
+        """A signature for a workflow (chain, group, chord): this call, receiving its
+        parents' results before `args` (docs/workflows.md)."""
+        return TaskCaller(self, EnqueueOptions()).s(*args, **kwargs)
+
+    def si(self, *args, **kwargs):
+        """An immutable signature: this call exactly, whatever its parents return."""
+        return TaskCaller(self, EnqueueOptions()).si(*args, **kwargs)
+
 
 class TaskCaller:
     """A task with enqueue options applied: `.enqueue()` or `.prepare()` it."""
@@ -100,7 +110,21 @@ class TaskCaller:
         return TaskCaller(self.task, replace(self.options, **overrides))
 
     def enqueue(self, *args, **kwargs):
+        if self.options.depends_on:
+            from .workflows.submit import enqueue_after
+
+            return enqueue_after(self, args, kwargs)
         return enqueue_many([self.prepare(*args, **kwargs)])[0]
+
+    def s(self, *args, **kwargs):
+        from .workflows.canvas import Signature
+
+        return Signature(self, args, kwargs, immutable=False)
+
+    def si(self, *args, **kwargs):
+        from .workflows.canvas import Signature
+
+        return Signature(self, args, kwargs, immutable=True)
 
     def prepare(self, *args, **kwargs) -> NewTask:
         """Validate and serialise one call; raises before anything is sent."""
@@ -119,6 +143,12 @@ def enqueue_many(prepared: Iterable[NewTask]) -> list[TaskHandle]:
 
 
 def build_task(task: Task, args: list, kwargs: dict, opts: EnqueueOptions) -> NewTask:
+    if opts.depends_on:
+        raise ValidationError(
+            "depends_on= is given to .enqueue() (it creates a workflow), not to "
+            ".prepare() or enqueue_many().",
+            field="depends_on",
+        )
     cfg, declared = get_config(), task.options
     check_kwargs_keys(kwargs)
     args_json, kwargs_json = dumps(args, what="args"), dumps(kwargs, what="kwargs")

@@ -122,3 +122,9 @@ class Retry(Exception):
         super().__init__(reason or "retry requested")
         self.countdown = countdown
         self.reason = reason
+
+
+class WorkflowDoesNotExist(TaskQueueError, LookupError):
+    def __init__(self, workflow_id: str):
+        super().__init__(f"no workflow with id {workflow_id!r}")
+        self.workflow_id = workflow_id

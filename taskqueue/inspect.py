@@ -328,3 +328,80 @@ def _declared_queue(name: str) -> str | None:
         return registry.get(name).options.queue
     except TaskNotFound:
         return None
+
+
+# -- workflows (docs/workflows.md) ----------------------------------------------------
+
+WORKFLOW_SCAN = 1000  # newest workflows looked at when a listing filters by status
+
+
+def _check_workflow_id(workflow_id: object) -> str:
+    from .errors import WorkflowDoesNotExist
+
+    if not isinstance(workflow_id, str) or not 0 < len(workflow_id) <= 64:
+        raise WorkflowDoesNotExist(str(workflow_id)[:64])
+    if not all(c.isalnum() or c == "-" for c in workflow_id):
+        raise WorkflowDoesNotExist(workflow_id)
+    return workflow_id
+
+
+def get_workflow(workflow_id: str):
+    """A workflow's summary (WorkflowInfo); WorkflowDoesNotExist if there is none."""
+    from .errors import WorkflowDoesNotExist
+
+    info = get_broker().workflow_info(_check_workflow_id(workflow_id))
+    if info is None:
+        raise WorkflowDoesNotExist(workflow_id)
+    return info
+
+
+def workflow_nodes(workflow_id: str):
+    """Its nodes (WorkflowNode) with each task's current status: (node, status)."""
+    broker = get_broker()
+    nodes = broker.workflow_nodes(_check_workflow_id(workflow_id))
+    by_queue: dict[str, list] = {}
+    for node in nodes:
+        by_queue.setdefault(node.queue, []).append(node)
+    status = {}
+    for queue, group in by_queue.items():
+        summaries = broker.summaries(queue, [n.task_id for n in group])
+        for node, summary in zip(group, summaries, strict=True):
+            status[node.key] = summary.status if summary else "missing"
+    return [(node, status[node.key]) for node in nodes]
+
+
+def check_workflow_status(status: object):
+    from .status import WorkflowStatus
+
+    if status in (None, ""):
+        return None
+    try:
+        return WorkflowStatus(status)
+    except ValueError:
+        allowed = ", ".join(s.value for s in WorkflowStatus)
+        raise ValidationError(
+            f"status {status!r} is not one of {allowed}.", field="status"
+        ) from None
+
+
+def list_workflows(status=None, *, offset: int = 0, limit: int = 50) -> list:
+    """Workflows, newest first; with a status, among the newest WORKFLOW_SCAN."""
+    wanted = check_workflow_status(status)
+    limit = check_limit(limit)
+    broker = get_broker()
+    if wanted is None:
+        ids = broker.workflow_ids(offset, limit)
+        return [i for i in broker.workflow_infos(ids) if i is not None]
+    infos = broker.workflow_infos(broker.workflow_ids(0, WORKFLOW_SCAN))
+    matching = [i for i in infos if i is not None and i.status == wanted]
+    return matching[offset : offset + limit]
+
+
+def blocked_workflows() -> int:
+    """Workflows blocked by a dead task, among the newest WORKFLOW_SCAN."""
+    return len(list_workflows("blocked", limit=MAX_PAGE))
+
+
+def workflows_of(record: TaskRecord) -> list[tuple[str, str]]:
+    """(workflow id, node) of the workflows a task belongs to or is waited for by."""
+    return get_broker().workflows_of(record.queue, record.id)

@@ -32,6 +32,8 @@ class AuditEvent(models.Model):
         PRUNE_AUDIT = "prune_audit", "prune audit trail"
         LOGIN_LOCKED = "login_locked", "login locked out"
         LOGIN_UNLOCKED = "login_unlocked", "login unlocked"
+        ENQUEUE_WORKFLOW = "enqueue_workflow", "enqueue workflow (API)"
+        CANCEL_WORKFLOW = "cancel_workflow", "cancel workflow"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.CharField(max_length=150, db_index=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from .status import Status
+from .status import Status, WorkflowStatus
 
 
 @dataclass(slots=True)
@@ -30,6 +30,8 @@ class NewTask:
     eta_ms: int = 0
     idempotency_key: str = ""
     meta: str = ""
+    waiting: bool = False  # a workflow node waiting for its parents (docs/workflows.md)
+    notify: str = ""  # JSON [[workflow id, node], ...]: who hears of its changes
 
 
 class TaskError(NamedTuple):
@@ -123,3 +125,51 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Status):
         return value.value
     return value
+
+
+# -- workflows (docs/workflows.md) ------------------------------------------------------
+
+
+@dataclass(slots=True)
+class NewNode:
+    """One node of a workflow to submit: a new task, or an existing one (`external`:
+    a task that `depends_on=` names, which only reports to the workflow)."""
+
+    key: str
+    task: NewTask  # for an external node only its id and queue are used
+    parents: list[str] = field(default_factory=list)  # in the order their results come
+    children: list[str] = field(default_factory=list)
+    feed: str = "none"  # how parents' results reach it: 'none', 'one', 'list'
+    external: bool = False
+
+
+@dataclass(slots=True)
+class NewWorkflow:
+    id: str
+    name: str
+    on_failure: str  # 'wait' or 'cancel'
+    nodes: list[NewNode]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowInfo:
+    id: str
+    name: str
+    status: WorkflowStatus | str
+    on_failure: str
+    created_at: datetime | None
+    finished_at: datetime | None
+    total: int
+    completed: int
+    dead: int
+    cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowNode:
+    key: str
+    queue: str
+    task_id: str
+    state: str  # waiting, released, completed, dead, cancelled (the workflow's view)
+    parents: tuple[str, ...]
+    children: tuple[str, ...]

@@ -59,6 +59,7 @@ def cancel(actor: Actor, task_id: str) -> Cancel:
     """Cancel a waiting task (CANCELLED) or ask a running one to stop (REQUESTED)."""
     task = get_task(task_id)
     outcome, before = get_broker().cancel(task.queue, task.id)
+    _advance(task.queue)
     after = "cancelled" if outcome is Cancel.CANCELLED else f"{before} (cancel requested)"
     record(
         actor,
@@ -77,6 +78,7 @@ def retry(actor: Actor, task_id: str):
     ((before, done),) = get_broker().requeue(task.queue, [task.id])
     if not done:
         raise InvalidTransition(task.id, "retry", before)
+    _advance(task.queue)
     record(
         actor,
         A.RETRY,
@@ -108,6 +110,7 @@ def delete(actor: Actor, task_id: str) -> None:
     ((before, done),) = get_broker().delete(task.queue, [task.id])
     if not done:
         raise InvalidTransition(task.id, "delete", before)
+    _advance(task.queue)
     record(actor, A.DELETE, queue=task.queue, task_id=task.id, status_before=before)
 
 
@@ -124,6 +127,7 @@ def bulk(actor: Actor, action: str, task_ids: Sequence[str]) -> BulkResult:
             outcomes = broker.requeue(queue, group)
         else:
             outcomes = broker.delete(queue, group)
+        _advance(queue)
         for task_id, (before, done) in zip(group, outcomes, strict=True):
             if done:
                 result.done.append(task_id)
@@ -226,6 +230,7 @@ def requeue_dead(
             pairs = _move_dead(queue, group, to_queue)
             done += [old for old, _ in pairs]
             new_ids += [new for _, new in pairs]
+        _advance(queue)
     moved = len(done)
     record(
         actor,
@@ -255,6 +260,8 @@ def purge_dead(
         for task_id, m in zip(group, get_broker().delete(queue, group), strict=True)
         if m.before == Status.DEAD
     ]
+    for queue in selected:
+        _advance(queue)
     record(
         actor,
         A.PURGE_DEAD,
@@ -374,3 +381,57 @@ def _describe(ids, flt: TaskFilter | None, to_queue: str | None) -> dict:
     if to_queue:
         described["to_queue"] = to_queue
     return described
+
+
+# -- workflows (docs/workflows.md) ----------------------------------------------------
+
+
+@dataclass
+class WorkflowCancelled:
+    status_before: str
+    cancelled: int  # tasks cancelled now (running ones are asked to stop)
+
+
+def enqueue_workflow(actor: Actor, graph, *, name: str, on_failure: str, idempotency_key=None):
+    """Submit a workflow (the API's way in); audited when created."""
+    from .workflows.submit import submit
+
+    handle = submit(graph, name, on_failure, idempotency_key)
+    if handle.created:
+        record(
+            actor,
+            A.ENQUEUE_WORKFLOW,
+            count=len(handle.tasks),
+            status_after="running",
+            detail={"workflow": handle.id, "name": name},
+        )
+    return handle
+
+
+def cancel_workflow(workflow_id: str, actor: Actor | None) -> WorkflowCancelled:
+    """Cancel a workflow: nothing more of it starts, what has not run is cancelled, a
+    running task is asked to stop. WorkflowDoesNotExist; InvalidTransition when it
+    completed. Audited (actor None: a Python caller, recorded as the system)."""
+    from .errors import InvalidTransition, WorkflowDoesNotExist
+
+    before, cancelled = get_broker().cancel_workflow(workflow_id)
+    if before == "missing":
+        raise WorkflowDoesNotExist(workflow_id)
+    if before == "completed":
+        raise InvalidTransition(workflow_id, "cancel", "completed")
+    record(
+        actor or Actor.system(),
+        A.CANCEL_WORKFLOW,
+        count=cancelled,
+        status_before=before,
+        status_after="cancelled",
+        detail={"workflow": workflow_id},
+    )
+    return WorkflowCancelled(before, cancelled)
+
+
+def _advance(queue: str) -> None:
+    """Apply at once what an action on a workflow's task wrote to its queue's outbox
+    (its children start or are cancelled); the workers' sweep would, within seconds."""
+    broker = get_broker()
+    broker.advance(broker.shards.of(queue))

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
+    WAITING = "waiting"  # a workflow node whose parents have not all completed
     PENDING = "pending"
     SCHEDULED = "scheduled"
     PROCESSING = "processing"
@@ -23,4 +24,13 @@ class Status(StrEnum):
 
 TERMINAL = frozenset({Status.COMPLETED, Status.DEAD, Status.CANCELLED})
 RETRYABLE = frozenset({Status.DEAD, Status.CANCELLED})
-CANCELLABLE = frozenset({Status.PENDING, Status.SCHEDULED, Status.PROCESSING})
+CANCELLABLE = frozenset({Status.WAITING, Status.PENDING, Status.SCHEDULED, Status.PROCESSING})
+
+
+class WorkflowStatus(StrEnum):
+    """A workflow's status (docs/workflows.md)."""
+
+    RUNNING = "running"
+    BLOCKED = "blocked"  # a task of it is dead: what depends on it waits (or requeue it)
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"

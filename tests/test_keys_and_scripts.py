@@ -63,6 +63,7 @@ SCORE_BUILDERS = {  # the scripts that put tasks into pending
     "release_tasks",
     "requeue_tasks",
     "run_now",
+    "start_waiting",
 }
 POSITION = re.compile(r"\b(KEYS|ARGV)\[(\d+)(\.\.)?\]")
 

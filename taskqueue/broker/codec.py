@@ -52,7 +52,7 @@ PAYLOAD_FIELDS = Payload._fields
 
 
 def new_task_argv(t: NewTask) -> list:
-    """A new task as enqueue_tasks.lua reads it (12 values; see its header)."""
+    """A new task as enqueue_tasks.lua reads it (14 values; see its header)."""
     timeout = "" if t.timeout is None else t.timeout
     return [
         t.id,
@@ -67,6 +67,8 @@ def new_task_argv(t: NewTask) -> list:
         t.max_retries,
         timeout,
         t.meta,
+        "1" if t.waiting else "",
+        t.notify,
     ]
 
 

@@ -43,6 +43,8 @@ KIND_TYPES = {
     "stats": "hash",
     "errors": "hash",
     "runtime": "hash",
+    "waiting": "zset",
+    "outbox": "stream",
 }
 
 

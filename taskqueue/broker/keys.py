@@ -12,6 +12,8 @@ learns the ids it pops once it runs.
     <prefix>:{q}:cancelled   ZSET   id -> cancelled-at, epoch ms (trimmed at RESULT_TTL)
     <prefix>:{q}:dead        ZSET   id -> died-at, epoch ms (trimmed at DEAD_TTL / DEAD_MAX)
     <prefix>:{q}:index       ZSET   id -> created-at: every live record, for newest-first lists
+    <prefix>:{q}:waiting     ZSET   id -> created-at: workflow nodes waiting for their parents
+    <prefix>:{q}:outbox      STREAM workflow notifications not yet applied (docs/workflows.md)
     <prefix>:{q}:task:<id>   HASH   the task record (see records.py for its fields)
     <prefix>:{q}:idem:<key>  STRING idempotency key -> task id, with a TTL
     <prefix>:{q}:seq         STRING the queue's FIFO counter
@@ -30,6 +32,11 @@ learns the ids it pops once it runs.
     <prefix>:periodic        HASH   schedule name -> JSON {last tick, last task id} (global)
     <prefix>:archive:lock    STRING held (SET NX PX) by the one process archiving (global)
     <prefix>:quarantined     STRING global keys of the wrong type moved aside (global)
+    <prefix>:workflows       ZSET   workflow id -> created-at, epoch ms (global index)
+    <prefix>:workflow_stats  HASH   lifetime counters: created, completed (global)
+
+A workflow's own keys carry the hash tag `{wf:<id>}` (WorkflowKeys below; their fields
+are listed in lua/includes/workflow.lua), so each workflow script touches one slot.
 
 A key of the wrong type is moved aside (broker/damage.py): a queue's key to
 `<prefix>:{q}:quarantine:<its suffix>`, a global key to
@@ -111,6 +118,8 @@ class QueueKeys:
     stats = _Kind()
     errors = _Kind()
     runtime = _Kind()
+    waiting = _Kind()
+    outbox = _Kind()
 
     def __init__(self, prefix: str, queue: str):
         self.prefix = prefix
@@ -141,6 +150,8 @@ class Keys:
         self.periodic = f"{prefix}:periodic"
         self.archive_lock = f"{prefix}:archive:lock"
         self.quarantined = f"{prefix}:quarantined"
+        self.workflows = f"{prefix}:workflows"
+        self.workflow_stats = f"{prefix}:workflow_stats"
         self._cache: dict[str, QueueKeys] = {}
 
     def queue(self, name: str) -> QueueKeys:
@@ -149,6 +160,9 @@ class Keys:
         if keys is None:
             keys = self._cache[name] = QueueKeys(self.prefix, _valid_storage_name(name))
         return keys
+
+    def workflow(self, workflow_id: str) -> "WorkflowKeys":
+        return WorkflowKeys(self.prefix, workflow_id)
 
     def worker(self, worker_id: str) -> str:
         return f"{self.prefix}:worker:{worker_id}"
@@ -159,3 +173,22 @@ class Keys:
         target = f"{self.prefix}:quarantine:{{{key}}}:{stamp}"
         encode = lambda k: k.encode("utf-8", "surrogateescape")  # noqa: E731
         return target if key_slot(encode(target)) == key_slot(encode(key)) else None
+
+
+WORKFLOW_KINDS = ("info", "spec", "parents", "args", "remaining", "state", "results")
+
+
+class WorkflowKeys:
+    """The keys of one workflow, in the order its scripts take them (workflow.lua)."""
+
+    def __init__(self, prefix: str, workflow_id: str):
+        self.id = workflow_id
+        self.base = f"{prefix}:{{wf:{workflow_id}}}:"
+
+    def all(self) -> list[str]:
+        return [self.base + kind for kind in WORKFLOW_KINDS]
+
+    def __getattr__(self, kind: str) -> str:
+        if kind in WORKFLOW_KINDS:
+            return self.base + kind
+        raise AttributeError(kind)

@@ -40,6 +40,7 @@ from .outcomes import (
 )
 from .requests import Commands, Plan, ScriptCall, batch, commands, every, operation, script
 from .shards import Shards
+from .workflow_ops import WorkflowOperations
 
 log = logging.getLogger("taskqueue.broker")
 
@@ -49,7 +50,7 @@ MAINTENANCE_BATCH = 100  # leases reaped, scheduled tasks promoted per call
 REQUEUED, DELETED = ("dead", "cancelled"), ("completed", "dead", "cancelled")
 
 
-class Operations(GlobalOperations):
+class Operations(WorkflowOperations, GlobalOperations):
     """Mixed into both brokers, which set `config`, `keys` and `shards` and provide
     `perform(plan)`."""
 
@@ -102,6 +103,7 @@ class Operations(GlobalOperations):
         for t in tasks:
             argv += new_task_argv(t)
         kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index", "timer")
+        kinds += ("waiting",)
         return self._call("enqueue_tasks", queue, kinds, argv, _enqueued)
 
     @operation
@@ -251,7 +253,7 @@ class Operations(GlobalOperations):
         """Cancel a waiting task, or ask a running one to stop: Cancelled."""
         name = yield from self._home(queue, task_id)
         argv = [_now(now), task_id, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
-        kinds = ("pending", "scheduled", "cancelled", "events", "stats", "index")
+        kinds = ("pending", "scheduled", "cancelled", "events", "stats", "index", "waiting")
         parse = lambda r: Cancelled(Cancel(r[0]), r[1])  # noqa: E731
         call = self._call("cancel_task", name, kinds, argv, parse, task_id=task_id)
         call.action = "cancel"

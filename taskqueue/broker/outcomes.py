@@ -16,6 +16,7 @@ class Ack(IntEnum):
 
     STALE = 0  # the attempt is no longer the current one: refused, nothing changed
     RECORDED = 1
+    NOTIFIED = 2  # recorded, and its workflows told through the queue's outbox
 
     @property
     def stale(self) -> bool:

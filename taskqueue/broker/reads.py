@@ -33,6 +33,7 @@ from .keys import QueueKeys, logical_queue, wire
 
 # Status -> (set kind, newest first?) used to list the tasks in that status.
 LISTINGS = {
+    Status.WAITING: ("waiting", False),
     Status.PENDING: ("pending", False),
     Status.SCHEDULED: ("scheduled", False),
     Status.PROCESSING: ("active", False),

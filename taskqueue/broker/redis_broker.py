@@ -22,9 +22,10 @@ from .reads import RecordReads
 from .requests import Batch, Commands, Plan, ScriptCall, batch, drive
 from .scripts import Scripts
 from .state import StateReads
+from .workflow_reads import WorkflowReads
 
 
-class RedisBroker(Operations, RecordReads, StateReads):
+class RedisBroker(Operations, RecordReads, StateReads, WorkflowReads):
     def __init__(self, client: redis.Redis, config: Config):
         super().__init__(config)
         self.client = client

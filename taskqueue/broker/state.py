@@ -35,6 +35,7 @@ class QueueCounts:
     completed: int
     dead: int
     cancelled: int
+    waiting: int  # workflow nodes waiting for their parents (docs/workflows.md)
     paused: bool
     stats: dict[str, int]
     damaged: tuple[Damage, ...] = ()  # fixed keys of the queue of the wrong type
@@ -232,7 +233,7 @@ class StateReads:
         return damage, _whole(unless_wrong_type(moved, 0)) or 0
 
 
-COUNTED = ("pending", "scheduled", "active", "completed", "dead", "cancelled")
+COUNTED = ("pending", "scheduled", "active", "completed", "dead", "cancelled", "waiting")
 
 
 def _summed(hashes) -> dict[str, int]:

@@ -20,6 +20,7 @@ from django.db import DatabaseError, connections, router
 
 from ..broker.async_broker import AsyncRedisBroker
 from ..broker.operations import TRIM_BATCH
+from ..broker.workflow_ops import SWEEP_AGE_MS
 from ..definition import EnqueueOptions, build_task
 from ..errors import BrokerUnavailable, TaskQueueError
 from ..periodic import Schedule
@@ -72,6 +73,7 @@ class Maintenance:
     async def sweep(self) -> float:
         """One pass over every queue; returns how long to sleep before the next."""
         waits = await self.each_queue(self.promote_and_reap)
+        await self.each_queue(self.advance_workflows)
         if time.monotonic() >= self.next_trim:
             self.next_trim = time.monotonic() + TRIM_S * random.uniform(0.8, 1.0)
             await self.each_queue(self.trim)
@@ -104,6 +106,15 @@ class Maintenance:
                 "queue %s: %d expired lease(s) requeued, %d dead-lettered", queue, requeued, dead
             )
         return None if next_due is None else max(0.001, (next_due - redis_now) / 1000)
+
+    async def advance_workflows(self, queue: str) -> None:
+        """Apply workflow outbox entries that the worker which wrote them did not
+        (it died, or the task was cancelled, dead-lettered or requeued elsewhere)."""
+        done = await self.broker.advance([queue], min_age_ms=SWEEP_AGE_MS)
+        if done.applied:
+            log.info(
+                "queue %s: %d workflow notification(s) applied by the sweep", queue, done.applied
+            )
 
     async def trim(self, queue: str) -> None:
         """Finished records past their retention, in batches of 100 a kind, up to

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 
-from ..broker.outcomes import refused
+from ..broker.outcomes import Ack, Failed, refused
 from ..client import build_async_broker, build_broker
 from ..conf import Config
 from ..errors import BrokerUnavailable
@@ -27,6 +27,7 @@ from ..registry import Registry
 from ..registry import registry as default_registry
 from ..workers import WorkerBeat
 from .acks import Acknowledger
+from .advancing import Advancer
 from .claiming import Claiming
 from .execution import Execution
 from .heartbeat import Heartbeat, RuntimeStats, register_when_possible
@@ -86,6 +87,7 @@ class Worker(Claiming):
         self.force = asyncio.Event()
         self.broker = build_async_broker(self.config)
         self.acker = Acknowledger(self.broker, self._reported)
+        self.advancer = Advancer(self.broker)
         runner = Runner(self.registry, self.config)
         self.execution = Execution(runner, self.options.concurrency, self.acker.add)
         if self.install_signals:
@@ -146,6 +148,7 @@ class Worker(Claiming):
         self.execution.stop_unfinished()
         await asyncio.sleep(0)  # let cancelled coroutines hand over their outcomes
         await self.acker.drain(timeout=5)
+        await self.advancer.drain(timeout=5)
         await self._release_the_rest()
         for task in background:
             task.cancel()
@@ -280,6 +283,8 @@ class Worker(Claiming):
         if refused(answer):
             log.warning("task %s: report refused, its lease was lost (attempt %d)", c.id, c.attempt)
             return
+        if answer is Ack.NOTIFIED or answer is Failed.DEAD:  # a workflow may have heard
+            self.advancer.soon(c.queue)
         if outcome.kind == "completed":
             self.processed += 1
             log.debug("task %s (%s) completed in %.3f s", c.id, c.name, outcome.runtime_s)

@@ -1,8 +1,8 @@
---[[ cancel_task: cancel a pending or scheduled task at once; for a processing one,
+--[[ cancel_task: cancel a pending, scheduled or waiting task at once; for a processing one,
 set the cancel request that the worker hears at its next heartbeat.
 
 KEYS[1] pending  KEYS[2] scheduled  KEYS[3] cancelled  KEYS[4] events  KEYS[5] stats
-KEYS[6] index
+KEYS[6] index  KEYS[7] waiting
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] id  ARGV[4] result TTL s
 ARGV[5] events MAXLEN
@@ -14,13 +14,14 @@ Errors: 'TQ_NOT_FOUND', 'TQ_INVALID_TRANSITION <status>' (completed, dead, cance
 --- @include "common"
 
 local pending, scheduled, cancelled = KEYS[1], KEYS[2], KEYS[3]
-local events, stats, index = KEYS[4], KEYS[5], KEYS[6]
+local events, stats, index, waiting = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local base, now, id, result_ttl = ARGV[1], now_ms(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local events_maxlen = ARGV[5]
 
 local task_key = base .. 'task:' .. id
 check_keys()
 check(task_key, 'hash')
+check_outbox(base)
 if #damage > 0 then return damaged() end
 local status = rcall('HGET', task_key, 'status')
 if not status then return redis.error_reply('TQ_NOT_FOUND') end
@@ -29,15 +30,17 @@ if status == 'processing' then
   emit(events, events_maxlen, id, 'processing')
   return {'requested', status}
 end
-if status ~= 'pending' and status ~= 'scheduled' then
+if status ~= 'pending' and status ~= 'scheduled' and status ~= 'waiting' then
   return redis.error_reply('TQ_INVALID_TRANSITION ' .. status)
 end
 rcall('ZREM', pending, id)
 rcall('ZREM', scheduled, id)
+rcall('ZREM', waiting, id)
 rcall('HSET', task_key, 'status', 'cancelled', 'finished_at', now)
 rcall('EXPIRE', task_key, result_ttl + 3600)
 rcall('ZADD', cancelled, now, id)
 add(stats, 'cancelled', 1)
 emit(events, events_maxlen, id, 'cancelled')
+notify(base, task_key, id, 'cancelled')
 trim_finished(base, cancelled, index, now - result_ttl * 1000)
 return {'cancelled', status}

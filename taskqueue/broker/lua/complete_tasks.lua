@@ -6,7 +6,8 @@ KEYS[1] active  KEYS[2] completed  KEYS[3] events  KEYS[4] stats  KEYS[5] index
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] result TTL s
 ARGV[4] events MAXLEN  ARGV[5..] 3 values per task: id, attempt, result JSON
 
-Returns: one value per task: 1 recorded, 0 refused (stale attempt: the lease was lost).
+Returns: one value per task: 1 recorded, 2 recorded and its workflows told (entries in
+the queue's outbox, common.lua's notify), 0 refused (stale attempt: the lease was lost).
 When a key it would touch has the wrong type: the damage, and nothing
 changed (common.lua).
 Errors: none.
@@ -20,6 +21,7 @@ local FIRST_TASK = 5  -- ARGV[5..]: 3 values per task
 
 check_keys()
 check(base .. 'm:' .. math.floor(now / 60000), 'hash')
+check_outbox(base)
 for i = FIRST_TASK, #ARGV, 3 do check(base .. 'task:' .. ARGV[i], 'hash') end
 if #damage > 0 then return damaged() end
 local out, done = {}, 0
@@ -37,6 +39,7 @@ for i = FIRST_TASK, #ARGV, 3 do
     emit(events, events_maxlen, id, 'completed')
     done = done + 1
     out[#out + 1] = 1
+    if notify(base, task_key, id, 'completed', ARGV[i + 2]) > 0 then out[#out] = 2 end
   else
     out[#out + 1] = 0
   end

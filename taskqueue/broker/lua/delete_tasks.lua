@@ -21,6 +21,7 @@ local FIRST_ID = 3  -- ARGV[3..]: task ids
 local sets = {completed = completed, dead = dead, cancelled = cancelled}
 check_keys()
 for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
+check_outbox(base)
 if #damage > 0 then return damaged() end
 local out = {}
 for i = FIRST_ID, #ARGV do
@@ -32,6 +33,7 @@ for i = FIRST_ID, #ARGV do
     if status == 'dead' then uncount_error(errors, cur[2]) end
     rcall('ZREM', sets[status], id)
     rcall('ZREM', index, id)
+    if status ~= 'completed' then notify(base, task_key, id, 'deleted') end
     rcall('DEL', task_key)
     emit(events, events_maxlen, id, 'deleted')
   end

@@ -1,15 +1,19 @@
---[[ enqueue_tasks: create tasks in one queue (pending, or scheduled when due later).
+--[[ enqueue_tasks: create tasks in one queue (pending, or scheduled when due later, or
+waiting for the parents of a workflow node: workflow tasks, docs/workflows.md).
 
 KEYS[1] pending    KEYS[2] scheduled  KEYS[3] seq    KEYS[4] wake
 KEYS[5] events     KEYS[6] stats      KEYS[7] index      KEYS[8] timer
+KEYS[9] waiting
 
 ARGV[1] base       ARGV[2] now ms ('' = Redis TIME)
 ARGV[3] queue name ARGV[4] idempotency TTL, s
 ARGV[5] wake bound ARGV[6] events MAXLEN
 ARGV[7] band width (priority.BAND_WIDTH: the pending score, common.lua)
-ARGV[8..] 12 values per task: id, band, priority, delay ms, eta ms (0 = none),
+ARGV[8..] 14 values per task: id, band, priority, delay ms, eta ms (0 = none),
           idempotency key ('' = none), name, args JSON, kwargs JSON, max retries,
-          timeout s ('' = none), meta JSON ('' = none)
+          timeout s ('' = none), meta JSON ('' = none), waiting ('1': it waits for
+          its parents, start_waiting.lua starts it), notify JSON ('' = none:
+          the workflows to tell of its changes, common.lua's notify)
 
 Returns: 2 values per task: its id (the existing task's id when the idempotency key
 was taken) and 1 when created, 0 when it already existed: its idempotency key was
@@ -22,14 +26,15 @@ Errors: none.
 --- @include "common"
 
 local pending, scheduled, seq, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local events, stats, index, timer = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local events, stats, index, timer, waiting = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local base, now, queue_name, idempotency_ttl = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
 local wake_bound, events_maxlen = ARGV[5], ARGV[6]
 local band_width = tonumber(ARGV[7])
-local FIRST_TASK = 8  -- ARGV[8..]: 12 values per task
+local FIRST_TASK = 8  -- ARGV[8..]: 14 values per task
+local PER_TASK = 14
 
 check_keys()
-for i = FIRST_TASK, #ARGV, 12 do
+for i = FIRST_TASK, #ARGV, PER_TASK do
   local idem_key = base .. 'idem:' .. ARGV[i + 5]
   if ARGV[i + 5] ~= '' and check(idem_key, 'string') then
     local existing = rcall('GET', idem_key)
@@ -39,7 +44,7 @@ for i = FIRST_TASK, #ARGV, 12 do
 end
 if #damage > 0 then return damaged() end
 local out, ready, created_n, later = {}, 0, 0, 0
-for i = FIRST_TASK, #ARGV, 12 do
+for i = FIRST_TASK, #ARGV, PER_TASK do
   local id, band, delay, eta, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 3]),
     tonumber(ARGV[i + 4]), ARGV[i + 5]
   local created = 1
@@ -60,7 +65,10 @@ for i = FIRST_TASK, #ARGV, 12 do
     if eta > 0 then run_at = eta end
     local task_seq = rcall('INCR', seq)
     local status = 'pending'
-    if run_at > now then
+    if ARGV[i + 12] == '1' then
+      status = 'waiting'
+      rcall('ZADD', waiting, now, id)
+    elseif run_at > now then
       status, later = 'scheduled', later + 1
       rcall('ZADD', scheduled, run_at, id)
     else
@@ -72,6 +80,7 @@ for i = FIRST_TASK, #ARGV, 12 do
           'args', ARGV[i + 7], 'kwargs', ARGV[i + 8], 'max_retries', ARGV[i + 9],
           'timeout', ARGV[i + 10], 'meta', ARGV[i + 11], 'attempts', 0, 'failures', 0,
           'lost', 0, 'created_at', now, 'run_at', run_at, 'idempotency_key', idem)
+    if ARGV[i + 13] ~= '' then rcall('HSET', base .. 'task:' .. id, 'notify', ARGV[i + 13]) end
     rcall('ZADD', index, now, id)
     created_n = created_n + 1
     emit(events, events_maxlen, id, status)

@@ -28,6 +28,7 @@ local task_key = base .. 'task:' .. id
 check_keys()
 check(base .. 'm:' .. math.floor(now / 60000), 'hash')
 check(task_key, 'hash')
+check_outbox(base)
 if #damage > 0 then return damaged() end
 local cur = rcall('HMGET', task_key, 'status', 'attempts', 'max_retries')
 if cur[1] ~= 'processing' or cur[2] ~= attempt then return 'stale' end
@@ -53,6 +54,7 @@ else
   bury(dead, errors, task_key, id, now, dead_ttl, error_type, 'failed')
   add(stats, 'dead', 1)
   trim_dead(base, dead, errors, index, stats, now, dead_ttl, dead_max)
+  notify(base, task_key, id, 'dead')
   outcome = 'dead'
 end
 emit(events, events_maxlen, id, outcome)

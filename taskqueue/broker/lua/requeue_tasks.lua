@@ -26,6 +26,7 @@ local FIRST_ID = 6  -- ARGV[6..]: task ids
 
 check_keys()
 for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
+check_outbox(base)
 if #damage > 0 then return damaged() end
 local out, moved = {}, 0
 for i = FIRST_ID, #ARGV do
@@ -45,6 +46,7 @@ for i = FIRST_ID, #ARGV do
           'cancel_requested', 0, 'run_at', now, 'finished_at', '', 'dead_reason', '')
     to_pending(pending, task_key, id, band_width)
     emit(events, events_maxlen, id, 'pending')
+    notify(base, task_key, id, 'requeued')
     moved = moved + 1
   end
   out[#out + 1] = status

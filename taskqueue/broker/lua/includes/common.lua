@@ -36,6 +36,7 @@ local KIND_TYPES = {
   pending = 'zset', scheduled = 'zset', active = 'zset', completed = 'zset',
   cancelled = 'zset', dead = 'zset', index = 'zset', seq = 'string', wake = 'list',
   timer = 'list', events = 'stream', stats = 'hash', errors = 'hash', runtime = 'hash',
+  waiting = 'zset', outbox = 'stream',
 }
 local damage = {}
 
@@ -47,6 +48,33 @@ local function check(key, expected)
   damage[#damage + 1] = found
   damage[#damage + 1] = expected
   return false
+end
+
+-- Workflows (docs/workflows.md): a task that belongs to a workflow, or that a task of
+-- a workflow depends on, carries the record field 'notify' = JSON [[workflow, node],
+-- ...]. Every change a workflow must hear of (completed, dead, cancelled, requeued,
+-- deleted) appends one entry per pair to the queue's outbox stream in the same script
+-- as the change (the transactional outbox); workers then advance the workflows in
+-- their own slots and delete the entries. Scripts that call this check the outbox's
+-- type first (check_outbox). Returns how many entries it wrote.
+local function notify(base, task_key, id, status, result)
+  local listed = rcall('HGET', task_key, 'notify')
+  if not listed or listed == '' then return 0 end
+  local ok, targets = pcall(cjson.decode, listed)
+  if not ok or type(targets) ~= 'table' then return 0 end
+  local n = 0
+  for _, pair in ipairs(targets) do
+    if type(pair) == 'table' and type(pair[1]) == 'string' and type(pair[2]) == 'string' then
+      rcall('XADD', base .. 'outbox', '*', 'wf', pair[1], 'node', pair[2], 'id', id,
+            'status', status, 'result', result or '')
+      n = n + 1
+    end
+  end
+  return n
+end
+
+local function check_outbox(base)
+  check(base .. 'outbox', 'stream')
 end
 
 -- Check every key in KEYS by its kind (the name's last part); the seq counter must
@@ -175,7 +203,10 @@ local function trim_ids(base, set_key, index_key, ids, errors_key)
     local task_key = base .. 'task:' .. id
     local found = rcall('TYPE', task_key)['ok']
     if found == 'hash' or found == 'none' then
-      if errors_key then uncount_error(errors_key, hash_field(task_key, 'error_type')) end
+      if errors_key and found == 'hash' then
+        uncount_error(errors_key, rcall('HGET', task_key, 'error_type'))
+        notify(base, task_key, id, 'deleted')
+      end
       rcall('DEL', task_key)
       rcall('ZREM', set_key, id)
       rcall('ZREM', index_key, id)
@@ -207,3 +238,4 @@ local function bury(dead_key, errors_key, task_key, id, now, ttl_s, error_type, 
   -- A safety net only: trim_dead deletes the record first, keeping `errors` exact.
   rcall('EXPIRE', task_key, ttl_s + 86400)
 end
+

@@ -1,0 +1,114 @@
+--[[ advance_workflow: apply what a workflow's tasks reported through their queues'
+outboxes (common.lua's notify): a completion counts once per parent, whatever number
+of times it is applied, and returns the children whose parents have now all
+completed. Applying the same entries again (a worker died before deleting them, or two
+workers applied them at once) changes nothing and returns the same children, which
+start_waiting starts exactly once.
+
+KEYS[1] info  KEYS[2] spec  KEYS[3] parents  KEYS[4] args  KEYS[5] remaining
+KEYS[6] state  KEYS[7] results  (the workflow's keys: workflow.lua)
+
+ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] result TTL s (kept that long
+        after the workflow finished)
+ARGV[4..] 4 values per entry: node, task id, status ('completed', 'dead', 'cancelled',
+          'requeued', 'deleted'), result JSON (completed)
+
+Returns: {start, stop, finished}: start = 3 values per task to start (storage queue,
+id, args JSON), stop = 2 values per task to cancel (storage queue, id), finished = the
+workflow's final status when it finished now, else ''. Entries for an unknown
+workflow, or whose task id is not the node's, are ignored. When a key has the wrong
+type: the damage, and nothing changed (common.lua).
+Errors: none.
+]]
+--- @include "common"
+--- @include "workflow"
+
+local info, spec, parents, args = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local remaining, state, results = KEYS[5], KEYS[6], KEYS[7]
+local base = ARGV[1]  -- the workflow's key base (its keys come as KEYS)
+local wf = {info = info, spec = spec, parents = parents, args = args, remaining = remaining, state = state, results = results}
+local now, result_ttl = now_ms(ARGV[2]), tonumber(ARGV[3])
+local FIRST_ENTRY = 4
+
+check_workflow_keys(wf)
+if #damage > 0 then return damaged() end
+local status = rcall('HGET', info, 'status')
+if not status then return {{}, {}, ''} end
+local start, stop, stopping = {}, {}, {}
+
+local function stop_node(node)
+  if stopping[node] then return end
+  local s = spec_of(wf, node)
+  if s and open(rcall('HGET', state, node)) then
+    stopping[node] = true
+    stop[#stop + 1] = s.q
+    stop[#stop + 1] = s.id
+  end
+end
+
+local function count(field, n)
+  rcall('HINCRBY', info, field, n)
+end
+
+-- Leave a terminal state ('dead' or 'cancelled'), uncounting it.
+local function leave(st)
+  if st == 'dead' or st == 'cancelled' then count(st, -1) end
+end
+
+for i = FIRST_ENTRY, #ARGV, 4 do
+  local node, id, what, result = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local s = spec_of(wf, node)
+  if s and s.id == id then
+    local st = rcall('HGET', state, node)
+    if what == 'completed' then
+      if st ~= 'completed' then
+        leave(st)
+        rcall('HSET', state, node, 'completed')
+        rcall('HSET', results, node, result)
+        count('completed', 1)
+        for _, child in ipairs(s.c) do rcall('HINCRBY', remaining, child, -1) end
+      end
+      if status ~= 'cancelled' then
+        for _, child in ipairs(s.c) do
+          local cs = spec_of(wf, child)
+          if cs and open(rcall('HGET', state, child))
+             and tonumber(rcall('HGET', remaining, child) or '1') <= 0 then
+            rcall('HSET', state, child, 'released')
+            start[#start + 1] = cs.q
+            start[#start + 1] = cs.id
+            start[#start + 1] = args_for(wf, child, cs.f)
+          end
+        end
+      end
+    elseif what == 'dead' then
+      if st ~= 'dead' and st ~= 'completed' then
+        leave(st)
+        rcall('HSET', state, node, 'dead')
+        count('dead', 1)
+      end
+      if status ~= 'cancelled' and rcall('HGET', info, 'on_failure') == 'cancel' then
+        status = 'cancelled'
+        rcall('HSET', info, 'status', 'cancelled')
+        local all = rcall('HGETALL', state)
+        for j = 1, #all, 2 do
+          if open(all[j + 1]) then stop_node(all[j]) end
+        end
+      end
+    elseif what == 'requeued' then
+      if st == 'dead' or st == 'cancelled' then
+        leave(st)
+        rcall('HSET', state, node, 'released')
+      end
+    elseif what == 'cancelled' or what == 'deleted' then
+      if st ~= 'completed' and st ~= 'cancelled' then
+        leave(st)
+        rcall('HSET', state, node, 'cancelled')
+        count('cancelled', 1)
+      end
+      if st ~= 'completed' then
+        for _, child in ipairs(s.c) do stop_node(child) end
+      end
+    end
+  end
+end
+return {start, stop, settle(wf, now, result_ttl)}

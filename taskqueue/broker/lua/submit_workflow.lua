@@ -1,0 +1,61 @@
+--[[ submit_workflow: write a whole workflow (every node, edge and argument) in its own
+slot, in one step: it exists whole or not at all. Its tasks are then created in their
+queues (enqueue_tasks, waiting ones first) and `materialized` is set (mark_materialized
+below is the same script with no nodes).
+
+KEYS[1] info  KEYS[2] spec  KEYS[3] parents  KEYS[4] args  KEYS[5] remaining
+KEYS[6] state  KEYS[7] results  (the workflow's keys: workflow.lua)
+
+ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] workflow id  ARGV[4] name
+ARGV[5] on_failure ('wait' or 'cancel')  ARGV[6] total nodes ('' = only mark it
+materialized)
+ARGV[7..] 7 values per node: key, storage queue, task id, feed ('none', 'one',
+          'list'), args JSON, children JSON, parents JSON ('' = none)
+
+Returns: {'created'}, or {'exists', status} when a workflow with this id exists (the
+same submission sent again: nothing changed), {'marked'} for a mark, {'missing'} for
+a mark of an unknown workflow. When a key has the wrong type: the damage, and nothing
+changed (common.lua).
+Errors: none.
+]]
+--- @include "common"
+--- @include "workflow"
+
+local info, spec, parents, args = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local remaining, state, results = KEYS[5], KEYS[6], KEYS[7]
+local base = ARGV[1]  -- the workflow's key base (its keys come as KEYS)
+local wf = {info = info, spec = spec, parents = parents, args = args, remaining = remaining, state = state, results = results}
+local now, workflow_id, name, on_failure = now_ms(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local FIRST_NODE = 7  -- ARGV[7..]: 7 values per node
+local PER_NODE = 7
+
+check_workflow_keys(wf)
+if #damage > 0 then return damaged() end
+if ARGV[6] == '' then
+  if rcall('EXISTS', info) == 0 then return {'missing'} end
+  rcall('HSET', info, 'materialized', 1)
+  return {'marked'}
+end
+local before = rcall('HGET', info, 'status')
+if before then return {'exists', before} end
+for i = FIRST_NODE, #ARGV, PER_NODE do
+  local node = ARGV[i]
+  local parent_count = 0
+  if ARGV[i + 6] ~= '' then
+    parent_count = #decoded(ARGV[i + 6], {})
+    rcall('HSET', parents, node, ARGV[i + 6])
+  end
+  rcall('HSET', spec, node, cjson.encode({q = ARGV[i + 1], id = ARGV[i + 2],
+        f = ARGV[i + 3], c = decoded(ARGV[i + 5], {})}))
+  rcall('HSET', args, node, ARGV[i + 4])
+  rcall('HSET', remaining, node, parent_count)
+  if parent_count > 0 then
+    rcall('HSET', state, node, 'waiting')
+  else
+    rcall('HSET', state, node, 'released')
+  end
+end
+rcall('HSET', info, 'id', workflow_id, 'name', name, 'status', 'running', 'on_failure',
+      on_failure, 'created_at', now, 'finished_at', '', 'total', ARGV[6], 'completed', 0,
+      'dead', 0, 'cancelled', 0, 'materialized', 0)
+return {'created'}

@@ -1,0 +1,223 @@
+"""The operations of workflows (docs/workflows.md): submitting one, applying what its
+tasks report through their queues' outboxes, cancelling one.
+
+A workflow's state lives in its own slot ({wf:<id>}); its tasks live in their queues'
+slots. No script spans both: a task's change appends to its queue's outbox in the
+same script (common.lua's notify); `advance` then applies the entries in each
+workflow's slot, starts (start_waiting) or cancels (cancel_nodes) the children it
+names in their queues, and only then deletes the entries. A crash anywhere in between
+leaves the entries, and applying them again is harmless (each step is idempotent), so
+a child starts exactly once and no completion is ever skipped.
+"""
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from ..priority import BAND_WIDTH
+from ..records import NewTask, NewWorkflow
+from .requests import Commands, Plan, ScriptCall, batch, commands, every, operation, script
+
+ENQUEUE_CHUNK = 1000  # tasks per enqueue call when a workflow's tasks are created
+OUTBOX_BATCH = 100  # outbox entries applied per round
+SWEEP_AGE_MS = 2000  # the sweep leaves younger entries to the worker that wrote them
+
+
+class Submitted(NamedTuple):
+    id: str
+    created: bool  # False: a workflow with this id existed (the same submission again)
+    status: str
+
+
+class Advanced(NamedTuple):
+    applied: int  # outbox entries applied and deleted
+    started: int  # children started now
+    cancelled: int  # tasks cancelled now
+    finished: int  # workflows that finished now
+
+
+class WorkflowOperations:
+    """Mixed into Operations (needs keys, shards, config, _call)."""
+
+    def _workflow_call(self, workflow_id: str, name: str, argv: list, parse) -> ScriptCall:
+        w = self.keys.workflow(workflow_id)
+        return ScriptCall(name, w.all(), [w.base, *argv], parse, heals=False)
+
+    @operation
+    def submit_workflow(self, wf: NewWorkflow, *, now: int | None = None) -> Plan[Submitted]:
+        """Write the workflow whole in its slot, then create its tasks in their queues
+        (the waiting ones first, so a root that completes at once finds its children),
+        then attach existing tasks it depends on."""
+        placed = {n.key: self._place(n.task) for n in wf.nodes}
+        argv = ["" if now is None else now, wf.id, wf.name, wf.on_failure, len(wf.nodes)]
+        for n in wf.nodes:
+            argv += [n.key, placed[n.key], n.task.id, n.feed, n.task.args]
+            argv += [json.dumps(n.children), json.dumps(n.parents) if n.parents else ""]
+        reply = yield from script(self._workflow_call(wf.id, "submit_workflow", argv, list))
+        if reply[0] == "exists":
+            return Submitted(wf.id, False, reply[1])
+        yield from self._index_workflow(wf.id, now)
+        own = [n for n in wf.nodes if not n.external]
+        yield from self.register_queues.call({n.task.queue for n in own})
+        for waiting in (True, False):
+            tasks = [(placed[n.key], n.task) for n in own if n.task.waiting is waiting]
+            yield from self._create(tasks, now)
+        outcomes = []
+        for n in wf.nodes:
+            if n.external:
+                status, result = yield from script(self._watch_call(wf.id, n, placed[n.key]))
+                if status in ("completed", "dead", "cancelled", "missing"):
+                    status = "deleted" if status == "missing" else status
+                    outcomes += [n.key, n.task.id, status, result]
+        if outcomes:
+            yield from self._apply(wf.id, outcomes, now)
+        mark = [argv[0], wf.id, wf.name, wf.on_failure, ""]
+        yield from script(self._workflow_call(wf.id, "submit_workflow", mark, list))
+        return Submitted(wf.id, True, "running")
+
+    def _place(self, task: NewTask) -> str:
+        if not self.shards.is_sharded(task.queue):
+            return task.queue
+        return self.shards.place(task)
+
+    def _create(self, tasks: Sequence[tuple[str, NewTask]], now) -> Plan:
+        by_queue: dict[str, list[NewTask]] = {}
+        for name, task in tasks:
+            by_queue.setdefault(name, []).append(task)
+        calls = [
+            self._enqueue_call(name, group[i : i + ENQUEUE_CHUNK], now)
+            for name, group in by_queue.items()
+            for i in range(0, len(group), ENQUEUE_CHUNK)
+        ]
+        if calls:
+            every((yield from batch(calls)))
+
+    def _watch_call(self, workflow_id: str, node, storage: str) -> ScriptCall:
+        argv = [node.task.id, workflow_id, node.key]
+        return self._call("watch_task", storage, ("events",), argv, list)
+
+    def _index_workflow(self, workflow_id: str, now) -> Plan:
+        stamp = now if now is not None else int(time.time() * 1000)
+
+        def add(pipe) -> None:
+            pipe.zadd(self.keys.workflows, {workflow_id: stamp}, nx=True)
+            pipe.hincrby(self.keys.workflow_stats, "created", 1)
+
+        wanted = {self.keys.workflows: "zset", self.keys.workflow_stats: "hash"}
+        yield from self._global(wanted, Commands(add))
+
+    # -- applying outbox entries -------------------------------------------------------
+
+    @operation
+    def advance(
+        self,
+        queues: Iterable[str],
+        *,
+        min_age_ms: int = 0,
+        rounds: int = 20,
+        now: int | None = None,
+    ) -> Plan[Advanced]:
+        """Apply the outbox entries of these (storage) queues, and of the queues whose
+        tasks that cancels, a batch per queue per round: how much it did. `min_age_ms`
+        leaves entries younger than that (the sweep: their writer is applying them)."""
+        todo = list(dict.fromkeys(queues))
+        totals = [0, 0, 0, 0]
+        for _ in range(rounds):
+            if not todo:
+                break
+            touched: list[str] = []
+            for queue in todo:
+                done, more = yield from self._advance_queue(queue, min_age_ms, now)
+                totals = [a + b for a, b in zip(totals, done, strict=True)]
+                touched += more
+            todo = list(dict.fromkeys(touched))
+        return Advanced(*totals)
+
+    def _advance_queue(self, queue: str, min_age_ms: int, now) -> Plan:
+        """One batch of one queue's outbox: ((applied, started, cancelled, finished),
+        queues to look at again)."""
+        outbox = self.keys.queue(queue).outbox
+        newest = "+" if not min_age_ms else str(int(time.time() * 1000) - min_age_ms)
+        read = Commands(lambda pipe: pipe.xrange(outbox, "-", newest, count=OUTBOX_BATCH))
+        entries = (yield from commands(read))[0]
+        if not entries:
+            return (0, 0, 0, 0), []
+        by_workflow: dict[str, list] = {}
+        for _entry_id, f in entries:
+            by_workflow.setdefault(f.get("wf", ""), []).extend(
+                [f.get("node", ""), f.get("id", ""), f.get("status", ""), f.get("result", "")]
+            )
+        started = cancelled = finished = 0
+        again: list[str] = []
+        for workflow_id, outcomes in by_workflow.items():
+            if not _valid_workflow_id(workflow_id):
+                continue
+            s, c, f, more = yield from self._apply(workflow_id, outcomes, now)
+            started, cancelled, finished = started + s, cancelled + c, finished + f
+            again += more
+        ids = [entry_id for entry_id, _ in entries]
+        yield from commands(Commands(lambda pipe: pipe.xdel(outbox, *ids)))
+        if len(entries) == OUTBOX_BATCH:
+            again.append(queue)
+        return (len(entries), started, cancelled, finished), again
+
+    def _apply(self, workflow_id: str, outcomes: list, now) -> Plan:
+        """Apply one workflow's entries, then start and cancel what they name:
+        (started, cancelled, finished, queues that got new entries)."""
+        argv = ["" if now is None else now, self.config.RESULT_TTL, *outcomes]
+        start, stop, finished = yield from script(
+            self._workflow_call(workflow_id, "advance_workflow", argv, list)
+        )
+        started = yield from self._start(start, now)
+        cancelled, touched = yield from self._stop(stop, now)
+        if finished == "completed":
+            bump = Commands(lambda pipe: pipe.hincrby(self.keys.workflow_stats, "completed", 1))
+            yield from self._global({self.keys.workflow_stats: "hash"}, bump)
+        return started, cancelled, int(bool(finished)), touched
+
+    def _start(self, flat: list, now) -> Plan[int]:
+        by_queue: dict[str, list] = {}
+        for i in range(0, len(flat), 3):
+            by_queue.setdefault(flat[i], []).extend([flat[i + 1], flat[i + 2]])
+        cfg = self.config
+        calls = []
+        for queue, pairs in by_queue.items():
+            argv = ["" if now is None else now, cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, BAND_WIDTH]
+            kinds = ("waiting", "pending", "scheduled", "seq", "wake", "events", "timer")
+            calls.append(self._call("start_waiting", queue, kinds, [*argv, *pairs], list))
+        replies = every((yield from batch(calls))) if calls else []
+        return sum(sum(r) for r in replies)
+
+    def _stop(self, flat: list, now) -> Plan[tuple[int, list[str]]]:
+        by_queue: dict[str, list[str]] = {}
+        for i in range(0, len(flat), 2):
+            by_queue.setdefault(flat[i], []).append(flat[i + 1])
+        calls = [self._cancel_nodes_call(queue, ids, now) for queue, ids in by_queue.items()]
+        replies = every((yield from batch(calls))) if calls else []
+        stoppable = ("waiting", "pending", "scheduled")
+        counts = [sum(status in stoppable for status in r) for r in replies]
+        return sum(counts), [q for q, n in zip(by_queue, counts, strict=True) if n]
+
+    def _cancel_nodes_call(self, queue: str, ids: list[str], now) -> ScriptCall:
+        argv = ["" if now is None else now, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
+        kinds = ("waiting", "pending", "scheduled", "cancelled", "events", "stats", "index")
+        return self._call("cancel_nodes", queue, kinds, [*argv, *ids], list)
+
+    # -- cancelling ----------------------------------------------------------------------
+
+    @operation
+    def cancel_workflow(self, workflow_id: str, *, now: int | None = None) -> Plan:
+        """Cancel a workflow: (its status before, tasks cancelled now). 'missing' for an
+        unknown workflow; a completed one is left alone."""
+        argv = ["" if now is None else now, self.config.RESULT_TTL]
+        before, stop = yield from script(
+            self._workflow_call(workflow_id, "cancel_workflow", argv, list)
+        )
+        cancelled, touched = yield from self._stop(stop, now)
+        yield from self.advance.call(touched, now=now)
+        return before, cancelled
+
+
+def _valid_workflow_id(workflow_id: str) -> bool:
+    return 0 < len(workflow_id) <= 64 and all(c.isalnum() or c == "-" for c in workflow_id)

@@ -1,0 +1,162 @@
+"""Submitting a workflow: every node checked and serialised first (nothing is written
+before all of them pass), then written by the broker in one step in the workflow's
+slot and created in the tasks' queues (broker/workflow_ops.py)."""
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+
+from ..client import get_broker
+from ..definition import build_task
+from ..errors import TaskDoesNotExist, ValidationError
+from ..handle import TaskHandle
+from ..records import NewNode, NewTask, NewWorkflow
+from .graph import Graph, Node, children_of, from_edges
+from .handle import WorkflowHandle
+
+ON_FAILURE = ("wait", "cancel")
+MAX_NAME = 200
+IDEMPOTENT_NAMESPACE = uuid.UUID("6f1c3a5e-2b0d-4c47-9a51-0d5c2f7e8b11")
+
+
+def workflow(
+    nodes: Mapping,
+    edges: Iterable = (),
+    *,
+    name: str = "workflow",
+    on_failure: str = "wait",
+    idempotency_key: str | None = None,
+) -> WorkflowHandle:
+    """Submit a DAG in one call: `nodes` maps a key to a signature (`task.s(...)`) or
+    to an existing task's handle; `edges` are (parent, child) pairs. Atomic: every
+    node exists or none does."""
+    return submit(from_edges(nodes, edges), name, on_failure, idempotency_key)
+
+
+def submit(
+    graph: Graph, name: str, on_failure: str = "wait", idempotency_key: str | None = None
+) -> WorkflowHandle:
+    _check_name(name)
+    if on_failure not in ON_FAILURE:
+        raise ValidationError(
+            f"on_failure must be 'wait' or 'cancel', not {on_failure!r}.", field="on_failure"
+        )
+    workflow_id = workflow_id_for(idempotency_key)
+    _check_external(graph)
+    new = NewWorkflow(workflow_id, name, on_failure, _nodes(graph, workflow_id))
+    submitted = get_broker().submit_workflow(new)
+    tasks = {n.key: TaskHandle(n.task.id, n.task.queue) for n in new.nodes}
+    return WorkflowHandle(workflow_id, tasks, graph.outputs, graph.kind, submitted.created)
+
+
+def workflow_id_for(idempotency_key: str | None) -> str:
+    """A new id, or the one an idempotency key always gives (the same submission sent
+    twice makes one workflow)."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    from ..options import idempotency_key as valid_key
+
+    return str(uuid.uuid5(IDEMPOTENT_NAMESPACE, valid_key(idempotency_key)))
+
+
+def _nodes(graph: Graph, workflow_id: str) -> list[NewNode]:
+    children = children_of(graph.nodes)
+    return [
+        NewNode(
+            n.key,
+            _task(n, workflow_id),
+            parents=list(n.parents),
+            children=children[n.key],
+            feed=n.feed,
+            external=n.signature is None,
+        )
+        for n in graph.nodes.values()
+    ]
+
+
+def _task(node: Node, workflow_id: str) -> NewTask:
+    if node.signature is None:
+        return NewTask(node.task_id, "", node.queue, "[]", "{}", 0, 0, 0, None)
+    sig = node.signature
+    args = list(sig.args)
+    if node.feed == "list" and not node.parents:
+        args.insert(0, [])  # after an empty group: the empty list of its results
+    if sig.caller.options.idempotency_key is not None:
+        raise ValidationError(
+            f"node {node.key!r}: a task of a workflow takes no idempotency_key; give "
+            "the workflow one (idempotency_key= of workflow(), or the API's "
+            "Idempotency-Key header).",
+            field="idempotency_key",
+        )
+    if sig.caller.options.depends_on:
+        raise ValidationError(
+            f"node {node.key!r}: inside a workflow, say what a task waits for with "
+            "edges (workflow(nodes, edges)), not depends_on=.",
+            field="depends_on",
+        )
+    task = build_task(sig.caller.task, args, dict(sig.kwargs), sig.caller.options)
+    task.waiting = bool(node.parents)
+    task.notify = json.dumps([[workflow_id, node.key]])
+    return task
+
+
+def _check_external(graph: Graph) -> None:
+    """An existing task named as a parent must exist (else nothing is written)."""
+    broker = get_broker()
+    for node in graph.nodes.values():
+        if node.signature is None and broker.get(node.queue, node.task_id) is None:
+            raise TaskDoesNotExist(node.task_id)
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or len(name) > MAX_NAME or not name.isprintable():
+        raise ValidationError(
+            f"a workflow's name is printable text of at most {MAX_NAME} characters.",
+            field="name",
+        )
+
+
+def enqueue_after(caller, args: tuple, kwargs: dict) -> TaskHandle:
+    """`task.using(depends_on=[...]).enqueue(...)`: the task waits for existing tasks
+    (handles, or ids looked up in every queue); a workflow of it and them."""
+    from .canvas import Signature
+
+    parents = _parents(caller.options.depends_on)
+    bare = caller.using(depends_on=())
+    nodes: dict = {f"after:{h.id}": h for h in parents}
+    nodes["task"] = Signature(bare, tuple(args), dict(kwargs), immutable=True)
+    if bare.options.idempotency_key is not None:
+        raise ValidationError(
+            "depends_on= and idempotency_key= cannot be combined.", field="depends_on"
+        )
+    edges = [(key, "task") for key in nodes if key != "task"]
+    handle = workflow(nodes, edges, name=caller.task.name)
+    task = handle.tasks["task"]
+    task.workflow_id = handle.id
+    return task
+
+
+def _parents(depends_on) -> list[TaskHandle]:
+    if isinstance(depends_on, (str, TaskHandle)):
+        depends_on = [depends_on]
+    try:
+        items = list(depends_on)
+    except TypeError:
+        raise ValidationError(
+            "depends_on takes task handles or task ids.", field="depends_on"
+        ) from None
+    out = []
+    for item in items:
+        if isinstance(item, TaskHandle):
+            out.append(item)
+        elif isinstance(item, str):
+            record = get_broker().find(item, None)
+            if record is None:
+                raise TaskDoesNotExist(item)
+            out.append(TaskHandle(item, record.queue))
+        else:
+            raise ValidationError(
+                f"depends_on takes task handles or task ids, not {type(item).__name__}.",
+                field="depends_on",
+            )
+    return list(dict.fromkeys(out))

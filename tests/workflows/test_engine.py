@@ -1,0 +1,193 @@
+"""The workflow engine on a real Redis, with a simulated worker: claims, completes and
+fails through the broker, then applies the outbox (broker.advance) as a worker does."""
+
+import json
+
+import pytest
+
+from taskqueue import TaskDoesNotExist, ValidationError
+from taskqueue.errors import InvalidTransition, WorkflowDoesNotExist
+from taskqueue.inspect import get_workflow, workflow_nodes
+from taskqueue.records import TaskError
+from taskqueue.services import cancel_workflow
+from taskqueue.workflows import chain, chord, group, workflow
+from tests.taskapp.tasks import echo, record
+
+
+def run_one(broker, queue="default", result=None):
+    """Claim one task and complete it with `result` (default: its first argument)."""
+    (claimed,) = broker.claim(queue, "w1", 1)
+    args = json.loads(claimed.args)
+    value = args[0] if result is None else result
+    (ack,) = broker.complete(queue, [(claimed.id, claimed.attempt, json.dumps(value))])
+    broker.advance([queue])
+    return claimed, args, ack
+
+
+def kill(broker, queue="default"):
+    (claimed,) = broker.claim(queue, "w1", 1)
+    error = TaskError("ValueError", "boom", "")
+    broker.fail(queue, claimed.id, claimed.attempt, retry_delay_ms=None, error=error)
+    broker.advance([queue])
+    return claimed
+
+
+def statuses(handle):
+    return {key: h.status for key, h in handle.tasks.items()}
+
+
+def test_a_chain_passes_each_result_to_the_next_step(broker):
+    handle = chain(echo.s(1), echo.s(2), echo.si(3)).enqueue()
+    assert statuses(handle) == {"0": "pending", "1": "waiting", "2": "waiting"}
+    assert broker.counts("default").waiting == 2
+    _, args, ack = run_one(broker, result="one")
+    assert args == [1] and ack == 2
+    _, args, _ = run_one(broker, result="two")
+    assert args == ["one", 2]
+    _, args, _ = run_one(broker)
+    assert args == [3]  # immutable: its own arguments only
+    assert get_workflow(handle.id).status == "completed"
+    assert handle.result(timeout=1) == 3
+
+
+def test_a_chord_callback_gets_every_result_in_the_groups_order(broker):
+    handle = chord(group(echo.s(i) for i in range(5)), echo.s("cb")).enqueue()
+    claimed = broker.claim("default", "w1", 5)
+    for c in reversed(claimed):  # complete in reverse order
+        v = json.loads(c.args)[0] * 10
+        broker.complete("default", [(c.id, c.attempt, json.dumps(v))])
+    assert broker.counts("default").waiting == 1
+    broker.advance(["default"])
+    _, args, _ = run_one(broker, result="done")
+    assert args == [[0, 10, 20, 30, 40], "cb"]
+    assert handle.result(timeout=1) == "done"
+
+
+def test_a_group_handle_gives_results_in_order_and_counts(broker):
+    handle = group(echo.s(i) for i in range(3)).enqueue()
+    assert handle.counts() == {"pending": 3}
+    for _ in range(3):
+        run_one(broker)
+    assert handle.results(timeout=1) == [0, 1, 2]
+    assert get_workflow(handle.id).status == "completed"
+
+
+def test_a_repeated_outbox_entry_starts_a_child_once(broker, redis_client):
+    handle = chain(echo.s(1), echo.s()).enqueue()
+    (claimed,) = broker.claim("default", "w1", 1)
+    broker.complete("default", [(claimed.id, claimed.attempt, "5")])
+    outbox = broker.keys.queue("default").outbox
+    (entry,) = redis_client.xrange(outbox)
+    redis_client.xadd(outbox, entry[1])  # the same notification twice
+    done = broker.advance(["default"])
+    assert done.applied == 2 and done.started == 1
+    redis_client.xadd(outbox, entry[1])  # and once more, later
+    assert broker.advance(["default"]).started == 0
+    assert broker.counts("default").pending == 1
+    assert handle["1"].status == "pending"
+
+
+def test_depends_on_waits_for_tasks_in_other_queues(broker):
+    a = echo.using(queue="other").enqueue("a")
+    b = echo.enqueue("b")
+    after = record.using(depends_on=[a, b.id]).enqueue("after")
+    assert after.status == "waiting"
+    run_one(broker, "other")
+    assert after.status == "waiting"
+    run_one(broker)
+    assert after.status == "pending"
+    _, args, _ = run_one(broker)
+    assert args == ["after"]
+
+
+def test_depends_on_a_finished_task_starts_at_once(broker):
+    a = echo.enqueue("a")
+    run_one(broker)
+    after = record.using(depends_on=[a]).enqueue("x")
+    assert after.status == "pending"
+
+
+def test_depends_on_an_unknown_task_is_refused_and_writes_nothing(broker, redis_client):
+    with pytest.raises(TaskDoesNotExist):
+        record.using(depends_on=["nope"]).enqueue("x")
+    assert broker.counts("default").waiting == 0
+    assert redis_client.zcard(broker.keys.workflows) == 0
+
+
+def test_a_dead_parent_blocks_its_children_until_requeued(broker):
+    handle = chain(echo.s(1), echo.s()).enqueue()
+    kill(broker)
+    assert get_workflow(handle.id).status == "blocked"
+    assert handle["1"].status == "waiting"
+    broker.requeue("default", [handle["0"].id])
+    broker.advance(["default"])
+    assert get_workflow(handle.id).status == "running"
+    run_one(broker, result=7)
+    _, args, _ = run_one(broker)
+    assert args == [7]
+    assert get_workflow(handle.id).status == "completed"
+
+
+def test_on_failure_cancel_cancels_what_has_not_run(broker):
+    handle = workflow(
+        {"a": echo.s(1), "b": echo.s(2), "c": echo.s()},
+        [("a", "c"), ("b", "c")],
+        on_failure="cancel",
+    )
+    claimed = kill(broker)
+    assert claimed.id == handle["a"].id
+    assert get_workflow(handle.id).status == "cancelled"
+    assert handle["b"].status == "cancelled"
+    assert handle["c"].status == "cancelled"
+
+
+@pytest.mark.django_db
+def test_cancelling_a_workflow_cancels_its_unfinished_tasks(broker):
+    handle = chain(echo.s(1), echo.s(), echo.s()).enqueue()
+    run_one(broker)
+    result = cancel_workflow(handle.id, None)
+    assert result.cancelled == 2
+    assert statuses(handle) == {"0": "completed", "1": "cancelled", "2": "cancelled"}
+    assert get_workflow(handle.id).status == "cancelled"
+    with pytest.raises(WorkflowDoesNotExist):
+        cancel_workflow("no-such-workflow", None)
+
+
+@pytest.mark.django_db
+def test_a_completed_workflow_cannot_be_cancelled(broker):
+    handle = chain(echo.s(1)).enqueue()
+    run_one(broker)
+    with pytest.raises(InvalidTransition):
+        cancel_workflow(handle.id, None)
+
+
+def test_cancelling_a_waiting_node_cancels_its_descendants(broker):
+    handle = chain(echo.s(1), echo.s(), echo.s()).enqueue()
+    broker.cancel("default", handle["1"].id)
+    broker.advance(["default"])
+    assert handle["2"].status == "cancelled"
+    assert handle["0"].status == "pending"
+
+
+def test_a_cycle_is_refused_before_anything_is_written(broker, redis_client):
+    with pytest.raises(ValidationError, match="cycle"):
+        workflow({"a": echo.s(), "b": echo.s()}, [("a", "b"), ("b", "a")])
+    with pytest.raises(ValidationError, match="unknown node"):
+        workflow({"a": echo.s()}, [("a", "z")])
+    assert redis_client.dbsize() == 0 or not redis_client.keys(f"{broker.keys.prefix}:*")
+
+
+def test_too_many_nodes_are_refused(broker, settings):
+    settings.TASKQUEUE = {**settings.TASKQUEUE, "WORKFLOW_MAX_NODES": 3}
+    with pytest.raises(ValidationError, match="at most 3"):
+        group(echo.s(i) for i in range(4)).enqueue()
+
+
+def test_nodes_show_their_state_parents_and_children(broker):
+    handle = chord(group(echo.s(1), echo.s(2)), echo.s()).enqueue()
+    nodes = workflow_nodes(handle.id)
+    assert [(n.key, n.parents, n.children, s) for n, s in nodes] == [
+        ("0", (), ("2",), "pending"),
+        ("1", (), ("2",), "pending"),
+        ("2", ("0", "1"), (), "waiting"),
+    ]
