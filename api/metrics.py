@@ -15,9 +15,8 @@ from prometheus_client.core import (
 )
 
 from taskqueue import inspect
+from taskqueue.status import Status
 from taskqueue.text import as_text
-
-from .serializers import COUNTED
 
 # Lifetime counters of each queue (QueueCounts.stats) -> what they count.
 COUNTERS = {
@@ -29,6 +28,11 @@ COUNTERS = {
     "cancelled": "Tasks cancelled.",
     "lost": "Leases that expired (their worker stopped heartbeating).",
 }
+# Lifetime workflow counters (one global hash the engine increments) -> what they count.
+WORKFLOW_COUNTERS = {
+    "created": "Workflows submitted.",
+    "completed": "Workflows whose every task completed.",
+}
 
 
 class TaskQueueCollector:
@@ -39,6 +43,9 @@ class TaskQueueCollector:
         self.histograms = {q: inspect.runtime_histograms(q) for q in names}
         self.workers = inspect.workers()
         self.global_damage, self.global_quarantined = inspect.global_damage()
+        # one HGETALL; taskqueue.inspect has no reader of these counters (yet)
+        self.workflow_counters = inspect.workflow_counters()
+        self.blocked_workflows = inspect.blocked_workflows()
 
     def collect(self) -> Iterator[Metric]:
         yield self._depth()
@@ -59,14 +66,15 @@ class TaskQueueCollector:
         yield self._workers()
         yield self._quarantined()
         yield self._damaged()
+        yield from self._workflows()
 
     def _depth(self) -> Metric:
         gauge = GaugeMetricFamily(
             "taskqueue_queue_tasks", "Tasks in the queue, by status.", labels=["queue", "status"]
         )
         for s in self.summaries:
-            for status in COUNTED:
-                gauge.add_metric([s.name, status], getattr(s.counts, status))
+            for status in Status:
+                gauge.add_metric([s.name, status.value], getattr(s.counts, status.value))
         return gauge
 
     def _gauge(self, name: str, documentation: str, value) -> Metric:
@@ -121,6 +129,17 @@ class TaskQueueCollector:
         for d in self.global_damage:
             gauge.add_metric(["", as_text(d.key)], 1)
         return gauge
+
+    def _workflows(self) -> Iterator[Metric]:
+        for stat, documentation in WORKFLOW_COUNTERS.items():
+            value = self.workflow_counters.get(stat, 0)
+            yield CounterMetricFamily(f"taskqueue_workflows_{stat}", documentation, value=value)
+        yield GaugeMetricFamily(
+            "taskqueue_workflows_blocked",
+            "Workflows blocked by a dead task, among the newest "
+            f"{inspect.WORKFLOW_SCAN:,} workflows.",
+            value=self.blocked_workflows,
+        )
 
 
 def _bound(bound: float) -> str:

@@ -5,7 +5,7 @@ from taskqueue.masking import mask_secrets
 from taskqueue.records import TaskRecord
 from taskqueue.text import as_text
 
-COUNTED = ("pending", "scheduled", "processing", "completed", "dead", "cancelled")
+COUNTED = ("waiting", "pending", "scheduled", "processing", "completed", "dead", "cancelled")
 
 
 MASKED = ("args", "kwargs", "result", "progress")

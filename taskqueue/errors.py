@@ -128,3 +128,13 @@ class WorkflowDoesNotExist(TaskQueueError, LookupError):
     def __init__(self, workflow_id: str):
         super().__init__(f"no workflow with id {workflow_id!r}")
         self.workflow_id = workflow_id
+
+
+class WorkflowCompleted(InvalidTransition):
+    """A completed workflow cannot be cancelled."""
+
+    def __init__(self, workflow_id: str):
+        TaskQueueError.__init__(
+            self, f"Workflow {workflow_id!r} has completed: there is nothing to cancel."
+        )
+        self.task_id, self.action, self.status = workflow_id, "cancel", "completed"

@@ -21,11 +21,12 @@ from .errors import TaskDoesNotExist, TaskNotFound, ValidationError
 from .names import validate_queue_name
 from .periodic import schedules
 from .record_fields import shown_in_full
-from .records import TaskRecord
+from .records import TaskRecord, WorkflowInfo
 from .registry import registry
 from .runtime import Histogram
-from .status import Status
+from .status import Status, WorkflowStatus
 from .workers import WorkerInfo
+from .workflows.handle import valid_workflow_id, workflow_info
 
 MAX_PAGE = 200
 SCAN_BUDGET = 5000
@@ -335,44 +336,34 @@ def _declared_queue(name: str) -> str | None:
 WORKFLOW_SCAN = 1000  # newest workflows looked at when a listing filters by status
 
 
-def _check_workflow_id(workflow_id: object) -> str:
-    from .errors import WorkflowDoesNotExist
-
-    if not isinstance(workflow_id, str) or not 0 < len(workflow_id) <= 64:
-        raise WorkflowDoesNotExist(str(workflow_id)[:64])
-    if not all(c.isalnum() or c == "-" for c in workflow_id):
-        raise WorkflowDoesNotExist(workflow_id)
-    return workflow_id
-
-
-def get_workflow(workflow_id: str):
-    """A workflow's summary (WorkflowInfo); WorkflowDoesNotExist if there is none."""
-    from .errors import WorkflowDoesNotExist
-
-    info = get_broker().workflow_info(_check_workflow_id(workflow_id))
-    if info is None:
-        raise WorkflowDoesNotExist(workflow_id)
-    return info
+def get_workflow(workflow_id: str) -> WorkflowInfo:
+    """A workflow's summary; WorkflowDoesNotExist if there is none."""
+    return workflow_info(workflow_id)
 
 
 def workflow_nodes(workflow_id: str):
     """Its nodes (WorkflowNode) with each task's current status: (node, status)."""
+    return [(node, status) for node, status, _ in workflow_tasks(workflow_id)]
+
+
+def workflow_tasks(workflow_id: str):
+    """Its nodes with each task's current status and task name: (node, status, name);
+    a task that is gone reads as ("missing", ""). One read per queue, as the console's
+    graph needs it (it labels a layer of 500 nodes "500 x <task name>")."""
     broker = get_broker()
-    nodes = broker.workflow_nodes(_check_workflow_id(workflow_id))
+    nodes = broker.workflow_nodes(valid_workflow_id(workflow_id))
     by_queue: dict[str, list] = {}
     for node in nodes:
         by_queue.setdefault(node.queue, []).append(node)
-    status = {}
+    found = {}
     for queue, group in by_queue.items():
         summaries = broker.summaries(queue, [n.task_id for n in group])
         for node, summary in zip(group, summaries, strict=True):
-            status[node.key] = summary.status if summary else "missing"
-    return [(node, status[node.key]) for node in nodes]
+            found[node.key] = (summary.status, summary.name) if summary else ("missing", "")
+    return [(node, *found[node.key]) for node in nodes]
 
 
-def check_workflow_status(status: object):
-    from .status import WorkflowStatus
-
+def check_workflow_status(status: object) -> WorkflowStatus | None:
     if status in (None, ""):
         return None
     try:
@@ -399,7 +390,15 @@ def list_workflows(status=None, *, offset: int = 0, limit: int = 50) -> list:
 
 def blocked_workflows() -> int:
     """Workflows blocked by a dead task, among the newest WORKFLOW_SCAN."""
-    return len(list_workflows("blocked", limit=MAX_PAGE))
+    broker = get_broker()
+    infos = broker.workflow_infos(broker.workflow_ids(0, WORKFLOW_SCAN))
+    return sum(1 for i in infos if i is not None and i.status == "blocked")
+
+
+def workflow_counters() -> dict[str, int]:
+    """Lifetime counts of workflows: {"created": n, "completed": n}."""
+    counters = get_broker().workflow_counters()
+    return {"created": counters.get("created", 0), "completed": counters.get("completed", 0)}
 
 
 def workflows_of(record: TaskRecord) -> list[tuple[str, str]]:

@@ -25,6 +25,8 @@ from .producer import enqueue as enqueue_by_name
 from .record_fields import LISTED
 from .records import NewTask
 from .status import Status
+from .workflows import handle as workflows_handle
+from .workflows import submit as workflows_submit
 
 A = AuditEvent.Action
 MAX_IDS = 1000
@@ -394,9 +396,7 @@ class WorkflowCancelled:
 
 def enqueue_workflow(actor: Actor, graph, *, name: str, on_failure: str, idempotency_key=None):
     """Submit a workflow (the API's way in); audited when created."""
-    from .workflows.submit import submit
-
-    handle = submit(graph, name, on_failure, idempotency_key)
+    handle = workflows_submit.submit(graph, name, on_failure, idempotency_key)
     if handle.created:
         record(
             actor,
@@ -410,15 +410,9 @@ def enqueue_workflow(actor: Actor, graph, *, name: str, on_failure: str, idempot
 
 def cancel_workflow(workflow_id: str, actor: Actor | None) -> WorkflowCancelled:
     """Cancel a workflow: nothing more of it starts, what has not run is cancelled, a
-    running task is asked to stop. WorkflowDoesNotExist; InvalidTransition when it
-    completed. Audited (actor None: a Python caller, recorded as the system)."""
-    from .errors import InvalidTransition, WorkflowDoesNotExist
-
-    before, cancelled = get_broker().cancel_workflow(workflow_id)
-    if before == "missing":
-        raise WorkflowDoesNotExist(workflow_id)
-    if before == "completed":
-        raise InvalidTransition(workflow_id, "cancel", "completed")
+    running task is asked to stop. WorkflowDoesNotExist; WorkflowCompleted (an
+    InvalidTransition). Audited (actor None: recorded as the system)."""
+    before, cancelled = workflows_handle.cancel_workflow(workflow_id)
     record(
         actor or Actor.system(),
         A.CANCEL_WORKFLOW,

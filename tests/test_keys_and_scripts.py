@@ -194,3 +194,18 @@ def _exercise_every_operation(broker):
     broker.purge_pending("default")
     assert broker.take_archive_lock("token", 1000)
     assert broker.release_archive_lock("token")
+    _exercise_workflows(broker)
+
+
+def _exercise_workflows(broker):
+    from taskqueue.workflows import chain
+    from tests.taskapp.tasks import echo
+
+    broker.set_paused("default", False)
+    broker.purge_pending("default")
+    handle = chain(echo.s(1), echo.s(), echo.s()).enqueue()  # submit_workflow
+    (claimed,) = broker.claim("default", "w1", 1)
+    broker.complete("default", [(claimed.id, claimed.attempt, "1")])
+    broker.advance(["default"])  # advance_workflow, start_waiting
+    echo.using(depends_on=[handle["0"]]).enqueue(2)  # watch_task
+    broker.cancel_workflow(handle.id)  # cancel_workflow, cancel_nodes

@@ -11,35 +11,10 @@ every task exists or none does.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import Any
 
 from ..errors import ValidationError
-
-
-@dataclass(frozen=True)
-class Signature:
-    """One task call inside a workflow: the task (with its `.using()` options), its
-    arguments, and whether it receives its parents' results."""
-
-    caller: Any  # a definition.TaskCaller
-    args: tuple
-    kwargs: dict
-    immutable: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.caller.task.name
-
-    def using(self, **overrides) -> "Signature":
-        """The same call with other enqueue options (queue, priority, timeout, ...)."""
-        return replace(self, caller=self.caller.using(**overrides))
-
-    def enqueue(self, *, name: str = "", on_failure: str = "wait"):
-        return _enqueue(self, name, on_failure)
-
-    def __repr__(self) -> str:
-        return f"{self.name}.{'si' if self.immutable else 's'}(...)"
+from .graph import Graph, Node, Signature, check_size
+from .submit import submit
 
 
 class Canvas:
@@ -49,7 +24,7 @@ class Canvas:
 
     def enqueue(self, *, name: str = "", on_failure: str = "wait"):
         """Submit the whole canvas: a WorkflowHandle (handle.py)."""
-        return _enqueue(self, name, on_failure)
+        return enqueue_item(self, name, on_failure)
 
 
 class chain(Canvas):  # noqa: N801 - Celery's name
@@ -100,11 +75,46 @@ def _items(items: Iterable, what: str, allow_empty: bool = False) -> tuple:
     return out
 
 
-def _enqueue(item: Item, name: str, on_failure: str):
-    from .graph import from_canvas
-    from .submit import submit
-
+def enqueue_item(item: Item, name: str, on_failure: str):
     return submit(from_canvas(item), name=name or _name(item), on_failure=on_failure)
+
+
+def from_canvas(item) -> Graph:
+    nodes: dict[str, Node] = {}
+
+    def add(item, parents: list[str], after_group: bool) -> tuple[list[str], bool]:
+        """Add `item` after `parents`: (its last nodes, whether it ends in a group)."""
+        if isinstance(item, Signature):
+            key = str(len(nodes))
+            nodes[key] = Node(key, item, list(parents), _feed(item, parents, after_group))
+            check_size(len(nodes))
+            return [key], False
+        if isinstance(item, chain):
+            ends, is_group = parents, after_group
+            for step in item.steps:
+                ends, is_group = add(step, ends, is_group)
+            return ends, is_group
+        if isinstance(item, group):
+            ends: list[str] = []
+            for member in item.members:
+                ends += add(member, parents, after_group)[0]
+            return ends, True
+        if isinstance(item, chord):
+            ends, _ = add(item.header, parents, after_group)
+            return add(item.body, ends, True)
+        raise ValidationError(f"not a workflow item: {type(item).__name__}.", field="workflow")
+
+    outputs, _ = add(item, [], False)
+    kind = item.kind if isinstance(item, Canvas) else "workflow"
+    return Graph(nodes, outputs, kind)
+
+
+def _feed(sig: Signature, parents: list[str], after_group: bool) -> str:
+    if sig.immutable:
+        return "none"
+    if after_group:
+        return "list"
+    return "one" if parents else "none"
 
 
 def _name(item: Item) -> str:

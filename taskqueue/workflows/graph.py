@@ -5,13 +5,36 @@ written: an unknown node, a cycle, too many nodes are refused with a clear error
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from ..conf import get_config
 from ..errors import ValidationError
 from ..names import is_queue_name
-from .canvas import Canvas, Signature, chain, chord, group
 
 MAX_KEY = 100  # characters of a node key
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One task call inside a workflow (`task.s(...)`, `task.si(...)`): the task with its
+    `.using()` options, its arguments, and whether it receives its parents' results."""
+
+    caller: Any  # a definition.TaskCaller
+    args: tuple
+    kwargs: dict
+    immutable: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.caller.task.name
+
+    def using(self, **overrides) -> "Signature":
+        """The same call with other enqueue options (queue, priority, timeout, ...)."""
+        return replace(self, caller=self.caller.using(**overrides))
+
+    def __repr__(self) -> str:
+        return f"{self.name}.{'si' if self.immutable else 's'}(...)"
 
 
 @dataclass
@@ -31,51 +54,13 @@ class Graph:
     kind: str = "workflow"
 
 
-def from_canvas(item) -> Graph:
-    nodes: dict[str, Node] = {}
-
-    def add(item, parents: list[str], after_group: bool) -> tuple[list[str], bool]:
-        """Add `item` after `parents`: (its last nodes, whether it ends in a group)."""
-        if isinstance(item, Signature):
-            key = str(len(nodes))
-            nodes[key] = Node(key, item, list(parents), _feed(item, parents, after_group))
-            _check_size(len(nodes))
-            return [key], False
-        if isinstance(item, chain):
-            ends, is_group = parents, after_group
-            for step in item.steps:
-                ends, is_group = add(step, ends, is_group)
-            return ends, is_group
-        if isinstance(item, group):
-            ends: list[str] = []
-            for member in item.members:
-                ends += add(member, parents, after_group)[0]
-            return ends, True
-        if isinstance(item, chord):
-            ends, _ = add(item.header, parents, after_group)
-            return add(item.body, ends, True)
-        raise ValidationError(f"not a workflow item: {type(item).__name__}.", field="workflow")
-
-    outputs, _ = add(item, [], False)
-    kind = item.kind if isinstance(item, Canvas) else "workflow"
-    return Graph(nodes, outputs, kind)
-
-
-def _feed(sig: Signature, parents: list[str], after_group: bool) -> str:
-    if sig.immutable:
-        return "none"
-    if after_group:
-        return "list"
-    return "one" if parents else "none"
-
-
 def from_edges(nodes: Mapping, edges: Iterable = ()) -> Graph:
     """A DAG from `{key: signature or an existing task's handle}` and (parent, child)
     pairs. A mutable signature receives its parents' results: one parent's result, or
     the list of them in the order of the edges when it has several."""
     if not isinstance(nodes, Mapping) or not nodes:
         raise ValidationError("a workflow needs at least one node.", field="nodes")
-    _check_size(len(nodes))
+    check_size(len(nodes))
     out: dict[str, Node] = {}
     for key, value in nodes.items():
         _check_key(key)
@@ -126,9 +111,7 @@ def _check_key(key) -> None:
         )
 
 
-def _check_size(n: int) -> None:
-    from ..conf import get_config
-
+def check_size(n: int) -> None:
     limit = get_config().WORKFLOW_MAX_NODES
     if n > limit:
         raise ValidationError(

@@ -6,9 +6,42 @@ from collections import Counter
 from typing import Any
 
 from ..client import get_broker
-from ..errors import ResultTimeout
+from ..errors import ResultTimeout, WorkflowCompleted, WorkflowDoesNotExist
 from ..handle import TaskHandle
 from ..records import WorkflowInfo
+
+MAX_ID = 64
+
+
+def valid_workflow_id(workflow_id: object) -> str:
+    """The id, or WorkflowDoesNotExist when it cannot name a workflow."""
+    if (
+        not isinstance(workflow_id, str)
+        or not 0 < len(workflow_id) <= MAX_ID
+        or not all(c.isalnum() or c == "-" for c in workflow_id)
+    ):
+        raise WorkflowDoesNotExist(str(workflow_id)[:MAX_ID])
+    return workflow_id
+
+
+def workflow_info(workflow_id: str) -> WorkflowInfo:
+    """A workflow's summary; WorkflowDoesNotExist if there is none."""
+    info = get_broker().workflow_info(valid_workflow_id(workflow_id))
+    if info is None:
+        raise WorkflowDoesNotExist(workflow_id)
+    return info
+
+
+def cancel_workflow(workflow_id: str) -> tuple[str, int]:
+    """Cancel a workflow (not audited: services.cancel_workflow is the operators' way):
+    (its status before, tasks cancelled now). WorkflowDoesNotExist, WorkflowCompleted."""
+    workflow_info(workflow_id)
+    before, cancelled = get_broker().cancel_workflow(workflow_id)
+    if before == "missing":
+        raise WorkflowDoesNotExist(workflow_id)
+    if before == "completed":
+        raise WorkflowCompleted(workflow_id)
+    return before, cancelled
 
 
 class WorkflowHandle:
@@ -33,9 +66,7 @@ class WorkflowHandle:
         return self.tasks[key]
 
     def info(self) -> WorkflowInfo:
-        from ..inspect import get_workflow
-
-        return get_workflow(self.id)
+        return workflow_info(self.id)
 
     @property
     def status(self) -> str:
@@ -72,7 +103,6 @@ class WorkflowHandle:
         return counts
 
     def cancel(self) -> int:
-        """Cancel what has not run (a running task is asked to stop): how many."""
-        from ..services import cancel_workflow
-
-        return cancel_workflow(self.id, actor=None).cancelled
+        """Cancel what has not run (a running task is asked to stop): how many. Not
+        audited; operators cancel through services.cancel_workflow."""
+        return cancel_workflow(self.id)[1]

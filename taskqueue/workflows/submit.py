@@ -6,12 +6,13 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 
+from ..building import build_task
 from ..client import get_broker
-from ..definition import build_task
 from ..errors import TaskDoesNotExist, ValidationError
 from ..handle import TaskHandle
+from ..options import idempotency_key as valid_idempotency_key
 from ..records import NewNode, NewTask, NewWorkflow
-from .graph import Graph, Node, children_of, from_edges
+from .graph import Graph, Node, Signature, children_of, from_edges
 from .handle import WorkflowHandle
 
 ON_FAILURE = ("wait", "cancel")
@@ -54,9 +55,7 @@ def workflow_id_for(idempotency_key: str | None) -> str:
     twice makes one workflow)."""
     if idempotency_key is None:
         return str(uuid.uuid4())
-    from ..options import idempotency_key as valid_key
-
-    return str(uuid.uuid5(IDEMPOTENT_NAMESPACE, valid_key(idempotency_key)))
+    return str(uuid.uuid5(IDEMPOTENT_NAMESPACE, valid_idempotency_key(idempotency_key)))
 
 
 def _nodes(graph: Graph, workflow_id: str) -> list[NewNode]:
@@ -119,8 +118,6 @@ def _check_name(name: object) -> None:
 def enqueue_after(caller, args: tuple, kwargs: dict) -> TaskHandle:
     """`task.using(depends_on=[...]).enqueue(...)`: the task waits for existing tasks
     (handles, or ids looked up in every queue); a workflow of it and them."""
-    from .canvas import Signature
-
     parents = _parents(caller.options.depends_on)
     bare = caller.using(depends_on=())
     nodes: dict = {f"after:{h.id}": h for h in parents}

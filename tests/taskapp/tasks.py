@@ -172,3 +172,5 @@ def own_queue() -> str:
 
 
 from .fault_tasks_hyg import *  # noqa: E402, F403 - helper hyg's fault-suite bodies
+from .workflow_fault_tasks import *  # noqa: E402, F403 - the workflow fault scenario's body
+from .workflow_tasks import *  # noqa: E402, F403 - the workflow end-to-end bodies

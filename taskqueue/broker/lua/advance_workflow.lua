@@ -11,7 +11,8 @@ KEYS[6] state  KEYS[7] results  (the workflow's keys: workflow.lua)
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] result TTL s (kept that long
         after the workflow finished)
 ARGV[4..] 4 values per entry: node, task id, status ('completed', 'dead', 'cancelled',
-          'requeued', 'deleted'), result JSON (completed)
+          'requeued', 'waiting' (requeued back to waiting), 'deleted'), result JSON
+          (completed)
 
 Returns: {start, stop, finished}: start = 3 values per task to start (storage queue,
 id, args JSON), stop = 2 values per task to cancel (storage queue, id), finished = the
@@ -98,6 +99,19 @@ for i = FIRST_ENTRY, #ARGV, 4 do
       if st == 'dead' or st == 'cancelled' then
         leave(st)
         rcall('HSET', state, node, 'released')
+      end
+    elseif what == 'waiting' then
+      leave(st)
+      if st ~= 'waiting' then
+        rcall('HSET', state, node, 'waiting')
+      end
+      if tonumber(rcall('HGET', remaining, node) or '1') <= 0 then
+        rcall('HSET', state, node, 'released')
+        start[#start + 1] = s.q
+        start[#start + 1] = s.id
+        start[#start + 1] = args_for(wf, node, s.f)
+      elseif status == 'cancelled' then
+        stop_node(node)
       end
     elseif what == 'cancelled' or what == 'deleted' then
       if st ~= 'completed' and st ~= 'cancelled' then

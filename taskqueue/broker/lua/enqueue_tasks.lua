@@ -68,6 +68,7 @@ for i = FIRST_TASK, #ARGV, PER_TASK do
     if ARGV[i + 12] == '1' then
       status = 'waiting'
       rcall('ZADD', waiting, now, id)
+      rcall('HSET', base .. 'task:' .. id, 'waits', 1)
     elseif run_at > now then
       status, later = 'scheduled', later + 1
       rcall('ZADD', scheduled, run_at, id)

@@ -1,4 +1,7 @@
 --[[ requeue_tasks: send dead or cancelled tasks back to pending (retry from the DLQ).
+A workflow's task that never started (cancelled while it waited for its parents:
+record field waits = 1) goes back to waiting instead; its workflow starts it once its
+parents have completed.
 They go to the back of their priority with fresh retries: failures, lost leases and
 the cancel request are reset; the attempt number keeps counting, so fencing holds.
 A task in any other status is left alone (so requeueing twice makes one task).
@@ -27,12 +30,13 @@ local FIRST_ID = 6  -- ARGV[6..]: task ids
 check_keys()
 for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
 check_outbox(base)
+check(base .. 'waiting', 'zset')
 if #damage > 0 then return damaged() end
 local out, moved = {}, 0
 for i = FIRST_ID, #ARGV do
   local id = ARGV[i]
   local task_key = base .. 'task:' .. id
-  local cur = rcall('HMGET', task_key, 'status', 'error_type')
+  local cur = rcall('HMGET', task_key, 'status', 'error_type', 'waits')
   local status = cur[1] or 'missing'
   if status == 'dead' or status == 'cancelled' then
     if status == 'dead' then
@@ -44,10 +48,17 @@ for i = FIRST_ID, #ARGV do
     rcall('PERSIST', task_key)
     rcall('HSET', task_key, 'seq', rcall('INCR', seq), 'failures', 0, 'lost', 0,
           'cancel_requested', 0, 'run_at', now, 'finished_at', '', 'dead_reason', '')
-    to_pending(pending, task_key, id, band_width)
-    emit(events, events_maxlen, id, 'pending')
-    notify(base, task_key, id, 'requeued')
-    moved = moved + 1
+    if cur[3] == '1' then
+      rcall('HSET', task_key, 'status', 'waiting')
+      rcall('ZADD', base .. 'waiting', now, id)
+      emit(events, events_maxlen, id, 'waiting')
+      notify(base, task_key, id, 'waiting')
+    else
+      to_pending(pending, task_key, id, band_width)
+      emit(events, events_maxlen, id, 'pending')
+      notify(base, task_key, id, 'requeued')
+      moved = moved + 1
+    end
   end
   out[#out + 1] = status
 end

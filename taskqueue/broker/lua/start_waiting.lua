@@ -20,7 +20,8 @@ Errors: none.
 local waiting, pending, scheduled, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local wake, events, timer = KEYS[5], KEYS[6], KEYS[7]
 local base, now, events_maxlen = ARGV[1], now_ms(ARGV[2]), ARGV[3]
-local wake_bound, band_width = ARGV[4], tonumber(ARGV[5])
+local wake_bound = ARGV[4]
+local band_width = tonumber(ARGV[5])
 local FIRST_TASK = 6  -- ARGV[6..]: 2 values per task
 
 check_keys()
@@ -34,7 +35,7 @@ for i = FIRST_TASK, #ARGV, 2 do
   if cur[1] == 'waiting' then
     rcall('ZREM', waiting, id)
     local task_seq = rcall('INCR', seq)
-    rcall('HSET', task_key, 'args', ARGV[i + 1], 'seq', task_seq)
+    rcall('HSET', task_key, 'args', ARGV[i + 1], 'seq', task_seq, 'waits', 0)
     local run_at = whole(cur[2], 0)
     if run_at > now then
       rcall('HSET', task_key, 'status', 'scheduled')

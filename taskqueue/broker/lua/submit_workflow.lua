@@ -26,12 +26,13 @@ local remaining, state, results = KEYS[5], KEYS[6], KEYS[7]
 local base = ARGV[1]  -- the workflow's key base (its keys come as KEYS)
 local wf = {info = info, spec = spec, parents = parents, args = args, remaining = remaining, state = state, results = results}
 local now, workflow_id, name, on_failure = now_ms(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local total = ARGV[6]  -- '' = only mark it materialized
 local FIRST_NODE = 7  -- ARGV[7..]: 7 values per node
 local PER_NODE = 7
 
 check_workflow_keys(wf)
 if #damage > 0 then return damaged() end
-if ARGV[6] == '' then
+if total == '' then
   if rcall('EXISTS', info) == 0 then return {'missing'} end
   rcall('HSET', info, 'materialized', 1)
   return {'marked'}
@@ -56,6 +57,6 @@ for i = FIRST_NODE, #ARGV, PER_NODE do
   end
 end
 rcall('HSET', info, 'id', workflow_id, 'name', name, 'status', 'running', 'on_failure',
-      on_failure, 'created_at', now, 'finished_at', '', 'total', ARGV[6], 'completed', 0,
+      on_failure, 'created_at', now, 'finished_at', '', 'total', total, 'completed', 0,
       'dead', 0, 'cancelled', 0, 'materialized', 0)
 return {'created'}

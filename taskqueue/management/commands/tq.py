@@ -7,12 +7,14 @@ so each is validated and audited (source "cli", actor --user or the OS user).
     tq requeue-dead (--ids ID ... | --queue Q --name N --exception E | --all)
                     [--to-queue Q] [--dry-run]
     tq purge-dead   (--ids ID ... | --queue Q --name N --exception E | --all) [--dry-run]
+    tq workflow show ID | list [--status S] [--limit N] | cancel ID   (workflow_cli.py)
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
 from taskqueue import services
 from taskqueue.inspect import TaskFilter
+from taskqueue.management import workflow_cli
 from taskqueue.management.cli import add_user_option, cli_actor, engine_errors
 
 TASK_ACTIONS = ("cancel", "retry", "delete")
@@ -21,7 +23,10 @@ DEAD_ACTIONS = ("requeue-dead", "purge-dead")
 
 
 class Command(BaseCommand):
-    help = "Act on tasks and queues (cancel, retry, delete, pause, purge, requeue dead letters)."
+    help = (
+        "Act on tasks and queues (cancel, retry, delete, pause, purge, requeue dead letters); "
+        "show, list and cancel workflows."
+    )
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -38,6 +43,7 @@ class Command(BaseCommand):
             add_user_option(p)
         for name in DEAD_ACTIONS:
             self._add_dead_action(sub, name)
+        workflow_cli.add_workflow_parser(sub)
 
     def _add_dead_action(self, sub, name: str) -> None:
         p = sub.add_parser(name, help=f"{name.split('-')[0]} dead letters by ids or a filter")
@@ -52,6 +58,10 @@ class Command(BaseCommand):
         add_user_option(p)
 
     def handle(self, *args, action: str, user: str | None = None, **options):
+        if action == "workflow":  # its reads need no actor (nor the database)
+            with engine_errors():
+                self.stdout.write(workflow_cli.run(options, user))
+            return
         actor = cli_actor(user)
         with engine_errors():
             if action in TASK_ACTIONS or action == "run-now":

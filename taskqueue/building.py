@@ -1,0 +1,95 @@
+"""Turning one call of a task into a NewTask: its declared and per-enqueue options, and
+their validation and serialisation. Nothing reaches Redis before these pass."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from . import options as check
+from .conf import get_config
+from .errors import PayloadTooLarge, ValidationError
+from .priority import band_of, level_of
+from .records import NewTask
+from .serialization import check_kwargs_keys, dumps
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Declared options; None means 'the TASKQUEUE default at enqueue time'."""
+
+    queue: str | None = None
+    priority: int | None = None
+    max_retries: int | None = None
+    timeout: float | None = _UNSET
+    retry_backoff: float | None = None
+    retry_backoff_max: float | None = None
+    retry_jitter: bool = True
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    dont_retry_on: tuple[type[BaseException], ...] = ()
+    cron: str | None = None
+
+
+@dataclass(frozen=True)
+class EnqueueOptions:
+    """Per-enqueue overrides given to Task.using()."""
+
+    queue: str | None = None
+    priority: int | None = None
+    delay: Any = None
+    eta: datetime | None = None
+    idempotency_key: str | None = None
+    max_retries: int | None = None
+    timeout: Any = _UNSET
+    level: int | None = None  # an internal level 0..200 (the django.tasks backend uses it)
+    meta: dict = field(default_factory=dict)
+    depends_on: Any = ()  # handles or ids of tasks to wait for (docs/workflows.md)
+
+
+def build_task(task, args: list, kwargs: dict, opts: EnqueueOptions) -> NewTask:
+    if opts.depends_on:
+        raise ValidationError(
+            "depends_on= is given to .enqueue() (it creates a workflow), not to "
+            ".prepare() or enqueue_many().",
+            field="depends_on",
+        )
+    cfg, declared = get_config(), task.options
+    check_kwargs_keys(kwargs)
+    args_json, kwargs_json = dumps(args, what="args"), dumps(kwargs, what="kwargs")
+    size = len(args_json.encode()) + len(kwargs_json.encode())
+    if size > cfg.MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"args and kwargs of {task.name} are {size} bytes as JSON; the limit is "
+            f"{cfg.MAX_PAYLOAD_BYTES} (TASKQUEUE['MAX_PAYLOAD_BYTES']).",
+            field="args",
+        )
+    priority = check.validate_priority(
+        _first(opts.priority, declared.priority, cfg.DEFAULT_PRIORITY)
+    )
+    level = level_of(priority) if opts.level is None else opts.level
+    timeout = opts.timeout if opts.timeout is not _UNSET else declared.timeout
+    return NewTask(
+        id=str(uuid.uuid4()),
+        name=task.name,
+        queue=check.validate_queue_name(_first(opts.queue, declared.queue, cfg.DEFAULT_QUEUE)),
+        args=args_json,
+        kwargs=kwargs_json,
+        priority=priority,
+        band=band_of(level),
+        max_retries=check.max_retries(
+            _first(opts.max_retries, declared.max_retries, cfg.MAX_RETRIES)
+        ),
+        timeout=check.timeout(cfg.TIMEOUT if timeout is _UNSET else timeout),
+        delay_ms=0 if opts.delay is None else check.delay_ms(opts.delay),
+        eta_ms=0 if opts.eta is None else check.eta_ms(opts.eta, datetime.now(UTC)),
+        idempotency_key=""
+        if opts.idempotency_key is None
+        else check.idempotency_key(opts.idempotency_key),
+        meta=dumps(opts.meta, what="meta") if opts.meta else "",
+    )
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
