@@ -17,6 +17,7 @@ from taskqueue.errors import (
     TaskNotFound,
     TaskQueueError,
     ValidationError,
+    WorkflowDoesNotExist,
 )
 
 
@@ -63,7 +64,7 @@ def from_engine(exc: TaskQueueError) -> ApiError:
         return ApiError(422, "validation_error", message, {exc.field or "body": message})
     if isinstance(exc, TaskNotFound):
         return ApiError(422, "unknown_task", message, {"task": message})
-    if isinstance(exc, (TaskDoesNotExist, QueueDoesNotExist)):
+    if isinstance(exc, (TaskDoesNotExist, QueueDoesNotExist, WorkflowDoesNotExist)):
         return ApiError(404, "not_found", message)
     if isinstance(exc, InvalidTransition):
         return ApiError(409, "invalid_transition", message)

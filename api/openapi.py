@@ -8,10 +8,12 @@ Edit it together with the views.
 from functools import cache
 
 from taskqueue.inspect import MAX_PAGE
+from taskqueue.status import WorkflowStatus
 
 from .enqueue import MAX_IDEMPOTENCY_KEY
 from .openapi_helpers import STATUSES, ref
 from .openapi_schemas import schemas
+from .views.workflows import MAX_OFFSET
 
 JSON = "application/json"
 
@@ -19,8 +21,8 @@ ERRORS = {
     400: "The body is not acceptable JSON (malformed, NaN, too deep, too large a number).",
     401: "No credentials, or a bad token (see WWW-Authenticate).",
     403: "The token lacks the scope, or its user the permission (or a failed CSRF check).",
-    404: "No such task, queue or path.",
-    409: "The action is not allowed in the task's current status.",
+    404: "No such task, workflow, queue or path.",
+    409: "The action is not allowed in the task's (or workflow's) current status.",
     413: "The body is over the size limit (1 MiB by default).",
     415: "The body is not application/json.",
     422: "A field is invalid; `fields` names each one.",
@@ -125,6 +127,54 @@ def task_paths() -> dict:
     }  # fmt: skip
 
 
+def workflow_paths() -> dict:
+    workflow_id = [path_param("workflow_id", "The workflow's id.")]
+    idempotency = {
+        "name": "Idempotency-Key", "in": "header", "required": False,
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+        "description": "Repeat a request safely: the same key and body give the same workflow.",
+    }  # fmt: skip
+    example = {"name": "etl", "nodes": [
+        {"key": "fetch", "task": "demo.tasks.fast", "args": [1]},
+        {"key": "double", "task": "demo.tasks.fast", "pass_results": True,
+         "depends_on": ["fetch"]},
+    ]}  # fmt: skip
+    filters = [
+        query("status", {"type": "string", "enum": [s.value for s in WorkflowStatus]},
+              "Only this status (among the newest 1,000 workflows)."),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "Page size (50)."),
+        query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+              "How many to skip: the next_offset of the previous page."),
+    ]  # fmt: skip
+    return {
+        "/workflows": {
+            "get": operation("List workflows, newest first",
+                             {200: ("A page.", ref("WorkflowPage"))}, READ, scope="read",
+                             parameters=filters),
+            "post": operation(
+                "Submit a workflow: registered tasks and what each waits for",
+                {201: ("Created, with every node.", ref("Workflow")),
+                 200: ("Already created with this Idempotency-Key and body.", ref("Workflow"))},
+                (*WRITE_BODY, 409), scope="enqueue", parameters=[idempotency],
+                requestBody=body(ref("WorkflowRequest"), example),
+                description="Every task is created, or none is (a 4xx writes nothing).",
+            ),
+        },
+        "/workflows/{workflow_id}": {
+            "get": operation("A workflow with each node's live status",
+                             {200: ("The workflow.", ref("Workflow"))}, (401, 403, 404, 503),
+                             scope="read", parameters=workflow_id)
+        },
+        "/workflows/{workflow_id}/cancel": {
+            "post": operation(
+                "Cancel a workflow's unfinished tasks", {200: ("Done.", ref("WorkflowCancel"))},
+                ACTION, scope="operate", parameters=workflow_id,
+                description="A running task is asked to stop; a completed workflow is a 409.",
+            )
+        },
+    }  # fmt: skip
+
+
 def queue_paths() -> dict:
     name = [path_param("name", "The queue's name.")]
     action = {200: ("Done.", ref("QueueState"))}
@@ -206,10 +256,10 @@ def document() -> dict:
         "info": {
             "title": "taskqueue API",
             "version": "1",
-            "description": "Enqueue, inspect and operate tasks. See docs/api.md.",
+            "description": "Enqueue, inspect and operate tasks and workflows. See docs/api.md.",
         },
         "servers": [{"url": "/api/v1"}],
-        "paths": task_paths() | queue_paths() | other_paths(),
+        "paths": task_paths() | workflow_paths() | queue_paths() | other_paths(),
         "components": {
             "schemas": schemas(),
             "securitySchemes": {

@@ -2,8 +2,10 @@
 
 from taskqueue.options import MAX_DELAY_SECONDS, MAX_RETRIES_LIMIT
 from taskqueue.priority import MAX_PRIORITY, MIN_PRIORITY
+from taskqueue.workflows.graph import MAX_KEY
+from taskqueue.workflows.submit import MAX_NAME as MAX_WORKFLOW_NAME
 
-from .enqueue import MAX_NAME
+from .enqueue import MAX_DEPENDS_ON, MAX_NAME, MAX_TASK_ID, OPTION_FIELDS
 from .openapi_helpers import ANY, NULLABLE_TIME, STATUSES, nullable, obj, ref
 from .serializers import COUNTED
 
@@ -37,28 +39,49 @@ def task() -> dict:
         "unreadable": {"type": "object", "additionalProperties": STR, "description": (
             "Fields not shown as stored, and why (not valid JSON, nested over 100 deep, "
             "too large, text cut). An unreadable JSON field is null.")},
-    })  # fmt: skip
+        "workflow_id": {"type": "string", "description": (
+            "Only in the answer of POST /tasks with depends_on: the workflow made of the "
+            "task and the tasks it waits for.")},
+    }, optional=("workflow_id",))  # fmt: skip
+
+
+def options() -> dict:
+    """The enqueue options, as POST /tasks and each node of POST /workflows take them."""
+    return {
+        "queue": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
+                  "description": "Defaults to the task's queue."},
+        "priority": {"type": "integer", "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
+                     "description": "10 runs first; defaults to the task's."},
+        "delay_seconds": {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
+        "eta": {"type": "string", "format": "date-time",
+                "description": "ISO 8601 with a UTC offset; not with delay_seconds."},
+        "max_retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES_LIMIT},
+    }  # fmt: skip
+
+
+def call() -> dict:
+    """A task and its arguments (POST /tasks, a node of POST /workflows)."""
+    return {
+        "task": {"type": "string", "minLength": 1, "maxLength": MAX_NAME,
+                 "description": "A registered task name, e.g. demo.tasks.fast."},
+        "args": {"type": "array", "description": "Positional arguments (JSON)."},
+        "kwargs": {"type": "object", "description": "Keyword arguments (JSON)."},
+    }  # fmt: skip
 
 
 def enqueue_request() -> dict:
+    depends_on = {
+        "type": "array", "maxItems": MAX_DEPENDS_ON,
+        "items": {"type": "string", "minLength": 1, "maxLength": MAX_TASK_ID},
+        "description": "Ids of existing tasks to wait for: the task is created `waiting`, "
+                       "with a workflow (its id is the answer's workflow_id). Not with an "
+                       "Idempotency-Key.",
+    }  # fmt: skip
     return obj(
-        {
-            "task": {"type": "string", "minLength": 1, "maxLength": MAX_NAME,
-                     "description": "A registered task name, e.g. demo.tasks.fast."},
-            "args": {"type": "array", "description": "Positional arguments (JSON)."},
-            "kwargs": {"type": "object", "description": "Keyword arguments (JSON)."},
-            "queue": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$",
-                      "description": "Defaults to the task's queue."},
-            "priority": {"type": "integer", "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
-                         "description": "10 runs first; defaults to the task's."},
-            "delay_seconds": {"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
-            "eta": {"type": "string", "format": "date-time",
-                    "description": "ISO 8601 with a UTC offset; not with delay_seconds."},
-            "max_retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES_LIMIT},
-        },
-        optional=("args", "kwargs", "queue", "priority", "delay_seconds", "eta", "max_retries"),
+        call() | options() | {"depends_on": depends_on},
+        optional=("args", "kwargs", *OPTION_FIELDS, "depends_on"),
         extra=False,
-    )  # fmt: skip
+    )
 
 
 def dead_selection(*, requeue: bool) -> dict:
@@ -107,6 +130,76 @@ def worker() -> dict:
     })  # fmt: skip
 
 
+def workflow_request() -> dict:
+    key = {"type": "string", "minLength": 1, "maxLength": MAX_KEY}
+    keys = {"type": "array", "items": key}
+    node = obj(
+        call() | {
+            "key": key | {"description": "Unique in the workflow; printable characters."},
+            "options": obj(options(), optional=OPTION_FIELDS, extra=False),
+            "pass_results": {"type": "boolean", "description": (
+                "Receive the parents' results before args: one parent's result, or the "
+                "list of them (in depends_on, then edges order) with several. Default "
+                "false.")},
+            "depends_on": keys | {"description": "Keys of the nodes it waits for."},
+        },
+        optional=("args", "kwargs", "options", "pass_results", "depends_on"),
+        extra=False,
+    )  # fmt: skip
+    return obj(
+        {
+            "name": {"type": "string", "minLength": 1, "maxLength": MAX_WORKFLOW_NAME,
+                     "description": "Shown in the console; default `workflow`."},
+            "on_failure": {"type": "string", "enum": ["wait", "cancel"], "description": (
+                "When a task is dead: `wait` (its dependants wait; requeue it) or "
+                "`cancel` (every unfinished task is cancelled). Default `wait`.")},
+            "nodes": {"type": "array", "minItems": 1, "items": node, "description": (
+                "At most TASKQUEUE['WORKFLOW_MAX_NODES'] (10,000).")},
+            "edges": {"type": "array", "items": {**keys, "minItems": 2, "maxItems": 2},
+                      "description": "[parent, child] pairs of node keys."},
+        },
+        optional=("name", "on_failure", "edges"),
+        extra=False,
+    )  # fmt: skip
+
+
+def workflow_summary() -> dict:
+    counts = obj(dict.fromkeys(("total", "completed", "dead", "cancelled"), INT))
+    return {
+        "id": STR, "name": STR,
+        "status": {"type": "string", "description": "running, blocked, completed or cancelled."},
+        "on_failure": STR, "created_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
+        "counts": counts, "links": obj({"self": STR, "cancel": STR}),
+    }  # fmt: skip
+
+
+def workflow_node() -> dict:
+    return obj({
+        "key": STR, "task_id": STR, "queue": STR,
+        "status": {"type": "string", "description": (
+            "The task's live status (waiting, pending, ..., `missing` once its record is "
+            "gone).")},
+        "state": {"type": "string", "description": (
+            "The workflow's view: waiting, released, completed, dead, cancelled.")},
+        "parents": STRINGS, "children": STRINGS, "links": obj({"task": STR}),
+    })  # fmt: skip
+
+
+def workflow_schemas() -> dict:
+    nodes = {"type": "array", "items": ref("WorkflowNode")}
+    return {
+        "WorkflowRequest": workflow_request(),
+        "WorkflowSummary": obj(workflow_summary()),
+        "Workflow": obj(workflow_summary() | {"nodes": nodes}),
+        "WorkflowNode": workflow_node(),
+        "WorkflowPage": obj({"items": {"type": "array", "items": ref("WorkflowSummary")},
+                             "next_offset": nullable("integer")}),
+        "WorkflowCancel": obj({"outcome": {"type": "string", "enum": ["cancelled"]},
+                               "status_before": STR, "cancelled": INT,
+                               "workflow": ref("Workflow")}),
+    }  # fmt: skip
+
+
 def schemas() -> dict:
     worker_counts = obj({"live": INT, "lost": INT})
     page = {"items": {"type": "array", "items": ref("Task")}, "next_cursor": nullable("string"),
@@ -136,4 +229,4 @@ def schemas() -> dict:
                            "counts": worker_counts}),
         "Health": obj({"status": {"type": "string", "enum": ["ok", "unavailable"]},
                        "reasons": STRINGS, "workers": worker_counts}),
-    }  # fmt: skip
+    } | workflow_schemas()  # fmt: skip

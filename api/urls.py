@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
 from .routing import not_found, route
-from .views import dlq, docs, health, metrics, queues, tasks, workers
+from .views import dlq, docs, health, metrics, queues, tasks, workers, workflows
 
 app_name = "api"
 urlpatterns = [
@@ -11,6 +11,17 @@ urlpatterns = [
     ),
     path("tasks/<str:task_id>/cancel", route(POST=tasks.cancel_task), name="task-cancel"),
     path("tasks/<str:task_id>/retry", route(POST=tasks.retry_task), name="task-retry"),
+    path(
+        "workflows",
+        route(GET=workflows.list_workflows, POST=workflows.submit),
+        name="workflows",
+    ),
+    path("workflows/<str:workflow_id>", route(GET=workflows.workflow_detail), name="workflow"),
+    path(
+        "workflows/<str:workflow_id>/cancel",
+        route(POST=workflows.cancel),
+        name="workflow-cancel",
+    ),
     path("queues", route(GET=queues.list_queues), name="queues"),
     path("queues/<str:name>", route(GET=queues.queue_detail), name="queue"),
     path("queues/<str:name>/pause", route(POST=queues.pause), name="queue-pause"),

@@ -3,16 +3,16 @@
 from django.urls import reverse
 
 from taskqueue import inspect, services
+from taskqueue.errors import TaskDoesNotExist
 from taskqueue.inspect import TaskFilter
 
 from ..body import read_json
-from ..enqueue import idempotency_key, parse_enqueue
-from ..errors import ApiError
+from ..enqueue import FINGERPRINT, idempotency_key, parse_enqueue, stored_fingerprint
+from ..errors import ApiError, invalid
 from ..routing import requires
 from ..serializers import page_dict, task_dict
+from ..workflow_body import dependent_graph
 from .common import cursor_param, limit_param, ok, query
-
-FINGERPRINT = "api_body_sha256"  # kept in the task's meta to recognise a repeated body
 
 
 @requires("enqueue")
@@ -22,13 +22,15 @@ def enqueue(request, principal):
     spec = parse_enqueue(read_json(request))
     options = dict(spec.options)
     key = idempotency_key(request, principal.user.pk)
+    if spec.depends_on:
+        return _enqueue_after(request, principal, spec, key)
     if key is not None:
         options |= {"idempotency_key": key, "meta": {FINGERPRINT: spec.fingerprint}}
     handle = services.enqueue(
         principal.actor(request), spec.task, spec.args, spec.kwargs, **options
     )
     record = handle.record()  # its queue is known: one read, not one per queue
-    if not handle.created and _fingerprint_of(record) != spec.fingerprint:
+    if not handle.created and stored_fingerprint(record) != spec.fingerprint:
         raise ApiError(
             409,
             "idempotency_conflict",
@@ -39,8 +41,34 @@ def enqueue(request, principal):
     return ok(task_dict(record), 201 if handle.created else 200, {"Location": location})
 
 
-def _fingerprint_of(record) -> str | None:
-    return record.meta.get(FINGERPRINT) if isinstance(record.meta, dict) else None
+def _enqueue_after(request, principal, spec, key: str | None):
+    """A task that waits for existing ones: created with its workflow (the answer names
+    it as workflow_id), like `task.using(depends_on=[...]).enqueue()` in Python."""
+    if key is not None:
+        raise invalid(
+            "depends_on",
+            "depends_on cannot be combined with an Idempotency-Key: the task is created "
+            "with a workflow. Send it without the header, or submit the workflow with "
+            "POST /api/v1/workflows, which takes an Idempotency-Key.",
+        )
+    graph = dependent_graph(spec, [_dependency(task_id) for task_id in spec.depends_on])
+    handle = services.enqueue_workflow(
+        principal.actor(request), graph, name=spec.task, on_failure="wait"
+    )
+    record = handle.tasks["task"].record()
+    location = reverse("api:task", args=[record.id])
+    return ok(task_dict(record) | {"workflow_id": handle.id}, 201, {"Location": location})
+
+
+def _dependency(task_id: str):
+    try:
+        return inspect.get_task(task_id)
+    except TaskDoesNotExist:
+        raise invalid(
+            "depends_on",
+            f"depends_on names no task with id {task_id!r} (it never existed, or it "
+            "expired or was deleted).",
+        ) from None
 
 
 @requires("read")

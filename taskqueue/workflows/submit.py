@@ -45,8 +45,12 @@ def submit(
     workflow_id = workflow_id_for(idempotency_key)
     _check_external(graph)
     new = NewWorkflow(workflow_id, name, on_failure, _nodes(graph, workflow_id))
-    submitted = get_broker().submit_workflow(new)
-    tasks = {n.key: TaskHandle(n.task.id, n.task.queue) for n in new.nodes}
+    broker = get_broker()
+    submitted = broker.submit_workflow(new)
+    if submitted.created:
+        tasks = {n.key: TaskHandle(n.task.id, n.task.queue) for n in new.nodes}
+    else:  # the same submission again: the tasks it made the first time
+        tasks = {n.key: TaskHandle(n.task_id, n.queue) for n in broker.workflow_nodes(new.id)}
     return WorkflowHandle(workflow_id, tasks, graph.outputs, graph.kind, submitted.created)
 
 

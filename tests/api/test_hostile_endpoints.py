@@ -26,7 +26,7 @@ PATH_VALUES = {
     "colon": "a:b",
     "space": "%20",
 }
-QUERY_NAMES = ("queue", "status", "name", "exception", "q", "limit", "cursor")
+QUERY_NAMES = ("queue", "status", "name", "exception", "q", "limit", "cursor", "offset")
 QUERY_VALUES = {
     "huge-int": "9" * 400,
     "int-10e309": "1" + "0" * 309,
@@ -82,10 +82,11 @@ def endpoints() -> list[tuple[str, str]]:
 ENDPOINTS = endpoints()
 WITH_PARAMS = [(m, t) for m, t in ENDPOINTS if "{" in t]
 # POST endpoints that read a JSON body; the others act on their path alone
-WITH_BODY = ["tasks", "dlq/requeue", "dlq/purge"]
+WITH_BODY = ["tasks", "workflows", "dlq/requeue", "dlq/purge"]
 WITHOUT_BODY = [
     "tasks/{task_id}/cancel", "tasks/{task_id}/retry",
     "queues/{name}/pause", "queues/{name}/resume", "queues/{name}/purge",
+    "workflows/{workflow_id}/cancel",
 ]  # fmt: skip
 
 
@@ -96,7 +97,9 @@ def state(api, broker):
     dead = api.post("tasks", {"task": "tests.api.mail", "args": ["x"]}).json()["id"]
     make_dead(broker, dead, queue="emails")
     register_worker(broker, "w-1", queues="default,emails")  # /health answers 200
-    return {"pending": pending, "dead": dead, "counts": snapshot()}
+    one = {"nodes": [{"key": "a", "task": "tests.api.echo"}]}
+    workflow = api.post("workflows", one).json()["id"]
+    return {"pending": pending, "dead": dead, "workflow": workflow, "counts": snapshot()}
 
 
 def snapshot() -> dict:
@@ -151,7 +154,7 @@ def test_a_hostile_path_segment_is_a_4xx_and_changes_nothing(api, state, method,
 
 @pytest.mark.parametrize("template", [t for m, t in ENDPOINTS if m == "GET"])
 def test_a_hostile_query_parameter_never_fails_a_read(api, state, template):
-    path = template.format(task_id=state["pending"], name="default")
+    path = template.format(task_id=state["pending"], name="default", workflow_id=state["workflow"])
     requests = [
         (f"{name}={label}", "GET", path, f"{name}={value}&{name}=again", b"")
         for name in QUERY_NAMES

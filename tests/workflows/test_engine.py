@@ -191,3 +191,13 @@ def test_nodes_show_their_state_parents_and_children(broker):
         ("1", (), ("2",), "pending"),
         ("2", ("0", "1"), (), "waiting"),
     ]
+
+
+def test_the_same_idempotency_key_makes_one_workflow(broker):
+    first = workflow({"a": echo.s(1), "b": echo.s()}, [("a", "b")], idempotency_key="k1")
+    again = workflow({"a": echo.s(1), "b": echo.s()}, [("a", "b")], idempotency_key="k1")
+    assert first.created and not again.created
+    assert again.id == first.id
+    assert {k: h.id for k, h in again.tasks.items()} == {k: h.id for k, h in first.tasks.items()}
+    assert again["b"].status == "waiting"
+    assert broker.counts("default").pending == 1

@@ -149,7 +149,7 @@ class Workflows(RuleBasedStateMachine):
         for key, parents in self.parents.items():
             if all(status[p] == "completed" for p in parents):
                 assert status[key] != "waiting", (key, status)
-        for key, n in self.ran.items():
+        for key in self.ran:
             assert status[key] != "waiting"
 
 
