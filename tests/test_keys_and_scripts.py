@@ -208,4 +208,6 @@ def _exercise_workflows(broker):
     broker.complete("default", [(claimed.id, claimed.attempt, "1")])
     broker.advance(["default"])  # advance_workflow, start_waiting
     echo.using(depends_on=[handle["0"]]).enqueue(2)  # watch_task
+    echo.using(idempotency_key="k").enqueue(3)
+    chain(echo.using(idempotency_key="k").s(3)).enqueue()  # rebind_node
     broker.cancel_workflow(handle.id)  # cancel_workflow, cancel_nodes

@@ -28,6 +28,7 @@ class Submitted(NamedTuple):
     id: str
     created: bool  # False: a workflow with this id existed (the same submission again)
     status: str
+    rebound: dict[str, str] = {}  # node -> the existing task its idempotency key named
 
 
 class Advanced(NamedTuple):
@@ -60,41 +61,56 @@ class WorkflowOperations:
         yield from self._index_workflow(wf.id, now)
         own = [n for n in wf.nodes if not n.external]
         yield from self.register_queues.call({n.task.queue for n in own})
+        rebound: dict[str, str] = {}
         for waiting in (True, False):
-            tasks = [(placed[n.key], n.task) for n in own if n.task.waiting is waiting]
-            yield from self._create(tasks, now)
+            nodes = [n for n in own if n.task.waiting is waiting]
+            replies = yield from self._create([(placed[n.key], n.task) for n in nodes], now)
+            for n, (task_id, _) in zip(nodes, replies, strict=True):
+                if task_id != n.task.id:  # its idempotency key named an existing task
+                    rebound[n.key] = task_id
+                    argv = [n.key, task_id]
+                    yield from script(self._workflow_call(wf.id, "rebind_node", argv, int))
         outcomes = []
         for n in wf.nodes:
-            if n.external:
-                status, result = yield from script(self._watch_call(wf.id, n, placed[n.key]))
+            if n.external or n.key in rebound:
+                task_id = rebound.get(n.key, n.task.id)
+                watch = self._watch_call(wf.id, n.key, task_id, placed[n.key])
+                status, result = yield from script(watch)
                 if status in ("completed", "dead", "cancelled", "missing"):
                     status = "deleted" if status == "missing" else status
-                    outcomes += [n.key, n.task.id, status, result]
+                    outcomes += [n.key, task_id, status, result]
         if outcomes:
             yield from self._apply(wf.id, outcomes, now)
         mark = [argv[0], wf.id, wf.name, wf.on_failure, ""]
         yield from script(self._workflow_call(wf.id, "submit_workflow", mark, list))
-        return Submitted(wf.id, True, "running")
+        return Submitted(wf.id, True, "running", rebound)
 
     def _place(self, task: NewTask) -> str:
         if not self.shards.is_sharded(task.queue):
             return task.queue
         return self.shards.place(task)
 
-    def _create(self, tasks: Sequence[tuple[str, NewTask]], now) -> Plan:
+    def _create(self, tasks: Sequence[tuple[str, NewTask]], now) -> Plan[list]:
+        """Create tasks in their (storage) queues: an Enqueued each, in order."""
         by_queue: dict[str, list[NewTask]] = {}
         for name, task in tasks:
             by_queue.setdefault(name, []).append(task)
-        calls = [
-            self._enqueue_call(name, group[i : i + ENQUEUE_CHUNK], now)
+        chunks = [
+            (name, group[i : i + ENQUEUE_CHUNK])
             for name, group in by_queue.items()
             for i in range(0, len(group), ENQUEUE_CHUNK)
         ]
-        if calls:
-            every((yield from batch(calls)))
+        calls = [self._enqueue_call(name, chunk, now) for name, chunk in chunks]
+        replies = every((yield from batch(calls))) if calls else []
+        placed = {
+            id(t): answer
+            for (_, chunk), reply in zip(chunks, replies, strict=True)
+            for t, answer in zip(chunk, reply, strict=True)
+        }
+        return [placed[id(t)] for _, t in tasks]
 
-    def _watch_call(self, workflow_id: str, node, storage: str) -> ScriptCall:
-        argv = [node.task.id, workflow_id, node.key]
+    def _watch_call(self, workflow_id: str, node: str, task_id: str, storage: str) -> ScriptCall:
+        argv = [task_id, workflow_id, node]
         return self._call("watch_task", storage, ("events",), argv, list)
 
     def _index_workflow(self, workflow_id: str, now) -> Plan:
@@ -169,14 +185,14 @@ class WorkflowOperations:
         start, stop, finished = yield from script(
             self._workflow_call(workflow_id, "advance_workflow", argv, list)
         )
-        started = yield from self._start(start, now)
-        cancelled, touched = yield from self._stop(stop, now)
+        started = yield from self._start(workflow_id, start, now)
+        cancelled, touched = yield from self._stop(workflow_id, stop, now)
         if finished == "completed":
             bump = Commands(lambda pipe: pipe.hincrby(self.keys.workflow_stats, "completed", 1))
             yield from self._global({self.keys.workflow_stats: "hash"}, bump)
         return started, cancelled, int(bool(finished)), touched
 
-    def _start(self, flat: list, now) -> Plan[int]:
+    def _start(self, workflow_id: str, flat: list, now) -> Plan[int]:
         by_queue: dict[str, list] = {}
         for i in range(0, len(flat), 3):
             by_queue.setdefault(flat[i], []).extend([flat[i + 1], flat[i + 2]])
@@ -184,23 +200,27 @@ class WorkflowOperations:
         calls = []
         for queue, pairs in by_queue.items():
             argv = ["" if now is None else now, cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, BAND_WIDTH]
+            argv.append(workflow_id)
             kinds = ("waiting", "pending", "scheduled", "seq", "wake", "events", "timer")
             calls.append(self._call("start_waiting", queue, kinds, [*argv, *pairs], list))
         replies = every((yield from batch(calls))) if calls else []
         return sum(sum(r) for r in replies)
 
-    def _stop(self, flat: list, now) -> Plan[tuple[int, list[str]]]:
+    def _stop(self, workflow_id: str, flat: list, now) -> Plan[tuple[int, list[str]]]:
         by_queue: dict[str, list[str]] = {}
         for i in range(0, len(flat), 2):
             by_queue.setdefault(flat[i], []).append(flat[i + 1])
-        calls = [self._cancel_nodes_call(queue, ids, now) for queue, ids in by_queue.items()]
+        calls = [
+            self._cancel_nodes_call(workflow_id, queue, ids, now) for queue, ids in by_queue.items()
+        ]
         replies = every((yield from batch(calls))) if calls else []
         stoppable = ("waiting", "pending", "scheduled")
         counts = [sum(status in stoppable for status in r) for r in replies]
         return sum(counts), [q for q, n in zip(by_queue, counts, strict=True) if n]
 
-    def _cancel_nodes_call(self, queue: str, ids: list[str], now) -> ScriptCall:
+    def _cancel_nodes_call(self, workflow_id: str, queue: str, ids: list[str], now) -> ScriptCall:
         argv = ["" if now is None else now, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
+        argv.append(workflow_id)
         kinds = ("waiting", "pending", "scheduled", "cancelled", "events", "stats", "index")
         return self._call("cancel_nodes", queue, kinds, [*argv, *ids], list)
 
@@ -214,7 +234,7 @@ class WorkflowOperations:
         before, stop = yield from script(
             self._workflow_call(workflow_id, "cancel_workflow", argv, list)
         )
-        cancelled, touched = yield from self._stop(stop, now)
+        cancelled, touched = yield from self._stop(workflow_id, stop, now)
         yield from self.advance.call(touched, now=now)
         return before, cancelled
 

@@ -48,7 +48,10 @@ def submit(
     broker = get_broker()
     submitted = broker.submit_workflow(new)
     if submitted.created:
-        tasks = {n.key: TaskHandle(n.task.id, n.task.queue) for n in new.nodes}
+        tasks = {
+            n.key: TaskHandle(submitted.rebound.get(n.key, n.task.id), n.task.queue)
+            for n in new.nodes
+        }
     else:  # the same submission again: the tasks it made the first time
         tasks = {n.key: TaskHandle(n.task_id, n.queue) for n in broker.workflow_nodes(new.id)}
     return WorkflowHandle(workflow_id, tasks, graph.outputs, graph.kind, submitted.created)
@@ -84,13 +87,6 @@ def _task(node: Node, workflow_id: str) -> NewTask:
     args = list(sig.args)
     if node.feed == "list" and not node.parents:
         args.insert(0, [])  # after an empty group: the empty list of its results
-    if sig.caller.options.idempotency_key is not None:
-        raise ValidationError(
-            f"node {node.key!r}: a task of a workflow takes no idempotency_key; give "
-            "the workflow one (idempotency_key= of workflow(), or the API's "
-            "Idempotency-Key header).",
-            field="idempotency_key",
-        )
     if sig.caller.options.depends_on:
         raise ValidationError(
             f"node {node.key!r}: inside a workflow, say what a task waits for with "

@@ -201,3 +201,40 @@ def test_the_same_idempotency_key_makes_one_workflow(broker):
     assert {k: h.id for k, h in again.tasks.items()} == {k: h.id for k, h in first.tasks.items()}
     assert again["b"].status == "waiting"
     assert broker.counts("default").pending == 1
+
+
+@pytest.mark.django_db
+def test_cancelling_a_workflow_leaves_the_tasks_it_waited_for_alone(broker):
+    a = echo.enqueue("a")
+    after = record.using(depends_on=[a]).enqueue("x")
+    cancel_workflow(after.workflow_id, None)
+    assert after.status == "cancelled"
+    assert a.status == "pending"
+
+
+def test_a_node_whose_idempotency_key_names_an_existing_task_waits_for_that_task(broker):
+    existing = echo.using(idempotency_key="k-1").enqueue("first")
+    handle = chain(echo.using(idempotency_key="k-1").s("again"), echo.s()).enqueue()
+    assert handle["0"].id == existing.id
+    assert broker.counts("default").pending == 1  # no second task was made
+    _, args, _ = run_one(broker)
+    assert args == ["first"]
+    _, args, _ = run_one(broker)
+    assert args == ["first"]  # the existing task's result
+    assert get_workflow(handle.id).status == "completed"
+
+
+def test_a_workflow_never_starts_a_waiting_task_it_does_not_own(broker):
+    owner = chain(echo.s(1), echo.using(idempotency_key="shared").s()).enqueue()
+    other = chain(echo.si(2), echo.using(idempotency_key="shared").s()).enqueue()
+    assert other["1"].id == owner["1"].id
+    (c,) = broker.claim("default", "w1", 1)
+    (d,) = broker.claim("default", "w1", 1)
+    other_root = c if c.id == other["0"].id else d
+    broker.complete("default", [(other_root.id, other_root.attempt, "2")])
+    broker.advance(["default"])
+    assert owner["1"].status == "waiting"  # its own parent has not completed
+    mine = d if other_root is c else c
+    broker.complete("default", [(mine.id, mine.attempt, "1")])
+    broker.advance(["default"])
+    assert owner["1"].status == "pending"

@@ -13,7 +13,8 @@ ARGV[8..] 14 values per task: id, band, priority, delay ms, eta ms (0 = none),
           idempotency key ('' = none), name, args JSON, kwargs JSON, max retries,
           timeout s ('' = none), meta JSON ('' = none), waiting ('1': it waits for
           its parents, start_waiting.lua starts it), notify JSON ('' = none:
-          the workflows to tell of its changes, common.lua's notify)
+          the workflows to tell of its changes, common.lua's notify; the first
+          one named owns the task: record field 'workflow')
 
 Returns: 2 values per task: its id (the existing task's id when the idempotency key
 was taken) and 1 when created, 0 when it already existed: its idempotency key was
@@ -81,7 +82,14 @@ for i = FIRST_TASK, #ARGV, PER_TASK do
           'args', ARGV[i + 7], 'kwargs', ARGV[i + 8], 'max_retries', ARGV[i + 9],
           'timeout', ARGV[i + 10], 'meta', ARGV[i + 11], 'attempts', 0, 'failures', 0,
           'lost', 0, 'created_at', now, 'run_at', run_at, 'idempotency_key', idem)
-    if ARGV[i + 13] ~= '' then rcall('HSET', base .. 'task:' .. id, 'notify', ARGV[i + 13]) end
+    if ARGV[i + 13] ~= '' then
+      local ok, targets = pcall(cjson.decode, ARGV[i + 13])
+      local owner = ''
+      if ok and type(targets) == 'table' and type(targets[1]) == 'table' then
+        owner = tostring(targets[1][1])
+      end
+      rcall('HSET', base .. 'task:' .. id, 'notify', ARGV[i + 13], 'workflow', owner)
+    end
     rcall('ZADD', index, now, id)
     created_n = created_n + 1
     emit(events, events_maxlen, id, status)

@@ -2,13 +2,15 @@
 or scheduled when their own delay is not over). Exactly once: a task that is no longer
 waiting (started already, cancelled, deleted) is left alone, so a release repeated
 after a crash, or by two workers at once, starts nothing twice (docs/workflows.md).
+Only the workflow that owns a task (record field 'workflow') starts it.
 
 KEYS[1] waiting  KEYS[2] pending  KEYS[3] scheduled  KEYS[4] seq  KEYS[5] wake
 KEYS[6] events   KEYS[7] timer
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] events MAXLEN
 ARGV[4] wake bound  ARGV[5] band width (priority.BAND_WIDTH: the pending score)
-ARGV[6..] 2 values per task: id, its args JSON (its parents' results put in)
+ARGV[6] the workflow id asking
+ARGV[7..] 2 values per task: id, its args JSON (its parents' results put in)
 
 Returns: one value per task: 1 started now, 0 left alone (it was not waiting).
 When a key it would touch has the wrong type: the damage, and nothing changed
@@ -22,7 +24,8 @@ local wake, events, timer = KEYS[5], KEYS[6], KEYS[7]
 local base, now, events_maxlen = ARGV[1], now_ms(ARGV[2]), ARGV[3]
 local wake_bound = ARGV[4]
 local band_width = tonumber(ARGV[5])
-local FIRST_TASK = 6  -- ARGV[6..]: 2 values per task
+local workflow = ARGV[6]
+local FIRST_TASK = 7  -- ARGV[7..]: 2 values per task
 
 check_keys()
 for i = FIRST_TASK, #ARGV, 2 do check(base .. 'task:' .. ARGV[i], 'hash') end
@@ -31,8 +34,8 @@ local out, ready, later = {}, 0, 0
 for i = FIRST_TASK, #ARGV, 2 do
   local id = ARGV[i]
   local task_key = base .. 'task:' .. id
-  local cur = rcall('HMGET', task_key, 'status', 'run_at', 'band')
-  if cur[1] == 'waiting' then
+  local cur = rcall('HMGET', task_key, 'status', 'run_at', 'band', 'workflow')
+  if cur[1] == 'waiting' and cur[4] == workflow then
     rcall('ZREM', waiting, id)
     local task_seq = rcall('INCR', seq)
     rcall('HSET', task_key, 'args', ARGV[i + 1], 'seq', task_seq, 'waits', 0)
