@@ -15,7 +15,8 @@ def test_every_configured_or_used_queue_is_listed_with_its_counts(reader):
     queues = {q["name"]: q for q in reader.get("queues").json()["items"]}
     assert list(queues) == ["default", "emails"]
     assert queues["default"]["counts"] == {
-        "pending": 1, "scheduled": 1, "processing": 0, "completed": 0, "dead": 0, "cancelled": 0,
+        "waiting": 0, "pending": 1, "scheduled": 1, "processing": 0, "completed": 0, "dead": 0,
+        "cancelled": 0,
     }  # fmt: skip
     assert queues["default"]["stats"]["enqueued"] == 2
     assert "per_minute" not in queues["default"]
