@@ -53,3 +53,14 @@ def test_a_sigkilled_worker_loses_no_child(spawn_worker):
     assert handle.result(timeout=30) == "parent"
     assert handle["0"].record().lost == 1
     assert handle["1"].record().attempts == 1
+
+
+def test_a_completion_left_in_the_outbox_is_applied_by_a_workers_sweep(broker, spawn_worker):
+    """The worker that recorded the parent's completion died before applying its
+    outbox entry: another worker's maintenance sweep applies it."""
+    handle = chain(echo.si("parent"), echo.s()).enqueue()
+    (claimed,) = broker.claim("default", "dead-worker", 1)
+    broker.complete("default", [(claimed.id, claimed.attempt, '"parent"')])
+    assert handle["1"].status == "waiting"
+    spawn_worker("--queues", "default")
+    assert handle["1"].result(timeout=20) == "parent"

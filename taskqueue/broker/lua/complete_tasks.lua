@@ -28,7 +28,7 @@ local out, done = {}, 0
 for i = FIRST_TASK, #ARGV, 3 do
   local id, attempt = ARGV[i], ARGV[i + 1]
   local task_key = base .. 'task:' .. id
-  local cur = rcall('HMGET', task_key, 'status', 'attempts')
+  local cur = rcall('HMGET', task_key, 'status', 'attempts', 'notify')
   if cur[1] == 'processing' and cur[2] == attempt then
     rcall('ZREM', active, id)
     rcall('HSET', task_key, 'status', 'completed', 'finished_at', now, 'result', ARGV[i + 2],
@@ -39,7 +39,7 @@ for i = FIRST_TASK, #ARGV, 3 do
     emit(events, events_maxlen, id, 'completed')
     done = done + 1
     out[#out + 1] = 1
-    if notify(base, task_key, id, 'completed', ARGV[i + 2]) > 0 then out[#out] = 2 end
+    if notify(base, task_key, id, 'completed', ARGV[i + 2], cur[3]) > 0 then out[#out] = 2 end
   else
     out[#out + 1] = 0
   end

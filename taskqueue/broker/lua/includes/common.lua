@@ -56,9 +56,10 @@ end
 -- deleted) appends one entry per pair to the queue's outbox stream in the same script
 -- as the change (the transactional outbox); workers then advance the workflows in
 -- their own slots and delete the entries. Scripts that call this check the outbox's
--- type first (check_outbox). Returns how many entries it wrote.
-local function notify(base, task_key, id, status, result)
-  local listed = rcall('HGET', task_key, 'notify')
+-- type first (check_outbox). `listed`: the record's notify field when the caller read
+-- it already (false: it has none). Returns how many entries it wrote.
+local function notify(base, task_key, id, status, result, listed)
+  if listed == nil then listed = rcall('HGET', task_key, 'notify') end
   if not listed or listed == '' then return 0 end
   local ok, targets = pcall(cjson.decode, listed)
   if not ok or type(targets) ~= 'table' then return 0 end
