@@ -44,7 +44,14 @@ class group(Canvas):  # noqa: N801
 
     def __init__(self, *members):
         if len(members) == 1 and not isinstance(members[0], (Signature, Canvas)):
-            members = tuple(members[0])  # group(generator) / group([...])
+            try:
+                members = tuple(members[0])  # group(generator) / group([...])
+            except TypeError:
+                raise ValidationError(
+                    f"a group takes signatures or an iterable of them, not "
+                    f"{type(members[0]).__name__}.",
+                    field="workflow",
+                ) from None
         self.members = _items(members, "group", allow_empty=True)
 
 
