@@ -63,7 +63,7 @@ def test_a_dag_feeds_one_result_or_the_list_in_edge_order():
 
 
 @pytest.mark.parametrize(
-    "make, message",
+    ("make", "message"),
     [
         (lambda: chain(), "at least one"),
         (lambda: chain(echo.s(), "not a signature"), "signatures"),
