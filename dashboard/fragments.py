@@ -17,6 +17,7 @@ from taskqueue import inspect
 from taskqueue.errors import TaskDoesNotExist
 from taskqueue.workers import LOST_AFTER_S
 
+from . import workflow_fragments as wf
 from .charts import minute_chart
 
 
@@ -83,11 +84,18 @@ class Kind:
 
     template: str
     context: Callable[[str], dict]
-    key: str  # what the key names: "queue", "task" or "all" (one element per page)
+    key: str  # what the key names: "queue", "task", "workflow" or "all" (one per page)
     on_own_event: bool = False  # its queue (or its task) had an event
     on_any_event: bool = False  # any queue had an event
     periodic: bool = False  # shows times or workers: refreshed every few seconds
     row: bool = False  # a table row: parsed apart from other elements (see below)
+
+
+def workflow_part(part: str, context: Callable[[str], dict]) -> Kind:
+    """An element of a workflow's page. Its tasks may be in any queue: it follows every
+    queue's events, and the periodic refresh catches what no event announces."""
+    return Kind(f"dashboard/workflow.html#workflow-{part}", context, key="workflow",
+                on_any_event=True, periodic=True)  # fmt: skip
 
 
 KINDS: dict[str, Kind] = {
@@ -141,6 +149,28 @@ KINDS: dict[str, Kind] = {
         lambda _: {"groups": inspect.dead_groups()},
         key="all",
         on_any_event=True,
+    ),
+    # workflows (workflow_fragments.py)
+    "workflows-blocked": Kind(
+        "dashboard/overview.html#workflows-blocked", wf.blocked_context, key="all", periodic=True
+    ),
+    "workflow-row": Kind(
+        "dashboard/_workflow_rows.html#workflow-row",
+        wf.row_context,
+        key="workflow",
+        on_any_event=True,
+        row=True,
+    ),
+    "workflow-summary": workflow_part("summary", wf.summary_context),
+    "workflow-actions": workflow_part("actions", wf.summary_context),
+    "workflow-graph": workflow_part("graph", wf.graph_context),
+    "workflow-dead": workflow_part("dead", wf.dead_context),
+    "task-workflows": Kind(
+        "dashboard/_workflow_task.html",
+        wf.task_context,
+        key="task",
+        on_own_event=True,
+        periodic=True,
     ),
 }
 

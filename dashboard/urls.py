@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import actions, dead_actions, views
+from . import actions, dead_actions, views, workflows
 
 app_name = "dashboard"
 urlpatterns = [
@@ -16,6 +16,15 @@ urlpatterns = [
     path("tasks/<str:task_id>/run-now/", actions.task_run_now, name="task-run-now"),
     path("tasks/<str:task_id>/delete/", actions.task_delete, name="task-delete"),
     path("bulk/", actions.bulk, name="bulk"),
+    path("workflows/", workflows.workflow_list, name="workflows"),
+    path("workflows/<str:workflow_id>/", workflows.workflow_detail, name="workflow"),
+    path("workflows/<str:workflow_id>/tasks/", workflows.workflow_nodes, name="workflow-nodes"),
+    path("workflows/<str:workflow_id>/cancel/", workflows.workflow_cancel, name="workflow-cancel"),
+    path(
+        "workflows/<str:workflow_id>/requeue/",
+        workflows.workflow_requeue,
+        name="workflow-requeue",
+    ),
     path("scheduled/", views.scheduled, name="scheduled"),
     path("dead/", views.dead, name="dead"),
     path("dead/requeue/", dead_actions.requeue, name="dead-requeue"),

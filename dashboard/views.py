@@ -12,7 +12,7 @@ from taskqueue.inspect import TaskFilter
 from taskqueue.status import Status
 from taskqueue.workers import LOST_AFTER_S
 
-from . import fragments
+from . import fragments, workflow_fragments
 from .access import can_operate, viewer_required
 
 PAGE_SIZE = 50
@@ -50,6 +50,7 @@ def empty_page() -> inspect.Page:
 @viewer_required
 def overview(request: HttpRequest) -> HttpResponse:
     context = fragments.overview_context() | {"section": "overview"}
+    context |= workflow_fragments.blocked_context("all")
     return page(request, "dashboard/overview.html", context, partial="totals")
 
 
@@ -122,6 +123,7 @@ def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
     except TaskDoesNotExist:
         raise Http404("No such task") from None
     context = {"task": task, "section": "tasks"}
+    context["memberships"] = workflow_fragments.memberships(task)
     return page(request, "dashboard/task_detail.html", context, partial="task-panel")
 
 

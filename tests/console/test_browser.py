@@ -21,8 +21,9 @@ from demo.tasks import fast
 from taskqueue import inspect
 from taskqueue.records import TaskError
 from taskqueue.status import Status
+from taskqueue.workflows import chain, workflow
 from tests.support.records import make_dead
-from tests.support.tasks import sample
+from tests.support.tasks import other, sample
 
 from .servers import PASSWORD, Daphne, prepare_database, project_env, worker
 
@@ -253,3 +254,117 @@ def test_a_page_reconnects_after_the_server_restarts(browser, env, tmp_path):
         watched.page.context.close()
     finally:
         daphne.stop()
+
+
+# -- workflows ------------------------------------------------------------------------
+
+
+def finish_next(broker, queue: str = "default") -> str:
+    """Claim the queue's next task and complete it, then apply the outbox (as a worker
+    does): its children start."""
+    (claimed,) = broker.claim(queue, "browser-test", 1)
+    broker.complete(queue, [(claimed.id, claimed.attempt, json.dumps("ok"))])
+    broker.advance([queue])
+    return claimed.id
+
+
+def kill_next(broker, queue: str = "default") -> str:
+    (claimed,) = broker.claim(queue, "browser-test", 1)
+    broker.fail(queue, claimed.id, claimed.attempt, retry_delay_ms=None,
+                error=TaskError("ValueError", "boom", ""))  # fmt: skip
+    broker.advance([queue])
+    return claimed.id
+
+
+def test_a_workflow_graph_follows_its_tasks_live(console, server, broker):
+    handle = chain(sample.s(1), sample.s(), sample.s()).enqueue(name="live chain")
+    page = console.open(server.url, f"/workflows/{handle.id}/")
+    page.evaluate("window.notReloaded = true")
+    graph = page.locator(f"#workflow-graph-{handle.id}")
+    expect(graph.locator('[data-key="0"]')).to_have_attribute("data-status", "pending")
+    expect(graph.locator('[data-key="1"]')).to_have_attribute("data-status", "waiting")
+    finish_next(broker)
+    expect(graph.locator('[data-key="0"]')).to_have_attribute("data-status", "completed",
+                                                               timeout=10_000)  # fmt: skip
+    expect(graph.locator('[data-key="1"]')).to_have_attribute("data-status", "pending")
+    expect(page.locator(f"#workflow-summary-{handle.id}")).to_contain_text("1 of 3 completed")
+    kill_next(broker)
+    expect(graph.locator('[data-key="1"]')).to_have_attribute("data-status", "dead",
+                                                               timeout=10_000)  # fmt: skip
+    expect(graph.locator('[data-key="2"]')).to_contain_text("blocked")
+    expect(page.locator(f"#workflow-dead-{handle.id}")).to_contain_text("blocked by dead parent 1")
+    assert page.evaluate("window.notReloaded") is True
+    assert not console.errors, console.errors
+
+
+def test_requeue_a_dead_task_of_a_workflow_from_its_page(console, server, broker):
+    handle = chain(sample.s(1), sample.s()).enqueue(name="requeue me")
+    dead = kill_next(broker)
+    page = console.open(server.url, f"/workflows/{handle.id}/")
+    page.click(f"#workflow-dead-{handle.id} button:text-is('Requeue')")
+    expect(page.locator("#messages")).to_contain_text(f"(task {dead}): it is pending again.")
+    node = page.locator(f'#workflow-graph-{handle.id} [data-key="0"]')
+    expect(node).to_have_attribute("data-status", "pending")
+    expect(page.locator(f"#workflow-dead-{handle.id}")).to_be_empty()
+    assert inspect.get_workflow(handle.id).status == "running"
+    assert not console.errors, console.errors
+
+
+def test_cancel_a_workflow_from_its_page(console, server, broker):
+    handle = chain(sample.s(1), sample.s(), sample.s()).enqueue(name="nightly")
+    page = console.open(server.url, f"/workflows/{handle.id}/")
+    page.click("button:text-is('Cancel workflow')")
+    expect(page.locator("#messages")).to_contain_text("Cancelled workflow nightly: 3 tasks")
+    summary = page.locator(f"#workflow-summary-{handle.id} .badge.status")
+    expect(summary).to_have_text("cancelled")
+    expect(page.locator("button:text-is('Cancel workflow')")).to_have_count(0)
+    node = page.locator(f'#workflow-graph-{handle.id} [data-key="2"]')
+    expect(node).to_have_attribute("data-status", "cancelled")
+    assert console.dialogs == [
+        "Cancel workflow nightly? Its tasks that have not run are cancelled; a running one "
+        "is asked to stop."
+    ]
+    assert inspect.get_workflow(handle.id).status == "cancelled"
+
+
+def test_a_workflow_page_in_a_screenshot(console, server, broker, tmp_path):
+    """docs/screenshots/workflow.png with `make screenshots`: a fan-out of 40 tasks
+    (summarised), some done, some running, two dead, and what they block."""
+    renders = {f"render-{i}": sample.s(i) for i in range(40)}
+    nodes = {"extract": sample.s("day"), **renders, "report": other.s(), "mail": other.s()}
+    edges = [("extract", key) for key in renders] + [(key, "report") for key in renders]
+    handle = workflow(nodes, [*edges, ("report", "mail")], name="nightly report")
+    finish_next(broker)
+    for _ in range(25):
+        finish_next(broker)
+    kill_next(broker)
+    kill_next(broker)
+    broker.claim("default", "browser-test", 5)
+    page = console.open(server.url, f"/workflows/{handle.id}/")
+    expect(page.locator(f"#workflow-graph-{handle.id} .box.s-dead")).to_have_count(2)
+    shot = screenshots_dir(tmp_path / "screenshots") / "workflow.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=shot, full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+WF_NAME = "<script>window.hacked = 'name'</script>"
+WF_KEY = 'it\'s "<img src=/xss-probe onerror="window.hacked = \'key\'">"'
+
+
+def test_workflow_names_and_node_keys_render_as_text_and_fire_nothing(console, server, broker):
+    handle = workflow({WF_KEY: sample.s(1), "after": sample.s()}, [(WF_KEY, "after")],
+                      name=WF_NAME)  # fmt: skip
+    kill_next(broker)
+    page = console.open(server.url, "/workflows/")
+    expect(page.locator(f"#workflow-{handle.id} td.task a").first).to_have_text(WF_NAME)
+    page = console.open(server.url, f"/workflows/{handle.id}/")
+    expect(page.locator("h1")).to_have_text(WF_NAME)
+    box = page.locator(f"#workflow-graph-{handle.id} .box.s-dead")
+    expect(box).to_have_attribute("data-key", WF_KEY)
+    expect(page.locator(f"#workflow-dead-{handle.id} td code").first).to_have_text(WF_KEY)
+    page = console.open(server.url, f"/tasks/{handle['after'].id}/")
+    expect(page.locator(".wf-waits code")).to_have_text(WF_KEY)
+    assert page.evaluate("window.hacked") is None
+    assert not [r for r in console.requests if "xss-probe" in r or r.startswith("POST")]
+    assert console.dialogs == []

@@ -9,6 +9,7 @@ import pytest
 from django.urls import URLPattern, get_resolver
 
 from taskqueue import inspect
+from taskqueue.workflows import chain
 from tests.support.records import make_dead
 from tests.support.tasks import sample
 
@@ -63,10 +64,13 @@ def console_urls() -> list[tuple[str, str]]:
 
 
 URLS = dict(console_urls())
-PAGES = ["overview", "queue", "tasks", "task", "scheduled", "dead", "periodic", "workers"]
+PAGES = [
+    "overview", "queue", "tasks", "task", "scheduled", "dead", "periodic", "workers",
+    "workflows", "workflow", "workflow-nodes",
+]  # fmt: skip
 ACTIONS = [
     "queue-pause", "queue-resume", "queue-purge", "task-cancel", "task-retry", "task-run-now",
-    "task-delete", "bulk", "dead-requeue", "dead-purge",
+    "task-delete", "bulk", "dead-requeue", "dead-purge", "workflow-cancel", "workflow-requeue",
 ]  # fmt: skip
 
 
@@ -76,7 +80,8 @@ def state(broker):
     dead = sample.enqueue(2)
     make_dead(broker, dead)
     pending = sample.enqueue(1)
-    return {"pending": pending.id, "dead": dead.id, "counts": snapshot()}
+    flow = chain(sample.s(3), sample.s()).enqueue()
+    return {"pending": pending.id, "dead": dead.id, "workflow": flow.id, "counts": snapshot()}
 
 
 def snapshot() -> dict:
@@ -84,7 +89,7 @@ def snapshot() -> dict:
 
 
 def fill(template: str, state: dict) -> str:
-    return template.format(name="default", task_id=state["pending"])
+    return template.format(name="default", task_id=state["pending"], workflow_id=state["workflow"])
 
 
 def failures(client, state, requests, *, unchanged: bool) -> list[str]:

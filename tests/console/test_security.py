@@ -13,7 +13,7 @@ from tests.support.tasks import sample
 
 pytestmark = pytest.mark.django_db
 
-ARGS = {"task_id": "some-task", "name": "default"}
+ARGS = {"task_id": "some-task", "name": "default", "workflow_id": "some-workflow"}
 
 
 def console_urls() -> list[tuple[str, object]]:
@@ -37,10 +37,10 @@ ACTIONS = [(url, view) for url, view in ALL if getattr(view, "console_action", F
 
 
 def test_the_walk_finds_every_action():
-    assert len(ACTIONS) == 10
-    assert (
-        len(ALL) == len(ACTIONS) + 8
-    )  # overview, queue, tasks, task, scheduled, dead, periodic, workers
+    assert len(ACTIONS) == 12  # ... and cancel a workflow, requeue a dead task of one
+    # overview, queue, tasks, task, scheduled, dead, periodic, workers, and the workflows,
+    # a workflow, a workflow's tasks
+    assert len(ALL) == len(ACTIONS) + 11
 
 
 @pytest.mark.parametrize(("url", "view"), ALL, ids=[u for u, _ in ALL])
