@@ -34,6 +34,8 @@ learns the ids it pops once it runs.
     <prefix>:quarantined     STRING global keys of the wrong type moved aside (global)
     <prefix>:workflows       ZSET   workflow id -> created-at, epoch ms (global index)
     <prefix>:workflow_stats  HASH   lifetime counters: created, completed (global)
+    <prefix>:workflow_submissions ZSET workflow id -> started-at, epoch ms: submissions
+                                    not yet finished (a crashed submitter's are resumed)
 
 A workflow's own keys carry the hash tag `{wf:<id>}` (WorkflowKeys below; their fields
 are listed in lua/includes/workflow.lua), so each workflow script touches one slot.
@@ -152,6 +154,7 @@ class Keys:
         self.quarantined = f"{prefix}:quarantined"
         self.workflows = f"{prefix}:workflows"
         self.workflow_stats = f"{prefix}:workflow_stats"
+        self.workflow_submissions = f"{prefix}:workflow_submissions"
         self._cache: dict[str, QueueKeys] = {}
 
     def queue(self, name: str) -> QueueKeys:
@@ -175,7 +178,7 @@ class Keys:
         return target if key_slot(encode(target)) == key_slot(encode(key)) else None
 
 
-WORKFLOW_KINDS = ("info", "spec", "parents", "args", "remaining", "state", "results")
+WORKFLOW_KINDS = ("info", "spec", "parents", "args", "remaining", "state", "results", "tasks")
 
 
 class WorkflowKeys:

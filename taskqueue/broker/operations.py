@@ -97,11 +97,15 @@ class Operations(WorkflowOperations, GlobalOperations):
         return [placed[id(t)] for t in tasks]
 
     def _enqueue_call(self, queue: str, tasks: Sequence[NewTask], now) -> ScriptCall:
+        return self._enqueue_argv_call(queue, [new_task_argv(t) for t in tasks], now)
+
+    def _enqueue_argv_call(self, queue: str, tasks: Sequence[list], now) -> ScriptCall:
+        """enqueue_tasks for tasks given as their values (codec.new_task_argv)."""
         cfg = self.config
         argv = [_now(now), logical_queue(queue), cfg.IDEMPOTENCY_TTL, cfg.WAKE_MAX]
         argv += [cfg.EVENTS_MAXLEN, BAND_WIDTH]
-        for t in tasks:
-            argv += new_task_argv(t)
+        for values in tasks:
+            argv += values
         kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index", "timer")
         kinds += ("waiting",)
         return self._call("enqueue_tasks", queue, kinds, argv, _enqueued)

@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from ..priority import BAND_WIDTH
 from ..records import NewTask, NewWorkflow
+from .codec import new_task_argv
 from .requests import Commands, Plan, ScriptCall, batch, commands, every, operation, script
 
 ENQUEUE_CHUNK = 1000  # tasks per enqueue call when a workflow's tasks are created
@@ -49,76 +50,145 @@ class WorkflowOperations:
     def submit_workflow(self, wf: NewWorkflow, *, now: int | None = None) -> Plan[Submitted]:
         """Write the workflow whole in its slot, then create its tasks in their queues
         (the waiting ones first, so a root that completes at once finds its children),
-        then attach existing tasks it depends on."""
+        then attach existing tasks it depends on. A submission cut short (the caller
+        died, Redis went away) is finished by resume_workflow: the same submission sent
+        again, or any worker's sweep."""
         placed = {n.key: self._place(n.task) for n in wf.nodes}
+        own = {n.key: [placed[n.key], *new_task_argv(n.task)] for n in wf.nodes if not n.external}
         argv = ["" if now is None else now, wf.id, wf.name, wf.on_failure, len(wf.nodes)]
         for n in wf.nodes:
             argv += [n.key, placed[n.key], n.task.id, n.feed, n.task.args]
             argv += [json.dumps(n.children), json.dumps(n.parents) if n.parents else ""]
+            argv.append(json.dumps(own[n.key]) if n.key in own else "")
+        yield from self._track_submission(wf.id, now)
         reply = yield from script(self._workflow_call(wf.id, "submit_workflow", argv, list))
         if reply[0] == "exists":
+            if reply[2] != "1":
+                yield from self.resume_workflow.call(wf.id, now=now)
             return Submitted(wf.id, False, reply[1])
         yield from self._index_workflow(wf.id, now)
-        own = [n for n in wf.nodes if not n.external]
-        yield from self.register_queues.call({n.task.queue for n in own})
-        rebound: dict[str, str] = {}
-        for waiting in (True, False):
-            nodes = [n for n in own if n.task.waiting is waiting]
-            replies = yield from self._create([(placed[n.key], n.task) for n in nodes], now)
-            for n, (task_id, _) in zip(nodes, replies, strict=True):
-                if task_id != n.task.id:  # its idempotency key named an existing task
-                    rebound[n.key] = task_id
-                    argv = [n.key, task_id]
-                    yield from script(self._workflow_call(wf.id, "rebind_node", argv, int))
-        outcomes = []
-        for n in wf.nodes:
-            if n.external or n.key in rebound:
-                task_id = rebound.get(n.key, n.task.id)
-                watch = self._watch_call(wf.id, n.key, task_id, placed[n.key])
-                status, result = yield from script(watch)
-                if status in ("completed", "dead", "cancelled", "missing"):
-                    status = "deleted" if status == "missing" else status
-                    outcomes += [n.key, task_id, status, result]
-        if outcomes:
-            yield from self._apply(wf.id, outcomes, now)
-        mark = [argv[0], wf.id, wf.name, wf.on_failure, ""]
-        yield from script(self._workflow_call(wf.id, "submit_workflow", mark, list))
+        yield from self.register_queues.call({n.task.queue for n in wf.nodes if not n.external})
+        externals = [(n.key, n.task.id, placed[n.key]) for n in wf.nodes if n.external]
+        rebound = yield from self._materialize(wf.id, own, externals, now)
         return Submitted(wf.id, True, "running", rebound)
+
+    @operation
+    def resume_workflow(self, workflow_id: str, *, now: int | None = None) -> Plan[str]:
+        """Finish a submission cut short: create the tasks it had not created yet (each
+        is made once: a task that exists is left as it is). 'resumed', 'done' (nothing
+        was left to do) or 'missing' (it was never written: nothing of it exists)."""
+        w = self.keys.workflow(workflow_id)
+
+        def read(pipe) -> None:
+            pipe.hget(w.info, "materialized")
+            pipe.hgetall(w.tasks)
+            pipe.hgetall(w.spec)
+
+        materialized, tasks, spec = yield from commands(Commands(read))
+        if materialized is None or materialized == "1":
+            yield from self._untrack_submission(workflow_id)
+            return "missing" if materialized is None else "done"
+        own = {key: _loads(text) for key, text in tasks.items()}
+        own = {key: value for key, value in own.items() if isinstance(value, list)}
+        externals = []
+        for key, text in spec.items():
+            s = _loads(text)
+            if key not in own and isinstance(s, dict):
+                externals.append((key, str(s.get("id", "")), str(s.get("q", ""))))
+        yield from self._index_workflow(workflow_id, now, count=False)
+        yield from self._materialize(workflow_id, own, externals, now)
+        return "resumed"
+
+    @operation
+    def resume_submissions(self, *, older_than_ms: int = 30_000, limit: int = 10) -> Plan[int]:
+        """Resume submissions started more than `older_than_ms` ago and never finished
+        (their submitter died): how many."""
+        cutoff = int(time.time() * 1000) - older_than_ms
+        key = self.keys.workflow_submissions
+        read = Commands(lambda pipe: pipe.zrangebyscore(key, "-inf", cutoff, start=0, num=limit))
+        ids = (yield from self._global({key: "zset"}, read))[0]
+        for workflow_id in ids:
+            if _valid_workflow_id(workflow_id):
+                yield from self.resume_workflow.call(workflow_id)
+            else:
+                yield from self._untrack_submission(workflow_id)
+        return len(ids)
+
+    def _materialize(self, workflow_id: str, own: dict, externals: list, now) -> Plan:
+        """Create the workflow's own tasks (waiting ones first), bind nodes whose
+        idempotency key named an existing task, attach existing tasks, then mark it
+        materialized: node -> existing task id for the nodes bound so."""
+        rebound: dict[str, str] = {}
+        for waiting in ("1", ""):
+            nodes = [(key, v) for key, v in own.items() if v[13] == waiting]
+            replies = yield from self._create([v for _, v in nodes], now)
+            for (key, v), (task_id, _) in zip(nodes, replies, strict=True):
+                if task_id != v[1]:  # its idempotency key named an existing task
+                    rebound[key] = task_id
+                    argv = [key, task_id]
+                    yield from script(self._workflow_call(workflow_id, "rebind_node", argv, int))
+        watched = externals + [(key, task_id, own[key][0]) for key, task_id in rebound.items()]
+        outcomes = []
+        for key, task_id, storage in watched:
+            status, result = yield from script(self._watch_call(workflow_id, key, task_id, storage))
+            if status in ("completed", "dead", "cancelled", "missing"):
+                status = "deleted" if status == "missing" else status
+                outcomes += [key, task_id, status, result]
+        if outcomes:
+            yield from self._apply(workflow_id, outcomes, now)
+        mark = ["" if now is None else now, workflow_id, "", "", ""]
+        yield from script(self._workflow_call(workflow_id, "submit_workflow", mark, list))
+        yield from self._untrack_submission(workflow_id)
+        return rebound
+
+    def _track_submission(self, workflow_id: str, now) -> Plan:
+        stamp = now if now is not None else int(time.time() * 1000)
+        key = self.keys.workflow_submissions
+        add = Commands(lambda pipe: pipe.zadd(key, {workflow_id: stamp}, nx=True))
+        yield from self._global({key: "zset"}, add)
+
+    def _untrack_submission(self, workflow_id: str) -> Plan:
+        key = self.keys.workflow_submissions
+        yield from self._global({key: "zset"}, Commands(lambda pipe: pipe.zrem(key, workflow_id)))
 
     def _place(self, task: NewTask) -> str:
         if not self.shards.is_sharded(task.queue):
             return task.queue
         return self.shards.place(task)
 
-    def _create(self, tasks: Sequence[tuple[str, NewTask]], now) -> Plan[list]:
-        """Create tasks in their (storage) queues: an Enqueued each, in order."""
-        by_queue: dict[str, list[NewTask]] = {}
-        for name, task in tasks:
-            by_queue.setdefault(name, []).append(task)
+    def _create(self, tasks: Sequence[list], now) -> Plan[list]:
+        """Create tasks, [storage queue, enqueue_tasks values...] each, in their queues:
+        an Enqueued each, in order."""
+        by_queue: dict[str, list[int]] = {}
+        for i, task in enumerate(tasks):
+            by_queue.setdefault(task[0], []).append(i)
         chunks = [
-            (name, group[i : i + ENQUEUE_CHUNK])
-            for name, group in by_queue.items()
-            for i in range(0, len(group), ENQUEUE_CHUNK)
+            (name, positions[j : j + ENQUEUE_CHUNK])
+            for name, positions in by_queue.items()
+            for j in range(0, len(positions), ENQUEUE_CHUNK)
         ]
-        calls = [self._enqueue_call(name, chunk, now) for name, chunk in chunks]
+        calls = [
+            self._enqueue_argv_call(name, [tasks[i][1:] for i in chunk], now)
+            for name, chunk in chunks
+        ]
         replies = every((yield from batch(calls))) if calls else []
-        placed = {
-            id(t): answer
-            for (_, chunk), reply in zip(chunks, replies, strict=True)
-            for t, answer in zip(chunk, reply, strict=True)
-        }
-        return [placed[id(t)] for _, t in tasks]
+        out: list = [None] * len(tasks)
+        for (_, chunk), reply in zip(chunks, replies, strict=True):
+            for i, answer in zip(chunk, reply, strict=True):
+                out[i] = answer
+        return out
 
     def _watch_call(self, workflow_id: str, node: str, task_id: str, storage: str) -> ScriptCall:
         argv = [task_id, workflow_id, node]
         return self._call("watch_task", storage, ("events",), argv, list)
 
-    def _index_workflow(self, workflow_id: str, now) -> Plan:
+    def _index_workflow(self, workflow_id: str, now, *, count: bool = True) -> Plan:
         stamp = now if now is not None else int(time.time() * 1000)
 
         def add(pipe) -> None:
             pipe.zadd(self.keys.workflows, {workflow_id: stamp}, nx=True)
-            pipe.hincrby(self.keys.workflow_stats, "created", 1)
+            if count:
+                pipe.hincrby(self.keys.workflow_stats, "created", 1)
 
         wanted = {self.keys.workflows: "zset", self.keys.workflow_stats: "hash"}
         yield from self._global(wanted, Commands(add))
@@ -237,6 +307,13 @@ class WorkflowOperations:
         cancelled, touched = yield from self._stop(workflow_id, stop, now)
         yield from self.advance.call(touched, now=now)
         return before, cancelled
+
+
+def _loads(text):
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # anyone may write any field
+        return None
 
 
 def _valid_workflow_id(workflow_id: str) -> bool:

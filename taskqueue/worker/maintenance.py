@@ -77,6 +77,7 @@ class Maintenance:
         if time.monotonic() >= self.next_trim:
             self.next_trim = time.monotonic() + TRIM_S * random.uniform(0.8, 1.0)
             await self.each_queue(self.trim)
+            await self.resume_submissions()
         wait = min([SWEEP_S * random.uniform(0.8, 1.0), *(w for w in waits if w is not None)])
         return min(wait, await self.fire_due_ticks())
 
@@ -115,6 +116,14 @@ class Maintenance:
             log.info(
                 "queue %s: %d workflow notification(s) applied by the sweep", queue, done.applied
             )
+
+    async def resume_submissions(self) -> None:
+        """Finish workflow submissions whose submitter died half-way (workflow_ops.py)."""
+        try:
+            if n := await self.broker.resume_submissions():
+                log.warning("workflows: %d submission(s) cut short were finished", n)
+        except TaskQueueError as exc:
+            self.warnings.warning("submissions", "resuming workflow submissions failed: %s", exc)
 
     async def trim(self, queue: str) -> None:
         """Finished records past their retention, in batches of 100 a kind, up to

@@ -238,3 +238,41 @@ def test_a_workflow_never_starts_a_waiting_task_it_does_not_own(broker):
     broker.complete("default", [(mine.id, mine.attempt, "1")])
     broker.advance(["default"])
     assert owner["1"].status == "pending"
+
+
+def _cut_short(monkeypatch):
+    """The next submission stops after writing the workflow, before its tasks."""
+    from taskqueue.broker.workflow_ops import WorkflowOperations
+    from taskqueue.errors import BrokerUnavailable
+
+    original = WorkflowOperations._create
+
+    def fail_once(self, tasks, now):
+        monkeypatch.setattr(WorkflowOperations, "_create", original)
+        raise BrokerUnavailable("connection lost")
+        yield  # a plan
+
+    monkeypatch.setattr(WorkflowOperations, "_create", fail_once)
+
+
+def test_a_submission_cut_short_is_finished_by_sending_it_again(broker, monkeypatch):
+    _cut_short(monkeypatch)
+    with pytest.raises(Exception, match="connection lost"):
+        workflow({"a": echo.s(1), "b": echo.s()}, [("a", "b")], idempotency_key="cut")
+    handle = workflow({"a": echo.s(1), "b": echo.s()}, [("a", "b")], idempotency_key="cut")
+    assert not handle.created
+    assert statuses(handle) == {"a": "pending", "b": "waiting"}
+    run_one(broker)
+    _, args, _ = run_one(broker)
+    assert args == [1]
+
+
+def test_a_submission_cut_short_is_finished_by_the_sweep(broker, monkeypatch):
+    _cut_short(monkeypatch)
+    with pytest.raises(Exception, match="connection lost"):
+        chain(echo.s(1), echo.s(), echo.s()).enqueue()
+    assert broker.counts("default").pending == 0
+    assert broker.resume_submissions(older_than_ms=0) == 1
+    assert broker.counts("default").pending == 1
+    assert broker.counts("default").waiting == 2
+    assert broker.resume_submissions(older_than_ms=0) == 0

@@ -6,7 +6,7 @@ workers applied them at once) changes nothing and returns the same children, whi
 start_waiting starts exactly once.
 
 KEYS[1] info  KEYS[2] spec  KEYS[3] parents  KEYS[4] args  KEYS[5] remaining
-KEYS[6] state  KEYS[7] results  (the workflow's keys: workflow.lua)
+KEYS[6] state  KEYS[7] results  KEYS[8] tasks  (the workflow's keys: workflow.lua)
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] result TTL s (kept that long
         after the workflow finished)
@@ -25,9 +25,9 @@ Errors: none.
 --- @include "workflow"
 
 local info, spec, parents, args = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local remaining, state, results = KEYS[5], KEYS[6], KEYS[7]
+local remaining, state, results, tasks = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local base = ARGV[1]  -- the workflow's key base (its keys come as KEYS)
-local wf = {info = info, spec = spec, parents = parents, args = args, remaining = remaining, state = state, results = results}
+local wf = {info = info, spec = spec, parents = parents, args = args, remaining = remaining, state = state, results = results, tasks = tasks}
 local now, result_ttl = now_ms(ARGV[2]), tonumber(ARGV[3])
 local FIRST_ENTRY = 4
 

@@ -11,6 +11,9 @@ KEYS[4] args       HASH  node -> its own args JSON (the parents' results go in f
 KEYS[5] remaining  HASH  node -> parents not yet completed
 KEYS[6] state      HASH  node -> waiting, released, completed, dead, cancelled
 KEYS[7] results    HASH  node -> result JSON of a completed node
+KEYS[8] tasks      HASH  node -> [storage queue, the task's enqueue_tasks values]: kept
+                         until the tasks exist in their queues (materialized), so a
+                         submission cut short is finished by whoever resumes it
 ]]
 local function decoded(text, default)
   if not text then return default end
@@ -61,7 +64,8 @@ local function open(st)
   return st == 'waiting' or st == 'released'
 end
 
-local WORKFLOW_KINDS = {'info', 'spec', 'parents', 'args', 'remaining', 'state', 'results'}
+local WORKFLOW_KINDS = {'info', 'spec', 'parents', 'args', 'remaining', 'state', 'results',
+                        'tasks'}
 
 local function check_workflow_keys(wf)
   for _, kind in ipairs(WORKFLOW_KINDS) do check(wf[kind], 'hash') end
