@@ -157,7 +157,7 @@ def test_r11_high_before_low_except_in_flight_without_prefetch(
 def test_r11_twin_ignored_priorities_are_caught(
     fault_redis, worker_pool, make_producer, ledger, tq_prefix, monkeypatch
 ):
-    monkeypatch.setattr("taskqueue.definition.band_of", lambda level: 100)  # one band for all
+    monkeypatch.setattr("taskqueue.building.band_of", lambda level: 100)  # one band for all
     drain, _, found = run_r11(fault_redis, worker_pool, make_producer, ledger, tq_prefix)
     assert drain.done
     assert found["high_claimed_after_low"] == HIGH, found  # caught on Redis's clock
