@@ -10,7 +10,7 @@ CLUSTER_SUITES := tests/test_broker_*.py tests/test_keys_and_scripts.py tests/te
 
 .DEFAULT_GOAL := help
 .PHONY: help run test chromium lint format clean bench bench-api test-cluster test-failover bench-scaling \
-	bench-console faults faults-full screenshots
+	bench-console bench-workflows faults faults-full screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -82,3 +82,6 @@ bench-scaling: $(VENV)/.dev-deps ## drain rate with 1, 2, 4 workers on one Redis
 
 bench-console: $(VENV)/.dev-deps ## the console under load: 10 live sessions while 5,000 tasks/s flow (docs/console.md)
 	$(BIN)/python bench/console_load.py
+
+bench-workflows: $(VENV)/.dev-deps ## a 10,000-member chord and a 1,000-step chain vs independent tasks and Celery (docs/PERFORMANCE.md)
+	$(BIN)/python bench/workflow_bench.py

@@ -135,7 +135,7 @@ class WorkflowOperations:
                 status = "deleted" if status == "missing" else status
                 outcomes += [key, task_id, status, result]
         if outcomes:
-            yield from self._apply(workflow_id, outcomes, now)
+            yield from self._apply({workflow_id: outcomes}, now)
         mark = ["" if now is None else now, workflow_id, "", "", ""]
         yield from script(self._workflow_call(workflow_id, "submit_workflow", mark, list))
         yield from self._untrack_submission(workflow_id)
@@ -234,59 +234,70 @@ class WorkflowOperations:
             by_workflow.setdefault(f.get("wf", ""), []).extend(
                 [f.get("node", ""), f.get("id", ""), f.get("status", ""), f.get("result", "")]
             )
-        started = cancelled = finished = 0
-        again: list[str] = []
-        for workflow_id, outcomes in by_workflow.items():
-            if not _valid_workflow_id(workflow_id):
-                continue
-            s, c, f, more = yield from self._apply(workflow_id, outcomes, now)
-            started, cancelled, finished = started + s, cancelled + c, finished + f
-            again += more
+        valid = {w: o for w, o in by_workflow.items() if _valid_workflow_id(w)}
+        started, cancelled, finished, again = yield from self._apply(valid, now)
         ids = [entry_id for entry_id, _ in entries]
         yield from commands(Commands(lambda pipe: pipe.xdel(outbox, *ids)))
         if len(entries) == OUTBOX_BATCH:
             again.append(queue)
         return (len(entries), started, cancelled, finished), again
 
-    def _apply(self, workflow_id: str, outcomes: list, now) -> Plan:
-        """Apply one workflow's entries, then start and cancel what they name:
-        (started, cancelled, finished, queues that got new entries)."""
-        argv = ["" if now is None else now, self.config.RESULT_TTL, *outcomes]
-        start, stop, finished = yield from script(
-            self._workflow_call(workflow_id, "advance_workflow", argv, list)
-        )
-        started = yield from self._start(workflow_id, start, now)
-        cancelled, touched = yield from self._stop(workflow_id, stop, now)
-        if finished == "completed":
-            bump = Commands(lambda pipe: pipe.hincrby(self.keys.workflow_stats, "completed", 1))
+    def _apply(self, outcomes: dict[str, list], now) -> Plan:
+        """Apply each workflow's entries (workflow id -> its entries' values), then start
+        and cancel what they name, a round trip for each step whatever the number of
+        workflows: (started, cancelled, finished, queues that got new entries)."""
+        argv = ["" if now is None else now, self.config.RESULT_TTL]
+        calls = [
+            self._workflow_call(workflow_id, "advance_workflow", [*argv, *values], list)
+            for workflow_id, values in outcomes.items()
+        ]
+        replies = every((yield from batch(calls))) if calls else []
+        starts = {w: start for w, (start, _, _) in zip(outcomes, replies, strict=True) if start}
+        stops = {w: stop for w, (_, stop, _) in zip(outcomes, replies, strict=True) if stop}
+        started = yield from self._start(starts, now)
+        cancelled, touched = yield from self._stop(stops, now)
+        completed = sum(1 for _, _, finished in replies if finished == "completed")
+        if completed:
+            bump = Commands(
+                lambda pipe: pipe.hincrby(self.keys.workflow_stats, "completed", completed)
+            )
             yield from self._global({self.keys.workflow_stats: "hash"}, bump)
-        return started, cancelled, int(bool(finished)), touched
+        finished = sum(1 for _, _, finished in replies if finished)
+        return started, cancelled, finished, touched
 
-    def _start(self, workflow_id: str, flat: list, now) -> Plan[int]:
-        by_queue: dict[str, list] = {}
-        for i in range(0, len(flat), 3):
-            by_queue.setdefault(flat[i], []).extend([flat[i + 1], flat[i + 2]])
+    def _start(self, starts: dict[str, list], now) -> Plan[int]:
+        """Start tasks: workflow id -> (storage queue, id, args JSON) flat, one call per
+        workflow and queue (start_waiting checks the workflow owns each task)."""
         cfg = self.config
         calls = []
-        for queue, pairs in by_queue.items():
-            argv = ["" if now is None else now, cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, BAND_WIDTH]
-            argv.append(workflow_id)
-            kinds = ("waiting", "pending", "scheduled", "seq", "wake", "events", "timer")
-            calls.append(self._call("start_waiting", queue, kinds, [*argv, *pairs], list))
+        for workflow_id, flat in starts.items():
+            by_queue: dict[str, list] = {}
+            for i in range(0, len(flat), 3):
+                by_queue.setdefault(flat[i], []).extend([flat[i + 1], flat[i + 2]])
+            for queue, pairs in by_queue.items():
+                argv = ["" if now is None else now, cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, BAND_WIDTH]
+                argv.append(workflow_id)
+                kinds = ("waiting", "pending", "scheduled", "seq", "wake", "events", "timer")
+                calls.append(self._call("start_waiting", queue, kinds, [*argv, *pairs], list))
         replies = every((yield from batch(calls))) if calls else []
         return sum(sum(r) for r in replies)
 
-    def _stop(self, workflow_id: str, flat: list, now) -> Plan[tuple[int, list[str]]]:
-        by_queue: dict[str, list[str]] = {}
-        for i in range(0, len(flat), 2):
-            by_queue.setdefault(flat[i], []).append(flat[i + 1])
-        calls = [
-            self._cancel_nodes_call(workflow_id, queue, ids, now) for queue, ids in by_queue.items()
-        ]
+    def _stop(self, stops: dict[str, list], now) -> Plan[tuple[int, list[str]]]:
+        """Cancel tasks: workflow id -> (storage queue, id) flat: (how many were
+        cancelled, the queues whose outbox that wrote to)."""
+        calls, queues = [], []
+        for workflow_id, flat in stops.items():
+            by_queue: dict[str, list[str]] = {}
+            for i in range(0, len(flat), 2):
+                by_queue.setdefault(flat[i], []).append(flat[i + 1])
+            for queue, ids in by_queue.items():
+                calls.append(self._cancel_nodes_call(workflow_id, queue, ids, now))
+                queues.append(queue)
         replies = every((yield from batch(calls))) if calls else []
         stoppable = ("waiting", "pending", "scheduled")
         counts = [sum(status in stoppable for status in r) for r in replies]
-        return sum(counts), [q for q, n in zip(by_queue, counts, strict=True) if n]
+        touched = [q for q, n in zip(queues, counts, strict=True) if n]
+        return sum(counts), list(dict.fromkeys(touched))
 
     def _cancel_nodes_call(self, workflow_id: str, queue: str, ids: list[str], now) -> ScriptCall:
         argv = ["" if now is None else now, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
@@ -304,7 +315,7 @@ class WorkflowOperations:
         before, stop = yield from script(
             self._workflow_call(workflow_id, "cancel_workflow", argv, list)
         )
-        cancelled, touched = yield from self._stop(workflow_id, stop, now)
+        cancelled, touched = yield from self._stop({workflow_id: stop} if stop else {}, now)
         yield from self.advance.call(touched, now=now)
         return before, cancelled
 
