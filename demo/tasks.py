@@ -65,3 +65,22 @@ def send_welcome(to: str, password: str = "", api_key: str = "") -> str:
 def heartbeat_report() -> dict:
     """A periodic task: workers enqueue it once a minute (exactly once per tick)."""
     return {"at": time.time()}
+
+
+# -- the example workflow (traffic.pipeline): render pages, then bundle them ------------
+
+
+@task
+def render_page(page: int) -> str:
+    time.sleep(0.05 + (page % 3) * 0.05)
+    return f"page-{page}.png"
+
+
+@task(queue="low")
+def bundle(pages: list, name: str) -> dict:
+    return {"bundle": name, "pages": len(pages)}
+
+
+@task
+def publish(summary: dict) -> str:
+    return f"published {summary.get('bundle')} ({summary.get('pages')} pages)"

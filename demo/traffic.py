@@ -4,6 +4,7 @@ tasks retry and a few end in the dead-letter queue."""
 import random
 
 from taskqueue.records import NewTask
+from taskqueue.workflows import chain, chord, group
 
 from . import tasks
 
@@ -32,3 +33,16 @@ _WEIGHTS = [weight for weight, _ in MIX]
 def batch(count: int, rng: random.Random) -> list[NewTask]:
     """`count` prepared calls drawn from the mix."""
     return [make(rng) for _, make in rng.choices(MIX, weights=_WEIGHTS, k=count)]
+
+
+def pipeline(rng: random.Random):
+    """An example workflow: render a few pages in parallel, bundle them once all are
+    rendered (a chord), then publish the bundle (a chain); one time in five a page
+    fails for good, so the console shows a blocked workflow too."""
+    pages = rng.randint(3, 12)
+    name = f"report-{rng.randint(1000, 9999)}"
+    members = [tasks.render_page.s(n) for n in range(pages)]
+    if rng.random() < 0.2:
+        members.append(tasks.always_fails.using(queue="default").si("page would not render"))
+    flow = chain(chord(group(members), tasks.bundle.s(name)), tasks.publish.s())
+    return flow.enqueue(name=name)
