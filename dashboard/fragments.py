@@ -64,6 +64,7 @@ def find_task(task_id: str):
 TABS = (
     ("pending", "Pending", "pending"),
     ("scheduled", "Scheduled", "scheduled"),
+    ("waiting", "Waiting", "waiting"),  # workflow tasks waiting for their parents
     ("processing", "In flight", "processing"),
     ("completed", "Completed", "completed"),
     ("dead", "Dead", "dead"),

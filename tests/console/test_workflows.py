@@ -377,3 +377,13 @@ def test_names_and_keys_are_escaped_everywhere(viewer_client, broker):
         assert SCRIPT not in html and QUOTED not in html and "<b>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[1]
     assert 'data-key="say &quot;hi&quot; it&#x27;s &lt;b&gt;"' in pages[1]
+
+
+def test_a_queue_page_lists_its_waiting_tasks_under_their_own_tab(viewer_client, broker):
+    handle = chain(sample.s(1), sample.s()).enqueue()
+    page = viewer_client.get("/queues/default/").content.decode()
+    assert 'class="tab tab-waiting"' in page
+    listing = viewer_client.get("/queues/default/?status=waiting").content.decode()
+    assert handle["1"].id in listing and handle["0"].id not in listing
+    overview = viewer_client.get("/").content.decode()
+    assert "<dt>Waiting</dt>" in overview
