@@ -1,8 +1,8 @@
 from django.apps import AppConfig
 from django.core.signals import setting_changed
-from django.utils.module_loading import autodiscover_modules
 
 from . import client, conf
+from .discovery import import_task_modules
 
 
 class TaskQueueConfig(AppConfig):
@@ -16,7 +16,9 @@ class TaskQueueConfig(AppConfig):
         from . import checks  # noqa: F401
 
         setting_changed.connect(_on_setting_changed)
-        autodiscover_modules("tasks")
+        # every app's tasks.py, then TASKQUEUE["IMPORTS"], in web processes and workers
+        # alike, so a task name resolves the same everywhere (discovery.py)
+        import_task_modules()
 
 
 def _on_setting_changed(setting: str, **kwargs) -> None:

@@ -1,11 +1,17 @@
 """System checks for the TASKQUEUE setting (taskqueue.E001...), reported by
 `manage.py check` and at start-up, with hints; see conf.problems() for each id.
-Two more look at where the channel layer points when the broker is not one Redis."""
+Two more look at where the channel layer points when the broker is not one Redis, and
+two at where tasks live (discovery.py): an IMPORTS module that cannot be imported
+(E015), a module defining tasks that workers do not import (W003)."""
+
+from contextlib import suppress
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.urls import get_resolver
 
 from .conf import Config, problems
+from .discovery import configured_imports, import_all, uncovered_modules
 from .redis_urls import is_single_node, problem
 from .safety import HOW_TO_FIX, insecure_reason, mask_url
 
@@ -75,3 +81,39 @@ def check_channel_layer(app_configs=None, **kwargs) -> list[Error | Warning]:
             )
         )
     return found
+
+
+@register("taskqueue")
+def check_imports(app_configs=None, **kwargs) -> list[Error]:
+    """Each TASKQUEUE["IMPORTS"] module that cannot be imported, with its ImportError."""
+    return [
+        Error(
+            f"TASKQUEUE['IMPORTS'] names {name!r}, which cannot be imported: {exc}",
+            hint="Workers would not know its tasks. Fix the module path (an absolute "
+            "dotted path, as in an import statement) or the import that fails.",
+            obj="settings.TASKQUEUE",
+            id="taskqueue.E015",
+        )
+        for name, exc in import_all(configured_imports()).items()
+    ]
+
+
+@register("taskqueue")
+def check_task_modules(app_configs=None, **kwargs) -> list[Warning]:
+    """A module that defines tasks but that workers do not import: they would dead-letter
+    its tasks as unknown (`No task is registered under the name ...`)."""
+    # Load the URLconf first, as Django's own URL check does (the order of checks is not
+    # fixed), so modules that only views import are seen; its errors are that check's.
+    with suppress(Exception):
+        get_resolver().url_patterns  # noqa: B018 - imported for its side effect
+    return [
+        Warning(
+            f"{module} defines the task(s) {', '.join(sorted(names))}, but worker "
+            "processes do not import it: they dead-letter these tasks as unknown.",
+            hint=f"Declare them in an installed app's tasks.py (or import {module} from "
+            f"there), or add {module!r} to TASKQUEUE['IMPORTS'].",
+            obj=module,
+            id="taskqueue.W003",
+        )
+        for module, names in sorted(uncovered_modules().items())
+    ]

@@ -54,6 +54,9 @@ class Config:
     # priority and FIFO hold within each sub-queue only (docs/scaling.md)
     SHARDS: dict = field(default_factory=dict)
     WORKFLOW_MAX_NODES: int = 10_000  # tasks one workflow may hold (docs/workflows.md)
+    # more modules that define tasks, imported at start-up in every process after each
+    # installed app's tasks.py: ("myapp.jobs", "myapp.services.email"); see discovery.py
+    IMPORTS: tuple[str, ...] = ()
 
     @property
     def lease_ms(self) -> int:
@@ -100,8 +103,27 @@ def problems(raw: Any) -> list[tuple[str, str, str]]:
             )
         )
     found += _url_problems(raw) + _queue_problems(raw) + _number_problems(raw)
-    found += _shard_problems(raw.get("SHARDS", {}))
+    found += _shard_problems(raw.get("SHARDS", {})) + import_problems(raw.get("IMPORTS", ()))
     return found + _periodic_problems(raw.get("PERIODIC", {}))
+
+
+def import_problems(imports: Any) -> list[tuple[str, str, str]]:
+    """taskqueue.E014: IMPORTS is not a list of dotted module paths. Only the form is
+    checked here; whether each module imports is taskqueue.E015's (checks.py)."""
+    hint = 'e.g. ["myapp.jobs", "myapp.services.email"]: absolute dotted module paths.'
+    if not isinstance(imports, (list, tuple)):
+        message = f"TASKQUEUE['IMPORTS'] must be a list of module names, not {imports!r}."
+        return [("E014", message, hint)]
+    return [
+        ("E014", f"{name!r} in TASKQUEUE['IMPORTS'] is not a dotted module path.", hint)
+        for name in imports
+        if not is_module_path(name)
+    ]
+
+
+def is_module_path(name: Any) -> bool:
+    """True for "myapp.jobs": identifiers joined by dots (not ".jobs", not "myapp/jobs")."""
+    return isinstance(name, str) and all(part.isidentifier() for part in name.split("."))
 
 
 def _shard_problems(shards: Any) -> list[tuple[str, str, str]]:
@@ -204,8 +226,9 @@ def build(raw: dict | None) -> Config:
     values = dict(raw or {})
     if "SHARDS" in values:
         values["SHARDS"] = {q: n for q, n in values["SHARDS"].items() if n > 1}
-    if "QUEUES" in values:
-        values["QUEUES"] = tuple(values["QUEUES"])
+    for name in ("QUEUES", "IMPORTS"):
+        if name in values:
+            values[name] = tuple(values[name])
     return Config(**values)
 
 
