@@ -228,5 +228,6 @@ def schemas() -> dict:
         "WorkerList": obj({"items": {"type": "array", "items": ref("Worker")},
                            "counts": worker_counts}),
         "Health": obj({"status": {"type": "string", "enum": ["ok", "unavailable"]},
-                       "reasons": STRINGS, "workers": worker_counts}),
+                       "reasons": STRINGS, "workers": worker_counts,
+                       "unserved_queues": STRINGS}),
     } | workflow_schemas()  # fmt: skip

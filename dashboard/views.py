@@ -10,6 +10,7 @@ from taskqueue import inspect
 from taskqueue.errors import TaskDoesNotExist, ValidationError
 from taskqueue.inspect import TaskFilter
 from taskqueue.status import Status
+from taskqueue.unserved import queues_without_worker
 from taskqueue.workers import LOST_AFTER_S
 
 from . import fragments, workflow_fragments
@@ -51,6 +52,8 @@ def empty_page() -> inspect.Page:
 def overview(request: HttpRequest) -> HttpResponse:
     context = fragments.overview_context() | {"section": "overview"}
     context |= workflow_fragments.blocked_context("all")
+    pending = {card.name: card.counts.pending for card in context["summaries"]}
+    context["unserved"] = queues_without_worker(pending, inspect.workers())
     return page(request, "dashboard/overview.html", context, partial="totals")
 
 

@@ -8,6 +8,8 @@
     taskqueue.enqueue_many([send_email.prepare(...), ...])   # one round trip
 
 Calling `send_email(...)` runs the function right here, like calling it undecorated.
+Celery's names (`.delay()`, `.apply_async(countdown=...)`, `@task(bind=True,
+autoretry_for=...)`) are read by celery_options.py, with a DeprecationWarning.
 """
 
 import inspect
@@ -16,7 +18,9 @@ from dataclasses import replace
 from typing import Any
 
 from . import options as check
+from . import unserved
 from .building import _UNSET, EnqueueOptions, TaskOptions, build_task
+from .celery_options import bound, call_arguments, deprecated, enqueue_options, task_options
 from .client import get_broker
 from .cron import valid_cron
 from .errors import ValidationError
@@ -63,6 +67,20 @@ class Task:
     def enqueue(self, *args, **kwargs):
         return TaskCaller(self, EnqueueOptions()).enqueue(*args, **kwargs)
 
+    def delay(self, *args, **kwargs):
+        """Celery's name for enqueue() (docs/migrating.md)."""
+        deprecated("delay()", "enqueue()")
+        return self.enqueue(*args, **kwargs)
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        """Celery's enqueue with options: `.apply_async((1, 2), countdown=60,
+        queue="low")` is `.using(delay=60, queue="low").enqueue(1, 2)`. Options with no
+        equivalent (expires=, link=, ...) raise a ValidationError saying what to use."""
+        deprecated("apply_async()", "using(...).enqueue()")
+        overrides = enqueue_options(options, set(EnqueueOptions.__dataclass_fields__))
+        args, kwargs = call_arguments(args, kwargs)
+        return self.using(**overrides).enqueue(*args, **kwargs)
+
     def s(self, *args, **kwargs):
         """A signature for a workflow (chain, group, chord): this call, receiving its
         parents' results before `args` (docs/workflows.md)."""
@@ -105,16 +123,22 @@ def enqueue_many(prepared: Iterable[NewTask]) -> list[TaskHandle]:
     if not tasks:
         return []
     replies = get_broker().enqueue(tasks)
+    unserved.enqueued({t.queue for t in tasks})  # cached: no round trip per enqueue
     return [
         TaskHandle(tid, t.queue, created) for t, (tid, created) in zip(tasks, replies, strict=True)
     ]
 
 
 def task(func: Callable | None = None, /, *, name: str | None = None, **options) -> Any:
-    """Register a function (sync or async) as a task; usable bare or with options."""
+    """Register a function (sync or async) as a task; usable bare or with options.
+    Celery's option names are read as ours (celery_options.py); with bind=True the
+    function gets Celery's `self` first, also when the task is called directly."""
 
     def register(f: Callable) -> Task:
-        t = Task(f, name or f"{f.__module__}.{f.__qualname__}", _declared(options))
+        declared, bind = task_options(options)
+        t = Task(f, name or f"{f.__module__}.{f.__qualname__}", _declared(declared))
+        if bind:
+            t.func = bound(t, f)
         registry.register(t)
         return t
 

@@ -3,10 +3,11 @@
 import os
 import secrets
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import ValidationError
-from ..names import validate_queue_name
+from ..names import is_queue_name, validate_queue_name
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,30 @@ def parse_queues(spec: str) -> tuple[tuple[str, ...], tuple[int, ...] | None]:
     if weights and len(weights) != len(names):
         raise ValidationError("give every queue a weight (name:weight) or none.")
     return tuple(names), (tuple(weights) if weights else None)
+
+
+def default_queues(config, tasks: Iterable) -> tuple[str, ...]:
+    """The queues a worker started without --queues serves: TASKQUEUE['QUEUES'] in
+    order, then, sorted, every other queue tasks are sent to without saying so at
+    enqueue time: a registered task's declared queue (DEFAULT_QUEUE when it declares
+    none; a django.tasks task's queue_name) and a periodic schedule's `queue`. Without
+    them, `@task(queue="emails")` would wait forever under a worker run with no flags.
+    Sharded queues keep their logical names here (the broker expands them)."""
+    configured = list(config.QUEUES)
+    found = {declared_queue(t) or config.DEFAULT_QUEUE for t in tasks}
+    found |= {s["queue"] for s in config.PERIODIC.values() if _names_queue(s)}
+    return tuple(configured + sorted(found - set(configured)))
+
+
+def declared_queue(task) -> str | None:
+    """The queue a registered task declares: @task(queue=...), or for the native task
+    standing for a django.tasks task (it has a `django_task`), that task's queue_name."""
+    django_task = getattr(task, "django_task", None)
+    if django_task is not None:
+        return django_task.queue_name
+    return task.options.queue
+
+
+def _names_queue(schedule: object) -> bool:
+    """A periodic schedule with a valid `queue` (system checks report the others)."""
+    return isinstance(schedule, dict) and is_queue_name(schedule.get("queue"))

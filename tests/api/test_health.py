@@ -12,7 +12,12 @@ def test_healthy_with_redis_and_a_live_worker(broker):
     register_worker(broker, "w-1")
     response = Api().get("health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "reasons": [], "workers": {"live": 1, "lost": 0}}
+    assert response.json() == {
+        "status": "ok",
+        "reasons": [],
+        "workers": {"live": 1, "lost": 0},
+        "unserved_queues": [],
+    }
 
 
 def test_unhealthy_without_a_live_worker(broker):

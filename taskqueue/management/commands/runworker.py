@@ -13,8 +13,9 @@ from django.core.management.base import BaseCommand, CommandError
 from taskqueue import safety
 from taskqueue.conf import get_config
 from taskqueue.errors import TaskQueueError
+from taskqueue.registry import registry
 from taskqueue.worker import logs
-from taskqueue.worker.options import WorkerOptions, parse_queues
+from taskqueue.worker.options import WorkerOptions, default_queues, parse_queues
 from taskqueue.worker.supervisor import Supervisor
 from taskqueue.worker.worker import Worker
 
@@ -27,7 +28,8 @@ class Command(BaseCommand):
             "--queues",
             default="",
             help="high,default,low (strict order) or high:5,default:2,low:1 (weighted). "
-            "Default: TASKQUEUE['QUEUES'].",
+            "Default: TASKQUEUE['QUEUES'], then every other queue a registered task or a "
+            "periodic schedule sends tasks to.",
         )
         parser.add_argument(
             "--concurrency",
@@ -84,7 +86,10 @@ class Command(BaseCommand):
     def _options(self, o) -> WorkerOptions:
         try:
             config = get_config()
-            queues, weights = parse_queues(o["queues"] or ",".join(config.QUEUES))
+            if o["queues"]:
+                queues, weights = parse_queues(o["queues"])
+            else:
+                queues, weights = default_queues(config, registry), None
         except TaskQueueError as exc:
             raise CommandError(str(exc)) from None
         if o["prefetch"] is not None and o["prefetch"] < 0:
