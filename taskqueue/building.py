@@ -56,15 +56,7 @@ def build_task(task, args: list, kwargs: dict, opts: EnqueueOptions) -> NewTask:
             field="depends_on",
         )
     cfg, declared = get_config(), task.options
-    check_kwargs_keys(kwargs)
-    args_json, kwargs_json = dumps(args, what="args"), dumps(kwargs, what="kwargs")
-    size = len(args_json.encode()) + len(kwargs_json.encode())
-    if size > cfg.MAX_PAYLOAD_BYTES:
-        raise PayloadTooLarge(
-            f"args and kwargs of {task.name} are {size} bytes as JSON; the limit is "
-            f"{cfg.MAX_PAYLOAD_BYTES} (TASKQUEUE['MAX_PAYLOAD_BYTES']).",
-            field="args",
-        )
+    args_json, kwargs_json = payload(task.name, args, kwargs, cfg.MAX_PAYLOAD_BYTES)
     priority = check.validate_priority(
         _first(opts.priority, declared.priority, cfg.DEFAULT_PRIORITY)
     )
@@ -88,6 +80,43 @@ def build_task(task, args: list, kwargs: dict, opts: EnqueueOptions) -> NewTask:
         if opts.idempotency_key is None
         else check.idempotency_key(opts.idempotency_key),
         meta=dumps(opts.meta, what="meta") if opts.meta else "",
+    )
+
+
+def payload(name: str, args: list, kwargs: dict, limit: int) -> tuple[str, str]:
+    """A call's args and kwargs as JSON, checked: JSON only, keys that are strings,
+    at most `limit` bytes together."""
+    check_kwargs_keys(kwargs)
+    args_json = dumps(args, what="args")
+    kwargs_json = dumps(kwargs, what="kwargs") if kwargs else "{}"
+    size = len(args_json.encode()) + len(kwargs_json.encode())
+    if size > limit:
+        raise PayloadTooLarge(
+            f"args and kwargs of {name} are {size} bytes as JSON; the limit is "
+            f"{limit} (TASKQUEUE['MAX_PAYLOAD_BYTES']).",
+            field="args",
+        )
+    return args_json, kwargs_json
+
+
+def like(template: NewTask, args: list, kwargs: dict, limit: int) -> NewTask:
+    """Another call with `template`'s options (already checked): a new id, these
+    arguments. What a workflow does for its many calls of one signature's task."""
+    args_json, kwargs_json = payload(template.name, args, kwargs, limit)
+    return NewTask(
+        str(uuid.uuid4()),
+        template.name,
+        template.queue,
+        args_json,
+        kwargs_json,
+        template.priority,
+        template.band,
+        template.max_retries,
+        template.timeout,
+        template.delay_ms,
+        template.eta_ms,
+        template.idempotency_key,
+        template.meta,
     )
 
 

@@ -57,8 +57,9 @@ class WorkflowOperations:
         own = {n.key: [placed[n.key], *new_task_argv(n.task)] for n in wf.nodes if not n.external}
         argv = ["" if now is None else now, wf.id, wf.name, wf.on_failure, len(wf.nodes)]
         for n in wf.nodes:
-            argv += [n.key, placed[n.key], n.task.id, n.feed, n.task.args]
-            argv += [json.dumps(n.children), json.dumps(n.parents) if n.parents else ""]
+            spec = {"q": placed[n.key], "id": n.task.id, "f": n.feed, "c": n.children}
+            argv += [n.key, json.dumps(spec), len(n.parents), n.task.args]
+            argv.append(json.dumps(n.parents) if n.parents else "")
             argv.append(json.dumps(own[n.key]) if n.key in own else "")
         yield from self._track_submission(wf.id, now)
         reply = yield from script(self._workflow_call(wf.id, "submit_workflow", argv, list))

@@ -6,8 +6,9 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 
-from ..building import build_task
+from ..building import build_task, like
 from ..client import get_broker
+from ..conf import get_config
 from ..errors import TaskDoesNotExist, ValidationError
 from ..handle import TaskHandle
 from ..options import idempotency_key as valid_idempotency_key
@@ -67,10 +68,12 @@ def workflow_id_for(idempotency_key: str | None) -> str:
 
 def _nodes(graph: Graph, workflow_id: str) -> list[NewNode]:
     children = children_of(graph.nodes)
+    templates: dict[int, NewTask] = {}  # one signature's caller -> its first task
+    limit = get_config().MAX_PAYLOAD_BYTES
     return [
         NewNode(
             n.key,
-            _task(n, workflow_id),
+            _task(n, workflow_id, templates, limit),
             parents=list(n.parents),
             children=children[n.key],
             feed=n.feed,
@@ -80,7 +83,9 @@ def _nodes(graph: Graph, workflow_id: str) -> list[NewNode]:
     ]
 
 
-def _task(node: Node, workflow_id: str) -> NewTask:
+def _task(node: Node, workflow_id: str, templates: dict, limit: int) -> NewTask:
+    """The node's task; its options are checked once per caller (a group of 10,000
+    calls of one task resolves them once)."""
     if node.signature is None:
         return NewTask(node.task_id, "", node.queue, "[]", "{}", 0, 0, 0, None)
     sig = node.signature
@@ -93,9 +98,14 @@ def _task(node: Node, workflow_id: str) -> NewTask:
             "edges (workflow(nodes, edges)), not depends_on=.",
             field="depends_on",
         )
-    task = build_task(sig.caller.task, args, dict(sig.kwargs), sig.caller.options)
+    template = templates.get(id(sig.caller))
+    if template is None:
+        task = build_task(sig.caller.task, args, dict(sig.kwargs), sig.caller.options)
+        templates[id(sig.caller)] = task
+    else:
+        task = like(template, args, sig.kwargs, limit)
     task.waiting = bool(node.parents)
-    task.notify = json.dumps([[workflow_id, node.key]])
+    task.notify = f"[[{json.dumps(workflow_id)},{json.dumps(node.key)}]]"
     return task
 
 

@@ -30,9 +30,10 @@ CRASH_ONE_IN = int(os.environ.get("FAULTS_CRASH_ONE_IN", "20"))
 
 
 def _flat(args) -> list:
-    """The list of tasks to start among `_start`'s arguments: (storage queue, task id,
-    args JSON) for each, one after the other."""
-    return next((a for a in args if isinstance(a, list)), [])
+    """The tasks to start among `_start`'s arguments (workflow id -> (storage queue,
+    task id, args JSON) for each, one after the other), all workflows together."""
+    starts = next((a for a in args if isinstance(a, dict)), {})
+    return [value for flat in starts.values() for value in flat]
 
 
 def _crash_in_advance() -> None:
@@ -78,16 +79,22 @@ def _release_early() -> None:
 
     apply = WorkflowOperations._apply
 
-    def patched(self, workflow_id, outcomes, *rest, **kwargs):
-        done = [outcomes[i] for i in range(0, len(outcomes), 4) if outcomes[i + 2] == "completed"]
-        w = self.keys.workflow(workflow_id)
-        if done:
-            (specs,) = yield from commands(Commands(lambda pipe: pipe.hmget(w.spec, done)))
+    def patched(self, outcomes, *rest, **kwargs):
+        for workflow_id, values in outcomes.items():
+            done = [values[i] for i in range(0, len(values), 4) if values[i + 2] == "completed"]
+            w = self.keys.workflow(workflow_id)
+            if not done:
+                continue
+            (specs,) = yield from commands(
+                Commands(lambda pipe, w=w, done=done: pipe.hmget(w.spec, done))
+            )
             children = {c for text in specs if text for c in json.loads(text).get("c", [])}
             if children:
                 zero = dict.fromkeys(children, 0)
-                yield from commands(Commands(lambda pipe: pipe.hset(w.remaining, mapping=zero)))
-        return (yield from apply(self, workflow_id, outcomes, *rest, **kwargs))
+                yield from commands(
+                    Commands(lambda pipe, w=w, zero=zero: pipe.hset(w.remaining, mapping=zero))
+                )
+        return (yield from apply(self, outcomes, *rest, **kwargs))
 
     WorkflowOperations._apply = patched
 

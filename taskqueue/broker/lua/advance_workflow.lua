@@ -36,10 +36,21 @@ if #damage > 0 then return damaged() end
 local status = rcall('HGET', info, 'status')
 if not status then return {{}, {}, ''} end
 local start, stop, stopping = {}, {}, {}
+local specs, counted = {}, {completed = 0, dead = 0, cancelled = 0}
+
+-- A node's spec, decoded once per call (a chord's callback is every member's child).
+local function spec(node)
+  local s = specs[node]
+  if s == nil then
+    s = spec_of(wf, node) or false
+    specs[node] = s
+  end
+  return s or nil
+end
 
 local function stop_node(node)
   if stopping[node] then return end
-  local s = spec_of(wf, node)
+  local s = spec(node)
   if s and open(rcall('HGET', state, node)) then
     stopping[node] = true
     stop[#stop + 1] = s.q
@@ -47,8 +58,9 @@ local function stop_node(node)
   end
 end
 
+-- Counted in the info hash once, at the end of the call.
 local function count(field, n)
-  rcall('HINCRBY', info, field, n)
+  counted[field] = counted[field] + n
 end
 
 -- Leave a terminal state ('dead' or 'cancelled'), uncounting it.
@@ -58,22 +70,23 @@ end
 
 for i = FIRST_ENTRY, #ARGV, 4 do
   local node, id, what, result = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local s = spec_of(wf, node)
+  local s = spec(node)
   if s and s.id == id then
     local st = rcall('HGET', state, node)
+    local lefts = {}
     if what == 'completed' then
       if st ~= 'completed' then
         leave(st)
         rcall('HSET', state, node, 'completed')
         rcall('HSET', results, node, result)
         count('completed', 1)
-        for _, child in ipairs(s.c) do rcall('HINCRBY', remaining, child, -1) end
+        for _, child in ipairs(s.c) do lefts[child] = rcall('HINCRBY', remaining, child, -1) end
       end
       if status ~= 'cancelled' then
         for _, child in ipairs(s.c) do
-          local cs = spec_of(wf, child)
-          if cs and open(rcall('HGET', state, child))
-             and tonumber(rcall('HGET', remaining, child) or '1') <= 0 then
+          local left = lefts[child] or tonumber(rcall('HGET', remaining, child) or '1')
+          local cs = left <= 0 and spec(child)
+          if cs and open(rcall('HGET', state, child)) then
             rcall('HSET', state, child, 'released')
             start[#start + 1] = cs.q
             start[#start + 1] = cs.id
@@ -124,5 +137,8 @@ for i = FIRST_ENTRY, #ARGV, 4 do
       end
     end
   end
+end
+for field, n in pairs(counted) do
+  if n ~= 0 then rcall('HINCRBY', info, field, n) end
 end
 return {start, stop, settle(wf, now, result_ttl)}

@@ -9,9 +9,9 @@ KEYS[6] state  KEYS[7] results  KEYS[8] tasks  (the workflow's keys: workflow.lu
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] workflow id  ARGV[4] name
 ARGV[5] on_failure ('wait' or 'cancel')  ARGV[6] total nodes ('' = only mark it
 materialized)
-ARGV[7..] 8 values per node: key, storage queue, task id, feed ('none', 'one',
-          'list'), args JSON, children JSON, parents JSON ('' = none), the task as
-          JSON [storage queue, enqueue_tasks values...] ('' = an existing task)
+ARGV[7..] 6 values per node: key, spec JSON (workflow.lua), how many parents, args
+          JSON, parents JSON ('' = none), the task as JSON [storage queue,
+          enqueue_tasks values...] ('' = an existing task)
 
 Returns: {'created'}, or {'exists', status, materialized} when a workflow with this id
 exists (the same submission sent again: nothing changed; materialized '1' once its
@@ -29,8 +29,8 @@ local base = ARGV[1]  -- the workflow's key base (its keys come as KEYS)
 local wf = {info = info, spec = spec, parents = parents, args = args, remaining = remaining, state = state, results = results, tasks = tasks}
 local now, workflow_id, name, on_failure = now_ms(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local total = ARGV[6]  -- '' = only mark it materialized
-local FIRST_NODE = 7  -- ARGV[7..]: 8 values per node
-local PER_NODE = 8
+local FIRST_NODE = 7  -- ARGV[7..]: 6 values per node
+local PER_NODE = 6
 
 check_workflow_keys(wf)
 if #damage > 0 then return damaged() end
@@ -43,16 +43,11 @@ end
 local before = rcall('HGET', info, 'status')
 if before then return {'exists', before, rcall('HGET', info, 'materialized') or ''} end
 for i = FIRST_NODE, #ARGV, PER_NODE do
-  local node = ARGV[i]
-  local parent_count = 0
-  if ARGV[i + 6] ~= '' then
-    parent_count = #decoded(ARGV[i + 6], {})
-    rcall('HSET', parents, node, ARGV[i + 6])
-  end
-  rcall('HSET', spec, node, cjson.encode({q = ARGV[i + 1], id = ARGV[i + 2],
-        f = ARGV[i + 3], c = decoded(ARGV[i + 5], {})}))
-  rcall('HSET', args, node, ARGV[i + 4])
-  if ARGV[i + 7] ~= '' then rcall('HSET', tasks, node, ARGV[i + 7]) end
+  local node, parent_count = ARGV[i], tonumber(ARGV[i + 2]) or 0
+  rcall('HSET', spec, node, ARGV[i + 1])
+  rcall('HSET', args, node, ARGV[i + 3])
+  if ARGV[i + 4] ~= '' then rcall('HSET', parents, node, ARGV[i + 4]) end
+  if ARGV[i + 5] ~= '' then rcall('HSET', tasks, node, ARGV[i + 5]) end
   rcall('HSET', remaining, node, parent_count)
   if parent_count > 0 then
     rcall('HSET', state, node, 'waiting')
