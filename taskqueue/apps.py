@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.core.signals import setting_changed
 
-from . import client, conf
+from . import client, conf, unserved
 from .discovery import import_task_modules
 
 
@@ -25,3 +25,4 @@ def _on_setting_changed(setting: str, **kwargs) -> None:
     if setting == "TASKQUEUE":
         conf.reset_config()
         client.reset()
+        unserved.reset()

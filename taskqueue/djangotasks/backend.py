@@ -10,7 +10,8 @@
 
 Declaring a task (Django calls validate_task then) registers, under the task's
 module_path, the native task the worker runs (execution.py): tasks must therefore live
-in an installed app's `tasks.py`, which taskqueue imports at start-up in every process.
+in an installed app's `tasks.py` (or a module listed in TASKQUEUE['IMPORTS']), which
+taskqueue imports at start-up in every process.
 """
 
 from dataclasses import replace

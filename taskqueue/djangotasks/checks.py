@@ -18,6 +18,8 @@ from ..conf import OPTIONS as TASKQUEUE_OPTIONS
 from ..conf import get_config
 from ..errors import ConfigurationError, ValidationError
 from ..names import QUEUE_NAME_RE
+from ..registry import registry
+from ..worker.options import default_queues
 
 # OPTIONS: defaults for the backend's tasks, before TASKQUEUE's own.
 BACKEND_OPTIONS: dict[str, Callable[[Any], Any]] = {
@@ -85,16 +87,17 @@ def _queue_problems(queues: Any) -> list[CheckMessage]:
     if bad:
         return [Error(f"Invalid queue name(s) in QUEUES: {bad!r}.", hint=hint, id="taskqueue.E103")]
     try:
-        served = get_config().QUEUES
+        config = get_config()
     except ConfigurationError:
         return []  # TASKQUEUE's own checks (taskqueue.E00x) say what is wrong
+    served = default_queues(config, registry)
     unserved = sorted(set(queues) - set(served))
     if not unserved:
         return []
     return [
         Warning(
-            f"QUEUES {unserved!r} are not in TASKQUEUE['QUEUES'] {list(served)!r}: "
-            "`manage.py runworker` does not serve them unless told to.",
+            f"QUEUES {unserved!r} are neither in TASKQUEUE['QUEUES'] nor declared by a "
+            "registered task: `manage.py runworker` does not serve them unless told to.",
             hint="Add them to TASKQUEUE['QUEUES'], or run `runworker --queues ...` naming them.",
             id="taskqueue.W104",
         )
