@@ -66,7 +66,7 @@ def problems(raw) -> list[str]:
     if not isinstance(raw, dict):
         return [f"LOGIN_THROTTLE must be a dict, not {type(raw).__name__}."]
     found = [f"Unknown LOGIN_THROTTLE option {name!r}." for name in raw if name not in OPTIONS]
-    for name in OPTIONS.keys() & raw.keys():
+    for name in set(OPTIONS).intersection(raw):
         if type(raw[name]) is not int or raw[name] < 1:
             found.append(f"LOGIN_THROTTLE[{name!r}] must be an int >= 1, not {raw[name]!r}.")
     return found
