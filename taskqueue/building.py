@@ -30,6 +30,10 @@ class TaskOptions:
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     dont_retry_on: tuple[type[BaseException], ...] = ()
     cron: str | None = None
+    # flow control (docs/flow-control.md): for all workers together, in every queue
+    rate_limit: str | int | None = None  # "100/s", "3/m", "1000/h"; a number: per second
+    rate_burst: int | None = None  # tasks that may start at once after a quiet spell
+    concurrency_limit: int | None = None  # tasks of this name running at once
 
 
 @dataclass(frozen=True)

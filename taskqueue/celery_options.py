@@ -3,8 +3,9 @@
 `@task(...)` and `Task.apply_async(...)` pass their options through here. A Celery name
 with a meaning here becomes ours, with a DeprecationWarning (once per name and process)
 naming ours; one without is refused with a ValidationError that says what to use
-instead. Nothing is accepted and silently ignored: `rate_limit=` in particular is
-refused, because taskqueue has no rate limits yet (issue 18).
+instead. Nothing is accepted and silently ignored. `rate_limit=` is ours too, with the
+same syntax, but enforced for all workers together (Celery's is per worker process):
+docs/flow-control.md.
 
 This module knows nothing of Task or the broker, so definition.py can use it;
 celery_compat.py is the public face (`shared_task`, the canvas with `.delay()`).
@@ -26,8 +27,6 @@ CELERY_DEFAULT_RETRY_DELAY = 180  # seconds: Celery's default_retry_delay
 
 # Celery @task options with no equivalent here, and what to do instead.
 REFUSED_TASK_OPTIONS = {
-    "rate_limit": "taskqueue has no rate limits yet (issue 18): remove rate_limit=; see "
-    f"{GUIDE}#not-supported-yet",
     "soft_time_limit": "use timeout= (one limit; current_task().raise_if_cancelled() raises "
     "TaskTimeout past it, current_task().time_left says how long is left)",
     "expires": "taskqueue tasks do not expire: cancel them (console, API, `tq`)",

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .cron import valid_cron
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ValidationError
+from .limits import settings_limits
 from .names import PREFIX_RE, QUEUE_NAME_RE
 from .priority import MAX_PRIORITY, MIN_PRIORITY
 from .redis_urls import FORMS
@@ -57,6 +58,9 @@ class Config:
     # more modules that define tasks, imported at start-up in every process after each
     # installed app's tasks.py: ("myapp.jobs", "myapp.services.email"); see discovery.py
     IMPORTS: tuple[str, ...] = ()
+    # flow control per queue, for all workers together (docs/flow-control.md):
+    # {"emails": {"rate": "100/m", "burst": 10, "concurrency": 5}}
+    LIMITS: dict = field(default_factory=dict)
 
     @property
     def lease_ms(self) -> int:
@@ -104,6 +108,7 @@ def problems(raw: Any) -> list[tuple[str, str, str]]:
         )
     found += _url_problems(raw) + _queue_problems(raw) + _number_problems(raw)
     found += _shard_problems(raw.get("SHARDS", {})) + import_problems(raw.get("IMPORTS", ()))
+    found += _limits_problems(raw.get("LIMITS", {}))
     return found + _periodic_problems(raw.get("PERIODIC", {}))
 
 
@@ -119,6 +124,16 @@ def import_problems(imports: Any) -> list[tuple[str, str, str]]:
         for name in imports
         if not is_module_path(name)
     ]
+
+
+def _limits_problems(limits: Any) -> list[tuple[str, str, str]]:
+    """taskqueue.E016: LIMITS is not a dict of queue name -> limits."""
+    try:
+        settings_limits(limits)
+    except ValidationError as exc:
+        hint = 'e.g. {"emails": {"rate": "100/m", "burst": 10, "concurrency": 5}}'
+        return [("E016", str(exc), hint)]
+    return []
 
 
 def is_module_path(name: Any) -> bool:

@@ -25,6 +25,7 @@ from .client import get_broker
 from .cron import valid_cron
 from .errors import ValidationError
 from .handle import TaskHandle
+from .limits import check_concurrency, parse_rate
 from .records import NewTask
 from .registry import registry
 from .workflows.graph import Signature
@@ -158,6 +159,12 @@ def _declared(raw: dict) -> TaskOptions:
         check.max_retries(opts.max_retries)
     if opts.timeout is not _UNSET:
         check.timeout(opts.timeout)
+    if opts.rate_limit is not None or opts.rate_burst is not None:
+        if opts.rate_limit is None:
+            raise ValidationError("rate_burst= needs a rate_limit=.", field="rate_burst")
+        parse_rate(opts.rate_limit, opts.rate_burst)
+    if opts.concurrency_limit is not None:
+        check_concurrency(opts.concurrency_limit)
     if opts.cron is not None and not valid_cron(opts.cron):
         raise ValidationError(f"cron {opts.cron!r} is not a valid cron expression.", field="cron")
     for name in ("retry_on", "dont_retry_on"):

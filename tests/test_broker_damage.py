@@ -20,6 +20,7 @@ from taskqueue.broker.damage import KIND_TYPES
 from taskqueue.broker.outcomes import Ack
 from taskqueue.errors import TaskDoesNotExist
 from taskqueue.inspect import TaskFilter
+from taskqueue.limits import Limit, Rate
 from taskqueue.status import Status
 
 from .damage import assert_moved_aside, read_everything, spoil, wrong_types
@@ -64,6 +65,10 @@ def lifecycle(broker) -> None:
     assert broker.purge_pending("default") == 3  # later, keyed, b
     assert broker.trim("default", now=LATER) == (1, 0, 0)  # a
     assert broker.record_runtimes("default", Counter({("tests.noop", "count"): 1})) == 1
+    # flow control: declared and operator limits, and a claim that reads its state
+    assert broker.declare_limits("default", Limit(Rate(1000, 1000, 5)), []) == 1
+    assert broker.set_limit("default", rate=None) == 0
+    assert broker.claim("default", "w1", 9, now=LATER) == []
 
 
 @pytest.mark.parametrize(("kind", "wrong"), QUEUE_KEYS)

@@ -15,6 +15,7 @@ from taskqueue.celery_compat import beat_schedule_to_periodic, crontab, shared_t
 from taskqueue.context import TaskContext, activate, deactivate
 from taskqueue.errors import ValidationError
 from taskqueue.inspect import queue_counts
+from taskqueue.limits import Rate, task_limit
 from taskqueue.registry import registry
 from taskqueue.status import Status
 from taskqueue.worker.retry import backoff_seconds
@@ -187,7 +188,7 @@ def test_each_celery_name_warns_once_naming_ours(broker):
 @pytest.mark.parametrize(
     ("options", "named"),
     [
-        ({"rate_limit": "10/m"}, "issue 18"),
+        ({"rate_limit": "10/x"}, "is not a rate"),
         ({"soft_time_limit": 10}, "timeout="),
         ({"acks_late": False}, "acknowledges a task after it ran"),
         ({"max_retries": None}, "retry forever"),
@@ -207,10 +208,16 @@ def test_a_celery_option_without_an_equivalent_is_refused_and_nothing_registered
     assert "celery.refused" not in registry
 
 
-def test_rate_limit_is_refused_by_plain_task_too_pointing_at_the_guide():
-    with pytest.raises(ValidationError, match="no rate limits yet") as caught:
-        task(rate_limit="1/s")(lambda: None)
-    assert "docs/migrating.md" in str(caught.value) and caught.value.field == "rate_limit"
+def test_celerys_rate_limit_is_ours_for_all_workers_together():
+    """Celery's syntax, a number included (tasks per second); docs/flow-control.md."""
+    per_minute = task(name="celery.rate_m", rate_limit="10/m")(lambda: None)
+    per_second = task(name="celery.rate_n", rate_limit=5)(lambda: None)
+    try:
+        assert str(task_limit(per_minute).rate) == "10/m"
+        assert task_limit(per_second).rate == Rate(5, 1000, 1)
+    finally:
+        registry.unregister("celery.rate_m")
+        registry.unregister("celery.rate_n")
 
 
 @pytest.mark.parametrize(

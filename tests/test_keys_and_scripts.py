@@ -10,6 +10,7 @@ from redis.crc import key_slot
 from taskqueue.broker import scripts
 from taskqueue.broker.keys import Keys
 from taskqueue.errors import InvalidQueueName
+from taskqueue.limits import Limit, Rate
 from taskqueue.priority import BAND_WIDTH
 
 from .factories import enqueue, fail, make_task, start
@@ -57,6 +58,8 @@ def test_every_script_runs_with_exactly_the_keys_its_header_declares(broker, mon
 LUA = resources.files("taskqueue.broker").joinpath("lua")
 INCLUDES = sorted(p.name for p in LUA.joinpath("includes").iterdir() if p.name.endswith(".lua"))
 SCORE_BUILDERS = {  # the scripts that put tasks into pending
+    "claim_tasks",  # a task held back by a limit goes back in line (limits.lua)
+    "set_limit",  # the same, when its limit changes
     "enqueue_tasks",
     "promote_scheduled",
     "reap_leases",
@@ -114,7 +117,9 @@ def test_each_script_names_every_position_its_header_declares_once_at_the_top(na
 
 def test_the_scripts_that_build_a_pending_score_are_found():
     found = {
-        n for n in scripts.names() if re.search(r"\b(pending_score|to_pending)\(", _parts(n)[2])
+        n
+        for n in scripts.names()
+        if re.search(r"\b(pending_score|to_pending|unhold)\(", _parts(n)[2])
     }
     assert found == SCORE_BUILDERS
 
@@ -147,7 +152,7 @@ def test_every_script_that_reads_the_band_width_is_passed_it(broker, monkeypatch
 
 
 def test_a_wrapper_passing_the_wrong_keys_fails_loudly(broker):
-    with pytest.raises(Exception, match="declares 6"):
+    with pytest.raises(Exception, match="declares 8"):
         broker.scripts.run("claim_tasks", ["only-one"], [])
 
 
@@ -195,6 +200,13 @@ def _exercise_every_operation(broker):
     assert broker.take_archive_lock("token", 1000)
     assert broker.release_archive_lock("token")
     _exercise_workflows(broker)
+    _exercise_limits(broker)
+
+
+def _exercise_limits(broker):
+    broker.declare_limits("default", Limit(Rate(10, 1000)), [("tests.x", Limit())])
+    broker.set_limit("default", rate=None)
+    broker.limits("default")
 
 
 def _exercise_workflows(broker):

@@ -14,6 +14,11 @@ learns the ids it pops once it runs.
     <prefix>:{q}:index       ZSET   id -> created-at: every live record, for newest-first lists
     <prefix>:{q}:waiting     ZSET   id -> created-at: workflow nodes waiting for their parents
     <prefix>:{q}:outbox      STREAM workflow notifications not yet applied (docs/workflows.md)
+    <prefix>:{q}:limits      HASH   flow-control limits the code and settings declare
+    <prefix>:{q}:limitset    HASH   limits an operator set at run time (they win)
+    <prefix>:{q}:gcra        HASH   rate limits' state (includes/limits.lua)
+    <prefix>:{q}:slots:<scope> ZSET ids holding a concurrency slot of a limit's scope
+    <prefix>:{q}:held:<scope>  ZSET ids held back by a limit, by their place in line
     <prefix>:{q}:task:<id>   HASH   the task record (see records.py for its fields)
     <prefix>:{q}:idem:<key>  STRING idempotency key -> task id, with a TTL
     <prefix>:{q}:seq         STRING the queue's FIFO counter
@@ -122,6 +127,9 @@ class QueueKeys:
     runtime = _Kind()
     waiting = _Kind()
     outbox = _Kind()
+    limits = _Kind()
+    limitset = _Kind()
+    gcra = _Kind()
 
     def __init__(self, prefix: str, queue: str):
         self.prefix = prefix

@@ -26,6 +26,7 @@ from .codec import claimed_tasks, error_json, new_task_argv, runtime_increments
 from .damage import QUARANTINE_TTL_S, Damage
 from .global_ops import GlobalOperations
 from .keys import Keys, logical_queue
+from .limit_ops import LimitOperations
 from .outcomes import (
     Ack,
     Cancel,
@@ -50,7 +51,7 @@ MAINTENANCE_BATCH = 100  # leases reaped, scheduled tasks promoted per call
 REQUEUED, DELETED = ("dead", "cancelled"), ("completed", "dead", "cancelled")
 
 
-class Operations(WorkflowOperations, GlobalOperations):
+class Operations(WorkflowOperations, LimitOperations, GlobalOperations):
     """Mixed into both brokers, which set `config`, `keys` and `shards` and provide
     `perform(plan)`."""
 
@@ -136,10 +137,9 @@ class Operations(WorkflowOperations, GlobalOperations):
         `suspects`: '' takes tasks that lost a lease like any other; 'alone' takes one
         at the head of the line by itself; 'busy' leaves them for an idle worker."""
         lease = self.config.lease_ms if lease_ms is None else lease_ms
-        argv = [_now(now), count, lease, worker_id, self.config.EVENTS_MAXLEN]
-        if suspects:
-            argv.append(suspects)
-        kinds = ("pending", "active", "paused", "events", "stats", "wake")
+        argv = [_now(now), count, lease, worker_id, self.config.EVENTS_MAXLEN, suspects]
+        argv.append(BAND_WIDTH)
+        kinds = ("pending", "active", "paused", "events", "stats", "wake", "limits", "limitset")
         return self._call("claim_tasks", queue, kinds, argv, lambda r: claimed_tasks(queue, r))
 
     @operation

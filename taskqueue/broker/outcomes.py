@@ -69,6 +69,10 @@ class Claim(list[Claimed]):
     """The tasks a claim moved into `active`, in order."""
 
     suspects_passed: int = 0  # tasks that lost a lease, left in place for an idle worker
+    # Why it stopped short (docs/flow-control.md): 0 it did not; > 0 the ms until the
+    # queue's rate limit lets the next task start; -1 the queue's concurrency limit
+    # is reached (a slot frees when a running task ends)
+    throttled: int = 0
 
 
 class Reaped(NamedTuple):

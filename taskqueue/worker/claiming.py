@@ -12,22 +12,31 @@ Crash attribution: a task that lost a lease (a suspect) is only ever held alone.
 worker holding nothing may get one suspect, by itself; a busy worker's claim passes
 suspects over, and the worker then finishes what it holds and comes back for them
 (`suspects_waiting`).
+
+Flow control (docs/flow-control.md): a queue whose rate limit stopped the claim is
+skipped, and left out of the wait for work, until the time the claim named (at most
+THROTTLE_MAX_S, so a limit changed at run time takes effect within a second). A queue
+whose concurrency limit is reached is not skipped: the worker whose task ends claims
+again in the same round trip that reports it, which is when a slot frees.
 """
 
 import asyncio
 import logging
 import random
+import time
 
 from ..records import Claimed
 from .logs import Throttled
 
 log = logging.getLogger("taskqueue.worker")
+THROTTLE_MAX_S = 1.0
 
 
 class Claiming:
     """Mixed into Worker: needs broker, acker, execution, id, options, suspects_waiting."""
 
     claim_warnings: Throttled  # a queue whose claims keep failing: one line in 30 s
+    throttled: dict[str, float]  # queue -> time.monotonic() its rate limit allows a task
 
     async def claim(self, count: int) -> list[Claimed]:
         """Claim up to `count` tasks from the queues in order (see the module's doc)."""
@@ -37,13 +46,17 @@ class Claiming:
         got: list[Claimed] = []
         failures = []
         try:
-            for n, queue in enumerate(queues):
+            first = True  # the first claim sent carries the reports
+            for queue in queues:
                 if len(got) >= count or any(c.lost for c in got):
                     break
+                if self.throttled_for(queue) > 0:
+                    continue
                 try:
-                    got += await self._claim_from(queue, count, got, reports=n == 0)
+                    got += await self._claim_from(queue, count, got, reports=first)
                 except Exception as exc:  # this queue only: the others go on
                     failures.append((queue, exc))
+                first = False
         except asyncio.CancelledError:
             for c in got:  # held, to be released at exit (their leases are running)
                 self.execution.hold(c)
@@ -66,7 +79,21 @@ class Claiming:
             raise claimed
         if getattr(claimed, "suspects_passed", 0):
             self.suspects_waiting = True
+        if claimed.throttled > 0:
+            wait = min(claimed.throttled / 1000, THROTTLE_MAX_S)
+            self.throttled[queue] = time.monotonic() + wait
         return claimed
+
+    def throttled_for(self, queue: str) -> float:
+        """Seconds until the queue's rate limit lets a task start (0: now)."""
+        until = self.throttled.get(queue)
+        if until is None:
+            return 0.0
+        left = until - time.monotonic()
+        if left <= 0:
+            del self.throttled[queue]
+            return 0.0
+        return left
 
     def _suspects_mode(self, claimed: list = ()) -> str:
         ex = self.execution

@@ -1,4 +1,6 @@
 """Maintenance: promote due scheduled tasks, reap expired leases, fire cron ticks.
+First of all it writes the flow-control limits its tasks and settings declare in each
+of its queues (docs/flow-control.md).
 
 Every worker runs it (any number may at once: each script moves each task exactly
 once). Each queue is maintained on its own: one queue's failure is logged and the
@@ -23,6 +25,7 @@ from ..broker.operations import TRIM_BATCH
 from ..broker.workflow_ops import SWEEP_AGE_MS
 from ..definition import EnqueueOptions, build_task
 from ..errors import BrokerUnavailable, TaskQueueError
+from ..limits import Limit, settings_limits, task_limit
 from ..periodic import Schedule
 from ..registry import Registry
 from .logs import Throttled
@@ -47,6 +50,7 @@ class Maintenance:
         self.clock_offset = 0.0  # Redis time - local time, seconds
         self.next_trim = 0.0  # time.monotonic() of the next trim pass
         self.warnings = Throttled(log)  # a queue that keeps failing: one line in 30 s
+        self.limits_declared = False
 
     async def run(self) -> None:
         while True:
@@ -72,6 +76,9 @@ class Maintenance:
 
     async def sweep(self) -> float:
         """One pass over every queue; returns how long to sleep before the next."""
+        if not self.limits_declared:
+            await self.each_queue(self.declare_limits)
+            self.limits_declared = True
         waits = await self.each_queue(self.promote_and_reap)
         await self.each_queue(self.advance_workflows)
         if time.monotonic() >= self.next_trim:
@@ -95,6 +102,12 @@ class Maintenance:
         for queue, exc in errors:
             self.warnings.warning(queue, "maintenance of queue %s failed: %s", queue, exc)
         return results
+
+    async def declare_limits(self, queue: str) -> None:
+        logical = queue.partition("#")[0]  # a sub-queue of a sharded queue: its queue's
+        own = settings_limits(self.broker.config.LIMITS).get(logical, Limit())
+        tasks = [(t.name, task_limit(t)) for t in self.registry]
+        await self.broker.declare_limits(queue, own, tasks)
 
     async def promote_and_reap(self, queue: str) -> float | None:
         """Due scheduled tasks to pending, expired leases reaped; returns the seconds to

@@ -62,6 +62,7 @@ class Worker(Claiming):
         self.signals = 0
         self.suspects_waiting = False  # a claim passed over suspects: go idle, then take them
         self.claim_warnings = Throttled(log)  # a queue whose claims keep failing
+        self.throttled = {}  # queue -> when its rate limit lets a task start (claiming.py)
         self.started_at = int(time.time() * 1000)
         self.install_signals = True
         self.ready = threading.Event()  # set once the worker is registered and claiming
@@ -262,8 +263,17 @@ class Worker(Claiming):
             await ex.until_idle()
 
     async def _wait_for_work(self) -> None:
+        """Until a wake-up token or BLOCK_S; a queue held by its rate limit is left out
+        of the wait, which ends when its next task may start (claiming.py)."""
+        queues = self.broker.shards.expand(self.options.queues)
+        waits = [w for w in map(self.throttled_for, queues) if w > 0]
+        open_queues = [q for q in queues if self.throttled_for(q) == 0]
+        timeout = min([BLOCK_S, *waits])
         try:
-            await self.broker.wait_for_work(self.broker.shards.expand(self.options.queues), BLOCK_S)
+            if not open_queues:
+                await asyncio.sleep(timeout)
+                return
+            await self.broker.wait_for_work(open_queues, max(timeout, 0.001))
         except BrokerUnavailable as exc:
             log.warning("waiting for work failed: %s", exc)
             await asyncio.sleep(random.uniform(0.5, 1.0))

@@ -173,5 +173,6 @@ def own_queue() -> str:
 
 from . import queue_tasks  # noqa: E402, F401 - a task in a queue no setting names (issue 14)
 from .fault_tasks_hyg import *  # noqa: E402, F403 - helper hyg's fault-suite bodies
+from .limit_tasks import *  # noqa: E402, F403 - the flow-control tests' bodies
 from .workflow_fault_tasks import *  # noqa: E402, F403 - the workflow fault scenario's body
 from .workflow_tasks import *  # noqa: E402, F403 - the workflow end-to-end bodies

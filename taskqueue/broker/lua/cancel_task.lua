@@ -22,6 +22,7 @@ local task_key = base .. 'task:' .. id
 check_keys()
 check(task_key, 'hash')
 check_outbox(base)
+local held = held_scope(base, task_key)
 if #damage > 0 then return damaged() end
 local status = rcall('HGET', task_key, 'status')
 if not status then return redis.error_reply('TQ_NOT_FOUND') end
@@ -36,6 +37,7 @@ end
 rcall('ZREM', pending, id)
 rcall('ZREM', scheduled, id)
 rcall('ZREM', waiting, id)
+unlist_held(base, task_key, id, held)
 rcall('HSET', task_key, 'status', 'cancelled', 'finished_at', now)
 rcall('EXPIRE', task_key, result_ttl + 3600)
 rcall('ZADD', cancelled, now, id)

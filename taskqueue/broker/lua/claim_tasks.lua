@@ -11,14 +11,24 @@ tasks behind them. Either way the reply ends with how many suspects were passed 
 so the worker can finish what it holds and come back for them. Mode '' takes every
 task in order, suspects included (callers that do not isolate suspects).
 
+Flow control (includes/limits.lua, docs/flow-control.md): when the queue has limits, a
+task whose own task-scope limit is reached is held back (scheduled for its slot) and
+the tasks behind it are claimed; when a queue-scope limit is reached the claim stops.
+Claimed tasks take their concurrency slots and rate permits in the same step.
+
 KEYS[1] pending  KEYS[2] active  KEYS[3] paused  KEYS[4] events  KEYS[5] stats
 KEYS[6] wake (only checked: the workers BLPOP it between claims)
+KEYS[7] limits  KEYS[8] limitset (the limits' configuration, includes/limits.lua)
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] max tasks
 ARGV[4] lease ms  ARGV[5] worker id  ARGV[6] events MAXLEN
-ARGV[7] suspects mode: '' (take them), 'alone', 'busy'  (optional)
+ARGV[7] suspects mode: '' (take them), 'alone', 'busy'
+ARGV[8] band width (priority.BAND_WIDTH: where a held task goes back in line)
 
-Returns: the suspects passed over (0 in mode ''), then 10 values per claimed task: id,
+Returns: the suspects passed over (0 in mode ''), then why the claim stopped short: 0
+(it did not), the ms until the queue's rate limit lets the next task start (> 0),
+or -1 (the queue's concurrency limit is reached: wait for a slot), then 10 values
+per claimed task: id,
 attempt, name, args JSON, kwargs JSON, timeout s ('' = none), failures so far, max
 retries, meta JSON, leases lost so far. Nothing
 is claimed when the queue is paused or empty. An id whose record is missing is dropped
@@ -28,26 +38,51 @@ Errors: none.
 ]]
 --- @include "common"
 
+--- @include "limits"
+
 local pending, active, paused, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local wake = KEYS[6]  -- only checked (check_keys goes through every KEYS)
+local limits_declared, limits_set = KEYS[7], KEYS[8]
 local base, now, max_tasks = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[3])
 local lease_ms, worker_id, events_maxlen = tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local suspects_mode = ARGV[7] or ''
+local band_width = tonumber(ARGV[8])
 
 local MAX_PASSED = 50  -- suspects looked past in one call (bounded work)
+local MAX_HELD = 100  -- tasks held back by a limit in one call (bounded work)
 check_keys()
 if #damage > 0 then return damaged() end
-if rcall('EXISTS', paused) == 1 then return {0} end
+if rcall('EXISTS', paused) == 1 then return {0, 0} end
+local limits = load_limits(limits_declared, limits_set)
+if limits then
+  check_limit_keys(base, limits)
+  if #damage > 0 then return damaged() end
+end
 local deadline = now + lease_ms
-local ids, passed = {}, 0
-if suspects_mode == '' then
-  for _, id in ipairs(rcall('ZRANGE', pending, 0, max_tasks - 1)) do
-    if check(base .. 'task:' .. id, 'hash') then ids[#ids + 1] = id end
+
+-- Whether a candidate is taken, given its 'lost' count: the suspects rule (header).
+local passed, taken_alone = 0, false
+local function suspect_allows(ids, lost)
+  if suspects_mode == '' or lost <= 0 then return true end
+  if suspects_mode == 'alone' and #ids == 0 then
+    taken_alone = true
+    return true
   end
-else
-  -- read only as many ids as are still wanted (a queue without suspects costs one
-  -- ZRANGE of `max_tasks`), and at most MAX_PASSED suspects beyond them
-  local from, last, taken_alone = 0, max_tasks + MAX_PASSED - 1, false
+  passed = passed + 1
+  return false
+end
+
+-- Without limits: read only as many ids as are still wanted (a queue without suspects
+-- costs one ZRANGE of `max_tasks`), and at most MAX_PASSED suspects beyond them.
+local function select_plain()
+  local ids = {}
+  if suspects_mode == '' then
+    for _, id in ipairs(rcall('ZRANGE', pending, 0, max_tasks - 1)) do
+      if check(base .. 'task:' .. id, 'hash') then ids[#ids + 1] = id end
+    end
+    return ids
+  end
+  local from, last = 0, max_tasks + MAX_PASSED - 1
   while #ids < max_tasks and from <= last and not taken_alone do
     local to = math.min(from + max_tasks - #ids - 1, last)
     local candidates = rcall('ZRANGE', pending, from, to)
@@ -57,22 +92,89 @@ else
       local task_key = base .. 'task:' .. id
       if check(task_key, 'hash') then  -- a damaged record is returned below
         local lost = tonumber(rcall('HGET', task_key, 'lost')) or 0
-        if lost <= 0 then
-          ids[#ids + 1] = id
-        elseif suspects_mode == 'alone' and #ids == 0 then
-          ids[1] = id
-          taken_alone = true
-          break
-        else
-          passed = passed + 1
-        end
+        if suspect_allows(ids, lost) then ids[#ids + 1] = id end
+        if taken_alone then break end
       end
     end
   end
+  return ids
+end
+
+-- With limits: candidates in line order; a task whose own limit is reached is held back
+-- (applied after the damage check, with the GCRA state), a queue-scope limit stops the
+-- claim. Returns the ids to take, the holds, the slots to add and why it stopped.
+local function select_limited()
+  local ids, holds, slot_adds, stopped = {}, {}, {}, 0
+  local gcra = gcra_state(base)
+  local live = {}
+  for scope, n in pairs(limits.concs) do
+    live[scope] = slots_live(base, scope, active, now)
+    if scope ~= 'queue' and live[scope] < n then
+      unhold(base, pending, scope, n - live[scope], band_width, events, events_maxlen)
+    end
+  end
+  local q_rate, q_conc = limits.rates['queue'], limits.concs['queue']
+  local from, last = 0, max_tasks + MAX_PASSED + MAX_HELD - 1
+  while #ids < max_tasks and from <= last and not taken_alone and stopped == 0 do
+    local to = math.min(from + max_tasks - #ids - 1, last)
+    local candidates = rcall('ZRANGE', pending, from, to)
+    if #candidates == 0 then break end
+    from = to + 1
+    for _, id in ipairs(candidates) do
+      local task_key = base .. 'task:' .. id
+      if check(task_key, 'hash') then
+        local f = rcall('HMGET', task_key, 'name', 'lost', 'held')
+        local scope = 'task:' .. (f[1] or '')
+        local rate, conc = limits.rates[scope], limits.concs[scope]
+        if q_conc and live['queue'] >= q_conc then
+          stopped = -1
+        elseif q_rate and rate_ready_at(gcra, 'queue', q_rate, now) > now then
+          stopped = math.max(1, math.ceil(rate_ready_at(gcra, 'queue', q_rate, now) - now))
+        end
+        if stopped ~= 0 then break end
+        if not suspect_allows(ids, tonumber(f[2]) or 0) then
+          -- passed over, left in place
+        elseif conc and live[scope] >= conc then
+          holds[#holds + 1] = {id, task_key, scope, now + HELD_RECHECK_MS}
+        elseif rate and ((f[3] ~= scope and rate_has_line(gcra, scope, now))
+                         or rate_ready_at(gcra, scope, rate, now) > now) then
+          holds[#holds + 1] = {id, task_key, scope, rate_slot(gcra, scope, rate, now)}
+        else
+          ids[#ids + 1] = id
+          if rate then rate_take(gcra, scope, rate, now) end
+          if q_rate then rate_take(gcra, 'queue', q_rate, now) end
+          for _, s in ipairs({scope, 'queue'}) do
+            if limits.concs[s] then
+              live[s] = live[s] + 1
+              slot_adds[#slot_adds + 1] = {base .. 'slots:' .. s, id}
+            end
+          end
+        end
+        if taken_alone or #holds >= MAX_HELD or #ids >= max_tasks then break end
+      end
+    end
+    if #holds >= MAX_HELD then break end
+  end
+  if #damage > 0 then return ids, {}, {}, 0 end
+  gcra_save(gcra)
+  for _, h in ipairs(holds) do
+    hold(base, pending, h[1], h[2], h[3], h[4], events, events_maxlen)
+  end
+  if #holds > 0 then arm_timer(base .. 'timer') end
+  return ids, holds, slot_adds, stopped
+end
+
+local ids, slot_adds, stopped = nil, {}, 0
+if limits then
+  local _
+  ids, _, slot_adds, stopped = select_limited()
+else
+  ids = select_plain()
 end
 if #damage > 0 then return damaged() end
 if #ids > 0 then rcall('ZREM', pending, unpack(ids)) end
-local out, orphans = {passed}, 0
+for _, add_slot in ipairs(slot_adds) do rcall('ZADD', add_slot[1], now, add_slot[2]) end
+local out, orphans = {passed, stopped}, 0
 for _, id in ipairs(ids) do
   local task_key = base .. 'task:' .. id
   if rcall('EXISTS', task_key) == 0 then
@@ -83,6 +185,7 @@ for _, id in ipairs(ids) do
           'heartbeat_at', now, 'lease_until', deadline,
           'h:' .. attempt, worker_id .. '|' .. now)
     rcall('ZADD', active, deadline, id)
+    if limits then rcall('HDEL', task_key, 'held') end
     local f = rcall('HMGET', task_key, 'name', 'args', 'kwargs', 'timeout', 'failures',
                     'max_retries', 'meta', 'lost')
     out[#out + 1] = id

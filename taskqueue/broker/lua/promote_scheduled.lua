@@ -1,5 +1,7 @@
 --[[ promote_scheduled: move due scheduled tasks (delays, retry backoff) to pending.
-Bounded; safe for any number of workers to run at once.
+Bounded; safe for any number of workers to run at once. A task that a limit held back
+(record field 'held', includes/limits.lua) goes back to its old place in line; the
+field stays, so the claim knows it already waited its turn.
 
 KEYS[1] scheduled  KEYS[2] pending  KEYS[3] seq  KEYS[4] wake  KEYS[5] events
 KEYS[6] timer (only checked: maintenance BLPOPs it between sweeps)
@@ -24,13 +26,25 @@ local band_width = tonumber(ARGV[6])
 check_keys()
 if #damage > 0 then return damaged() end
 local due = rcall('ZRANGEBYSCORE', scheduled, '-inf', now, 'LIMIT', 0, limit)
-for _, id in ipairs(due) do check(base .. 'task:' .. id, 'hash') end
+local held = {}  -- id -> the limit it was held back by (includes/limits.lua)
+for _, id in ipairs(due) do
+  if check(base .. 'task:' .. id, 'hash') then
+    local scope = rcall('HGET', base .. 'task:' .. id, 'held')
+    if scope and scope ~= '' and check(base .. 'held:' .. scope, 'zset') then
+      held[id] = scope
+    end
+  end
+end
 if #damage > 0 then return damaged() end
 for _, id in ipairs(due) do
   local task_key = base .. 'task:' .. id
   rcall('ZREM', scheduled, id)
   if rcall('EXISTS', task_key) == 1 then
-    rcall('HSET', task_key, 'seq', rcall('INCR', seq))
+    if held[id] then  -- back at its old place in line, still marked as held
+      rcall('ZREM', base .. 'held:' .. held[id], id)
+    else
+      rcall('HSET', task_key, 'seq', rcall('INCR', seq))
+    end
     to_pending(pending, task_key, id, band_width)
     emit(events, events_maxlen, id, 'pending')
   end

@@ -20,11 +20,13 @@ local band_width = tonumber(ARGV[6])
 local task_key = base .. 'task:' .. id
 check_keys()
 check(task_key, 'hash')
+local held = held_scope(base, task_key)
 if #damage > 0 then return damaged() end
 local status = rcall('HGET', task_key, 'status')
 if not status then return redis.error_reply('TQ_NOT_FOUND') end
 if status ~= 'scheduled' then return redis.error_reply('TQ_INVALID_TRANSITION ' .. status) end
 rcall('ZREM', scheduled, id)
+unlist_held(base, task_key, id, held)  -- its limits still apply when it is claimed
 rcall('HSET', task_key, 'seq', rcall('INCR', seq), 'run_at', now)
 to_pending(pending, task_key, id, band_width)
 emit(events, events_maxlen, id, 'pending')

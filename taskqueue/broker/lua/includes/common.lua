@@ -36,7 +36,7 @@ local KIND_TYPES = {
   pending = 'zset', scheduled = 'zset', active = 'zset', completed = 'zset',
   cancelled = 'zset', dead = 'zset', index = 'zset', seq = 'string', wake = 'list',
   timer = 'list', events = 'stream', stats = 'hash', errors = 'hash', runtime = 'hash',
-  waiting = 'zset', outbox = 'stream',
+  waiting = 'zset', outbox = 'stream', limits = 'hash', limitset = 'hash', gcra = 'hash',
 }
 local damage = {}
 
@@ -240,3 +240,20 @@ local function bury(dead_key, errors_key, task_key, id, now, ttl_s, error_type, 
   rcall('EXPIRE', task_key, ttl_s + 86400)
 end
 
+
+-- A task held back by a limit (includes/limits.lua) is listed in base .. 'held:<scope>'.
+-- held_scope checks that list's type (call it before writing); unlist_held forgets
+-- the task there once it is cancelled, deleted or run now.
+local function held_scope(base, task_key)
+  local scope = hash_field(task_key, 'held')
+  if not scope or scope == '' then return nil end
+  if check(base .. 'held:' .. scope, 'zset') then return scope end
+  return nil
+end
+
+local function unlist_held(base, task_key, id, scope)
+  if scope then
+    rcall('ZREM', base .. 'held:' .. scope, id)
+    rcall('HDEL', task_key, 'held')
+  end
+end

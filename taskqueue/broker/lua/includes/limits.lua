@@ -1,0 +1,163 @@
+--[[ limits: flow control inside the claim (docs/flow-control.md).
+
+A limit has a scope: 'queue' (every task of the queue) or 'task:<name>' (one task name
+in this queue). Its configuration is two hashes of the queue: base .. 'limits' (what the
+code and settings declare, rewritten by every worker at start) and base .. 'limitset'
+(what an operator set at run time; it wins, and '' there means "no limit"). Fields:
+'rate:<scope>' = '<count>/<period ms>/<burst>', 'conc:<scope>' = '<n>'.
+
+Rate limits are GCRA (one timestamp per limit, no token keys): with T = period / count
+and tau = (burst - 1) * T, a task may start at `now` when max(tat, now) <= now + tau,
+and starting it sets tat = max(tat, now) + T. State: base .. 'gcra', fields
+'tat:<scope>' and 'hz:<scope>' (the slot given to the last task held back).
+
+Concurrency limits count the holders in base .. 'slots:<scope>' (a ZSET of task ids)
+that still hold a live lease in `active`: a holder that finished (gone from `active`)
+is dropped, one whose lease expired no longer counts (the reaper gives its task back).
+So a slot is freed by every path out of processing without those scripts knowing.
+
+A task held back by a task-scope limit leaves the pending line: it is scheduled
+(status 'scheduled', record field 'held' = its limit's scope) and listed in base ..
+'held:<scope>' (id -> its pending score). A rate-held task is scheduled for its own
+slot (hz + T); a concurrency-held one for HELD_RECHECK_MS later (a safety net: claims
+bring it back as soon as a slot is free). promote_scheduled puts a held task back at its
+old place in line. A queue-scope limit holds nothing back: the claim stops and says
+until when (rate) or that it waits for a slot (concurrency).
+]]
+local HELD_RECHECK_MS = 60000
+
+-- The effective limits, or nil when the queue has none (the claim's fast path).
+local function load_limits(declared_key, set_key)
+  local fields = {}
+  for _, key in ipairs({declared_key, set_key}) do
+    local flat = rcall('HGETALL', key)
+    for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  end
+  local rates, concs, any = {}, {}, false
+  for field, value in pairs(fields) do
+    local kind, scope = string.match(field, '^(%a+):(.+)$')
+    if kind == 'rate' then
+      local count, period, burst = string.match(value, '^(%d+)/(%d+)/(%d+)$')
+      count, period, burst = tonumber(count), tonumber(period), tonumber(burst)
+      if count and count > 0 and period > 0 and burst > 0 then
+        local t = period / count
+        rates[scope] = {t = t, tau = (burst - 1) * t}
+        any = true
+      end
+    elseif kind == 'conc' then
+      local n = tonumber(string.match(value, '^(%d+)$'))
+      if n and n > 0 then
+        concs[scope] = n
+        any = true
+      end
+    end
+  end
+  if not any then return nil end
+  return {rates = rates, concs = concs}
+end
+
+-- GCRA state, read once per script and written back by gcra_save (so a script that
+-- finds damage half-way has changed nothing).
+local function gcra_state(base)
+  return {key = base .. 'gcra', values = {}, changed = {}}
+end
+
+local function gcra_get(state, field)
+  if state.values[field] == nil then
+    state.values[field] = tonumber(rcall('HGET', state.key, field)) or 0
+  end
+  return state.values[field]
+end
+
+local function gcra_set(state, field, value)
+  state.values[field] = value
+  state.changed[field] = true
+end
+
+local function gcra_save(state)
+  for field in pairs(state.changed) do
+    rcall('HSET', state.key, field, string.format('%.3f', state.values[field]))
+  end
+end
+
+-- The earliest time a task of this rate may start (<= now: it may start now).
+local function rate_ready_at(state, scope, rate, now)
+  return math.max(gcra_get(state, 'tat:' .. scope), now) - rate.tau
+end
+
+local function rate_take(state, scope, rate, now)
+  gcra_set(state, 'tat:' .. scope, math.max(gcra_get(state, 'tat:' .. scope), now) + rate.t)
+end
+
+-- The slot for the next task held back by this rate: after the last one held (hz).
+local function rate_slot(state, scope, rate, now)
+  local slot = math.max(gcra_get(state, 'hz:' .. scope) + rate.t,
+                        rate_ready_at(state, scope, rate, now), now + 1)
+  gcra_set(state, 'hz:' .. scope, slot)
+  return math.ceil(slot)
+end
+
+-- Whether tasks held back by this rate are still waiting for their slots (a new task
+-- then goes behind them, not ahead).
+local function rate_has_line(state, scope, now)
+  return gcra_get(state, 'hz:' .. scope) > now
+end
+
+-- Holders of a concurrency slot whose lease is live; finished holders are dropped.
+local function slots_live(base, scope, active, now)
+  local key, live = base .. 'slots:' .. scope, 0
+  for _, id in ipairs(rcall('ZRANGE', key, 0, -1)) do
+    local deadline = tonumber(rcall('ZSCORE', active, id))
+    if not deadline then
+      rcall('ZREM', key, id)
+    elseif deadline >= now then
+      live = live + 1
+    end
+  end
+  return live
+end
+
+-- Hold a task back for `scope` until `run_at`: out of pending, into scheduled.
+local function hold(base, pending, id, task_key, scope, run_at, events, events_maxlen)
+  local score = rcall('ZSCORE', pending, id) or 0
+  rcall('ZREM', pending, id)
+  rcall('ZADD', base .. 'scheduled', run_at, id)
+  rcall('ZADD', base .. 'held:' .. scope, score, id)
+  rcall('HSET', task_key, 'status', 'scheduled', 'run_at', run_at, 'held', scope)
+  emit(events, events_maxlen, id, 'scheduled')
+end
+
+-- Bring back up to n tasks held for `scope` (a concurrency slot came free), at their
+-- old places in line. Ids no longer held there (cancelled, run now) are dropped.
+local function unhold(base, pending, scope, n, band_width, events, events_maxlen)
+  local key, scheduled, moved = base .. 'held:' .. scope, base .. 'scheduled', 0
+  while moved < n do
+    local ids = rcall('ZRANGE', key, 0, n - moved - 1)
+    if #ids == 0 then break end
+    for _, id in ipairs(ids) do
+      rcall('ZREM', key, id)
+      local task_key = base .. 'task:' .. id
+      if rcall('ZSCORE', scheduled, id) and hash_field(task_key, 'held') == scope then
+        rcall('ZREM', scheduled, id)
+        rcall('HDEL', task_key, 'held')
+        to_pending(pending, task_key, id, band_width)
+        emit(events, events_maxlen, id, 'pending')
+        moved = moved + 1
+      end
+    end
+  end
+  return moved
+end
+
+-- The keys the limits will touch, type-checked before anything is written.
+local function check_limit_keys(base, limits)
+  check(base .. 'gcra', 'hash')
+  check(base .. 'scheduled', 'zset')
+  check(base .. 'timer', 'list')
+  for _, kind in ipairs({'rates', 'concs'}) do
+    for scope in pairs(limits[kind]) do
+      check(base .. 'slots:' .. scope, 'zset')
+      check(base .. 'held:' .. scope, 'zset')
+    end
+  end
+end
