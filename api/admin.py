@@ -7,19 +7,31 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from taskqueue.audit import Actor
+from taskqueue.errors import ValidationError
 
 from .models import ApiToken
-from .tokens import create_token, missing_permissions, revoke_token
+from .tokens import clean_queues, create_token, missing_permissions, revoke_token
 
 
 class ApiTokenForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
         choices=ApiToken.Scope.choices, widget=forms.CheckboxSelectMultiple
     )
+    queues = forms.CharField(
+        required=False,
+        help_text="Comma-separated queues the token is limited to; empty: every queue.",
+    )
 
     class Meta:
         model = ApiToken
-        fields = ["user", "name", "scopes"]
+        fields = ["user", "name", "scopes", "queues"]
+
+    def clean_queues(self) -> list[str]:
+        raw = self.cleaned_data.get("queues") or ""
+        try:
+            return clean_queues(q.strip() for q in raw.split(",") if q.strip())
+        except ValidationError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean(self):
         cleaned = super().clean()
@@ -36,7 +48,10 @@ class ApiTokenForm(forms.ModelForm):
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenForm
-    list_display = ["name", "prefix", "user", "scopes", "created_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name", "prefix", "user", "scopes", "queues_shown", "created_at", "last_used_at",
+        "revoked_at",
+    ]  # fmt: skip
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
     readonly_fields = [
@@ -44,11 +59,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "name",
         "prefix",
         "scopes",
+        "queues_shown",
         "created_at",
         "last_used_at",
         "revoked_at",
     ]
     actions = ["revoke"]
+
+    @admin.display(description="queues")
+    def queues_shown(self, obj: ApiToken) -> str:
+        return ", ".join(obj.queues) if obj.queues else "every queue"
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else []
@@ -66,7 +86,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
             return  # tokens are immutable; only revoking changes them
         data = form.cleaned_data
         token, secret = create_token(
-            Actor.from_request(request, "admin"), data["user"], data["name"], data["scopes"]
+            Actor.from_request(request, "admin"),
+            data["user"],
+            data["name"],
+            data["scopes"],
+            data["queues"],
         )
         obj.pk, obj.prefix, obj._secret = token.pk, token.prefix, secret
 

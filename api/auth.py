@@ -7,13 +7,19 @@
 - No Authorization header: the session's user, with the same permissions, and the
   CSRF check on every mutating request.
 Missing or bad credentials: 401 with WWW-Authenticate; lacking scope or permission: 403.
+
+Queue-level access: `principal.queues` is what the caller may see (a token's own
+queues, within those its user may see; a session user's, from QUEUE_ACCESS). A view
+asks `can_see_queue`, or `task()` for a task; what lies outside reads as missing.
 """
 
 from dataclasses import dataclass
 
 from django.middleware.csrf import CsrfViewMiddleware
 
+from dashboard.access import EVERY_QUEUE, QueueScope, queue_scope
 from taskqueue.audit import Actor
+from taskqueue.records import TaskRecord
 
 from .body import FORM_TYPES
 from .errors import ApiError
@@ -28,6 +34,14 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 class Principal:
     user: object
     token: ApiToken | None = None
+    queues: QueueScope = EVERY_QUEUE
+
+    def can_see_queue(self, name: object) -> bool:
+        return self.queues.can_see(name)
+
+    def task(self, task_id: str) -> TaskRecord:
+        """The task; TaskDoesNotExist (a 404) if there is none or its queue is hidden."""
+        return self.queues.task(task_id)
 
     def actor(self, request) -> Actor:
         if self.token is None:
@@ -67,14 +81,15 @@ def _from_token(header: str) -> Principal:
             "invalid_token",
         )
     touch(api_token)
-    return Principal(api_token.user, api_token)
+    own = QueueScope(frozenset(api_token.queues)) if api_token.queues else EVERY_QUEUE
+    return Principal(api_token.user, api_token, api_token.user_queues.narrowed(own))
 
 
 def _from_session(request) -> Principal:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         raise unauthorized("Authentication required: send 'Authorization: Bearer <token>'.")
-    return Principal(user)
+    return Principal(user, queues=queue_scope(user))
 
 
 class _CsrfCheck(CsrfViewMiddleware):

@@ -32,9 +32,41 @@ READ = (401, 403, 422, 503)
 WRITE_BODY = (400, 401, 403, 413, 415, 422, 503)
 ACTION = (401, 403, 404, 409, 415, 422, 503)
 
+# What a caller limited to queues (a token's --queues, a console user's QUEUE_ACCESS
+# groups) meets at each kind of endpoint; every authenticated operation names one, in
+# its description and as `x-queue-restrictions` (with `x-required-scope`).
+ONE = (
+    "Queue restrictions apply: for a caller limited to queues, anything in another "
+    "queue answers 404, exactly as a missing one."
+)
+LIST = (
+    "Queue restrictions apply: a caller limited to queues sees only those (limited to "
+    "several, it names one with `queue`, else 422; another queue lists nothing)."
+)
+ENQUEUE = (
+    "Queue restrictions apply: a caller limited to queues gets 404 for any other queue "
+    "(the body's `queue`, else the task's own)."
+)
+DLQ = (
+    "Queue restrictions apply: only dead letters of the caller's queues are counted and "
+    "touched (other ids count as missing); `to_queue` outside them is a 404."
+)
+WORKFLOWS = "Queue restrictions apply: a caller limited to queues gets 404 here."
+WORKERS = (
+    "Queue restrictions apply: a caller limited to queues sees the workers serving one "
+    "of them, with only those queues listed."
+)
+METRICS = (
+    "Queue restrictions apply: a caller limited to queues gets only its queues' series "
+    "(and no worker, workflow or global-key series)."
+)
 
-def operation(summary: str, ok: dict, errors: tuple, *, scope: str | None, **extra) -> dict:
-    """An operation: the 2xx responses in `ok` ({status: (description, schema)})."""
+
+def operation(
+    summary: str, ok: dict, errors: tuple, *, scope: str | None, queues: str = ONE, **extra
+) -> dict:
+    """An operation: the 2xx responses in `ok` ({status: (description, schema)});
+    `queues`, what queue restrictions do to it."""
     responses = {
         str(status): {"description": description, "content": {JSON: {"schema": schema}}}
         for status, (description, schema) in ok.items()
@@ -49,7 +81,10 @@ def operation(summary: str, ok: dict, errors: tuple, *, scope: str | None, **ext
         out["security"] = []
     else:
         out["security"] = [{"bearerAuth": []}, {"sessionAuth": []}]
-        out["description"] = f"Needs the `{scope}` scope. " + extra.pop("description", "")
+        said = extra.pop("description", "")
+        out["description"] = f"Needs the `{scope}` scope. " + (said + " " if said else "") + queues
+        out["x-required-scope"] = scope
+        out["x-queue-restrictions"] = queues
     return out | extra
 
 
@@ -95,14 +130,14 @@ def task_paths() -> dict:
         "/tasks": {
             "get": operation(
                 "List tasks, newest first", {200: ("A page.", ref("TaskPage"))}, READ,
-                scope="read", parameters=TASK_FILTERS + PAGING,
+                scope="read", parameters=TASK_FILTERS + PAGING, queues=LIST,
             ),
             "post": operation(
                 "Enqueue a registered task by name",
                 {201: ("Created.", ref("Task")),
                  200: ("Already created with this Idempotency-Key and body.", ref("Task"))},
-                (*WRITE_BODY, 409), scope="enqueue", parameters=[idempotency],
-                requestBody=body(ref("EnqueueRequest"), example),
+                (*WRITE_BODY, 404, 409), scope="enqueue", parameters=[idempotency],
+                requestBody=body(ref("EnqueueRequest"), example), queues=ENQUEUE,
             ),
         },
         "/tasks/{task_id}": {
@@ -149,26 +184,26 @@ def workflow_paths() -> dict:
     return {
         "/workflows": {
             "get": operation("List workflows, newest first",
-                             {200: ("A page.", ref("WorkflowPage"))}, READ, scope="read",
-                             parameters=filters),
+                             {200: ("A page.", ref("WorkflowPage"))}, (*READ, 404),
+                             scope="read", parameters=filters, queues=WORKFLOWS),
             "post": operation(
                 "Submit a workflow: registered tasks and what each waits for",
                 {201: ("Created, with every node.", ref("Workflow")),
                  200: ("Already created with this Idempotency-Key and body.", ref("Workflow"))},
-                (*WRITE_BODY, 409), scope="enqueue", parameters=[idempotency],
-                requestBody=body(ref("WorkflowRequest"), example),
+                (*WRITE_BODY, 404, 409), scope="enqueue", parameters=[idempotency],
+                requestBody=body(ref("WorkflowRequest"), example), queues=WORKFLOWS,
                 description="Every task is created, or none is (a 4xx writes nothing).",
             ),
         },
         "/workflows/{workflow_id}": {
             "get": operation("A workflow with each node's live status",
                              {200: ("The workflow.", ref("Workflow"))}, (401, 403, 404, 503),
-                             scope="read", parameters=workflow_id)
+                             scope="read", parameters=workflow_id, queues=WORKFLOWS)
         },
         "/workflows/{workflow_id}/cancel": {
             "post": operation(
                 "Cancel a workflow's unfinished tasks", {200: ("Done.", ref("WorkflowCancel"))},
-                ACTION, scope="operate", parameters=workflow_id,
+                ACTION, scope="operate", parameters=workflow_id, queues=WORKFLOWS,
                 description="A running task is asked to stop; a completed workflow is a 409.",
             )
         },
@@ -181,7 +216,7 @@ def queue_paths() -> dict:
     return {
         "/queues": {
             "get": operation("Every queue's summary", {200: ("The queues.", ref("QueueList"))},
-                             (401, 403, 503), scope="read")
+                             (401, 403, 503), scope="read", queues=LIST)
         },
         "/queues/{name}": {
             "get": operation("One queue's summary, with counts per minute",
@@ -210,19 +245,20 @@ def other_paths() -> dict:
         "/dlq": {
             "get": operation("Dead letters, newest first, with counts per exception",
                              {200: ("A page.", ref("DeadPage"))}, READ, scope="read",
-                             parameters=DEAD_FILTERS + PAGING)
+                             parameters=DEAD_FILTERS + PAGING, queues=LIST)
         },
         "/dlq/requeue": {
-            "post": operation("Requeue dead letters by ids or by filter", count, WRITE_BODY,
-                              scope="operate", requestBody=body(ref("DeadRequeue")))
+            "post": operation("Requeue dead letters by ids or by filter", count,
+                              (*WRITE_BODY, 404), scope="operate",
+                              requestBody=body(ref("DeadRequeue")), queues=DLQ)
         },
         "/dlq/purge": {
             "post": operation("Delete dead letters by ids or by filter", count, WRITE_BODY,
-                              scope="operate", requestBody=body(ref("DeadPurge")))
+                              scope="operate", requestBody=body(ref("DeadPurge")), queues=DLQ)
         },
         "/workers": {
             "get": operation("The worker registry", {200: ("The workers.", ref("WorkerList"))},
-                             (401, 403, 503), scope="read")
+                             (401, 403, 503), scope="read", queues=WORKERS)
         },
         "/health": {
             "get": operation("Redis answers and a worker is alive?",
@@ -240,7 +276,8 @@ def other_paths() -> dict:
 
 def metrics_operation() -> dict:
     note = "No token needed from TASKQUEUE_API['METRICS_PUBLIC_NETWORKS']."
-    out = operation("Prometheus metrics", {}, (401, 403, 503), scope="read", description=note)
+    out = operation("Prometheus metrics", {}, (401, 403, 503), scope="read", description=note,
+                    queues=METRICS)  # fmt: skip
     text = {"schema": {"type": "string"}}
     out["responses"]["200"] = {
         "description": "The Prometheus text format.",

@@ -16,9 +16,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from dashboard.access import queue_scope
 from taskqueue.audit import Actor, record
 from taskqueue.errors import ValidationError
 from taskqueue.models import AuditEvent
+from taskqueue.names import validate_queue_name
 
 from .models import ApiToken
 
@@ -53,16 +55,32 @@ def clean_scopes(scopes: Iterable[str]) -> list[str]:
     return chosen
 
 
+def clean_queues(queues: Iterable[str]) -> list[str]:
+    """Valid queue names, each once ([]: every queue). A name need not be in use yet."""
+    if isinstance(queues, str):
+        raise ValidationError("queues must be a list of queue names.", field="queues")
+    chosen = list(dict.fromkeys(queues))
+    for name in chosen:
+        validate_queue_name(name, field="queues")
+    return chosen
+
+
 def missing_permissions(user: AbstractBaseUser, scopes: Iterable[str]) -> list[str]:
     """The permissions `user` lacks for these scopes (a token never exceeds its user)."""
     return sorted({SCOPE_PERMISSIONS[s] for s in scopes if not user.has_perm(SCOPE_PERMISSIONS[s])})
 
 
 def create_token(
-    actor: Actor, user: AbstractBaseUser, name: str, scopes: Iterable[str]
+    actor: Actor,
+    user: AbstractBaseUser,
+    name: str,
+    scopes: Iterable[str],
+    queues: Iterable[str] = (),
 ) -> tuple[ApiToken, str]:
-    """Create a token for `user`; returns it with its secret (which is not stored)."""
+    """Create a token for `user`, limited to `queues` (none: every queue); returns it
+    with its secret (which is not stored)."""
     chosen = clean_scopes(scopes)
+    only = clean_queues(queues)
     if not isinstance(name, str) or not 0 < len(name.strip()) <= 100:
         raise ValidationError("name must be 1 to 100 characters.", field="name")
     for _ in range(5):  # a clash of 8-hex-digit prefixes is rare; try another
@@ -75,6 +93,7 @@ def create_token(
                     prefix=prefix,
                     key_hash=hash_token(token),
                     scopes=chosen,
+                    queues=only,
                 )
         except IntegrityError:
             continue
@@ -97,7 +116,8 @@ def revoke_token(actor: Actor, api_token: ApiToken) -> bool:
 
 def find_token(token: str) -> ApiToken | None:
     """The token (active or not) a bearer string names, or None; `token.granted` is the
-    set of API permissions its user holds. Looked up in the database at most every
+    set of API permissions its user holds, `token.user_queues` the queues its user
+    may see (dashboard/access.py: QueueScope). Looked up in the database at most every
     TOKEN_CACHE_S per process: a revoked token, or a user who lost a permission, is
     refused at once by the process that made the change and within TOKEN_CACHE_S by
     the others."""
@@ -112,6 +132,7 @@ def find_token(token: str) -> ApiToken | None:
     if found is not None:
         perms = set(SCOPE_PERMISSIONS.values())
         found.granted = {perm for perm in perms if found.user.has_perm(perm)}
+        found.user_queues = queue_scope(found.user)
         if len(_cache) >= TOKEN_CACHE_MAX:
             _cache.clear()
         if _state["generation"] == generation:  # else a change landed while we read: skip
@@ -158,5 +179,6 @@ def _audit(actor: Actor, action: str, api_token: ApiToken) -> None:
             "name": api_token.name,
             "user": api_token.user.get_username(),
             "scopes": api_token.scopes,
+            "queues": api_token.queues,
         },
     )

@@ -3,6 +3,10 @@
 Every action goes through taskqueue.services with the logged-in user as the actor.
 An htmx request gets the outcome as a message plus the changed fragments (swapped
 out-of-band, no reload); a plain form post gets a redirect back with the message.
+
+A user limited to queues (access.py) acts on those only: a task or a queue outside
+them answers 404, as one that does not exist; a bulk action skips other queues' tasks
+as missing ones.
 """
 
 from collections.abc import Callable
@@ -25,7 +29,7 @@ from taskqueue.errors import (
     ValidationError,
 )
 
-from .access import operator_required
+from .access import operator_required, queue_scope
 from .fragments import response_fragment
 
 ERROR_STATUS = (
@@ -75,6 +79,18 @@ def perform(request: HttpRequest, act: Callable[[], str], refresh: Callable[[], 
     return respond(request, refresh())
 
 
+def visible(request: HttpRequest, task_id: str) -> str:
+    """The id, if the user may see the task's queue; TaskDoesNotExist (404) otherwise."""
+    return queue_scope(request.user).task(task_id).id
+
+
+def visible_queue(request: HttpRequest, name: str) -> str:
+    """The name, if the user may see the queue; QueueDoesNotExist (404) otherwise."""
+    if not queue_scope(request.user).can_see(name):
+        raise QueueDoesNotExist(name)
+    return name
+
+
 def task_fragments(request: HttpRequest, ids: list[str]) -> Callable[[], list[str]]:
     """The task's panel (detail page) or rows (list pages), as the form says it shows."""
     kind = "task-panel" if request.POST.get("shown") == "panel" else "task-row"
@@ -88,7 +104,7 @@ def queue_fragments(name: str) -> Callable[[], list[str]]:
 @operator_required
 def task_cancel(request: HttpRequest, task_id: str) -> HttpResponse:
     def act() -> str:
-        outcome = services.cancel(actor(request), task_id)
+        outcome = services.cancel(actor(request), visible(request, task_id))
         if outcome == "cancelled":
             return f"Cancelled task {task_id}."
         return f"Asked task {task_id} to stop: its worker cancels it at its next heartbeat."
@@ -99,7 +115,7 @@ def task_cancel(request: HttpRequest, task_id: str) -> HttpResponse:
 @operator_required
 def task_retry(request: HttpRequest, task_id: str) -> HttpResponse:
     def act() -> str:
-        services.retry(actor(request), task_id)
+        services.retry(actor(request), visible(request, task_id))
         return f"Task {task_id} is pending again."
 
     return perform(request, act, task_fragments(request, [task_id]))
@@ -108,7 +124,7 @@ def task_retry(request: HttpRequest, task_id: str) -> HttpResponse:
 @operator_required
 def task_run_now(request: HttpRequest, task_id: str) -> HttpResponse:
     def act() -> str:
-        services.run_now(actor(request), task_id)
+        services.run_now(actor(request), visible(request, task_id))
         return f"Task {task_id} is due now."
 
     return perform(request, act, task_fragments(request, [task_id]))
@@ -117,7 +133,7 @@ def task_run_now(request: HttpRequest, task_id: str) -> HttpResponse:
 @operator_required
 def task_delete(request: HttpRequest, task_id: str) -> HttpResponse:
     def act() -> str:
-        services.delete(actor(request), task_id)
+        services.delete(actor(request), visible(request, task_id))
         return f"Deleted task {task_id}."
 
     return perform(request, act, task_fragments(request, [task_id]))
@@ -129,14 +145,19 @@ BULK_VERBS = {"retry": "Retried", "cancel": "Cancelled", "delete": "Deleted"}
 @operator_required
 def bulk(request: HttpRequest) -> HttpResponse:
     action, ids = request.POST.get("action", ""), request.POST.getlist("ids")
+    hidden: dict[str, str] = {}  # other queues' tasks: skipped as missing ones
+    if len(ids) <= services.MAX_IDS:  # more: the service refuses them all
+        kept = queue_scope(request.user).task_ids(ids)
+        hidden = dict.fromkeys(set(ids) - set(kept), "missing")
+        ids = kept
 
     def act() -> str:
         if action not in BULK_VERBS:
             raise ValidationError("Choose retry, cancel or delete.", field="action")
-        if not ids:
+        if not ids and not hidden:
             raise ValidationError("Select at least one task.", field="ids")
         result = services.bulk(actor(request), action, ids)
-        return bulk_message(BULK_VERBS[action], len(result.done), result.skipped)
+        return bulk_message(BULK_VERBS[action], len(result.done), result.skipped | hidden)
 
     return perform(request, act, task_fragments(request, ids[:200]))
 
@@ -155,7 +176,7 @@ def bulk_message(verb: str, done: int, skipped: dict[str, str]) -> str:
 @operator_required
 def queue_pause(request: HttpRequest, name: str) -> HttpResponse:
     def act() -> str:
-        services.pause(actor(request), name)
+        services.pause(actor(request), visible_queue(request, name))
         return f"Paused {name}: workers take none of its tasks until it is resumed."
 
     return perform(request, act, queue_fragments(name))
@@ -164,7 +185,7 @@ def queue_pause(request: HttpRequest, name: str) -> HttpResponse:
 @operator_required
 def queue_resume(request: HttpRequest, name: str) -> HttpResponse:
     def act() -> str:
-        services.resume(actor(request), name)
+        services.resume(actor(request), visible_queue(request, name))
         return f"Resumed {name}."
 
     return perform(request, act, queue_fragments(name))
@@ -173,7 +194,7 @@ def queue_resume(request: HttpRequest, name: str) -> HttpResponse:
 @operator_required
 def queue_purge(request: HttpRequest, name: str) -> HttpResponse:
     def act() -> str:
-        count = services.purge_queue(actor(request), name)
+        count = services.purge_queue(actor(request), visible_queue(request, name))
         return f"Purged {count} pending task{'s' if count != 1 else ''} of {name}."
 
     return perform(request, act, queue_fragments(name))

@@ -4,6 +4,9 @@ Two steps, so the operator sees how many first: a post without `confirm` counts
 (the service's dry run) and shows a confirmation naming the count; the confirmation
 posts again with `confirm` and the same selection, and the action runs. (The
 confirmation is an htmx fragment: this two-step flow needs JavaScript.)
+
+A user limited to queues (access.py) counts and acts on those queues' dead letters
+only, and may requeue into one of them only.
 """
 
 from dataclasses import dataclass
@@ -13,10 +16,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from taskqueue import services
-from taskqueue.errors import ValidationError
+from taskqueue.errors import QueueDoesNotExist, ValidationError
 from taskqueue.inspect import TaskFilter
 
-from .access import operator_required
+from .access import operator_required, queue_scope
 from .actions import actor, perform
 from .fragments import response_fragment
 
@@ -65,11 +68,16 @@ def selection(request: HttpRequest, confirming: bool) -> Selection:
 
 
 def run(request: HttpRequest, verb: str, sel: Selection, dry_run: bool) -> int:
+    scope = queue_scope(request.user)
+    parts = scope.dead_selections(ids=sel.ids, flt=sel.flt)
     if verb == "Requeue":
-        return services.requeue_dead(
-            actor(request), ids=sel.ids, flt=sel.flt, to_queue=sel.to_queue, dry_run=dry_run
+        if sel.to_queue is not None and not scope.can_see(sel.to_queue):
+            raise QueueDoesNotExist(sel.to_queue)
+        return sum(
+            services.requeue_dead(actor(request), **part, to_queue=sel.to_queue, dry_run=dry_run)
+            for part in parts
         )
-    return services.purge_dead(actor(request), ids=sel.ids, flt=sel.flt, dry_run=dry_run)
+    return sum(services.purge_dead(actor(request), **part, dry_run=dry_run) for part in parts)
 
 
 def preview(verb: str, sel: Selection, count: int) -> dict:
@@ -97,6 +105,8 @@ def handle(request: HttpRequest, verb: str) -> HttpResponse:
 
     def act() -> str:
         sel = holder["sel"] = selection(request, confirming)
+        # the rows to refresh: read before the action (a requeue elsewhere deletes them)
+        holder["shown"] = queue_scope(request.user).task_ids((sel.ids or [])[:200])
         count = run(request, verb, sel, dry_run=not confirming)
         holder["count"] = count
         if not confirming:
@@ -108,7 +118,9 @@ def handle(request: HttpRequest, verb: str) -> HttpResponse:
         sel = holder["sel"]
         if not confirming:
             return [confirm_panel(request, preview(verb, sel, holder["count"]))]
-        rows = [response_fragment("task-row", i, can_operate=True) for i in (sel.ids or [])[:200]]
+        rows = [response_fragment("task-row", i, can_operate=True) for i in holder["shown"]]
+        if queue_scope(request.user).limited:  # the groups fragment counts every queue
+            return [confirm_panel(request, None), *rows]
         groups = response_fragment("dead-groups", "all", can_operate=True)
         return [confirm_panel(request, None), groups, *rows]
 

@@ -49,8 +49,9 @@ def totals(cards: list[SimpleNamespace], workers: list) -> dict:
     }
 
 
-def overview_context() -> dict:
-    cards = [queue_card(name) for name in inspect.queues()]
+def overview_context(names: list[str] | None = None) -> dict:
+    """The cards of `names` (None: every queue) and their totals."""
+    cards = [queue_card(name) for name in (inspect.queues() if names is None else names)]
     return {"summaries": cards, "totals": totals(cards, inspect.workers())}
 
 

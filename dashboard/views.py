@@ -1,5 +1,8 @@
 """The console's pages. Each one template renders the whole page, or for an htmx
-request just its `#listing` (or named) partial. Reads go through taskqueue.inspect only."""
+request just its `#listing` (or named) partial. Reads go through taskqueue.inspect only.
+
+A user limited to queues (access.py: queue_scope) sees only those: another queue's
+page or task is a 404, listings and counts leave other queues out."""
 
 from urllib.parse import urlencode
 
@@ -7,14 +10,21 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from taskqueue import inspect
-from taskqueue.errors import TaskDoesNotExist, ValidationError
+from taskqueue.errors import ValidationError
 from taskqueue.inspect import TaskFilter
 from taskqueue.status import Status
 from taskqueue.unserved import queues_without_worker
 from taskqueue.workers import LOST_AFTER_S
 
 from . import fragments, workflow_fragments
-from .access import can_operate, viewer_required
+from .access import (
+    QueueScope,
+    can_operate,
+    queue_scope,
+    viewer_required,
+    visible_queue,
+    visible_task,
+)
 
 PAGE_SIZE = 50
 
@@ -26,7 +36,11 @@ def page(
     htmx = getattr(request, "htmx", None)
     if htmx and not htmx.history_restore_request:
         template = f"{template}#{partial}"
-    context = {"live": True, "can_operate": can_operate(request.user)} | context
+    context = {
+        "live": True,
+        "can_operate": can_operate(request.user),
+        "queues_limited": queue_scope(request.user).limited,  # no workflow links then
+    } | context
     return render(request, template, context, status=status)
 
 
@@ -48,10 +62,29 @@ def empty_page() -> inspect.Page:
     return inspect.Page([], None)
 
 
+def queue_names(request: HttpRequest) -> list[str]:
+    """The queues the user may see."""
+    return queue_scope(request.user).visible(inspect.queues())
+
+
+def dead_groups(scope: QueueScope) -> dict[str, int]:
+    """Dead letters per exception type, in the queues of `scope`."""
+    if not scope.limited:
+        return inspect.dead_groups()
+    totals: dict[str, int] = {}
+    for queue in sorted(scope.names):
+        for error_type, n in inspect.dead_groups(queue).items():
+            totals[error_type] = totals.get(error_type, 0) + n
+    return dict(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 @viewer_required
 def overview(request: HttpRequest) -> HttpResponse:
-    context = fragments.overview_context() | {"section": "overview"}
-    context |= workflow_fragments.blocked_context("all")
+    scope = queue_scope(request.user)
+    context = fragments.overview_context(scope.visible(inspect.queues()))
+    context["section"] = "overview"
+    if not scope.limited:  # workflows span queues: not shown to a limited user
+        context |= workflow_fragments.blocked_context("all")
     pending = {card.name: card.counts.pending for card in context["summaries"]}
     context["unserved"] = queues_without_worker(pending, inspect.workers())
     return page(request, "dashboard/overview.html", context, partial="totals")
@@ -59,8 +92,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @viewer_required
 def queue(request: HttpRequest, name: str) -> HttpResponse:
-    if name not in inspect.queues():
-        raise Http404("No such queue")
+    visible_queue(request.user, name)
     status, error = text(request, "status") or Status.PENDING.value, None
     try:
         result = inspect.list_tasks(name, status, cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
@@ -78,10 +110,15 @@ def queue(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def task_filter(request: HttpRequest) -> TaskFilter:
-    """The search form's filter; ValidationError names a bad value."""
-    queue = text(request, "queue") or None
-    if queue is not None and queue not in inspect.queues():
+    """The search form's filter; ValidationError names a bad value. A user limited to
+    several queues names one of them (the listings read one queue or every queue)."""
+    queue, names = text(request, "queue") or None, queue_names(request)
+    if queue is not None and queue not in names:
         raise ValidationError(f"There is no queue named {queue!r}.", field="queue")
+    if queue is None and queue_scope(request.user).limited:
+        if len(names) != 1:
+            raise ValidationError(f"Choose a queue: {', '.join(names)}.", field="queue")
+        queue = names[0]
     return TaskFilter(
         queue=queue,
         status=inspect.check_status(text(request, "status")),
@@ -111,9 +148,9 @@ def tasks(request: HttpRequest) -> HttpResponse:
         "page": result,
         "error": error,
         "filters": filter_values(request),
-        "queue_names": inspect.queues(),
+        "queue_names": queue_names(request),
         "statuses": [s.value for s in Status],
-        "exception_names": list(inspect.dead_groups()),
+        "exception_names": list(dead_groups(queue_scope(request.user))),
         **pager_queries(request, result.next_cursor),
     }
     return page(request, "dashboard/tasks.html", context, status=400 if error else 200)
@@ -121,10 +158,7 @@ def tasks(request: HttpRequest) -> HttpResponse:
 
 @viewer_required
 def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
-    try:
-        task = inspect.get_task(task_id)
-    except TaskDoesNotExist:
-        raise Http404("No such task") from None
+    task = visible_task(request.user, task_id)
     context = {"task": task, "section": "tasks"}
     context["memberships"] = workflow_fragments.memberships(task)
     return page(request, "dashboard/task_detail.html", context, partial="task-panel")
@@ -138,8 +172,8 @@ def dead(request: HttpRequest) -> HttpResponse:
         "page": result,
         "error": error,
         "filters": filter_values(request),
-        "groups": inspect.dead_groups(),
-        "queue_names": inspect.queues(),
+        "groups": dead_groups(queue_scope(request.user)),
+        "queue_names": queue_names(request),
         "hx_target": "#dead-page",
         **pager_queries(request, result.next_cursor),
     }
@@ -149,9 +183,11 @@ def dead(request: HttpRequest) -> HttpResponse:
 
 @viewer_required
 def scheduled(request: HttpRequest) -> HttpResponse:
-    names = inspect.queues()
+    names = queue_names(request)
     queue_tabs = [(name, inspect.queue_counts(name).scheduled) for name in names]
-    chosen = text(request, "queue") or next((n for n, c in queue_tabs if c), names[0])
+    chosen = text(request, "queue") or next(
+        (n for n, c in queue_tabs if c), names[0] if names else ""
+    )
     if chosen not in names:
         raise Http404("No such queue")
     cursor = request.GET.get("cursor") or None
@@ -172,11 +208,15 @@ def scheduled(request: HttpRequest) -> HttpResponse:
 
 @viewer_required
 def periodic(request: HttpRequest) -> HttpResponse:
-    context = {"section": "periodic", "schedules": inspect.periodic_schedules()}
+    scope = queue_scope(request.user)
+    schedules = [p for p in inspect.periodic_schedules() if scope.can_see(p.queue)]
+    context = {"section": "periodic", "schedules": schedules}
     return page(request, "dashboard/periodic.html", context, partial="periodic-table")
 
 
 @viewer_required
 def workers(request: HttpRequest) -> HttpResponse:
-    context = {"section": "workers", "workers": inspect.workers(), "lost_after": LOST_AFTER_S}
+    scope = queue_scope(request.user)
+    shown = [w for w in inspect.workers() if scope.sees_any(w.queues)]
+    context = {"section": "workers", "workers": shown, "lost_after": LOST_AFTER_S}
     return page(request, "dashboard/workers.html", context, partial="workers-table")

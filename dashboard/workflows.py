@@ -5,6 +5,9 @@ actions: cancel a workflow, requeue one of its dead tasks.
 Reads go through taskqueue.inspect (workflow_fragments.py). The actions go through
 taskqueue.services with the console user as the actor, so they are audited like every
 other console action (`cancel_workflow`, `retry`).
+
+A workflow's tasks may be in any queue: a user limited to queues (access.py) gets a
+404 from every page and action here, as for a workflow that does not exist.
 """
 
 import re
@@ -17,7 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from taskqueue import inspect, services
 from taskqueue.errors import InvalidTransition, ValidationError
 
-from .access import operator_required, viewer_required
+from .access import operator_required, queue_scope, viewer_required
 from .actions import actor, perform, respond
 from .fragments import response_fragment
 from .views import page, text
@@ -57,6 +60,12 @@ def pages(request: HttpRequest, offset: int, size: int, more: bool) -> dict:
     }
 
 
+def unlimited(request: HttpRequest) -> None:
+    """Http404 for a user limited to queues."""
+    if queue_scope(request.user).limited:
+        raise Http404("No such workflow")
+
+
 def existing(workflow_id: str):
     info = find(workflow_id)
     if info is None:
@@ -66,6 +75,7 @@ def existing(workflow_id: str):
 
 @viewer_required
 def workflow_list(request: HttpRequest) -> HttpResponse:
+    unlimited(request)
     status, error, rows, offset = text(request, "status") or "all", None, [], 0
     try:
         offset = offset_of(request)
@@ -87,6 +97,7 @@ def workflow_list(request: HttpRequest) -> HttpResponse:
 
 @viewer_required
 def workflow_detail(request: HttpRequest, workflow_id: str) -> HttpResponse:
+    unlimited(request)
     existing(workflow_id)
     context = page_context(workflow_id) | {"section": "workflows"}
     return page(request, "dashboard/workflow.html", context, partial="workflow-graph")
@@ -134,6 +145,7 @@ def node_rows(members: list[Member], span, name: str, status: str) -> list[dict]
 
 @viewer_required
 def workflow_nodes(request: HttpRequest, workflow_id: str) -> HttpResponse:
+    unlimited(request)
     info = existing(workflow_id)
     name, rows, error, offset, span = text(request, "name"), [], None, 0, None
     status = text(request, "status")
@@ -167,7 +179,7 @@ PARTS = ("workflow-summary", "workflow-actions", "workflow-graph", "workflow-dea
 def on_workflow(request: HttpRequest, workflow_id: str, act: Callable[[], str]) -> HttpResponse:
     """Run an action on an existing workflow; answer with its message and the workflow
     page's parts as they are now (a 404 message for a workflow that does not exist)."""
-    if find(workflow_id) is None:
+    if queue_scope(request.user).limited or find(workflow_id) is None:
         messages.error(request, f"There is no workflow with id {workflow_id[:64]!r}.")
         return respond(request, [], 404)
 

@@ -61,6 +61,9 @@ class Config:
     # flow control per queue, for all workers together (docs/flow-control.md):
     # {"emails": {"rate": "100/m", "burst": 10, "concurrency": 5}}
     LIMITS: dict = field(default_factory=dict)
+    # console groups -> the queues their users may see: {"mail team": ["emails"]}; a user
+    # in none of these groups (and every superuser) sees every queue (docs/console.md)
+    QUEUE_ACCESS: dict = field(default_factory=dict)
 
     @property
     def lease_ms(self) -> int:
@@ -109,6 +112,7 @@ def problems(raw: Any) -> list[tuple[str, str, str]]:
     found += _url_problems(raw) + _queue_problems(raw) + _number_problems(raw)
     found += _shard_problems(raw.get("SHARDS", {})) + import_problems(raw.get("IMPORTS", ()))
     found += _limits_problems(raw.get("LIMITS", {}))
+    found += _access_problems(raw.get("QUEUE_ACCESS", {}))
     return found + _periodic_problems(raw.get("PERIODIC", {}))
 
 
@@ -134,6 +138,20 @@ def _limits_problems(limits: Any) -> list[tuple[str, str, str]]:
         hint = 'e.g. {"emails": {"rate": "100/m", "burst": 10, "concurrency": 5}}'
         return [("E016", str(exc), hint)]
     return []
+
+
+def _access_problems(access: Any) -> list[tuple[str, str, str]]:
+    """taskqueue.E017: QUEUE_ACCESS is not a dict of group name -> queue names."""
+    hint = 'e.g. {"mail team": ["emails", "reports"]}: a group name and its queues.'
+    if not isinstance(access, dict):
+        return [("E017", "TASKQUEUE['QUEUE_ACCESS'] must be a dict of group -> queues.", hint)]
+    return [
+        ("E017", f"TASKQUEUE['QUEUE_ACCESS'][{group!r}] = {queues!r} is not allowed.", hint)
+        for group, queues in access.items()
+        if not isinstance(group, str)
+        or not isinstance(queues, list | tuple)
+        or not all(isinstance(q, str) and QUEUE_NAME_RE.fullmatch(q) for q in queues)
+    ]
 
 
 def is_module_path(name: Any) -> bool:

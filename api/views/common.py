@@ -6,7 +6,7 @@ from django.http import JsonResponse
 
 from taskqueue.inspect import MAX_PAGE
 
-from ..errors import invalid
+from ..errors import ApiError, invalid
 
 DEFAULT_LIMIT = 50
 
@@ -18,6 +18,34 @@ def ok(data: dict, status: int = 200, headers: dict | None = None) -> JsonRespon
 def query(request, name: str) -> str | None:
     """A query parameter, None when absent or empty."""
     return request.GET.get(name) or None
+
+
+NOTHING = object()  # a listing's queue the caller may not see: the page is empty
+EMPTY_PAGE = {"items": [], "next_cursor": None, "damaged": []}
+
+
+def queue_param(request, principal):
+    """The `queue` a listing is filtered by (None: every queue). A caller limited to
+    queues gets NOTHING for another queue (as for one that does not exist), its one
+    queue when it has one and names none, and a 422 when it has several and names none."""
+    queue = query(request, "queue")
+    scope = principal.queues
+    if queue is not None:
+        return queue if scope.can_see(queue) else NOTHING
+    if not scope.limited:
+        return None
+    if len(scope.names) <= 1:
+        return next(iter(scope.names), NOTHING)
+    raise invalid(
+        "queue",
+        f"This caller may see only the queues {', '.join(sorted(scope.names))}: "
+        "name one with ?queue=.",
+    )
+
+
+def queue_not_found(name: str) -> ApiError:
+    """The 404 of a queue that is not in use, or that the caller may not see."""
+    return ApiError(404, "not_found", f"No queue named {name!r} is configured or in use.")
 
 
 def limit_param(request) -> int:

@@ -1,4 +1,8 @@
-"""/dlq: the dead-letter queue, listed with grouped counts; requeue and purge."""
+"""/dlq: the dead-letter queue, listed with grouped counts; requeue and purge.
+
+A caller limited to queues lists, counts and acts on its queues' dead letters only:
+ids of other queues' tasks count as missing ones, a filter runs once per queue it
+may see, and `to_queue` must be one of them (else 404, as for a queue not in use)."""
 
 from taskqueue import inspect, services
 from taskqueue.inspect import TaskFilter
@@ -7,14 +11,25 @@ from ..body import read_json
 from ..errors import ApiError, invalid
 from ..routing import requires
 from ..serializers import page_dict
-from .common import cursor_param, limit_param, ok, query
+from .common import (
+    EMPTY_PAGE,
+    NOTHING,
+    cursor_param,
+    limit_param,
+    ok,
+    query,
+    queue_not_found,
+    queue_param,
+)
 
 FILTER_KEYS = ("queue", "name", "exception")
 
 
 @requires("read")
 def list_dead(request, principal):
-    queue = query(request, "queue")
+    queue = queue_param(request, principal)
+    if queue is NOTHING:
+        return ok(EMPTY_PAGE | {"groups": {}})
     flt = TaskFilter(
         queue=queue, name=query(request, "name"), exception=query(request, "exception")
     )
@@ -26,8 +41,13 @@ def list_dead(request, principal):
 def requeue(request, principal):
     body = _selection_body(read_json(request), ("to_queue",))
     to_queue = body.get("to_queue")
-    count = services.requeue_dead(
-        principal.actor(request), **_selection(body), to_queue=to_queue, dry_run=body["dry_run"]
+    if to_queue is not None and not principal.can_see_queue(to_queue):
+        raise queue_not_found(to_queue)
+    count = sum(
+        services.requeue_dead(
+            principal.actor(request), **part, to_queue=to_queue, dry_run=body["dry_run"]
+        )
+        for part in principal.queues.dead_selections(**_selection(body))
     )
     return ok({"count": count, "dry_run": body["dry_run"]})
 
@@ -35,8 +55,9 @@ def requeue(request, principal):
 @requires("operate")
 def purge(request, principal):
     body = _selection_body(read_json(request), ())
-    count = services.purge_dead(
-        principal.actor(request), **_selection(body), dry_run=body["dry_run"]
+    count = sum(
+        services.purge_dead(principal.actor(request), **part, dry_run=body["dry_run"])
+        for part in principal.queues.dead_selections(**_selection(body))
     )
     return ok({"count": count, "dry_run": body["dry_run"]})
 

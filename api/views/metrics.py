@@ -1,4 +1,5 @@
-"""/metrics: Prometheus text exposition, built fresh on every scrape."""
+"""/metrics: Prometheus text exposition, built fresh on every scrape. A caller limited
+to queues gets its queues' series only (no worker, workflow or global-key series)."""
 
 from django.http import HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
@@ -18,5 +19,16 @@ def metrics(request, principal):
     registry = CollectorRegistry(auto_describe=False)
     collector = TaskQueueCollector()
     collector.read()  # Redis trouble surfaces here, as a 503, before any text is written
+    if principal is not None and principal.queues.limited:
+        _only(collector, principal.queues)
     registry.register(collector)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
+def _only(collector: TaskQueueCollector, scope) -> None:
+    """Keep what the collector read of the visible queues; drop what spans them all."""
+    collector.summaries = [s for s in collector.summaries if scope.can_see(s.name)]
+    collector.histograms = {q: h for q, h in collector.histograms.items() if scope.can_see(q)}
+    collector.workers = [w for w in collector.workers if scope.sees_any(w.queues)]
+    collector.global_damage, collector.global_quarantined = [], 0
+    collector.workflow_counters, collector.blocked_workflows = {}, 0

@@ -3,45 +3,45 @@
 from taskqueue import inspect, services
 from taskqueue.names import validate_queue_name
 
-from ..errors import ApiError
 from ..routing import requires
 from ..serializers import queue_dict
-from .common import ok
+from .common import ok, queue_not_found
 
 
-def known_queue(name: str) -> str:
-    """A queue that is configured or has been used: 422 for a bad name, 404 for a new one."""
+def known_queue(name: str, principal) -> str:
+    """A queue that is configured or has been used, and that the caller may see: 422
+    for a bad name, 404 for a new one or one outside the caller's queues."""
     validate_queue_name(name)
-    if name not in inspect.queues():
-        raise ApiError(404, "not_found", f"No queue named {name!r} is configured or in use.")
+    if name not in inspect.queues() or not principal.can_see_queue(name):
+        raise queue_not_found(name)
     return name
 
 
 @requires("read")
 def list_queues(request, principal):
-    return ok({"items": [queue_dict(inspect.queue_summary(q)) for q in inspect.queues()]})
+    names = principal.queues.visible(inspect.queues())
+    return ok({"items": [queue_dict(inspect.queue_summary(q)) for q in names]})
 
 
 @requires("read")
 def queue_detail(request, principal, name: str):
-    return ok(queue_dict(inspect.queue_summary(known_queue(name)), per_minute=True))
+    return ok(queue_dict(inspect.queue_summary(known_queue(name, principal)), per_minute=True))
 
 
 @requires("operate")
 def pause(request, principal, name: str):
-    was_paused = services.pause(principal.actor(request), known_queue(name))
+    was_paused = services.pause(principal.actor(request), known_queue(name, principal))
     return ok({"queue": name, "paused": True, "was_paused": was_paused})
 
 
 @requires("operate")
 def resume(request, principal, name: str):
-    was_paused = services.resume(principal.actor(request), known_queue(name))
+    was_paused = services.resume(principal.actor(request), known_queue(name, principal))
     return ok({"queue": name, "paused": False, "was_paused": was_paused})
 
 
 @requires("operate")
 def purge(request, principal, name: str):
     """Delete the queue's pending tasks (scheduled, running and finished ones stay)."""
-    return ok(
-        {"queue": name, "purged": services.purge_queue(principal.actor(request), known_queue(name))}
-    )
+    purged = services.purge_queue(principal.actor(request), known_queue(name, principal))
+    return ok({"queue": name, "purged": purged})

@@ -3,8 +3,11 @@
 from django.urls import reverse
 
 from taskqueue import inspect, services
+from taskqueue.conf import get_config
 from taskqueue.errors import TaskDoesNotExist
 from taskqueue.inspect import TaskFilter
+from taskqueue.names import validate_queue_name
+from taskqueue.registry import registry
 
 from ..body import read_json
 from ..enqueue import FINGERPRINT, idempotency_key, parse_enqueue, stored_fingerprint
@@ -12,7 +15,16 @@ from ..errors import ApiError, invalid
 from ..routing import requires
 from ..serializers import page_dict, task_dict
 from ..workflow_body import dependent_graph
-from .common import cursor_param, limit_param, ok, query
+from .common import (
+    EMPTY_PAGE,
+    NOTHING,
+    cursor_param,
+    limit_param,
+    ok,
+    query,
+    queue_not_found,
+    queue_param,
+)
 
 
 @requires("enqueue")
@@ -20,6 +32,7 @@ def enqueue(request, principal):
     """201 with the new task; with an Idempotency-Key already used for the same body, 200
     with the task it made; for another body, 409."""
     spec = parse_enqueue(read_json(request))
+    _check_queue(principal, spec)
     options = dict(spec.options)
     key = idempotency_key(request, principal.user.pk)
     if spec.depends_on:
@@ -41,6 +54,17 @@ def enqueue(request, principal):
     return ok(task_dict(record), 201 if handle.created else 200, {"Location": location})
 
 
+def _check_queue(principal, spec) -> None:
+    """404 when the task would go to a queue the caller may not see: the body's queue,
+    else the task's own, else the default (as taskqueue.building picks it)."""
+    if not principal.queues.limited:
+        return
+    declared = registry.get(spec.task).options.queue  # an unknown task: the engine's 422
+    queue = spec.options.get("queue") or declared or get_config().DEFAULT_QUEUE
+    if not principal.can_see_queue(validate_queue_name(queue)):
+        raise queue_not_found(queue)
+
+
 def _enqueue_after(request, principal, spec, key: str | None):
     """A task that waits for existing ones: created with its workflow (the answer names
     it as workflow_id), like `task.using(depends_on=[...]).enqueue()` in Python."""
@@ -51,7 +75,8 @@ def _enqueue_after(request, principal, spec, key: str | None):
             "with a workflow. Send it without the header, or submit the workflow with "
             "POST /api/v1/workflows, which takes an Idempotency-Key.",
         )
-    graph = dependent_graph(spec, [_dependency(task_id) for task_id in spec.depends_on])
+    parents = [_dependency(principal, task_id) for task_id in spec.depends_on]
+    graph = dependent_graph(spec, parents)
     handle = services.enqueue_workflow(
         principal.actor(request), graph, name=spec.task, on_failure="wait"
     )
@@ -60,9 +85,9 @@ def _enqueue_after(request, principal, spec, key: str | None):
     return ok(task_dict(record) | {"workflow_id": handle.id}, 201, {"Location": location})
 
 
-def _dependency(task_id: str):
+def _dependency(principal, task_id: str):
     try:
-        return inspect.get_task(task_id)
+        return principal.task(task_id)
     except TaskDoesNotExist:
         raise invalid(
             "depends_on",
@@ -73,8 +98,11 @@ def _dependency(task_id: str):
 
 @requires("read")
 def list_tasks(request, principal):
+    queue = queue_param(request, principal)
+    if queue is NOTHING:
+        return ok(EMPTY_PAGE)
     flt = TaskFilter(
-        queue=query(request, "queue"),
+        queue=queue,
         status=inspect.check_status(query(request, "status")),
         name=query(request, "name"),
         exception=query(request, "exception"),
@@ -86,11 +114,12 @@ def list_tasks(request, principal):
 
 @requires("read")
 def task_detail(request, principal, task_id: str):
-    return ok(task_dict(inspect.get_task(task_id)))
+    return ok(task_dict(principal.task(task_id)))
 
 
 @requires("operate")
 def delete_task(request, principal, task_id: str):
+    principal.task(task_id)  # 404 for a task in a queue the caller may not see
     services.delete(principal.actor(request), task_id)
     return ok({"id": task_id, "deleted": True})
 
@@ -99,11 +128,13 @@ def delete_task(request, principal, task_id: str):
 def cancel_task(request, principal, task_id: str):
     """'cancelled' for a waiting task; 'requested' for a running one, which stops at its
     next heartbeat."""
+    principal.task(task_id)
     outcome = services.cancel(principal.actor(request), task_id)
     return ok({"outcome": outcome, "task": task_dict(inspect.get_task(task_id))})
 
 
 @requires("operate")
 def retry_task(request, principal, task_id: str):
+    principal.task(task_id)
     record = services.retry(principal.actor(request), task_id)
     return ok({"outcome": "pending", "task": task_dict(record)})

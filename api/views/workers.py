@@ -1,4 +1,5 @@
-"""/workers: the worker registry."""
+"""/workers: the worker registry. A caller limited to queues sees the workers that
+serve one of its queues, with only those queues listed."""
 
 from taskqueue import inspect
 
@@ -13,5 +14,7 @@ def worker_counts(workers) -> dict[str, int]:
 
 @requires("read")
 def list_workers(request, principal):
-    workers = inspect.workers()
-    return ok({"items": [w.to_dict() for w in workers], "counts": worker_counts(workers)})
+    scope = principal.queues
+    workers = [w for w in inspect.workers() if scope.sees_any(w.queues)]
+    items = [w.to_dict() | {"queues": scope.visible(w.queues)} for w in workers]
+    return ok({"items": items, "counts": worker_counts(workers)})

@@ -1,5 +1,8 @@
 """/workflows: submit a workflow (a DAG of registered tasks), list them, inspect one
-with its nodes' live status, cancel one."""
+with its nodes' live status, cancel one.
+
+A caller limited to queues gets 404 from every endpoint here (a workflow's tasks may
+be in any queue): for one workflow, the same 404 as for one that does not exist."""
 
 from urllib.parse import quote
 
@@ -24,6 +27,7 @@ COMPARED_NODES = 3  # tasks read to compare a repeated request's body with the f
 def submit(request, principal):
     """201 with the new workflow; with an Idempotency-Key already used for the same
     body, 200 with the workflow it made; for another body, 409."""
+    _unlimited(principal)
     spec = parse_workflow(read_json(request))
     key = idempotency_key(request, principal.user.pk)
     handle = services.enqueue_workflow(
@@ -60,6 +64,7 @@ def _made_by_another_body(nodes: list, fingerprint: str) -> bool:
 @requires("read")
 def list_workflows(request, principal):
     """Newest first; with `status`, among the newest WORKFLOW_SCAN (inspect.py)."""
+    _unlimited(principal)
     limit, offset = limit_param(request), _offset_param(request)
     items = inspect.list_workflows(query(request, "status"), offset=offset, limit=limit)
     return ok(
@@ -72,6 +77,7 @@ def list_workflows(request, principal):
 
 @requires("read")
 def workflow_detail(request, principal, workflow_id: str):
+    _unlimited(principal, workflow_id)
     info = _info(workflow_id)
     return ok(workflow_dict(info, inspect.workflow_nodes(workflow_id)))
 
@@ -80,6 +86,7 @@ def workflow_detail(request, principal, workflow_id: str):
 def cancel(request, principal, workflow_id: str):
     """What has not run is cancelled, a running task is asked to stop, nothing more of
     the workflow starts; a completed workflow is a 409."""
+    _unlimited(principal, workflow_id)
     _info(workflow_id)  # 404 for an unknown or malformed id, before any write
     try:
         done = services.cancel_workflow(workflow_id, principal.actor(request))
@@ -97,6 +104,16 @@ def cancel(request, principal, workflow_id: str):
             "workflow": workflow_dict(_info(workflow_id), nodes),
         }
     )
+
+
+def _unlimited(principal, workflow_id: str | None = None) -> None:
+    """404 for a caller limited to queues."""
+    if not principal.queues.limited:
+        return
+    if workflow_id is not None:
+        raise _not_found(workflow_id)
+    message = "Workflows are not available to a caller limited to queues."
+    raise ApiError(404, "not_found", message)
 
 
 def _info(workflow_id: str) -> WorkflowInfo:

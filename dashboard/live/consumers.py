@@ -13,6 +13,11 @@ lived.
 Who is on the other end is checked again every RECHECK_S, and at once when an access
 change is sent to the user's group in the channel layer (access_changes.py: a logout,
 a deactivation, a permission or group removed, in any web process).
+
+A user limited to queues (access.py: queue_scope) may watch only those queues' elements
+and tasks; a watch of anything else (another queue, its tasks, what spans every queue,
+a workflow) is refused: left out of the watch list. The re-check narrows the list when
+the user's queues change.
 """
 
 import asyncio
@@ -25,8 +30,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth import get_user_model
 
 from taskqueue.conf import QUEUE_NAME_RE
+from taskqueue.errors import TaskDoesNotExist
 
-from ..access import can_operate, can_view
+from ..access import EVERY_QUEUE, QueueScope, can_operate, can_view, queue_scope
 from ..fragments import KINDS
 from .access_changes import session_digest, user_group
 from .relay import MAX_WATCHED, RELAY, Item, Subscriber
@@ -46,6 +52,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     recheck: asyncio.Task | None = None
     group: str | None = None  # the user's group in the channel layer, while joined
     session_mark: str | None = None  # what a logout of this socket's session says
+    queues: QueueScope = EVERY_QUEUE  # what the user may watch
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -60,6 +67,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         if not allowed:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
+        self.queues = await database_sync_to_async(queue_scope)(user)
         await self.join_group(user_group(user.pk))  # before accept: no change is missed
         self.session_mark = session_digest(self.scope["session"].session_key)
         await self.accept()
@@ -104,6 +112,18 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             await self.end(CLOSE_FORBIDDEN)
         elif self.subscriber is not None:
             self.subscriber.can_operate = operate
+            await self.narrow(await database_sync_to_async(current_queues)(self.scope))
+
+    async def narrow(self, queues: QueueScope) -> None:
+        """Keep only the watches the user's queues (now `queues`) allow."""
+        changed, self.queues = queues != self.queues, queues
+        if changed and self.subscriber is not None:
+            await self.watch(set(self.subscriber.watched))
+
+    async def watch(self, items: set[Item]) -> None:
+        allowed = await database_sync_to_async(visible_items)(items, self.queues)
+        if self.subscriber is not None:
+            RELAY.watch(self.subscriber, allowed)
 
     async def end(self, code: int) -> None:
         """Close, unless the socket has ended already (the periodic check and a pushed
@@ -154,7 +174,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
         items = parse_watch(text_data)
         if self.subscriber is not None and items is not None:
-            RELAY.watch(self.subscriber, items)
+            await self.watch(items)
 
     async def close(self, code=None, reason=None) -> None:
         """Closing from our side ends the socket now: its watches and its group go at
@@ -196,6 +216,35 @@ def current_roles(scope) -> tuple[bool, bool]:
     # (the scope's user is Channels' lazy proxy: type(user) is the proxy, not the model)
     fresh = get_user_model()._default_manager.filter(pk=user.pk).first()
     return roles(fresh) if fresh is not None and fresh.is_active else (False, False)
+
+
+def current_queues(scope) -> QueueScope:
+    """The queues the socket's user may see now (read afresh: groups change)."""
+    user = scope.get("user")
+    fresh = get_user_model()._default_manager.filter(pk=getattr(user, "pk", None)).first()
+    return queue_scope(fresh) if fresh is not None else QueueScope(frozenset())
+
+
+def visible_items(items: set[Item], queues: QueueScope) -> set[Item]:
+    """The items a user with `queues` may watch: for a limited user, the elements of
+    its queues and of their tasks (one read per task), nothing else."""
+    if not queues.limited:
+        return items
+    return {item for item in items if _visible(item, queues)}
+
+
+def _visible(item: Item, queues: QueueScope) -> bool:
+    kind, key = item
+    what = KINDS[kind].key
+    if what == "queue":
+        return queues.can_see(key)
+    if what == "task":
+        try:
+            queues.task(key)
+        except TaskDoesNotExist:
+            return False
+        return True
+    return False  # "all" (totals, workers, DLQ groups) and workflows span every queue
 
 
 def parse_watch(text: object) -> set[Item] | None:

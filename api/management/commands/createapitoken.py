@@ -1,5 +1,6 @@
-"""`manage.py createapitoken --user NAME --scopes read,enqueue,operate [--name N]`:
-create an API token and print its secret (once; only its hash is stored)."""
+"""`manage.py createapitoken --user NAME --scopes read,enqueue,operate [--name N]
+[--queues emails,reports]`: create an API token and print its secret (once; only its
+hash is stored). With --queues the token touches those queues only."""
 
 import getpass
 
@@ -9,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from taskqueue.audit import Actor
 from taskqueue.errors import ValidationError
 
-from ...tokens import SCOPES, clean_scopes, create_token, missing_permissions
+from ...tokens import SCOPES, clean_queues, clean_scopes, create_token, missing_permissions
 
 
 class Command(BaseCommand):
@@ -21,8 +22,13 @@ class Command(BaseCommand):
             "--scopes", default="read", help=f"Comma-separated, from {', '.join(SCOPES)}."
         )
         parser.add_argument("--name", default="cli", help="What the token is for.")
+        parser.add_argument(
+            "--queues",
+            default="",
+            help="Comma-separated queues the token is limited to (default: every queue).",
+        )
 
-    def handle(self, *args, user, scopes, name, **options):
+    def handle(self, *args, user, scopes, name, queues, **options):
         owner = self._user(user)
         try:
             chosen = clean_scopes(s.strip() for s in scopes.split(",") if s.strip())
@@ -31,12 +37,14 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{user} lacks {', '.join(missing)}: grant it first, or choose fewer scopes."
                 )
-            token, secret = create_token(_actor(), owner, name, chosen)
+            only = clean_queues(q.strip() for q in queues.split(",") if q.strip())
+            token, secret = create_token(_actor(), owner, name, chosen, only)
         except ValidationError as exc:
             raise CommandError(str(exc)) from None
         self.stderr.write(
             f"Created token {token.name!r} ({token.prefix}...) for {user} with scopes "
-            f"{', '.join(token.scopes)}. The secret below is shown only once:"
+            f"{', '.join(token.scopes)}, {_queues(token.queues)}. "
+            "The secret below is shown only once:"
         )
         self.stdout.write(secret)
 
@@ -45,6 +53,10 @@ class Command(BaseCommand):
             return get_user_model().objects.get_by_natural_key(username)
         except get_user_model().DoesNotExist:
             raise CommandError(f"No user named {username!r}.") from None
+
+
+def _queues(queues: list[str]) -> str:
+    return f"limited to the queues {', '.join(queues)}" if queues else "for every queue"
 
 
 def _actor() -> Actor:
