@@ -60,6 +60,7 @@ INCLUDES = sorted(p.name for p in LUA.joinpath("includes").iterdir() if p.name.e
 SCORE_BUILDERS = {  # the scripts that put tasks into pending
     "claim_tasks",  # a task held back by a limit goes back in line (limits.lua)
     "set_limit",  # the same, when its limit changes
+    "declare_limits",  # the same, when a worker declares a changed limit
     "enqueue_tasks",
     "promote_scheduled",
     "reap_leases",

@@ -145,8 +145,10 @@ class LimitOperations:
         fields = limit_fields(QUEUE_SCOPE, own)
         for name, limit in tasks:
             fields |= limit_fields(scope_of(name), limit)
-        argv = [v for pair in sorted(fields.items()) for v in pair]
-        return self._call("declare_limits", queue, ("limits",), argv, int)
+        argv = [self.config.EVENTS_MAXLEN, BAND_WIDTH, RELEASE_BATCH]
+        argv += [v for pair in sorted(fields.items()) for v in pair]
+        kinds = ("limits", "pending", "scheduled", "events", "gcra")
+        return self._call("declare_limits", queue, kinds, argv, int)
 
     @operation
     def set_limit(

@@ -110,7 +110,7 @@ local function select_limited()
   for scope, n in pairs(limits.concs) do
     live[scope] = slots_live(base, scope, active, now)
     if scope ~= 'queue' and live[scope] < n then
-      unhold(base, pending, scope, n - live[scope], band_width, events, events_maxlen)
+      unhold(base, pending, scope, n - live[scope], band_width, events, events_maxlen, 'conc')
     end
   end
   local q_rate, q_conc = limits.rates['queue'], limits.concs['queue']
@@ -135,10 +135,13 @@ local function select_limited()
         if not suspect_allows(ids, tonumber(f[2]) or 0) then
           -- passed over, left in place
         elseif conc and live[scope] >= conc then
-          holds[#holds + 1] = {id, task_key, scope, now + HELD_RECHECK_MS}
+          holds[#holds + 1] = {id, task_key, scope, now + HELD_RECHECK_MS, 'conc'}
+        elseif rate and f[3] == scope and rate_ready_at(gcra, scope, rate, now) > now then
+          local slot = math.ceil(rate_ready_at(gcra, scope, rate, now))
+          holds[#holds + 1] = {id, task_key, scope, slot, 'rate'}
         elseif rate and ((f[3] ~= scope and rate_has_line(gcra, scope, now))
                          or rate_ready_at(gcra, scope, rate, now) > now) then
-          holds[#holds + 1] = {id, task_key, scope, rate_slot(gcra, scope, rate, now)}
+          holds[#holds + 1] = {id, task_key, scope, rate_slot(gcra, scope, rate, now), 'rate'}
         else
           ids[#ids + 1] = id
           if rate then rate_take(gcra, scope, rate, now) end
@@ -158,7 +161,7 @@ local function select_limited()
   if #damage > 0 then return ids, {}, {}, 0 end
   gcra_save(gcra)
   for _, h in ipairs(holds) do
-    hold(base, pending, h[1], h[2], h[3], h[4], events, events_maxlen)
+    hold(base, pending, h[1], h[2], h[3], h[4], events, events_maxlen, h[5])
   end
   if #holds > 0 then arm_timer(base .. 'timer') end
   return ids, holds, slot_adds, stopped
@@ -185,7 +188,7 @@ for _, id in ipairs(ids) do
           'heartbeat_at', now, 'lease_until', deadline,
           'h:' .. attempt, worker_id .. '|' .. now)
     rcall('ZADD', active, deadline, id)
-    if limits then rcall('HDEL', task_key, 'held') end
+    if limits then rcall('HDEL', task_key, 'held', 'held_by') end
     local f = rcall('HMGET', task_key, 'name', 'args', 'kwargs', 'timeout', 'failures',
                     'max_retries', 'meta', 'lost')
     out[#out + 1] = id

@@ -30,7 +30,9 @@ local held = {}  -- id -> the limit it was held back by (includes/limits.lua)
 for _, id in ipairs(due) do
   if check(base .. 'task:' .. id, 'hash') then
     local scope = rcall('HGET', base .. 'task:' .. id, 'held')
-    if scope and scope ~= '' and check(base .. 'held:' .. scope, 'zset') then
+    -- a mark left from an earlier hold (its limit since removed) is not a hold
+    if scope and scope ~= '' and check(base .. 'held:' .. scope, 'zset')
+       and rcall('ZSCORE', base .. 'held:' .. scope, id) then
       held[id] = scope
     end
   end

@@ -39,6 +39,7 @@ for scope in pairs(scopes) do
     if deadline and deadline >= now then live = live + 1 end
   end
   local tat = tonumber(typed(gcra, 'hash', 'HGET', 'tat:' .. scope)) or 0
+  if tat ~= tat or tat == math.huge or tat == -math.huge then tat = 0 end
   out[#out + 1] = scope
   out[#out + 1] = held
   out[#out + 1] = live

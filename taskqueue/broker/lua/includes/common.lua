@@ -254,6 +254,6 @@ end
 local function unlist_held(base, task_key, id, scope)
   if scope then
     rcall('ZREM', base .. 'held:' .. scope, id)
-    rcall('HDEL', task_key, 'held')
+    rcall('HDEL', task_key, 'held', 'held_by')
   end
 end

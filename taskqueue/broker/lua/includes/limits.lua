@@ -17,14 +17,18 @@ is dropped, one whose lease expired no longer counts (the reaper gives its task 
 So a slot is freed by every path out of processing without those scripts knowing.
 
 A task held back by a task-scope limit leaves the pending line: it is scheduled
-(status 'scheduled', record field 'held' = its limit's scope) and listed in base ..
-'held:<scope>' (id -> its pending score). A rate-held task is scheduled for its own
-slot (hz + T); a concurrency-held one for HELD_RECHECK_MS later (a safety net: claims
-bring it back as soon as a slot is free). promote_scheduled puts a held task back at its
+(status 'scheduled', record fields 'held' = its limit's scope and 'held_by' = 'rate'
+or 'conc') and listed in base .. 'held:<scope>' (id -> its pending score). A rate-held
+task is scheduled for its own slot (hz + T; one that already waited its turn, for its
+next permit, so the line keeps its order); a concurrency-held one for HELD_RECHECK_MS
+later (a safety net: claims bring it back as soon as a slot is free, and only those:
+a rate-held task waits for its slot). promote_scheduled puts a held task back at its
 old place in line. A queue-scope limit holds nothing back: the claim stops and says
 until when (rate) or that it waits for a slot (concurrency).
 ]]
 local HELD_RECHECK_MS = 60000
+-- The bounds limits.py enforces, again here: Redis contents are not trusted.
+local MAX_COUNT, MAX_PERIOD_MS, MAX_BURST, MAX_CONCURRENCY = 1000000, 86400000, 10000, 1000
 
 -- The effective limits, or nil when the queue has none (the claim's fast path).
 local function load_limits(declared_key, set_key)
@@ -39,14 +43,15 @@ local function load_limits(declared_key, set_key)
     if kind == 'rate' then
       local count, period, burst = string.match(value, '^(%d+)/(%d+)/(%d+)$')
       count, period, burst = tonumber(count), tonumber(period), tonumber(burst)
-      if count and count > 0 and period > 0 and burst > 0 then
+      if count and count > 0 and count <= MAX_COUNT and period > 0 and period <= MAX_PERIOD_MS
+         and burst > 0 and burst <= MAX_BURST then
         local t = period / count
         rates[scope] = {t = t, tau = (burst - 1) * t}
         any = true
       end
     elseif kind == 'conc' then
       local n = tonumber(string.match(value, '^(%d+)$'))
-      if n and n > 0 then
+      if n and n > 0 and n <= MAX_CONCURRENCY then
         concs[scope] = n
         any = true
       end
@@ -64,7 +69,9 @@ end
 
 local function gcra_get(state, field)
   if state.values[field] == nil then
-    state.values[field] = tonumber(rcall('HGET', state.key, field)) or 0
+    local n = tonumber(rcall('HGET', state.key, field))
+    if n == nil or n ~= n or n == math.huge or n == -math.huge then n = 0 end
+    state.values[field] = n
   end
   return state.values[field]
 end
@@ -118,31 +125,40 @@ local function slots_live(base, scope, active, now)
 end
 
 -- Hold a task back for `scope` until `run_at`: out of pending, into scheduled.
-local function hold(base, pending, id, task_key, scope, run_at, events, events_maxlen)
+local function hold(base, pending, id, task_key, scope, run_at, events, events_maxlen, kind)
   local score = rcall('ZSCORE', pending, id) or 0
   rcall('ZREM', pending, id)
   rcall('ZADD', base .. 'scheduled', run_at, id)
   rcall('ZADD', base .. 'held:' .. scope, score, id)
-  rcall('HSET', task_key, 'status', 'scheduled', 'run_at', run_at, 'held', scope)
+  rcall('HSET', task_key, 'status', 'scheduled', 'run_at', run_at, 'held', scope,
+        'held_by', kind or '')
   emit(events, events_maxlen, id, 'scheduled')
 end
 
 -- Bring back up to n tasks held for `scope` (a concurrency slot came free), at their
 -- old places in line. Ids no longer held there (cancelled, run now) are dropped.
-local function unhold(base, pending, scope, n, band_width, events, events_maxlen)
-  local key, scheduled, moved = base .. 'held:' .. scope, base .. 'scheduled', 0
-  while moved < n do
-    local ids = rcall('ZRANGE', key, 0, n - moved - 1)
+local function unhold(base, pending, scope, n, band_width, events, events_maxlen, only)
+  local key, scheduled, moved, from = base .. 'held:' .. scope, base .. 'scheduled', 0, 0
+  local looked = 0
+  while moved < n and looked < n + 1000 do
+    local ids = rcall('ZRANGE', key, from, from + n - moved - 1)
     if #ids == 0 then break end
     for _, id in ipairs(ids) do
-      rcall('ZREM', key, id)
+      looked = looked + 1
       local task_key = base .. 'task:' .. id
-      if rcall('ZSCORE', scheduled, id) and hash_field(task_key, 'held') == scope then
-        rcall('ZREM', scheduled, id)
-        rcall('HDEL', task_key, 'held')
-        to_pending(pending, task_key, id, band_width)
-        emit(events, events_maxlen, id, 'pending')
-        moved = moved + 1
+      local f = rcall('HMGET', task_key, 'held', 'held_by')
+      local is_held = rcall('ZSCORE', scheduled, id) and f[1] == scope
+      if is_held and only and f[2] ~= only then
+        from = from + 1
+      else
+        rcall('ZREM', key, id)
+        if is_held then
+          rcall('ZREM', scheduled, id)
+          rcall('HDEL', task_key, 'held', 'held_by')
+          to_pending(pending, task_key, id, band_width)
+          emit(events, events_maxlen, id, 'pending')
+          moved = moved + 1
+        end
       end
     end
   end
