@@ -34,6 +34,7 @@ class AuditEvent(models.Model):
         LOGIN_UNLOCKED = "login_unlocked", "login unlocked"
         ENQUEUE_WORKFLOW = "enqueue_workflow", "enqueue workflow (API)"
         CANCEL_WORKFLOW = "cancel_workflow", "cancel workflow"
+        SET_LIMIT = "set_limit", "set a flow-control limit"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.CharField(max_length=150, db_index=True)

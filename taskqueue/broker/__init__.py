@@ -7,18 +7,22 @@ Payload). This package's names below are its outside; its modules are its inside
 from .async_broker import AsyncRedisBroker
 from .codec import Payload, Summary
 from .connection import close_client, connect, connect_async
+from .limit_ops import DECLARED, QueueLimits, ScopeLimits
 from .reads import Entry, Page
 from .redis_broker import RedisBroker
 from .server import answers, node_settings, probe
 from .state import QueueCounts
 
 __all__ = [
+    "DECLARED",
     "AsyncRedisBroker",
     "Entry",
     "Page",
     "Payload",
     "QueueCounts",
+    "QueueLimits",
     "RedisBroker",
+    "ScopeLimits",
     "Summary",
     "answers",
     "close_client",

@@ -1,0 +1,64 @@
+"""Flow-control limits as the front ends see them (docs/flow-control.md): read a queue's
+limits and what they hold back, and change them at run time, audited. The API, the
+console and `tq limits` call these; the engine enforces them (broker/limit_ops.py).
+
+A sharded queue's limits are set on each of its sub-queues alike (each enforces them
+on its own share of the tasks: docs/scaling.md), and read from its first."""
+
+from .audit import Actor, record
+from .broker import DECLARED, QueueLimits
+from .client import get_broker
+from .errors import QueueDoesNotExist, ValidationError
+from .limits import Rate, check_concurrency
+from .models import AuditEvent
+from .names import validate_queue_name
+
+__all__ = ["DECLARED", "QueueLimits", "queue_limits", "set_limit"]
+
+
+def _known(queue: str) -> str:
+    if validate_queue_name(queue) not in get_broker().known_queues():
+        raise QueueDoesNotExist(queue)
+    return queue
+
+
+def queue_limits(queue: str) -> QueueLimits:
+    broker = get_broker()
+    return broker.limits(broker.shards.of(_known(queue))[0])
+
+
+def set_limit(
+    actor: Actor,
+    queue: str,
+    task: str | None = None,
+    *,
+    rate: Rate | str | None = DECLARED,
+    concurrency: int | str | None = DECLARED,
+) -> int:
+    """An operator's limit for the queue (task None) or one task name in it: a Rate /
+    a number, None for "no limit", DECLARED to go back to what the code declares.
+    Takes effect at once (held tasks go back in line); returns how many went back."""
+    if task is not None and (not isinstance(task, str) or not 0 < len(task) <= 200):
+        raise ValidationError("task must be a task name of 1 to 200 characters.", field="task")
+    if rate not in (DECLARED, None) and not isinstance(rate, Rate):
+        raise ValidationError(f"rate must be a Rate, None or {DECLARED!r}.", field="rate")
+    if concurrency not in (DECLARED, None):
+        check_concurrency(concurrency)
+    broker = get_broker()
+    moved = sum(
+        broker.set_limit(sub, task, rate=rate, concurrency=concurrency)
+        for sub in broker.shards.of(_known(queue))
+    )
+    detail = {
+        "task": task,
+        "rate": _shown(rate),
+        "burst": rate.burst if isinstance(rate, Rate) else None,
+        "concurrency": concurrency,
+        "released": moved,
+    }
+    record(actor, AuditEvent.Action.SET_LIMIT, queue=queue, count=moved, detail=detail)
+    return moved
+
+
+def _shown(rate: Rate | str | None) -> str | None:
+    return str(rate) if isinstance(rate, Rate) else rate
