@@ -50,6 +50,7 @@ class EnqueueOptions:
     level: int | None = None  # an internal level 0..200 (the django.tasks backend uses it)
     meta: dict = field(default_factory=dict)
     depends_on: Any = ()  # handles or ids of tasks to wait for (docs/workflows.md)
+    tenant: str | None = None  # whose task: fair share in its queue (docs/flow-control.md)
 
 
 def build_task(task, args: list, kwargs: dict, opts: EnqueueOptions) -> NewTask:
@@ -84,6 +85,7 @@ def build_task(task, args: list, kwargs: dict, opts: EnqueueOptions) -> NewTask:
         if opts.idempotency_key is None
         else check.idempotency_key(opts.idempotency_key),
         meta=dumps(opts.meta, what="meta") if opts.meta else "",
+        tenant="" if opts.tenant is None else check.tenant(opts.tenant),
     )
 
 

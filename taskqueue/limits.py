@@ -21,7 +21,7 @@ MAX_PERIOD_MS = 86_400_000  # a day
 MAX_BURST = 10_000
 MAX_CONCURRENCY = 1_000  # the claim reads every holder of a slot: keep it small
 _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+_RATE = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{0,9})\s*([smhd])\s*$")
 _HINT = 'e.g. "100/s", "3/m", "1000/h", "10/30s" (count / [n] unit: s, m, h or d)'
 
 

@@ -5,6 +5,7 @@ field, the bad value and what is allowed. Nothing reaches Redis before these pas
 """
 
 import math
+import re
 from datetime import datetime, timedelta
 
 from .errors import ValidationError
@@ -102,4 +103,21 @@ def idempotency_key(value: object, field: str = "idempotency_key") -> str:
         )
     if not value.isprintable():
         raise ValidationError(f"{field} must not contain control characters.", field=field)
+    return value
+
+
+MAX_TENANT = 100
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$")
+
+
+def tenant(value: object, field: str = "tenant") -> str:
+    """Whose task it is (docs/flow-control.md#tenants): 1 to 100 characters from
+    letters, digits and _ . : @ -, starting with a letter or digit. It names Redis
+    fields and metric labels, so nothing else is allowed."""
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_TENANT or not _TENANT.match(value):
+        raise ValidationError(
+            f"{field} must be 1 to {MAX_TENANT} letters, digits or _ . : @ - (starting with a "
+            f"letter or digit), not {shown(value)}.",
+            field=field,
+        )
     return value

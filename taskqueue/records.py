@@ -32,6 +32,7 @@ class NewTask:
     meta: str = ""
     waiting: bool = False  # a workflow node waiting for its parents (docs/workflows.md)
     notify: str = ""  # JSON [[workflow id, node], ...]: who hears of its changes
+    tenant: str = ""  # whose task it is: fair share within its queue (docs/flow-control.md)
 
 
 class TaskError(NamedTuple):
@@ -102,6 +103,7 @@ class TaskRecord:
     cancel_requested: bool
     progress: Any
     meta: Any
+    tenant: str = ""  # whose task it is (docs/flow-control.md#tenants); '' none
     history: tuple[Attempt, ...] = field(default=())
 
     unreadable: dict[str, str] = field(default_factory=dict)  # field -> why not shown

@@ -22,6 +22,7 @@ def make_task(
     idempotency_key: str = "",
     args: list | None = None,
     name: str = "tests.noop",
+    tenant: str = "",
 ) -> NewTask:
     return NewTask(
         id=task_id or f"task-{next(_ids)}",
@@ -36,6 +37,7 @@ def make_task(
         delay_ms=delay_ms,
         eta_ms=eta_ms,
         idempotency_key=idempotency_key,
+        tenant=tenant,
     )
 
 

@@ -52,7 +52,7 @@ PAYLOAD_FIELDS = Payload._fields
 
 
 def new_task_argv(t: NewTask) -> list:
-    """A new task as enqueue_tasks.lua reads it (14 values; see its header)."""
+    """A new task as enqueue_tasks.lua reads it (15 values; see its header)."""
     timeout = "" if t.timeout is None else t.timeout
     return [
         t.id,
@@ -69,6 +69,7 @@ def new_task_argv(t: NewTask) -> list:
         t.meta,
         "1" if t.waiting else "",
         t.notify,
+        t.tenant,
     ]
 
 
@@ -114,6 +115,7 @@ def task_record(
         cancel_requested=raw.get("cancel_requested") == "1",
         progress=j("progress"),
         meta=j("meta"),
+        tenant=g("tenant"),
         history=_history(read),
         unreadable=read.unreadable,
     )

@@ -8,6 +8,10 @@
         }
     }
 
+OPTIONS["TENANT"] makes every task sent through the backend that tenant's (fair share
+within its queue, docs/flow-control.md#tenants): one backend alias per tenant, e.g.
+`report.using(backend="acme").enqueue()`.
+
 Declaring a task (Django calls validate_task then) registers, under the task's
 module_path, the native task the worker runs (execution.py): tasks must therefore live
 in an installed app's `tasks.py` (or a module listed in TASKQUEUE['IMPORTS']), which
@@ -84,6 +88,7 @@ class RedisTaskBackend(BaseTaskBackend):
             eta=None if task.run_after is None else _aware(task.run_after),
             max_retries=self._option(task, "max_retries", "MAX_RETRIES"),
             meta=meta_of(task, self.alias),
+            tenant=self.options.get("TENANT"),
         )
         timeout = self._option(task, "timeout", "TIMEOUT", unset=DEFAULT)
         if timeout is not DEFAULT:

@@ -25,6 +25,7 @@ from ..worker.options import default_queues
 BACKEND_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "MAX_RETRIES": check.max_retries,
     "TIMEOUT": check.timeout,
+    "TENANT": check.tenant,  # every task sent through this backend is this tenant's
 }
 
 

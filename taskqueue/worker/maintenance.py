@@ -77,8 +77,7 @@ class Maintenance:
     async def sweep(self) -> float:
         """One pass over every queue; returns how long to sleep before the next."""
         if not self.limits_declared:
-            await self.each_queue(self.declare_limits)
-            self.limits_declared = True
+            await self.declare_all_limits()
         waits = await self.each_queue(self.promote_and_reap)
         await self.each_queue(self.advance_workflows)
         if time.monotonic() >= self.next_trim:
@@ -102,6 +101,19 @@ class Maintenance:
         for queue, exc in errors:
             self.warnings.warning(queue, "maintenance of queue %s failed: %s", queue, exc)
         return results
+
+    async def declare_all_limits(self) -> None:
+        """Write the limits of this worker's tasks and settings in each of its queues.
+        Called before the worker claims anything (a claim before would run its tasks
+        unlimited); when Redis is not there yet, the first sweep does it."""
+        await self.each_queue(self.declare_limits)
+        self.limits_declared = True
+
+    async def try_declaring_limits(self) -> None:
+        try:
+            await self.declare_all_limits()
+        except Exception as exc:  # the first sweep tries again
+            log.warning("could not write the flow-control limits yet: %s", exc)
 
     async def declare_limits(self, queue: str) -> None:
         logical = queue.partition("#")[0]  # a sub-queue of a sharded queue: its queue's

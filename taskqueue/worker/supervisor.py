@@ -92,13 +92,13 @@ class Supervisor:
             self.loop.add_signal_handler(sig, self.request_stop)
         await register_when_possible(self.heartbeat)
         self.heartbeat.start()
+        found = schedules(self.periodic)
+        maintenance = Maintenance(self.broker, self.options.queues, found, registry)
+        await maintenance.try_declaring_limits()  # before any child claims (maintenance.py)
         for index in range(self.options.processes):
             self.spawn(index)
-        found = schedules(self.periodic)
         background = [
-            asyncio.create_task(
-                Maintenance(self.broker, self.options.queues, found, registry).run()
-            ),
+            asyncio.create_task(maintenance.run()),
             asyncio.create_task(self.watchdog()),
             asyncio.create_task(archive_loop(self.config.ARCHIVE_INTERVAL)),
         ]

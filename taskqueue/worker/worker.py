@@ -97,7 +97,11 @@ class Worker(Claiming):
         background = [asyncio.create_task(self.acker.run())]
         if self.link is None:
             await self._start_heartbeat()
-            background.append(asyncio.create_task(self._maintain()))
+            maintenance = Maintenance(
+                self.broker, self.options.queues, schedules(self.periodic), self.registry
+            )
+            await maintenance.try_declaring_limits()  # before any claim (maintenance.py)
+            background.append(asyncio.create_task(maintenance.run()))
             background.append(asyncio.create_task(archive_loop(self.config.ARCHIVE_INTERVAL)))
         else:
             background += self.link.attach(self)
@@ -178,10 +182,6 @@ class Worker(Claiming):
                 log.warning(
                     "could not release %d task(s) (their leases will expire): %s", len(held), exc
                 )
-
-    async def _maintain(self) -> None:
-        found = schedules(self.periodic)
-        await Maintenance(self.broker, self.options.queues, found, self.registry).run()
 
     # -- fetching --------------------------------------------------------------------
 

@@ -7,7 +7,14 @@ from taskqueue import task
 
 from .tasks import note
 
-__all__ = ["flow_fragile", "flow_free", "flow_hang", "flow_limited", "flow_queue_task"]
+__all__ = [
+    "fair_job",
+    "flow_fragile",
+    "flow_free",
+    "flow_hang",
+    "flow_limited",
+    "flow_queue_task",
+]
 
 
 def _run(kind: str, tag: str, seconds: float = 0.0) -> str:
@@ -43,3 +50,10 @@ def flow_free(tag: str) -> str:
 def flow_queue_task(tag: str) -> str:
     """In a queue whose own limit the test sets (TASKQUEUE["LIMITS"] or at run time)."""
     return _run("queue", tag)
+
+
+@task(queue="fair")
+def fair_job(tag: str) -> str:
+    """Notes the order in which tenants' tasks start (tests/flow/test_tenants.py)."""
+    note(f"start|fair|{tag}|{time.time():.6f}")
+    return tag

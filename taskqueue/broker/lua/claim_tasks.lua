@@ -51,8 +51,10 @@ local band_width = tonumber(ARGV[8])
 local MAX_PASSED = 50  -- suspects looked past in one call (bounded work)
 local MAX_HELD = 100  -- tasks held back by a limit in one call (bounded work)
 check_keys()
+check(base .. 'fair', 'hash')
 if #damage > 0 then return damaged() end
 if rcall('EXISTS', paused) == 1 then return {0, 0} end
+local fair = rcall('HGET', base .. 'fair', 'on')  -- tenants: the clocks move (common.lua)
 local limits = load_limits(limits_declared, limits_set)
 if limits then
   check_limit_keys(base, limits)
@@ -177,7 +179,7 @@ end
 if #damage > 0 then return damaged() end
 if #ids > 0 then rcall('ZREM', pending, unpack(ids)) end
 for _, add_slot in ipairs(slot_adds) do rcall('ZADD', add_slot[1], now, add_slot[2]) end
-local out, orphans = {passed, stopped}, 0
+local out, orphans, taken = {passed, stopped}, 0, {}
 for _, id in ipairs(ids) do
   local task_key = base .. 'task:' .. id
   if rcall('EXISTS', task_key) == 0 then
@@ -191,6 +193,12 @@ for _, id in ipairs(ids) do
     if limits then rcall('HDEL', task_key, 'held', 'held_by') end
     local f = rcall('HMGET', task_key, 'name', 'args', 'kwargs', 'timeout', 'failures',
                     'max_retries', 'meta', 'lost')
+    if fair then
+      local pos = rcall('HMGET', task_key, 'band', 'seq')
+      local band = whole(pos[1], 100)
+      if band > 200 then band = 100 end
+      taken[band] = math.max(taken[band] or 0, whole(pos[2], 0))
+    end
     out[#out + 1] = id
     out[#out + 1] = attempt
     for j = 1, 8 do out[#out + 1] = f[j] or '' end
@@ -198,4 +206,5 @@ for _, id in ipairs(ids) do
   end
 end
 if orphans > 0 then add(stats, 'orphans', orphans) end
+if fair then advance_clocks(base, pending, band_width, taken) end
 return out

@@ -9,12 +9,13 @@ ARGV[1] base       ARGV[2] now ms ('' = Redis TIME)
 ARGV[3] queue name ARGV[4] idempotency TTL, s
 ARGV[5] wake bound ARGV[6] events MAXLEN
 ARGV[7] band width (priority.BAND_WIDTH: the pending score, common.lua)
-ARGV[8..] 14 values per task: id, band, priority, delay ms, eta ms (0 = none),
+ARGV[8..] 15 values per task: id, band, priority, delay ms, eta ms (0 = none),
           idempotency key ('' = none), name, args JSON, kwargs JSON, max retries,
           timeout s ('' = none), meta JSON ('' = none), waiting ('1': it waits for
           its parents, start_waiting.lua starts it), notify JSON ('' = none:
           the workflows to tell of its changes, common.lua's notify; the first
-          one named owns the task: record field 'workflow')
+          one named owns the task: record field 'workflow'), tenant ('' = none:
+          its place in line is fair across tenants, common.lua's next_seq)
 
 Returns: 2 values per task: its id (the existing task's id when the idempotency key
 was taken) and 1 when created, 0 when it already existed: its idempotency key was
@@ -31,10 +32,11 @@ local events, stats, index, timer, waiting = KEYS[5], KEYS[6], KEYS[7], KEYS[8],
 local base, now, queue_name, idempotency_ttl = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
 local wake_bound, events_maxlen = ARGV[5], ARGV[6]
 local band_width = tonumber(ARGV[7])
-local FIRST_TASK = 8  -- ARGV[8..]: 14 values per task
-local PER_TASK = 14
+local FIRST_TASK = 8  -- ARGV[8..]: 15 values per task
+local PER_TASK = 15
 
 check_keys()
+check(base .. 'fair', 'hash')
 for i = FIRST_TASK, #ARGV, PER_TASK do
   local idem_key = base .. 'idem:' .. ARGV[i + 5]
   if ARGV[i + 5] ~= '' and check(idem_key, 'string') then
@@ -64,7 +66,8 @@ for i = FIRST_TASK, #ARGV, PER_TASK do
   if created == 1 then
     local run_at = now + delay
     if eta > 0 then run_at = eta end
-    local task_seq = rcall('INCR', seq)
+    local tenant = ARGV[i + 14]
+    local task_seq = next_seq(base, seq, pending, band_width, band, tenant)
     local status = 'pending'
     if ARGV[i + 12] == '1' then
       status = 'waiting'
@@ -82,6 +85,7 @@ for i = FIRST_TASK, #ARGV, PER_TASK do
           'args', ARGV[i + 7], 'kwargs', ARGV[i + 8], 'max_retries', ARGV[i + 9],
           'timeout', ARGV[i + 10], 'meta', ARGV[i + 11], 'attempts', 0, 'failures', 0,
           'lost', 0, 'created_at', now, 'run_at', run_at, 'idempotency_key', idem)
+    if tenant ~= '' then rcall('HSET', base .. 'task:' .. id, 'tenant', tenant) end
     if ARGV[i + 13] ~= '' then
       local ok, targets = pcall(cjson.decode, ARGV[i + 13])
       local owner = ''

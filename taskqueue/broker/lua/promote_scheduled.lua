@@ -37,6 +37,7 @@ for _, id in ipairs(due) do
     end
   end
 end
+check(base .. 'fair', 'hash')
 if #damage > 0 then return damaged() end
 for _, id in ipairs(due) do
   local task_key = base .. 'task:' .. id
@@ -45,7 +46,8 @@ for _, id in ipairs(due) do
     if held[id] then  -- back at its old place in line, still marked as held
       rcall('ZREM', base .. 'held:' .. held[id], id)
     else
-      rcall('HSET', task_key, 'seq', rcall('INCR', seq))
+      local f = rcall('HMGET', task_key, 'band', 'tenant')
+      rcall('HSET', task_key, 'seq', next_seq(base, seq, pending, band_width, f[1], f[2]))
     end
     to_pending(pending, task_key, id, band_width)
     emit(events, events_maxlen, id, 'pending')

@@ -31,6 +31,7 @@ check_keys()
 for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
 check_outbox(base)
 check(base .. 'waiting', 'zset')
+check(base .. 'fair', 'hash')
 if #damage > 0 then return damaged() end
 local out, moved = {}, 0
 for i = FIRST_ID, #ARGV do
@@ -46,7 +47,8 @@ for i = FIRST_ID, #ARGV do
       rcall('ZREM', cancelled, id)
     end
     rcall('PERSIST', task_key)
-    rcall('HSET', task_key, 'seq', rcall('INCR', seq), 'failures', 0, 'lost', 0,
+    local f = rcall('HMGET', task_key, 'band', 'tenant')
+    rcall('HSET', task_key, 'seq', next_seq(base, seq, pending, band_width, f[1], f[2]), 'failures', 0, 'lost', 0,
           'cancel_requested', 0, 'run_at', now, 'finished_at', '', 'dead_reason', '')
     if cur[3] == '1' then
       rcall('HSET', task_key, 'status', 'waiting')

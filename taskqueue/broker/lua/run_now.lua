@@ -21,13 +21,15 @@ local task_key = base .. 'task:' .. id
 check_keys()
 check(task_key, 'hash')
 local held = held_scope(base, task_key)
+check(base .. 'fair', 'hash')
 if #damage > 0 then return damaged() end
 local status = rcall('HGET', task_key, 'status')
 if not status then return redis.error_reply('TQ_NOT_FOUND') end
 if status ~= 'scheduled' then return redis.error_reply('TQ_INVALID_TRANSITION ' .. status) end
 rcall('ZREM', scheduled, id)
 unlist_held(base, task_key, id, held)  -- its limits still apply when it is claimed
-rcall('HSET', task_key, 'seq', rcall('INCR', seq), 'run_at', now)
+local f = rcall('HMGET', task_key, 'band', 'tenant')
+rcall('HSET', task_key, 'seq', next_seq(base, seq, pending, band_width, f[1], f[2]), 'run_at', now)
 to_pending(pending, task_key, id, band_width)
 emit(events, events_maxlen, id, 'pending')
 wake_workers(wake, wake_bound, 1)

@@ -257,3 +257,52 @@ local function unlist_held(base, task_key, id, scope)
     rcall('HDEL', task_key, 'held', 'held_by')
   end
 end
+
+-- Fair share across tenants (docs/flow-control.md#tenants): start-time fair queuing
+-- on the pending score. A queue that has seen a tenant (base .. 'fair', field 'on')
+-- keeps, per priority band, a virtual clock ('v:<band>': just before the seq at the
+-- head of that band's line, advanced by the claims) and each tenant's last position
+-- ('t:<band>:<tenant>'; tasks without a tenant form the lane ''). A task's seq is
+-- max(clock, its tenant's last) + 1, so the tenants' tasks interleave one by one
+-- whatever their backlogs: a tenant with 100,000 waiting costs a newcomer one turn,
+-- not 100,000. Priority bands still come strictly first. A queue that never saw a
+-- tenant keeps the plain FIFO counter. Callers check base .. 'fair' (a hash) first.
+local function band_head_seq(pending_key, band, band_width)
+  local low = string.format('%.0f', band * band_width)
+  local high = string.format('%.0f', (band + 1) * band_width - 1)
+  local head = rcall('ZRANGEBYSCORE', pending_key, low, high, 'WITHSCORES', 'LIMIT', 0, 1)
+  if head[2] then return tonumber(head[2]) % band_width end
+  return nil
+end
+
+local function next_seq(base, seq_key, pending_key, band_width, band, tenant)
+  local fair = base .. 'fair'
+  tenant = tenant or ''
+  if not rcall('HGET', fair, 'on') then
+    if tenant == '' then return rcall('INCR', seq_key) end
+    rcall('HSET', fair, 'on', 1)
+  end
+  band = whole(band, 100)
+  if band > 200 then band = 100 end
+  local counter = whole(rcall('GET', seq_key), 0)
+  local clock = tonumber(rcall('HGET', fair, 'v:' .. band))
+  if not clock then
+    clock = (band_head_seq(pending_key, band, band_width) or (counter + 1)) - 1
+  end
+  local lane = 't:' .. band .. ':' .. tenant
+  local last = tonumber(rcall('HGET', fair, lane))
+  if not last then last = tenant == '' and counter or 0 end  -- '' holds the old line
+  local seq = math.max(clock, last) + 1
+  rcall('HSET', fair, lane, string.format('%.0f', seq), 'v:' .. band, string.format('%.0f', clock))
+  return seq
+end
+
+-- After a claim took tasks (seq by band), move each band's clock up to its new head.
+local function advance_clocks(base, pending_key, band_width, taken)
+  local fair = base .. 'fair'
+  for band, seq in pairs(taken) do
+    local clock = tonumber(rcall('HGET', fair, 'v:' .. band)) or 0
+    local head = band_head_seq(pending_key, band, band_width)
+    rcall('HSET', fair, 'v:' .. band, string.format('%.0f', math.max(clock, head and head - 1 or seq)))
+  end
+end
