@@ -13,6 +13,7 @@ from taskqueue.status import WorkflowStatus
 from .enqueue import MAX_IDEMPOTENCY_KEY
 from .openapi_helpers import STATUSES, ref
 from .openapi_schemas import schemas
+from .views.limits import MAX_TASK_NAME
 from .views.workflows import MAX_OFFSET
 
 JSON = "application/json"
@@ -236,6 +237,39 @@ def queue_paths() -> dict:
                               {200: ("How many were deleted.", ref("Purged"))}, ACTION,
                               scope="operate", parameters=name)
         },
+        "/queues/{name}/limits": limit_operations(name),
+    }  # fmt: skip
+
+
+def limit_operations(name: list) -> dict:
+    changed = {
+        200: (
+            "The scope's limits now, and how many held tasks went back in line.",
+            ref("LimitChange"),
+        )
+    }
+    task = query(
+        "task",
+        {"type": "string", "minLength": 1, "maxLength": MAX_TASK_NAME},
+        "A task name's limits; absent: the queue's own.",
+    )
+    example = {"task": "emails.send", "rate": "100/m", "burst": 10, "concurrency": None}
+    return {
+        "get": operation("The queue's flow-control limits and what they hold back",
+                         {200: ("The limits.", ref("QueueLimits"))}, (401, 403, 404, 422, 503),
+                         scope="read", parameters=name),
+        "put": operation(
+            "Set an operator's limits for the queue or one task name in it", changed,
+            (*WRITE_BODY, 404), scope="operate", parameters=name,
+            requestBody=body(ref("LimitRequest"), example),
+            description=("Each kind explicitly: a key absent goes back to the declared "
+                         "value, null is no limit, a value sets it. Audited (set_limit)."),
+        ),
+        "delete": operation(
+            "Put both kinds of limit back to the declared ones", changed,
+            (401, 403, 404, 415, 422, 503), scope="operate", parameters=[*name, task],
+            description="Audited (set_limit).",
+        ),
     }  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 """The component schemas of the OpenAPI document (see openapi.py)."""
 
+from taskqueue.limits import MAX_BURST, MAX_CONCURRENCY
 from taskqueue.options import MAX_DELAY_SECONDS, MAX_RETRIES_LIMIT
 from taskqueue.priority import MAX_PRIORITY, MIN_PRIORITY
 from taskqueue.workflows.graph import MAX_KEY
@@ -8,9 +9,11 @@ from taskqueue.workflows.submit import MAX_NAME as MAX_WORKFLOW_NAME
 from .enqueue import MAX_DEPENDS_ON, MAX_NAME, MAX_TASK_ID, OPTION_FIELDS
 from .openapi_helpers import ANY, NULLABLE_TIME, STATUSES, nullable, obj, ref
 from .serializers import COUNTED
+from .views.limits import MAX_RATE_TEXT, MAX_TASK_NAME
 
 INT = {"type": "integer"}
 STR = {"type": "string"}
+BOOL = {"type": "boolean"}
 STRINGS = {"type": "array", "items": STR}
 DAMAGED_RECORDS = {**STRINGS, "description": "Keys of records skipped: not hashes."}
 
@@ -116,9 +119,58 @@ def queue() -> dict:
             "stats": {"type": "object", "additionalProperties": INT},
             "throughput": throughput, "oldest_pending_age_s": nullable("number"),
             "per_minute": per_minute, "damaged": damaged,
+            "limits": obj({"limited": BOOL, "held": INT, "throttled": BOOL}) | {"description": (
+                "Flow control: any limit in force, the tasks held back, whether one of "
+                "the limits lets nothing start now (GET /queues/{name}/limits has them)."
+            )},
         },
         optional=("per_minute",),
     )  # fmt: skip
+
+
+RATE = {"type": ["string", "null"], "description": 'e.g. "100/s", "3/m", "10/30s"; null: none.'}
+BURST = {"type": ["integer", "null"], "description": "Tasks at once after a quiet spell."}
+CONCURRENCY = {"type": ["integer", "null"], "description": "Tasks running at once; null: none."}
+
+
+def limit_scope() -> dict:
+    kinds = {"rate": RATE, "burst": BURST, "concurrency": CONCURRENCY}
+    override = obj(kinds, optional=tuple(kinds), extra=False) | {
+        "type": ["object", "null"],
+        "description": (
+            "The operator's limits: null when none is set; else a kind present is the "
+            "operator's (null: no limit) and a kind absent follows the declared one."
+        ),
+    }
+    return obj(
+        kinds | {
+            "declared": obj(kinds) | {"description": "What the code and settings declare."},
+            "override": override, "held": INT, "running": INT, "throttled": BOOL,
+        }
+    )  # fmt: skip
+
+
+def limit_schemas() -> dict:
+    scopes = {"type": "object", "additionalProperties": ref("LimitScope")}
+    own = {"oneOf": [ref("LimitScope"), {"type": "null"}]}
+    task = {"type": "string", "minLength": 1, "maxLength": MAX_TASK_NAME}
+    request = {
+        "task": task | {"description": "A task name's limits; absent: the queue's own."},
+        "rate": {"type": ["string", "null"], "maxLength": MAX_RATE_TEXT,
+                 "description": 'e.g. "100/s"; null: no rate limit; absent: the declared one.'},
+        "burst": {"type": "integer", "minimum": 1, "maximum": MAX_BURST,
+                  "description": "Only with a rate; default 1."},
+        "concurrency": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CONCURRENCY,
+                        "description": "null: no concurrency limit; absent: the declared one."},
+    }  # fmt: skip
+    return {
+        "LimitScope": limit_scope(),
+        "QueueLimits": obj({"queue": STR, "limits": obj({"queue": own, "tasks": scopes}),
+                            "held": INT}),
+        "LimitRequest": obj(request, optional=tuple(request), extra=False),
+        "LimitChange": obj({"queue": STR, "task": nullable("string"), "limits": ref("LimitScope"),
+                            "released": INT}),
+    }  # fmt: skip
 
 
 def worker() -> dict:
@@ -230,4 +282,4 @@ def schemas() -> dict:
         "Health": obj({"status": {"type": "string", "enum": ["ok", "unavailable"]},
                        "reasons": STRINGS, "workers": worker_counts,
                        "unserved_queues": STRINGS}),
-    } | workflow_schemas()  # fmt: skip
+    } | workflow_schemas() | limit_schemas()  # fmt: skip

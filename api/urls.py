@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
 from .routing import not_found, route
-from .views import dlq, docs, health, metrics, queues, tasks, workers, workflows
+from .views import dlq, docs, health, limits, metrics, queues, tasks, workers, workflows
 
 app_name = "api"
 urlpatterns = [
@@ -27,6 +27,11 @@ urlpatterns = [
     path("queues/<str:name>/pause", route(POST=queues.pause), name="queue-pause"),
     path("queues/<str:name>/resume", route(POST=queues.resume), name="queue-resume"),
     path("queues/<str:name>/purge", route(POST=queues.purge), name="queue-purge"),
+    path(
+        "queues/<str:name>/limits",
+        route(GET=limits.limits, PUT=limits.set_limits, DELETE=limits.clear_limits),
+        name="queue-limits",
+    ),
     path("dlq", route(GET=dlq.list_dead), name="dlq"),
     path("dlq/requeue", route(POST=dlq.requeue), name="dlq-requeue"),
     path("dlq/purge", route(POST=dlq.purge), name="dlq-purge"),

@@ -1,6 +1,6 @@
-"""/queues: summaries, pause, resume and purge."""
+"""/queues: summaries (with their limits' state), pause, resume and purge."""
 
-from taskqueue import inspect, services
+from taskqueue import flow, inspect, services
 from taskqueue.names import validate_queue_name
 
 from ..routing import requires
@@ -20,12 +20,17 @@ def known_queue(name: str, principal) -> str:
 @requires("read")
 def list_queues(request, principal):
     names = principal.queues.visible(inspect.queues())
-    return ok({"items": [queue_dict(inspect.queue_summary(q)) for q in names]})
+    return ok({"items": [_queue(q) for q in names]})
 
 
 @requires("read")
 def queue_detail(request, principal, name: str):
-    return ok(queue_dict(inspect.queue_summary(known_queue(name, principal)), per_minute=True))
+    return ok(_queue(known_queue(name, principal), per_minute=True))
+
+
+def _queue(name: str, *, per_minute: bool = False) -> dict:
+    summary, limits = inspect.queue_summary(name), flow.queue_limits(name)
+    return queue_dict(summary, limits, per_minute=per_minute)
 
 
 @requires("operate")

@@ -8,24 +8,28 @@ so each is validated and audited (source "cli", actor --user or the OS user).
                     [--to-queue Q] [--dry-run]
     tq purge-dead   (--ids ID ... | --queue Q --name N --exception E | --all) [--dry-run]
     tq workflow show ID | list [--status S] [--limit N] | cancel ID   (workflow_cli.py)
+    tq limits show QUEUE | clear QUEUE [--task NAME]                  (limits_cli.py)
+    tq limits set QUEUE [--task NAME] [--rate R [--burst N] | --no-rate]
+                        [--concurrency N | --no-concurrency]
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
 from taskqueue import services
 from taskqueue.inspect import TaskFilter
-from taskqueue.management import workflow_cli
+from taskqueue.management import limits_cli, workflow_cli
 from taskqueue.management.cli import add_user_option, cli_actor, engine_errors
 
 TASK_ACTIONS = ("cancel", "retry", "delete")
 QUEUE_ACTIONS = ("pause", "resume", "purge")
 DEAD_ACTIONS = ("requeue-dead", "purge-dead")
+SUBCOMMANDS = {"workflow": workflow_cli, "limits": limits_cli}  # each with its own actions
 
 
 class Command(BaseCommand):
     help = (
         "Act on tasks and queues (cancel, retry, delete, pause, purge, requeue dead letters); "
-        "show, list and cancel workflows."
+        "show, list and cancel workflows; show, set and clear flow-control limits."
     )
 
     def add_arguments(self, parser):
@@ -44,6 +48,7 @@ class Command(BaseCommand):
         for name in DEAD_ACTIONS:
             self._add_dead_action(sub, name)
         workflow_cli.add_workflow_parser(sub)
+        limits_cli.add_limits_parser(sub)
 
     def _add_dead_action(self, sub, name: str) -> None:
         p = sub.add_parser(name, help=f"{name.split('-')[0]} dead letters by ids or a filter")
@@ -58,9 +63,9 @@ class Command(BaseCommand):
         add_user_option(p)
 
     def handle(self, *args, action: str, user: str | None = None, **options):
-        if action == "workflow":  # its reads need no actor (nor the database)
+        if action in SUBCOMMANDS:  # their reads need no actor (nor the database)
             with engine_errors():
-                self.stdout.write(workflow_cli.run(options, user))
+                self.stdout.write(SUBCOMMANDS[action].run(options, user))
             return
         actor = cli_actor(user)
         with engine_errors():
