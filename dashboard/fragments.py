@@ -4,27 +4,76 @@ WebSocket relay render, and what each one needs.
 A page marks each live element with `data-live="<kind>:<key>"` (and an id built from
 the domain id: `queue-<name>`, `task-<id>`). The browser sends those markers to the
 WebSocket; the relay re-renders an element when an event concerns it and pushes the
-HTML, which htmx swaps by id. Rendering reads only through taskqueue.inspect.
+HTML, which htmx swaps by id. Rendering reads only through taskqueue.inspect (and a
+queue's flow-control limits through taskqueue.flow.queue_limits).
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from types import SimpleNamespace
 
 from django.template.loader import render_to_string
 
-from taskqueue import inspect
-from taskqueue.errors import TaskDoesNotExist
+from taskqueue import flow, inspect
+from taskqueue.errors import QueueDoesNotExist, TaskDoesNotExist
+from taskqueue.flow import QueueLimits
+from taskqueue.registry import registry
 from taskqueue.workers import LOST_AFTER_S
 
 from . import workflow_fragments as wf
 from .charts import minute_chart
 
 
-def queue_card(name: str) -> SimpleNamespace:
+def queue_limits(name: str) -> QueueLimits | None:
+    """The queue's flow-control limits and what they hold back: one read (None for a
+    queue that is not there)."""
+    try:
+        return flow.queue_limits(name)
+    except QueueDoesNotExist:
+        return None
+
+
+def limits_line(limits: QueueLimits | None) -> SimpleNamespace | None:
+    """What a queue card or header says of the queue's limits, 'limited: 200/s · 3 at
+    once · 1,240 held', and whether it is throttled now (its own limits let no task
+    start, or tasks are held back); None for a queue without limits that holds nothing."""
+    if limits is None or not (limits.limited or limits.held):
+        return None
+    own, parts = limits.own, []
+    if own is not None and own.rate is not None:
+        parts.append(str(own.rate))
+    if own is not None and own.concurrency is not None:
+        parts.append(f"{own.concurrency:,} at once")
+    per_task = sum(1 for s in limits.tasks.values() if s.rate or s.concurrency)
+    if per_task:
+        parts.append(f"{per_task} task limit{'s' if per_task != 1 else ''}")
+    if limits.held:
+        parts.append(f"{limits.held:,} held")
+    throttled = bool(limits.held) or (own is not None and own.throttled)
+    return SimpleNamespace(text=" · ".join(parts), throttled=throttled)
+
+
+def limit_task_names(name: str, limits: QueueLimits | None) -> list[str]:
+    """Task names to offer in the limit form: those with limits, and those this
+    process knows to be declared for the queue."""
+    declared = {t.name for t in registry if t.options.queue == name}
+    return sorted(declared | set(limits.tasks if limits else ()))
+
+
+class QueueCard(SimpleNamespace):
+    """A queue card's data. Its limits are read when the card shows them (the totals
+    use the same cards and never do)."""
+
+    @cached_property
+    def limits(self) -> SimpleNamespace | None:
+        return limits_line(queue_limits(self.name))
+
+
+def queue_card(name: str) -> QueueCard:
     """One queue's summary with its chart, as the overview card shows it."""
     summary = inspect.queue_summary(name)
-    return SimpleNamespace(
+    return QueueCard(
         name=summary.name,
         counts=summary.counts,
         oldest_pending_age_s=summary.oldest_pending_age_s,
@@ -73,11 +122,29 @@ TABS = (
 )
 
 
-def queue_counts(name: str) -> SimpleNamespace:
-    """A queue's counts and its status tabs (status, label, count), for its page header."""
+def queue_counts(name: str, limits: QueueLimits | None = None) -> SimpleNamespace:
+    """A queue's counts, its status tabs (status, label, count) and its limits line, for
+    its page header (`limits` when read already)."""
     counts = inspect.queue_counts(name)
     tabs = [(status, label, getattr(counts, attr)) for status, label, attr in TABS]
-    return SimpleNamespace(name=name, counts=counts, tabs=tabs)
+    line = limits_line(limits if limits is not None else queue_limits(name))
+    return SimpleNamespace(name=name, counts=counts, tabs=tabs, limits=line)
+
+
+def limits_context(name: str, limits: QueueLimits | None = None) -> dict:
+    """The queue page's Limits table: the queue's own limits and each task name's."""
+    limits = limits if limits is not None else queue_limits(name)
+    return {"limits_queue": name, "limit_rows": shown_scopes(limits)}
+
+
+def shown_scopes(limits: QueueLimits | None) -> list:
+    """The scopes the table shows: those with a limit, an operator's value, or tasks
+    held or running (a worker writes an empty limit for each task it knows)."""
+    if limits is None:
+        return []
+    return [
+        s for s in limits.all() if s.rate or s.concurrency or s.overridden or s.held or s.running
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +187,14 @@ KINDS: dict[str, Kind] = {
         lambda name: {"q": queue_counts(name)},
         key="queue",
         on_own_event=True,
+        periodic=True,  # "throttled" comes and goes with time
+    ),
+    "queue-limits": Kind(
+        "dashboard/_limits.html#queue-limits",
+        limits_context,
+        key="queue",
+        on_own_event=True,
+        periodic=True,
     ),
     "task-row": Kind(
         "dashboard/_rows.html#task-row",

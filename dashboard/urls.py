@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import actions, dead_actions, views, workflows
+from . import actions, dead_actions, limit_actions, views, workflows
 
 app_name = "dashboard"
 urlpatterns = [
@@ -9,6 +9,7 @@ urlpatterns = [
     path("queues/<str:name>/pause/", actions.queue_pause, name="queue-pause"),
     path("queues/<str:name>/resume/", actions.queue_resume, name="queue-resume"),
     path("queues/<str:name>/purge/", actions.queue_purge, name="queue-purge"),
+    path("queues/<str:name>/limits/", limit_actions.set_limit, name="queue-limits"),
     path("tasks/", views.tasks, name="tasks"),
     path("tasks/<str:task_id>/", views.task_detail, name="task"),
     path("tasks/<str:task_id>/cancel/", actions.task_cancel, name="task-cancel"),

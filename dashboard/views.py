@@ -93,20 +93,31 @@ def overview(request: HttpRequest) -> HttpResponse:
 @viewer_required
 def queue(request: HttpRequest, name: str) -> HttpResponse:
     visible_queue(request.user, name)
-    status, error = text(request, "status") or Status.PENDING.value, None
+    return queue_page(request, name)
+
+
+def queue_page(request: HttpRequest, name: str, limit_form=None, status: int = 200):
+    """The queue's page (the limit form as posted, with its error, when it was refused:
+    limit_actions.py). Its limits are read once, for the header and the Limits table."""
+    listed, error = text(request, "status") or Status.PENDING.value, None
     try:
-        result = inspect.list_tasks(name, status, cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
+        result = inspect.list_tasks(name, listed, cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
     except ValidationError as exc:
         result, error = empty_page(), str(exc)
+    limits = fragments.queue_limits(name)
     context = {
-        "q": fragments.queue_counts(name),
-        "status": status,
+        "q": fragments.queue_counts(name, limits),
+        **fragments.limits_context(name, limits),
+        "limit_form": limit_form,
+        "limit_tasks": fragments.limit_task_names(name, limits),
+        "status": listed,
         "page": result,
         "error": error,
-        "empty": f"No {status} tasks in {name}.",
+        "empty": f"No {listed} tasks in {name}.",
         **pager_queries(request, result.next_cursor),
     }
-    return page(request, "dashboard/queue.html", context, status=400 if error else 200)
+    status = 400 if error else status
+    return page(request, "dashboard/queue.html", context, status=status)
 
 
 def task_filter(request: HttpRequest) -> TaskFilter:

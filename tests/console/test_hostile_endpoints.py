@@ -39,6 +39,7 @@ QUERY_VALUES = {
 FORM_NAMES = (
     "ids", "action", "scope", "to_queue", "confirm", "confirm_scope", "confirm_ids",
     "confirm_to_queue", "queue", "name", "exception", "next", "shown", "count", "expected",
+    "rate", "burst", "concurrency", "task", "rate_mode", "concurrency_mode", "declared",
 )  # fmt: skip
 FORM_VALUES = {
     "long": "x" * 20_000,
@@ -71,6 +72,7 @@ PAGES = [
 ACTIONS = [
     "queue-pause", "queue-resume", "queue-purge", "task-cancel", "task-retry", "task-run-now",
     "task-delete", "bulk", "dead-requeue", "dead-purge", "workflow-cancel", "workflow-requeue",
+    "queue-limits",
 ]  # fmt: skip
 
 

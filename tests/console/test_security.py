@@ -37,7 +37,7 @@ ACTIONS = [(url, view) for url, view in ALL if getattr(view, "console_action", F
 
 
 def test_the_walk_finds_every_action():
-    assert len(ACTIONS) == 12  # ... and cancel a workflow, requeue a dead task of one
+    assert len(ACTIONS) == 13  # ... and cancel a workflow, requeue a dead task of one
     # overview, queue, tasks, task, scheduled, dead, periodic, workers, and the workflows,
     # a workflow, a workflow's tasks
     assert len(ALL) == len(ACTIONS) + 11
