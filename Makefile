@@ -10,7 +10,7 @@ CLUSTER_SUITES := tests/test_broker_*.py tests/test_keys_and_scripts.py tests/te
 
 .DEFAULT_GOAL := help
 .PHONY: help run test chromium lint format clean bench bench-api test-cluster test-failover bench-scaling \
-	bench-console bench-workflows faults faults-full screenshots
+	bench-console bench-workflows bench-limits faults faults-full screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -85,3 +85,6 @@ bench-console: $(VENV)/.dev-deps ## the console under load: 10 live sessions whi
 
 bench-workflows: $(VENV)/.dev-deps ## a 10,000-member chord and a 1,000-step chain vs independent tasks and Celery (docs/PERFORMANCE.md)
 	$(BIN)/python bench/workflow_bench.py
+
+bench-limits: $(VENV)/.dev-deps ## rate-limit accuracy: 200/s over 60 s with 4 workers, queue and task scope (docs/PERFORMANCE.md#flow-control)
+	$(BIN)/python bench/limits_bench.py

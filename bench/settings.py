@@ -17,4 +17,5 @@ TASKQUEUE = {
     "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6390/0"),
     "PREFIX": "bench",
     "QUEUES": ["default"],
+    "IMPORTS": ["bench.limit_tasks"],  # bench/limits_bench.py's tasks
 }

@@ -259,7 +259,7 @@ def runtime_counts(summed: dict[str, int]) -> Counter:
 
 # -- what a claim answers -----------------------------------------------------------
 
-CLAIMED_FIELDS = 10  # values per task in claim_tasks.lua's reply (after its 2 header values)
+CLAIMED_FIELDS = 10  # values per task in claim_tasks.lua's reply (after its 3 header values)
 
 
 def claimed_tasks(queue: str, reply: list) -> Claim:
@@ -267,10 +267,11 @@ def claimed_tasks(queue: str, reply: list) -> Claim:
     Redis may have written: a field that does not parse never raises here (the tasks
     are already in `active`); it is named in `problem`, and the worker dead-letters the
     task with it (runner.py) instead of running it."""
-    passed, throttled, *flat = reply
+    passed, throttled, next_permit, *flat = reply
     out = Claim()
     out.suspects_passed = int(passed)
     out.throttled = int(throttled)
+    out.next_permit = int(next_permit)
     for i in range(0, len(flat), CLAIMED_FIELDS):
         problems: list[str] = []
         timeout = _field(flat[i + 5], "timeout", _timeout, None, problems)

@@ -238,7 +238,7 @@ class Operations(WorkflowOperations, LimitOperations, GlobalOperations):
     ) -> ScriptCall:
         """Due scheduled tasks -> pending: Promoted."""
         argv = [_now(now), limit, self.config.WAKE_MAX, self.config.EVENTS_MAXLEN, BAND_WIDTH]
-        kinds = ("scheduled", "pending", "seq", "wake", "events", "timer")
+        kinds = ("scheduled", "pending", "seq", "wake", "events", "timer", "limits", "limitset")
         return self._call("promote_scheduled", queue, kinds, argv, _promoted)
 
     @operation

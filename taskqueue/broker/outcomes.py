@@ -73,6 +73,9 @@ class Claim(list[Claimed]):
     # queue's rate limit lets the next task start; -1 the queue's concurrency limit
     # is reached (a slot frees when a running task ends)
     throttled: int = 0
+    # ms until a line of tasks held back by their task's rate gets its next permit
+    # (0: none waits): the worker claims again then, whatever else it waits for
+    next_permit: int = 0
 
 
 class Reaped(NamedTuple):

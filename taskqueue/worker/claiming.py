@@ -16,8 +16,10 @@ suspects over, and the worker then finishes what it holds and comes back for the
 Flow control (docs/flow-control.md): a queue whose rate limit stopped the claim is
 skipped, and left out of the wait for work, until the time the claim named (at most
 THROTTLE_MAX_S, so a limit changed at run time takes effect within a second). A queue
-whose concurrency limit is reached is not skipped: the worker whose task ends claims
-again in the same round trip that reports it, which is when a slot frees.
+holding tasks back for their task's rate is not skipped, but the wait for work ends
+when the next of them may start (`next_permit`). A queue whose concurrency limit is
+reached is not skipped either: the worker whose task ends claims again in the same
+round trip that reports it, which is when a slot frees.
 """
 
 import asyncio
@@ -37,6 +39,7 @@ class Claiming:
 
     claim_warnings: Throttled  # a queue whose claims keep failing: one line in 30 s
     throttled: dict[str, float]  # queue -> time.monotonic() its rate limit allows a task
+    next_permit: float  # time.monotonic() a task held back by its rate may start
 
     async def claim(self, count: int) -> list[Claimed]:
         """Claim up to `count` tasks from the queues in order (see the module's doc)."""
@@ -82,6 +85,8 @@ class Claiming:
         if claimed.throttled > 0:
             wait = min(claimed.throttled / 1000, THROTTLE_MAX_S)
             self.throttled[queue] = time.monotonic() + wait
+        if claimed.next_permit > 0:
+            self.next_permit = min(self.next_permit, time.monotonic() + claimed.next_permit / 1000)
         return claimed
 
     def throttled_for(self, queue: str) -> float:

@@ -10,6 +10,7 @@ failed attempt) and exit 0. A second signal skips the wait.
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import random
 import signal
@@ -63,6 +64,7 @@ class Worker(Claiming):
         self.suspects_waiting = False  # a claim passed over suspects: go idle, then take them
         self.claim_warnings = Throttled(log)  # a queue whose claims keep failing
         self.throttled = {}  # queue -> when its rate limit lets a task start (claiming.py)
+        self.next_permit = math.inf  # when a task held back by its rate may start
         self.started_at = int(time.time() * 1000)
         self.install_signals = True
         self.ready = threading.Event()  # set once the worker is registered and claiming
@@ -268,7 +270,8 @@ class Worker(Claiming):
         queues = self.broker.shards.expand(self.options.queues)
         waits = [w for w in map(self.throttled_for, queues) if w > 0]
         open_queues = [q for q in queues if self.throttled_for(q) == 0]
-        timeout = min([BLOCK_S, *waits])
+        until_permit, self.next_permit = self.next_permit - time.monotonic(), math.inf
+        timeout = min([BLOCK_S, *waits, max(until_permit, 0.001)])
         try:
             if not open_queues:
                 await asyncio.sleep(timeout)

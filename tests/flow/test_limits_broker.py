@@ -99,37 +99,47 @@ def test_a_rate_limit_takes_one_and_holds_the_rest_each_for_its_own_slot(broker,
         assert held_field(redis_client, q, task_id) == SCOPE
 
 
-def test_held_tasks_come_back_at_their_old_place_at_their_slot_and_are_taken(
-    broker, redis_client, q
-):
+def test_held_tasks_are_taken_from_their_line_at_their_slot_in_order(broker, redis_client, q):
+    """A claim takes a rate-held task straight from its line once its permit is due
+    (no wait for maintenance), oldest first, keeping its seq."""
     declare(broker, rate=Rate(10, 1000, 1))
     lim = enqueue(broker, *limited(5), now=NOW)
     seqs = {i: seq_of(redis_client, q, i) for i in lim}
-    old_scores = {i: redis_client.zscore(q.pending, i) for i in lim}
     claim(broker)
     for k in range(1, 5):
         at = NOW + k * T
-        assert broker.promote("default", now=at - 1).count == 0
-        assert broker.promote("default", now=at).count == 1
-        assert pending_ids(redis_client, q) == [lim[k]]
-        assert redis_client.zscore(q.pending, lim[k]) == old_scores[lim[k]]
-        assert seq_of(redis_client, q, lim[k]) == seqs[lim[k]]
-        assert lim[k] not in held_ids(redis_client, q)
+        early = claim(broker, now=at - 1)
+        assert ids_of(early) == [] and early.next_permit == 1
         got = claim(broker, now=at)
         assert ids_of(got) == [lim[k]]
         assert broker.get("default", lim[k]).status == Status.PROCESSING
+        assert seq_of(redis_client, q, lim[k]) == seqs[lim[k]]
+        assert lim[k] not in held_ids(redis_client, q)
         assert held_field(redis_client, q, lim[k]) is None
     assert scheduled_at(redis_client, q) == {}
 
 
-def test_a_promoted_held_task_goes_ahead_of_tasks_enqueued_after_it(broker, redis_client, q):
+def test_maintenance_leaves_a_rate_held_task_in_its_line(broker, redis_client, q):
+    """Its slot came and no claim took it: it stays held (the next claim takes it first),
+    due again a minute later as a safety net, and goes ahead of tasks enqueued after it."""
     declare(broker, rate=Rate(10, 1000, 1))
     _, second = enqueue(broker, *limited(2), now=NOW)
     claim(broker)
     later = enqueue(broker, *free(2), now=NOW + 50)
-    broker.promote("default", now=NOW + T)
-    assert pending_ids(redis_client, q) == [second, *later]
+    assert broker.promote("default", now=NOW + T).count == 0
+    assert held_ids(redis_client, q) == [second]
+    assert scheduled_at(redis_client, q)[second] == NOW + T + 60_000
     assert ids_of(claim(broker, 1, now=NOW + T)) == [second]
+    assert pending_ids(redis_client, q) == later
+
+
+def test_maintenance_brings_back_a_task_whose_rate_was_removed(broker, redis_client, q):
+    declare(broker, rate=Rate(10, 1000, 1))
+    _, second = enqueue(broker, *limited(2), now=NOW)
+    claim(broker)
+    redis_client.hdel(q.limits, f"rate:{SCOPE}")  # gone without a set_limit
+    assert broker.promote("default", now=NOW + T).count == 1
+    assert pending_ids(redis_client, q) == [second]
 
 
 def test_a_new_task_goes_behind_the_held_ones_with_the_slot_after_the_last(broker, redis_client, q):

@@ -27,8 +27,9 @@ ARGV[8] band width (priority.BAND_WIDTH: where a held task goes back in line)
 
 Returns: the suspects passed over (0 in mode ''), then why the claim stopped short: 0
 (it did not), the ms until the queue's rate limit lets the next task start (> 0),
-or -1 (the queue's concurrency limit is reached: wait for a slot), then 10 values
-per claimed task: id,
+or -1 (the queue's concurrency limit is reached: wait for a slot), then the ms until
+the rate of a line of held tasks lets the next of them start (0: none waits), then 10
+values per claimed task: id,
 attempt, name, args JSON, kwargs JSON, timeout s ('' = none), failures so far, max
 retries, meta JSON, leases lost so far. Nothing
 is claimed when the queue is paused or empty. An id whose record is missing is dropped
@@ -53,7 +54,7 @@ local MAX_HELD = 100  -- tasks held back by a limit in one call (bounded work)
 check_keys()
 check(base .. 'fair', 'hash')
 if #damage > 0 then return damaged() end
-if rcall('EXISTS', paused) == 1 then return {0, 0} end
+if rcall('EXISTS', paused) == 1 then return {0, 0, 0} end
 local fair = rcall('HGET', base .. 'fair', 'on')  -- tenants: the clocks move (common.lua)
 local limits = load_limits(limits_declared, limits_set)
 if limits then
@@ -102,11 +103,16 @@ local function select_plain()
   return ids
 end
 
--- With limits: candidates in line order; a task whose own limit is reached is held back
--- (applied after the damage check, with the GCRA state), a queue-scope limit stops the
--- claim. Returns the ids to take, the holds, the slots to add and why it stopped.
+-- With limits: first the lines of tasks a rate held back, oldest first, while their
+-- rate allows (so a due slot does not wait for maintenance to bring its task back);
+-- then the pending candidates in line order, where a task whose own limit is reached
+-- is held back. A queue-scope limit stops the claim. Holds and the GCRA state are
+-- written after the damage check. Returns the ids to take (those from a held line are
+-- in `from_held`), the slots to add, why it stopped, and the ms until the next permit
+-- of a held line (0: none waits).
 local function select_limited()
-  local ids, holds, slot_adds, stopped = {}, {}, {}, 0
+  local ids, holds, slot_adds, stopped, next_permit = {}, {}, {}, 0, 0
+  local from_held, looked = {}, {}
   local gcra = gcra_state(base)
   local live = {}
   for scope, n in pairs(limits.concs) do
@@ -116,6 +122,52 @@ local function select_limited()
     end
   end
   local q_rate, q_conc = limits.rates['queue'], limits.concs['queue']
+
+  local function queue_allows()
+    if q_conc and live['queue'] >= q_conc then
+      stopped = -1
+    elseif q_rate and rate_ready_at(gcra, 'queue', q_rate, now) > now then
+      stopped = math.max(1, math.ceil(rate_ready_at(gcra, 'queue', q_rate, now) - now))
+    end
+    return stopped == 0
+  end
+
+  local function admit(id, scope, rate)
+    ids[#ids + 1] = id
+    if rate then rate_take(gcra, scope, rate, now) end
+    if q_rate then rate_take(gcra, 'queue', q_rate, now) end
+    for _, s in ipairs({scope, 'queue'}) do
+      if limits.concs[s] then
+        live[s] = live[s] + 1
+        slot_adds[#slot_adds + 1] = {base .. 'slots:' .. s, id}
+      end
+    end
+  end
+
+  for scope, rate in pairs(limits.rates) do
+    if scope ~= 'queue' then
+      local conc, key = limits.concs[scope], base .. 'held:' .. scope
+      for _, id in ipairs(rcall('ZRANGE', key, 0, max_tasks - 1)) do
+        local ready = rate_ready_at(gcra, scope, rate, now)
+        if ready > now then
+          next_permit = next_permit > 0 and math.min(next_permit, ready - now) or ready - now
+          break
+        end
+        if #ids >= max_tasks or (conc and live[scope] >= conc) or not queue_allows() then break end
+        local task_key = base .. 'task:' .. id
+        if check(task_key, 'hash') then
+          local f = rcall('HMGET', task_key, 'held', 'lost')
+          if (tonumber(f[2]) or 0) > 0 then break end  -- a suspect: the line's path
+          looked[#looked + 1] = {key, id}
+          if f[1] == scope and rcall('ZSCORE', base .. 'scheduled', id) then
+            from_held[#from_held + 1] = id
+            admit(id, scope, rate)
+          end
+        end
+      end
+    end
+  end
+
   local from, last = 0, max_tasks + MAX_PASSED + MAX_HELD - 1
   while #ids < max_tasks and from <= last and not taken_alone and stopped == 0 do
     local to = math.min(from + max_tasks - #ids - 1, last)
@@ -128,12 +180,7 @@ local function select_limited()
         local f = rcall('HMGET', task_key, 'name', 'lost', 'held')
         local scope = 'task:' .. (f[1] or '')
         local rate, conc = limits.rates[scope], limits.concs[scope]
-        if q_conc and live['queue'] >= q_conc then
-          stopped = -1
-        elseif q_rate and rate_ready_at(gcra, 'queue', q_rate, now) > now then
-          stopped = math.max(1, math.ceil(rate_ready_at(gcra, 'queue', q_rate, now) - now))
-        end
-        if stopped ~= 0 then break end
+        if not queue_allows() then break end
         if not suspect_allows(ids, tonumber(f[2]) or 0) then
           -- passed over, left in place
         elseif conc and live[scope] >= conc then
@@ -145,41 +192,39 @@ local function select_limited()
                          or rate_ready_at(gcra, scope, rate, now) > now) then
           holds[#holds + 1] = {id, task_key, scope, rate_slot(gcra, scope, rate, now), 'rate'}
         else
-          ids[#ids + 1] = id
-          if rate then rate_take(gcra, scope, rate, now) end
-          if q_rate then rate_take(gcra, 'queue', q_rate, now) end
-          for _, s in ipairs({scope, 'queue'}) do
-            if limits.concs[s] then
-              live[s] = live[s] + 1
-              slot_adds[#slot_adds + 1] = {base .. 'slots:' .. s, id}
-            end
-          end
+          admit(id, scope, rate)
         end
         if taken_alone or #holds >= MAX_HELD or #ids >= max_tasks then break end
       end
     end
     if #holds >= MAX_HELD then break end
   end
-  if #damage > 0 then return ids, {}, {}, 0 end
+  if #damage > 0 then return ids, {}, 0, 0 end
+  for _, h in ipairs(holds) do  -- a line just made waits for its next permit too
+    local rate = h[5] == 'rate' and limits.rates[h[3]]
+    local wait = rate and rate_ready_at(gcra, h[3], rate, now) - now or 0
+    if wait > 0 then next_permit = next_permit > 0 and math.min(next_permit, wait) or wait end
+  end
   gcra_save(gcra)
   for _, h in ipairs(holds) do
     hold(base, pending, h[1], h[2], h[3], h[4], events, events_maxlen, h[5])
   end
   if #holds > 0 then arm_timer(base .. 'timer') end
-  return ids, holds, slot_adds, stopped
+  for _, l in ipairs(looked) do rcall('ZREM', l[1], l[2]) end
+  for _, id in ipairs(from_held) do rcall('ZREM', base .. 'scheduled', id) end
+  return ids, slot_adds, stopped, math.ceil(next_permit)
 end
 
-local ids, slot_adds, stopped = nil, {}, 0
+local ids, slot_adds, stopped, next_permit = nil, {}, 0, 0
 if limits then
-  local _
-  ids, _, slot_adds, stopped = select_limited()
+  ids, slot_adds, stopped, next_permit = select_limited()
 else
   ids = select_plain()
 end
 if #damage > 0 then return damaged() end
 if #ids > 0 then rcall('ZREM', pending, unpack(ids)) end
 for _, add_slot in ipairs(slot_adds) do rcall('ZADD', add_slot[1], now, add_slot[2]) end
-local out, orphans, taken = {passed, stopped}, 0, {}
+local out, orphans, taken = {passed, stopped, next_permit}, 0, {}
 for _, id in ipairs(ids) do
   local task_key = base .. 'task:' .. id
   if rcall('EXISTS', task_key) == 0 then

@@ -1,10 +1,13 @@
 --[[ promote_scheduled: move due scheduled tasks (delays, retry backoff) to pending.
 Bounded; safe for any number of workers to run at once. A task that a limit held back
 (record field 'held', includes/limits.lua) goes back to its old place in line; the
-field stays, so the claim knows it already waited its turn.
+field stays, so the claim knows it already waited its turn. Except a task held back by
+a rate that still applies: the claims take those straight from their line, in order,
+so it stays there (due again HELD_RECHECK_MS later, a safety net).
 
 KEYS[1] scheduled  KEYS[2] pending  KEYS[3] seq  KEYS[4] wake  KEYS[5] events
 KEYS[6] timer (only checked: maintenance BLPOPs it between sweeps)
+KEYS[7] limits  KEYS[8] limitset (the limits' configuration, includes/limits.lua)
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] limit  ARGV[4] wake bound
 ARGV[5] events MAXLEN
@@ -16,9 +19,11 @@ and nothing changed (common.lua).
 Errors: none.
 ]]
 --- @include "common"
+--- @include "limits"
 
 local scheduled, pending, seq, wake, events = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local timer = KEYS[6]  -- only checked (check_keys goes through every KEYS)
+local limits_declared, limits_set = KEYS[7], KEYS[8]
 local base, now, limit, wake_bound = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
 local events_maxlen = ARGV[5]
 local band_width = tonumber(ARGV[6])
@@ -39,10 +44,18 @@ for _, id in ipairs(due) do
 end
 check(base .. 'fair', 'hash')
 if #damage > 0 then return damaged() end
+local limits = load_limits(limits_declared, limits_set)
+local rates = limits and limits.rates or {}
+local promoted = 0
 for _, id in ipairs(due) do
   local task_key = base .. 'task:' .. id
-  rcall('ZREM', scheduled, id)
-  if rcall('EXISTS', task_key) == 1 then
+  if held[id] and rates[held[id]] and rcall('HGET', task_key, 'held_by') == 'rate' then
+    rcall('ZADD', scheduled, now + HELD_RECHECK_MS, id)  -- still in its line
+  elseif rcall('EXISTS', task_key) == 0 then
+    rcall('ZREM', scheduled, id)
+  else
+    rcall('ZREM', scheduled, id)
+    promoted = promoted + 1
     if held[id] then  -- back at its old place in line, still marked as held
       rcall('ZREM', base .. 'held:' .. held[id], id)
     else
@@ -53,8 +66,8 @@ for _, id in ipairs(due) do
     emit(events, events_maxlen, id, 'pending')
   end
 end
-wake_workers(wake, wake_bound, #due)
+wake_workers(wake, wake_bound, promoted)
 local first = rcall('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
 local next_due = -1
 if first[2] then next_due = tonumber(first[2]) end
-return {#due, next_due, now}
+return {promoted, next_due, now}

@@ -8,7 +8,8 @@ code and settings declare, rewritten by every worker at start) and base .. 'limi
 
 Rate limits are GCRA (one timestamp per limit, no token keys): with T = period / count
 and tau = (burst - 1) * T, a task may start at `now` when max(tat, now) <= now + tau,
-and starting it sets tat = max(tat, now) + T. State: base .. 'gcra', fields
+and starting it sets tat = max(tat, now) + T; except that a tat at most MAX_SLACK_MS
+behind now is kept rather than reset to now, so late claims do not lower the rate. State: base .. 'gcra', fields
 'tat:<scope>' and 'hz:<scope>' (the slot given to the last task held back).
 
 Concurrency limits count the holders in base .. 'slots:<scope>' (a ZSET of task ids)
@@ -27,6 +28,10 @@ old place in line. A queue-scope limit holds nothing back: the claim stops and s
 until when (rate) or that it waits for a slot (concurrency).
 ]]
 local HELD_RECHECK_MS = 60000
+-- A claim that comes a little after a permit was due (the worker's wake-up, a round
+-- trip) does not lose that time: the schedule may lag by up to this much and catch
+-- up (at most 0.9 of an interval, so a burst never grows by a task).
+local MAX_SLACK_MS = 20
 -- The bounds limits.py enforces, again here: Redis contents are not trusted.
 local MAX_COUNT, MAX_PERIOD_MS, MAX_BURST, MAX_CONCURRENCY = 1000000, 86400000, 10000, 1000
 
@@ -46,7 +51,7 @@ local function load_limits(declared_key, set_key)
       if count and count > 0 and count <= MAX_COUNT and period > 0 and period <= MAX_PERIOD_MS
          and burst > 0 and burst <= MAX_BURST then
         local t = period / count
-        rates[scope] = {t = t, tau = (burst - 1) * t}
+        rates[scope] = {t = t, tau = (burst - 1) * t, slack = math.min(0.9 * t, MAX_SLACK_MS)}
         any = true
       end
     elseif kind == 'conc' then
@@ -87,13 +92,21 @@ local function gcra_save(state)
   end
 end
 
+-- Where the rate's schedule stands: its theoretical arrival time, or now after a quiet
+-- spell; a schedule lagging by at most the slack keeps its place (it catches up).
+local function rate_schedule(state, scope, rate, now)
+  local tat = gcra_get(state, 'tat:' .. scope)
+  if tat >= now - rate.slack then return tat end
+  return now
+end
+
 -- The earliest time a task of this rate may start (<= now: it may start now).
 local function rate_ready_at(state, scope, rate, now)
-  return math.max(gcra_get(state, 'tat:' .. scope), now) - rate.tau
+  return rate_schedule(state, scope, rate, now) - rate.tau
 end
 
 local function rate_take(state, scope, rate, now)
-  gcra_set(state, 'tat:' .. scope, math.max(gcra_get(state, 'tat:' .. scope), now) + rate.t)
+  gcra_set(state, 'tat:' .. scope, rate_schedule(state, scope, rate, now) + rate.t)
 end
 
 -- The slot for the next task held back by this rate: after the last one held (hz).
