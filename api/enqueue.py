@@ -16,7 +16,7 @@ from taskqueue import options
 
 from .errors import ApiError, invalid
 
-OPTION_FIELDS = ("queue", "priority", "delay_seconds", "eta", "max_retries")
+OPTION_FIELDS = ("queue", "priority", "delay_seconds", "eta", "max_retries", "tenant")
 FIELDS = ("task", "args", "kwargs", *OPTION_FIELDS, "depends_on")
 MAX_NAME = 200
 MAX_IDEMPOTENCY_KEY = 150  # the engine allows 200; the API adds 'api:<user id>:'
@@ -63,7 +63,7 @@ def parse_options(body: dict) -> dict:
     """The engine's enqueue options for the OPTION_FIELDS present in `body`."""
     options = {
         name: body[name]
-        for name in ("queue", "priority", "max_retries")
+        for name in ("queue", "priority", "max_retries", "tenant")
         if body.get(name) is not None
     }
     return options | _when(body)

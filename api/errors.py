@@ -13,6 +13,7 @@ from taskqueue.errors import (
     DamagedKey,
     InvalidTransition,
     QueueDoesNotExist,
+    QuotaExceeded,
     TaskDoesNotExist,
     TaskNotFound,
     TaskQueueError,
@@ -68,6 +69,8 @@ def from_engine(exc: TaskQueueError) -> ApiError:
         return ApiError(404, "not_found", message)
     if isinstance(exc, InvalidTransition):
         return ApiError(409, "invalid_transition", message)
+    if isinstance(exc, QuotaExceeded):  # nothing was written; docs/flow-control.md#quotas
+        return ApiError(429, "quota_exceeded", message, headers={"Retry-After": "5"})
     if isinstance(exc, BrokerUnavailable):
         return ApiError(503, "broker_unavailable", message, headers={"Retry-After": "5"})
     if isinstance(exc, DamagedKey):

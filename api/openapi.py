@@ -27,6 +27,8 @@ ERRORS = {
     413: "The body is over the size limit (1 MiB by default).",
     415: "The body is not application/json.",
     422: "A field is invalid; `fields` names each one.",
+    429: "The queue's or the tenant's backlog quota is reached (code quota_exceeded; "
+    "Retry-After); nothing was written.",
     503: "Redis is unreachable, or holds a key of the wrong type that is in the way.",
 }
 READ = (401, 403, 422, 503)
@@ -137,7 +139,7 @@ def task_paths() -> dict:
                 "Enqueue a registered task by name",
                 {201: ("Created.", ref("Task")),
                  200: ("Already created with this Idempotency-Key and body.", ref("Task"))},
-                (*WRITE_BODY, 404, 409), scope="enqueue", parameters=[idempotency],
+                (*WRITE_BODY, 404, 409, 429), scope="enqueue", parameters=[idempotency],
                 requestBody=body(ref("EnqueueRequest"), example), queues=ENQUEUE,
             ),
         },

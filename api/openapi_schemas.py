@@ -38,7 +38,8 @@ def task() -> dict:
         "finished_at": NULLABLE_TIME, "heartbeat_at": NULLABLE_TIME, "lease_until": NULLABLE_TIME,
         "worker": STR, "result": ANY, "error_type": STR, "error_message": STR, "traceback": STR,
         "dead_reason": STR, "idempotency_key": STR, "cancel_requested": {"type": "boolean"},
-        "progress": ANY, "meta": ANY, "history": {"type": "array", "items": attempt},
+        "progress": ANY, "meta": ANY, "tenant": STR,
+        "history": {"type": "array", "items": attempt},
         "unreadable": {"type": "object", "additionalProperties": STR, "description": (
             "Fields not shown as stored, and why (not valid JSON, nested over 100 deep, "
             "too large, text cut). An unreadable JSON field is null.")},
@@ -59,6 +60,9 @@ def options() -> dict:
         "eta": {"type": "string", "format": "date-time",
                 "description": "ISO 8601 with a UTC offset; not with delay_seconds."},
         "max_retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES_LIMIT},
+        "tenant": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,99}$",
+                   "description": "Whose task: fair share within its queue "
+                   "(docs/flow-control.md#tenants)."},
     }  # fmt: skip
 
 

@@ -8,8 +8,9 @@
 for the exceptions in `autoretry_for` (or after `self.retry()`), as in Celery; plain
 `@task` retries any Exception. Every Celery name (`bind=`, `autoretry_for=`,
 `.delay()`, `countdown=`, ...) works and warns once (DeprecationWarning) with our name;
-options taskqueue does not have, `rate_limit=` among them, are refused with a
-ValidationError that says what to use instead.
+`rate_limit=` is ours too, for all workers together (docs/flow-control.md); options
+taskqueue does not have are refused with a ValidationError that says what to use
+instead.
 """
 
 from collections.abc import Callable, Mapping

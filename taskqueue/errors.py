@@ -75,6 +75,23 @@ class InvalidTransition(TaskQueueError):
         self.status = status
 
 
+class QuotaExceeded(TaskQueueError):
+    """The enqueue would take a queue's or a tenant's backlog past its maximum
+    (TASKQUEUE["LIMITS"]: max_backlog, tenant_backlog): nothing was written.
+    docs/flow-control.md#quotas"""
+
+    def __init__(self, queue: str, tenant: str | None, backlog: int, maximum: int):
+        whose = f"tenant {tenant!r} in queue {queue!r}" if tenant else f"queue {queue!r}"
+        super().__init__(
+            f"The backlog of {whose} is {backlog:,} unfinished tasks; its maximum is "
+            f"{maximum:,}. Try again when it has gone down."
+        )
+        self.queue = queue
+        self.tenant = tenant
+        self.backlog = backlog
+        self.maximum = maximum
+
+
 class BrokerUnavailable(TaskQueueError):
     """Redis could not be reached or did not answer in time."""
 

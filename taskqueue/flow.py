@@ -6,14 +6,22 @@ A sharded queue's limits are set on each of its sub-queues alike (each enforces 
 on its own share of the tasks: docs/scaling.md), and read from its first."""
 
 from .audit import Actor, record
-from .broker import DECLARED, QueueLimits
+from .broker import DECLARED, QueueLimits, TenantBacklogs
 from .client import get_broker
 from .errors import QueueDoesNotExist, ValidationError
-from .limits import Rate, check_concurrency
+from .limits import Rate, check_backlog, check_concurrency
 from .models import AuditEvent
 from .names import validate_queue_name
 
-__all__ = ["DECLARED", "QueueLimits", "queue_limits", "set_limit"]
+__all__ = [
+    "DECLARED",
+    "QueueLimits",
+    "TenantBacklogs",
+    "queue_limits",
+    "set_limit",
+    "set_quota",
+    "tenant_backlogs",
+]
 
 
 def _known(queue: str) -> str:
@@ -58,6 +66,32 @@ def set_limit(
     }
     record(actor, AuditEvent.Action.SET_LIMIT, queue=queue, count=moved, detail=detail)
     return moved
+
+
+def set_quota(
+    actor: Actor,
+    queue: str,
+    *,
+    max_backlog: int | str | None = DECLARED,
+    tenant_backlog: int | str | None = DECLARED,
+) -> None:
+    """An operator's quotas for a queue (docs/flow-control.md#quotas): a number, None
+    for "no quota", DECLARED to go back to the declared one. Audited."""
+    for name, value in (("max_backlog", max_backlog), ("tenant_backlog", tenant_backlog)):
+        if value not in (DECLARED, None):
+            check_backlog(value, name)
+    broker = get_broker()
+    for sub in broker.shards.of(_known(queue)):
+        broker.set_quota(sub, max_backlog=max_backlog, tenant_backlog=tenant_backlog)
+    detail = {"max_backlog": max_backlog, "tenant_backlog": tenant_backlog}
+    record(actor, AuditEvent.Action.SET_LIMIT, queue=queue, count=0, detail=detail)
+
+
+def tenant_backlogs(queue: str, top: int = 20) -> TenantBacklogs:
+    """The tenants with the largest backlogs in the queue (its first sub-queue's, for a
+    sharded queue), largest first; at most `top` of them (label cardinality, /metrics)."""
+    broker = get_broker()
+    return broker.tenant_backlogs(broker.shards.of(_known(queue))[0], top=top)
 
 
 def _shown(rate: Rate | str | None) -> str | None:

@@ -20,6 +20,7 @@ MAX_COUNT = 1_000_000  # tasks per period
 MAX_PERIOD_MS = 86_400_000  # a day
 MAX_BURST = 10_000
 MAX_CONCURRENCY = 1_000  # the claim reads every holder of a slot: keep it small
+MAX_BACKLOG = 1_000_000_000
 _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _RATE = re.compile(r"^\s*(\d{1,9})\s*/\s*(\d{0,9})\s*([smhd])\s*$")
 _HINT = 'e.g. "100/s", "3/m", "1000/h", "10/30s" (count / [n] unit: s, m, h or d)'
@@ -88,6 +89,10 @@ class Limit:
 
     rate: Rate | None = None
     concurrency: int | None = None
+    # a queue's only (docs/flow-control.md#quotas): its unfinished tasks at most, and
+    # each tenant's; an enqueue past either is refused (QuotaExceeded, API 429)
+    max_backlog: int | None = None
+    tenant_backlog: int | None = None
 
 
 def limit_from(spec: Any, where: str) -> Limit:
@@ -95,16 +100,28 @@ def limit_from(spec: Any, where: str) -> Limit:
     missing or None)."""
     if not isinstance(spec, dict):
         raise ValidationError(f"{where} must be a dict like {{'rate': '100/s'}}, not {spec!r}.")
-    unknown = set(spec) - {"rate", "burst", "concurrency"}
+    unknown = set(spec) - {"rate", "burst", "concurrency", "max_backlog", "tenant_backlog"}
     if unknown:
         raise ValidationError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}.")
     rate, burst, conc = spec.get("rate"), spec.get("burst"), spec.get("concurrency")
     if burst is not None and rate is None:
         raise ValidationError(f"{where}: a burst needs a rate.", field="burst")
+    quotas = {k: check_backlog(spec.get(k), k) for k in ("max_backlog", "tenant_backlog")}
     return Limit(
         rate=None if rate is None else parse_rate(rate, burst),
         concurrency=None if conc is None else check_concurrency(conc),
+        **quotas,
     )
+
+
+def check_backlog(n: Any, field: str) -> int | None:
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_BACKLOG:
+        raise ValidationError(
+            f"{field} must be a whole number from 1 to {MAX_BACKLOG:,}, not {n!r}.", field=field
+        )
+    return n
 
 
 def task_limit(task) -> Limit:

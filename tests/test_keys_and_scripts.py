@@ -208,6 +208,7 @@ def _exercise_limits(broker):
     broker.declare_limits("default", Limit(Rate(10, 1000)), [("tests.x", Limit())])
     broker.set_limit("default", rate=None)
     broker.limits("default")
+    broker.tenant_backlogs("default")
 
 
 def _exercise_workflows(broker):

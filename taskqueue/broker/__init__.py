@@ -7,7 +7,7 @@ Payload). This package's names below are its outside; its modules are its inside
 from .async_broker import AsyncRedisBroker
 from .codec import Payload, Summary
 from .connection import close_client, connect, connect_async
-from .limit_ops import DECLARED, QueueLimits, ScopeLimits
+from .limit_ops import DECLARED, QueueLimits, ScopeLimits, TenantBacklogs
 from .reads import Entry, Page
 from .redis_broker import RedisBroker
 from .server import answers, node_settings, probe
@@ -24,6 +24,7 @@ __all__ = [
     "RedisBroker",
     "ScopeLimits",
     "Summary",
+    "TenantBacklogs",
     "answers",
     "close_client",
     "connect",

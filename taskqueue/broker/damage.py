@@ -44,6 +44,8 @@ KIND_TYPES = {
     "limits": "hash",
     "limitset": "hash",
     "gcra": "hash",
+    "tenants": "hash",
+    "fair": "hash",
     "errors": "hash",
     "runtime": "hash",
     "waiting": "zset",

@@ -17,6 +17,8 @@ learns the ids it pops once it runs.
     <prefix>:{q}:limits      HASH   flow-control limits the code and settings declare
     <prefix>:{q}:limitset    HASH   limits an operator set at run time (they win)
     <prefix>:{q}:gcra        HASH   rate limits' state (includes/limits.lua)
+    <prefix>:{q}:tenants     HASH   tenant -> its unfinished tasks (quotas, counts)
+    <prefix>:{q}:fair        HASH   tenants' fair-share clocks and lanes (common.lua)
     <prefix>:{q}:slots:<scope> ZSET ids holding a concurrency slot of a limit's scope
     <prefix>:{q}:held:<scope>  ZSET ids held back by a limit, by their place in line
     <prefix>:{q}:task:<id>   HASH   the task record (see records.py for its fields)
@@ -130,6 +132,8 @@ class QueueKeys:
     limits = _Kind()
     limitset = _Kind()
     gcra = _Kind()
+    tenants = _Kind()
+    fair = _Kind()
 
     def __init__(self, prefix: str, queue: str):
         self.prefix = prefix

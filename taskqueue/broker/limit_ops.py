@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..limits import Limit, Rate
 from ..priority import BAND_WIDTH
-from .requests import Plan, ScriptCall, operation, script
+from .requests import Commands, Plan, ScriptCall, operation, script
 
 RELEASE_BATCH = 1000  # held tasks put back in line per set_limit call
 QUEUE_SCOPE = "queue"
@@ -38,11 +38,30 @@ def decode_concurrency(value: str | None) -> int | None:
 
 
 def limit_fields(scope: str, limit: Limit) -> dict[str, str]:
-    """A scope's limits as Redis keeps them; '' for a kind that has none."""
-    return {
+    """A scope's limits as Redis keeps them; '' for a kind that has none. A queue's
+    quotas are 'quota:queue' and 'quota:tenant' (enqueue_tasks.lua reads them)."""
+    fields = {
         f"rate:{scope}": encode_rate(limit.rate),
         f"conc:{scope}": str(limit.concurrency) if limit.concurrency else "",
     }
+    if scope == QUEUE_SCOPE:
+        fields["quota:queue"] = str(limit.max_backlog or "")
+        fields["quota:tenant"] = str(limit.tenant_backlog or "")
+    return fields
+
+
+@dataclass(frozen=True, slots=True)
+class TenantBacklogs:
+    """A queue's tenants with the largest backlogs (unfinished tasks), largest first."""
+
+    tenants: int  # how many tenants have unfinished tasks in the queue
+    top: list[tuple[str, int]]
+
+
+def _tenant_backlogs(reply: list) -> TenantBacklogs:
+    total, *flat = reply
+    pairs = zip(flat[::2], flat[1::2], strict=True)
+    return TenantBacklogs(int(total), [(tenant, int(n)) for tenant, n in pairs])
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +108,8 @@ class QueueLimits:
     queue: str
     own: ScopeLimits | None = None  # the queue's own limits
     tasks: dict[str, ScopeLimits] = field(default_factory=dict)  # by task name
+    max_backlog: int | None = None  # the quotas in force (the operator's, else declared)
+    tenant_backlog: int | None = None
 
     def all(self) -> list[ScopeLimits]:
         return ([self.own] if self.own else []) + list(self.tasks.values())
@@ -129,7 +150,11 @@ def queue_limits(queue: str, reply: list) -> QueueLimits:
             own = limits
         else:
             tasks[limits.task] = limits
-    return QueueLimits(queue, own, dict(sorted(tasks.items())))
+    quotas = [
+        decode_concurrency(overrides.get(f, declared.get(f)))
+        for f in ("quota:queue", "quota:tenant")
+    ]
+    return QueueLimits(queue, own, dict(sorted(tasks.items())), *quotas)
 
 
 class LimitOperations:
@@ -173,6 +198,35 @@ class LimitOperations:
             moved += n
             if n < RELEASE_BATCH:
                 return moved
+
+    @operation
+    def set_quota(
+        self,
+        queue: str,
+        *,
+        max_backlog: int | str | None = DECLARED,
+        tenant_backlog: int | str | None = DECLARED,
+    ) -> Commands:
+        """An operator's quotas for a queue: a number, None for "no quota", DECLARED
+        for the declared one. Read by the next enqueue."""
+        key = self.keys.queue(queue).limitset
+        values = {"quota:queue": max_backlog, "quota:tenant": tenant_backlog}
+
+        def queue_commands(pipe):
+            for name, value in values.items():
+                if value == DECLARED:
+                    pipe.hdel(key, name)
+                else:
+                    pipe.hset(key, name, str(value or ""))
+
+        return Commands(queue_commands)
+
+    @operation
+    def tenant_backlogs(self, queue: str, *, top: int = 20) -> ScriptCall:
+        """The tenants with the largest backlogs in a queue: TenantBacklogs."""
+        return self._call(
+            "read_tenants", queue, ("tenants",), [top, 10_000], _tenant_backlogs, heals=False
+        )
 
     @operation
     def limits(self, queue: str, *, now: int | None = None) -> ScriptCall:

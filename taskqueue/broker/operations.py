@@ -108,7 +108,7 @@ class Operations(WorkflowOperations, LimitOperations, GlobalOperations):
         for values in tasks:
             argv += values
         kinds = ("pending", "scheduled", "seq", "wake", "events", "stats", "index", "timer")
-        kinds += ("waiting",)
+        kinds += ("waiting", "limits", "limitset", "active")
         return self._call("enqueue_tasks", queue, kinds, argv, _enqueued)
 
     @operation

@@ -15,7 +15,7 @@ from importlib import resources
 from redis.commands.core import Script
 from redis.exceptions import ResponseError
 
-from ..errors import InvalidTransition, TaskDoesNotExist, TaskQueueError
+from ..errors import InvalidTransition, QuotaExceeded, TaskDoesNotExist, TaskQueueError
 from .errors import engine_error
 from .keys import wire
 
@@ -82,4 +82,7 @@ def translate(exc: ResponseError, task_id: str, action: str) -> Exception:
         return TaskDoesNotExist(task_id)
     if code == "TQ_INVALID_TRANSITION":
         return InvalidTransition(task_id, action, detail)
+    if code == "TQ_QUOTA":  # 'TQ_QUOTA <queue> <tenant or -> <backlog> <maximum>'
+        queue, tenant, backlog, maximum = detail.split(" ")
+        return QuotaExceeded(queue, None if tenant == "-" else tenant, int(backlog), int(maximum))
     return engine_error(exc)

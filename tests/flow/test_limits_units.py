@@ -160,7 +160,12 @@ def test_limit_fields_are_what_redis_keeps_with_empty_for_no_limit():
         "rate:task:app.send": "3/60000/2",
         "conc:task:app.send": "4",
     }
-    assert limit_fields(scope_of(None), Limit()) == {"rate:queue": "", "conc:queue": ""}
+    assert limit_fields(scope_of(None), Limit(max_backlog=9)) == {
+        "rate:queue": "",
+        "conc:queue": "",
+        "quota:queue": "9",
+        "quota:tenant": "",
+    }
     assert scope_of(None) == QUEUE_SCOPE
 
 

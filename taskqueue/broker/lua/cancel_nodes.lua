@@ -28,7 +28,7 @@ local STOPPABLE = {waiting = waiting, pending = pending, scheduled = scheduled}
 
 check_keys()
 for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
-check_outbox(base)
+check_shared(base)
 if #damage > 0 then return damaged() end
 local out, n = {}, 0
 for i = FIRST_ID, #ARGV do
@@ -44,6 +44,7 @@ for i = FIRST_ID, #ARGV do
     rcall('ZADD', cancelled, now, id)
     emit(events, events_maxlen, id, 'cancelled')
     notify(base, task_key, id, 'cancelled')
+    count_tenant(base, task_key, 'cancelled')
     n = n + 1
   elseif status == 'processing' then
     rcall('HSET', task_key, 'cancel_requested', 1)

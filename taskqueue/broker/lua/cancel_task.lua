@@ -21,7 +21,7 @@ local events_maxlen = ARGV[5]
 local task_key = base .. 'task:' .. id
 check_keys()
 check(task_key, 'hash')
-check_outbox(base)
+check_shared(base)
 local held = held_scope(base, task_key)
 if #damage > 0 then return damaged() end
 local status = rcall('HGET', task_key, 'status')
@@ -44,5 +44,6 @@ rcall('ZADD', cancelled, now, id)
 add(stats, 'cancelled', 1)
 emit(events, events_maxlen, id, 'cancelled')
 notify(base, task_key, id, 'cancelled')
+count_tenant(base, task_key, 'cancelled')
 trim_finished(base, cancelled, index, now - result_ttl * 1000)
 return {'cancelled', status}

@@ -21,14 +21,14 @@ local FIRST_TASK = 5  -- ARGV[5..]: 3 values per task
 
 check_keys()
 check(base .. 'm:' .. math.floor(now / 60000), 'hash')
-check_outbox(base)
+check_shared(base)
 for i = FIRST_TASK, #ARGV, 3 do check(base .. 'task:' .. ARGV[i], 'hash') end
 if #damage > 0 then return damaged() end
 local out, done = {}, 0
 for i = FIRST_TASK, #ARGV, 3 do
   local id, attempt = ARGV[i], ARGV[i + 1]
   local task_key = base .. 'task:' .. id
-  local cur = rcall('HMGET', task_key, 'status', 'attempts', 'notify')
+  local cur = rcall('HMGET', task_key, 'status', 'attempts', 'notify', 'counted')
   if cur[1] == 'processing' and cur[2] == attempt then
     rcall('ZREM', active, id)
     rcall('HSET', task_key, 'status', 'completed', 'finished_at', now, 'result', ARGV[i + 2],
@@ -40,6 +40,7 @@ for i = FIRST_TASK, #ARGV, 3 do
     done = done + 1
     out[#out + 1] = 1
     if notify(base, task_key, id, 'completed', ARGV[i + 2], cur[3]) > 0 then out[#out] = 2 end
+    if cur[4] == '1' then count_tenant(base, task_key, 'completed', cur[4]) end
   else
     out[#out + 1] = 0
   end

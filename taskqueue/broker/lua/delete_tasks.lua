@@ -21,7 +21,7 @@ local FIRST_ID = 3  -- ARGV[3..]: task ids
 local sets = {completed = completed, dead = dead, cancelled = cancelled}
 check_keys()
 for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
-check_outbox(base)
+check_shared(base)
 if #damage > 0 then return damaged() end
 local out = {}
 for i = FIRST_ID, #ARGV do
@@ -34,6 +34,7 @@ for i = FIRST_ID, #ARGV do
     rcall('ZREM', sets[status], id)
     rcall('ZREM', index, id)
     if status ~= 'completed' then notify(base, task_key, id, 'deleted') end
+    count_tenant(base, task_key, 'deleted')
     rcall('DEL', task_key)
     emit(events, events_maxlen, id, 'deleted')
   end

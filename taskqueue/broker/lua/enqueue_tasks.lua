@@ -4,6 +4,7 @@ waiting for the parents of a workflow node: workflow tasks, docs/workflows.md).
 KEYS[1] pending    KEYS[2] scheduled  KEYS[3] seq    KEYS[4] wake
 KEYS[5] events     KEYS[6] stats      KEYS[7] index      KEYS[8] timer
 KEYS[9] waiting
+KEYS[10] limits  KEYS[11] limitset (quotas: 'quota:queue', 'quota:tenant')  KEYS[12] active
 
 ARGV[1] base       ARGV[2] now ms ('' = Redis TIME)
 ARGV[3] queue name ARGV[4] idempotency TTL, s
@@ -17,18 +18,24 @@ ARGV[8..] 15 values per task: id, band, priority, delay ms, eta ms (0 = none),
           one named owns the task: record field 'workflow'), tenant ('' = none:
           its place in line is fair across tenants, common.lua's next_seq)
 
+Quotas (docs/flow-control.md#quotas): when the new tasks would take the queue's backlog
+(its unfinished tasks: waiting, scheduled, pending, processing) or a tenant's (counted
+in base .. 'tenants', common.lua's count_tenant) past its maximum, nothing is written.
+Workflow nodes (a notify value) are not refused: a workflow is created whole.
+
 Returns: 2 values per task: its id (the existing task's id when the idempotency key
 was taken) and 1 when created, 0 when it already existed: its idempotency key was
 taken, or a task with this id exists (the same enqueue sent again after a lost reply),
 which is left exactly as it is. When a key it would touch (the KEYS, the records and
 idempotency keys of these tasks) has the wrong type: the damage, and nothing changed
 (common.lua).
-Errors: none.
+Errors: 'TQ_QUOTA <queue> <tenant, or - for the queue's own> <backlog> <maximum>'.
 ]]
 --- @include "common"
 
 local pending, scheduled, seq, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local events, stats, index, timer, waiting = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local limits_declared, limits_set, active = KEYS[10], KEYS[11], KEYS[12]
 local base, now, queue_name, idempotency_ttl = ARGV[1], now_ms(ARGV[2]), ARGV[3], ARGV[4]
 local wake_bound, events_maxlen = ARGV[5], ARGV[6]
 local band_width = tonumber(ARGV[7])
@@ -37,6 +44,7 @@ local PER_TASK = 15
 
 check_keys()
 check(base .. 'fair', 'hash')
+check_shared(base)
 for i = FIRST_TASK, #ARGV, PER_TASK do
   local idem_key = base .. 'idem:' .. ARGV[i + 5]
   if ARGV[i + 5] ~= '' and check(idem_key, 'string') then
@@ -46,6 +54,46 @@ for i = FIRST_TASK, #ARGV, PER_TASK do
   check(base .. 'task:' .. ARGV[i], 'hash')
 end
 if #damage > 0 then return damaged() end
+
+-- The quotas (the operator's value wins; '' there: none), checked before any write.
+local quota = {}
+for _, key in ipairs({limits_declared, limits_set}) do
+  local v = rcall('HMGET', key, 'quota:queue', 'quota:tenant')
+  if v[1] then quota.queue = v[1] end
+  if v[2] then quota.tenant = v[2] end
+end
+quota.queue, quota.tenant = whole(quota.queue, nil), whole(quota.tenant, nil)
+if quota.queue or quota.tenant then
+  local new_total, new_by_tenant = 0, {}
+  for i = FIRST_TASK, #ARGV, PER_TASK do
+    local existing = ARGV[i + 5] ~= '' and rcall('GET', base .. 'idem:' .. ARGV[i + 5])
+    local fresh = not (existing and rcall('EXISTS', base .. 'task:' .. existing) == 1)
+                  and rcall('EXISTS', base .. 'task:' .. ARGV[i]) == 0
+    if fresh and ARGV[i + 13] == '' then
+      new_total = new_total + 1
+      local t = ARGV[i + 14]
+      if t ~= '' then new_by_tenant[t] = (new_by_tenant[t] or 0) + 1 end
+    end
+  end
+  if quota.queue and new_total > 0 then
+    local backlog = rcall('ZCARD', pending) + rcall('ZCARD', scheduled) + rcall('ZCARD', waiting)
+                    + rcall('ZCARD', active)
+    if backlog + new_total > quota.queue then
+      return redis.error_reply(string.format('TQ_QUOTA %s - %d %d', queue_name, backlog,
+                                             quota.queue))
+    end
+  end
+  if quota.tenant then
+    for t, n in pairs(new_by_tenant) do
+      local backlog = whole(rcall('HGET', base .. 'tenants', t), 0)
+      if backlog + n > quota.tenant then
+        return redis.error_reply(string.format('TQ_QUOTA %s %s %d %d', queue_name, t, backlog,
+                                               quota.tenant))
+      end
+    end
+  end
+end
+
 local out, ready, created_n, later = {}, 0, 0, 0
 for i = FIRST_TASK, #ARGV, PER_TASK do
   local id, band, delay, eta, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 3]),
@@ -85,7 +133,10 @@ for i = FIRST_TASK, #ARGV, PER_TASK do
           'args', ARGV[i + 7], 'kwargs', ARGV[i + 8], 'max_retries', ARGV[i + 9],
           'timeout', ARGV[i + 10], 'meta', ARGV[i + 11], 'attempts', 0, 'failures', 0,
           'lost', 0, 'created_at', now, 'run_at', run_at, 'idempotency_key', idem)
-    if tenant ~= '' then rcall('HSET', base .. 'task:' .. id, 'tenant', tenant) end
+    if tenant ~= '' then
+      rcall('HSET', base .. 'task:' .. id, 'tenant', tenant)
+      count_tenant(base, base .. 'task:' .. id, status, '')
+    end
     if ARGV[i + 13] ~= '' then
       local ok, targets = pcall(cjson.decode, ARGV[i + 13])
       local owner = ''

@@ -28,7 +28,7 @@ local task_key = base .. 'task:' .. id
 check_keys()
 check(base .. 'm:' .. math.floor(now / 60000), 'hash')
 check(task_key, 'hash')
-check_outbox(base)
+check_shared(base)
 if #damage > 0 then return damaged() end
 local cur = rcall('HMGET', task_key, 'status', 'attempts', 'max_retries')
 if cur[1] ~= 'processing' or cur[2] ~= attempt then return 'stale' end
@@ -55,6 +55,7 @@ else
   add(stats, 'dead', 1)
   trim_dead(base, dead, errors, index, stats, now, dead_ttl, dead_max)
   notify(base, task_key, id, 'dead')
+  count_tenant(base, task_key, 'dead')
   outcome = 'dead'
 end
 emit(events, events_maxlen, id, outcome)

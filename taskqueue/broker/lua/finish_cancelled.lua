@@ -20,7 +20,7 @@ local result_ttl, events_maxlen = tonumber(ARGV[5]), ARGV[6]
 local task_key = base .. 'task:' .. id
 check_keys()
 check(task_key, 'hash')
-check_outbox(base)
+check_shared(base)
 if #damage > 0 then return damaged() end
 local cur = rcall('HMGET', task_key, 'status', 'attempts')
 if cur[1] ~= 'processing' or cur[2] ~= attempt then return 0 end
@@ -33,5 +33,6 @@ rcall('ZADD', cancelled, now, id)
 add(stats, 'cancelled', 1)
 emit(events, events_maxlen, id, 'cancelled')
 notify(base, task_key, id, 'cancelled')
+count_tenant(base, task_key, 'cancelled')
 trim_finished(base, cancelled, index, now - result_ttl * 1000)
 return 1

@@ -15,12 +15,14 @@ local pending, index, events, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local base, limit, events_maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
 check_keys()
+check_shared(base)
 if #damage > 0 then return damaged() end
 local ids = rcall('ZRANGE', pending, 0, limit - 1)
 for _, id in ipairs(ids) do check(base .. 'task:' .. id, 'hash') end
 if #damage > 0 then return damaged() end
 for _, id in ipairs(ids) do
   rcall('ZREM', pending, id)
+  count_tenant(base, base .. 'task:' .. id, 'deleted')
   rcall('DEL', base .. 'task:' .. id)
   rcall('ZREM', index, id)
 end

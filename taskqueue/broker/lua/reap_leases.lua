@@ -24,7 +24,7 @@ local wake_bound = ARGV[8]
 local band_width = tonumber(ARGV[9])
 
 check_keys()
-check_outbox(base)
+check_shared(base)
 if #damage > 0 then return damaged() end
 local expired = rcall('ZRANGEBYSCORE', active, '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(expired) do check(base .. 'task:' .. id, 'hash') end
@@ -41,6 +41,7 @@ for _, id in ipairs(expired) do
             'the worker running it stopped renewing its lease ' .. lost .. ' times', 'traceback', '')
       bury(dead, errors, task_key, id, now, dead_ttl, 'WorkerLost', 'worker_lost')
       notify(base, task_key, id, 'dead')
+      count_tenant(base, task_key, 'dead')
       emit(events, events_maxlen, id, 'dead')
       buried = buried + 1
     else

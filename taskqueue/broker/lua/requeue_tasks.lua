@@ -29,7 +29,7 @@ local FIRST_ID = 6  -- ARGV[6..]: task ids
 
 check_keys()
 for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
-check_outbox(base)
+check_shared(base)
 check(base .. 'waiting', 'zset')
 check(base .. 'fair', 'hash')
 if #damage > 0 then return damaged() end
@@ -55,10 +55,12 @@ for i = FIRST_ID, #ARGV do
       rcall('ZADD', base .. 'waiting', now, id)
       emit(events, events_maxlen, id, 'waiting')
       notify(base, task_key, id, 'waiting')
+      count_tenant(base, task_key, 'waiting')
     else
       to_pending(pending, task_key, id, band_width)
       emit(events, events_maxlen, id, 'pending')
       notify(base, task_key, id, 'requeued')
+      count_tenant(base, task_key, 'pending')
       moved = moved + 1
     end
   end

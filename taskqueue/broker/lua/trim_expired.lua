@@ -27,7 +27,7 @@ local limit = ARGV[6]  -- not read: the helpers' batch is 100, and so is what is
 
 local cutoff = now - result_ttl * 1000
 check_keys()
-check_outbox(base)
+check_shared(base)
 if #damage > 0 then return damaged() end
 local due = {finished_due(completed, cutoff), finished_due(cancelled, cutoff),
              dead_due(dead, now, dead_ttl, dead_max)}

@@ -37,6 +37,7 @@ local KIND_TYPES = {
   cancelled = 'zset', dead = 'zset', index = 'zset', seq = 'string', wake = 'list',
   timer = 'list', events = 'stream', stats = 'hash', errors = 'hash', runtime = 'hash',
   waiting = 'zset', outbox = 'stream', limits = 'hash', limitset = 'hash', gcra = 'hash',
+  tenants = 'hash', fair = 'hash',
 }
 local damage = {}
 
@@ -74,8 +75,11 @@ local function notify(base, task_key, id, status, result, listed)
   return n
 end
 
-local function check_outbox(base)
+-- The keys a change of status may write besides its KEYS: the outbox (above) and the
+-- tenants' backlog counts (count_tenant, below).
+local function check_shared(base)
   check(base .. 'outbox', 'stream')
+  check(base .. 'tenants', 'hash')
 end
 
 -- Check every key in KEYS by its kind (the name's last part); the seq counter must
@@ -304,5 +308,29 @@ local function advance_clocks(base, pending_key, band_width, taken)
     local clock = tonumber(rcall('HGET', fair, 'v:' .. band)) or 0
     local head = band_head_seq(pending_key, band, band_width)
     rcall('HSET', fair, 'v:' .. band, string.format('%.0f', math.max(clock, head and head - 1 or seq)))
+  end
+end
+
+-- Each tenant's backlog (docs/flow-control.md#quotas): base .. 'tenants' counts the
+-- tenant's unfinished tasks, from creation to completed, dead, cancelled or deleted
+-- (a requeue counts the task again). A counted record carries 'counted' = '1', so
+-- counting is idempotent whatever path a task takes. `counted`: the record's field
+-- when the caller read it already. Callers check the key first (check_shared).
+local function count_tenant(base, task_key, status, counted)
+  local finished = status == 'completed' or status == 'dead' or status == 'cancelled'
+                   or status == 'deleted'
+  if counted == nil then counted = rcall('HGET', task_key, 'counted') end
+  if finished and counted == '1' then
+    local tenant = rcall('HGET', task_key, 'tenant')
+    rcall('HSET', task_key, 'counted', 0)
+    if tenant and tenant ~= '' and add(base .. 'tenants', tenant, -1) <= 0 then
+      rcall('HDEL', base .. 'tenants', tenant)
+    end
+  elseif not finished and counted ~= '1' then
+    local tenant = rcall('HGET', task_key, 'tenant')
+    if tenant and tenant ~= '' then
+      add(base .. 'tenants', tenant, 1)
+      rcall('HSET', task_key, 'counted', 1)
+    end
   end
 end

@@ -1,0 +1,99 @@
+"""Tenants at the broker, on the session's real Redis with a fixed clock: fair places in
+line, backlog counts and quotas (docs/flow-control.md#tenants)."""
+
+import pytest
+
+from taskqueue.errors import QuotaExceeded
+from taskqueue.limits import Limit
+from tests.factories import enqueue, make_task
+
+NOW = 1_800_000_000_000
+
+
+def claim(broker, n=100):
+    return [c.id for c in broker.claim("default", "w1", n, now=NOW)]
+
+
+def tenants_of(broker, ids):
+    return [broker.get("default", i).tenant for i in ids]
+
+
+def test_tenants_take_turns_whatever_their_backlogs(broker):
+    enqueue(broker, *[make_task(tenant="big") for _ in range(1000)])
+    assert tenants_of(broker, claim(broker, 10)) == ["big"] * 10
+    enqueue(broker, *[make_task(tenant="small") for _ in range(3)])
+    enqueue(broker, *[make_task(tenant="other") for _ in range(2)])
+    got = tenants_of(broker, claim(broker, 9))
+    assert sorted(got[:3]) == ["big", "other", "small"]  # one turn each
+    assert got.count("small") == 3 and got.count("other") == 2
+
+
+def test_fifo_holds_within_a_tenant(broker):
+    ids = enqueue(broker, *[make_task(tenant="t") for _ in range(5)])
+    enqueue(broker, *[make_task(tenant="u") for _ in range(5)])
+    assert [i for i in claim(broker) if i in ids] == ids
+
+
+def test_priority_comes_before_fairness(broker):
+    enqueue(broker, *[make_task(tenant="big") for _ in range(50)])
+    (urgent,) = enqueue(broker, make_task(tenant="big", priority=9))
+    (small,) = enqueue(broker, make_task(tenant="small"))
+    got = claim(broker, 3)
+    assert got[0] == urgent and small in got[1:3]
+
+
+def test_tasks_without_a_tenant_keep_their_line_when_tenants_arrive(broker):
+    plain = enqueue(broker, *[make_task() for _ in range(3)])
+    (tenanted,) = enqueue(broker, make_task(tenant="t"))
+    later = enqueue(broker, make_task())
+    got = claim(broker)
+    assert [i for i in got if i in plain] == plain  # the old line in order
+    assert got.index(plain[0]) < got.index(later[0])
+    assert tenanted in got[:2]  # its first turn comes at once, not after the line
+
+
+def test_a_queue_without_tenants_keeps_the_plain_counter(broker, redis_client):
+    ids = enqueue(broker, *[make_task() for _ in range(3)])
+    q = broker.keys.queue("default")
+    assert redis_client.exists(q.fair) == 0
+    assert [int(redis_client.hget(q.task(i), "seq")) for i in ids] == [1, 2, 3]
+
+
+def test_the_backlog_counts_every_unfinished_task_of_a_tenant(broker):
+    a, b, c, _ = enqueue(broker, *[make_task(tenant="t") for _ in range(4)])
+    claimed = broker.claim("default", "w1", 2, now=NOW)  # a and b: still unfinished
+    enqueue(broker, make_task(tenant="u"), make_task())
+    assert broker.tenant_backlogs("default").top == [("t", 4), ("u", 1)]
+    assert [t.id for t in claimed] == [a, b]
+    broker.complete("default", [(a, claimed[0].attempt, "1")])
+    broker.cancel("default", c)
+    broker.delete("default", [c])  # already out: not counted twice
+    assert broker.tenant_backlogs("default").top == [("t", 2), ("u", 1)]
+    broker.purge_pending("default")
+    assert dict(broker.tenant_backlogs("default").top) == {"t": 1}  # b, processing
+
+
+def test_a_tenant_quota_refuses_the_enqueue_and_writes_nothing(broker):
+    broker.declare_limits("default", Limit(tenant_backlog=3), [])
+    enqueue(broker, *[make_task(tenant="t") for _ in range(3)])
+    with pytest.raises(QuotaExceeded) as refused:
+        enqueue(broker, make_task(tenant="t"), make_task(tenant="u"))
+    assert (refused.value.tenant, refused.value.backlog, refused.value.maximum) == ("t", 3, 3)
+    assert broker.counts("default").pending == 3
+    enqueue(broker, make_task(tenant="u"))  # another tenant is not refused
+
+
+def test_a_queue_quota_counts_all_unfinished_tasks(broker):
+    broker.declare_limits("default", Limit(max_backlog=2), [])
+    enqueue(broker, make_task(), make_task(tenant="t"))
+    with pytest.raises(QuotaExceeded, match=r"queue 'default'.* 2 unfinished"):
+        enqueue(broker, make_task())
+    broker.set_quota("default", max_backlog=None)  # the operator lifts it
+    enqueue(broker, make_task())
+
+
+def test_the_same_enqueue_sent_again_is_not_refused_by_a_quota(broker):
+    broker.declare_limits("default", Limit(max_backlog=1), [])
+    task = make_task(task_id="resent")
+    enqueue(broker, task)
+    assert enqueue(broker, task) == ["resent"]  # the existing task, not a refusal
