@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # and Python API suites, the sharded queues, the URL forms
 CLUSTER_SUITES := tests/test_broker_*.py tests/test_keys_and_scripts.py tests/test_inspect.py \
 	tests/test_services.py tests/test_task_api.py tests/test_sharded_queues.py \
-	tests/test_redis_urls.py tests/worker tests/api tests/workflows
+	tests/test_redis_urls.py tests/worker tests/api tests/workflows tests/flow
 
 .DEFAULT_GOAL := help
 .PHONY: help run test chromium lint format clean bench bench-api test-cluster test-failover bench-scaling \

@@ -4,7 +4,7 @@ for all of them together (docs/flow-control.md)."""
 from taskqueue.limits import Rate
 from tests.support.runs import most_at_once, most_in_a_window
 from tests.support.waits import wait_for
-from tests.taskapp.limit_tasks import flow_fragile, flow_free, flow_limited
+from tests.taskapp.limit_tasks import flow_fragile, flow_free, flow_hang, flow_limited
 
 
 def test_a_rate_limit_holds_for_two_workers_while_other_tasks_flow(spawn_worker, runs):
@@ -41,3 +41,21 @@ def test_a_limit_changed_at_run_time_takes_effect_within_a_second(broker, spawn_
         h.result(timeout=5)  # 200 at 1,000/s: well within 5 s
     assert broker.limits("flow").tasks[flow_limited.name].rate == Rate(1000, 1000)
     assert changed
+
+
+def test_a_killed_workers_slot_frees_when_its_lease_expires_and_not_before(
+    broker, spawn_worker, runs
+):
+    doomed = spawn_worker("--queues", "flow", lease=2.0)
+    first = flow_hang.enqueue("h1", 60)
+    wait_for(lambda: [n for n in runs("hang") if n[0] == "start"], 15, "h1 to start")
+    second = flow_hang.enqueue("h2")
+    doomed.kill()
+    doomed.wait(10)
+    # the last renewal the dead worker made: its slot is held until then
+    lease_until = first.record().lease_until.timestamp()
+    spawn_worker("--queues", "flow", lease=2.0)
+    second.result(timeout=30)
+    h2_start = next(at for edge, _, tag, at in runs("hang") if edge == "start" and tag == "h2")
+    assert h2_start >= lease_until
+    assert h2_start < lease_until + 10  # reaped and taken soon after, not forgotten
