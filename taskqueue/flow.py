@@ -12,6 +12,7 @@ from .errors import QueueDoesNotExist, ValidationError
 from .limits import Rate, check_backlog, check_concurrency
 from .models import AuditEvent
 from .names import validate_queue_name
+from .options import tenant as check_tenant
 
 __all__ = [
     "DECLARED",
@@ -42,10 +43,16 @@ def set_limit(
     *,
     rate: Rate | str | None = DECLARED,
     concurrency: int | str | None = DECLARED,
+    tenant: str | None = None,
 ) -> int:
-    """An operator's limit for the queue (task None) or one task name in it: a Rate /
-    a number, None for "no limit", DECLARED to go back to what the code declares.
-    Takes effect at once (held tasks go back in line); returns how many went back."""
+    """An operator's limit for the queue (task and tenant None), one task name in it,
+    or a tenant in it ("*": the limit each tenant has on its own): a Rate / a number,
+    None for "no limit", DECLARED to go back to what the code declares. Takes effect
+    at once (held tasks go back in line); returns how many went back."""
+    if tenant is not None and tenant != "*":
+        check_tenant(tenant)
+    if tenant is not None and task is not None:
+        raise ValidationError("A limit is a task name's or a tenant's, not both.", field="tenant")
     if task is not None and (not isinstance(task, str) or not 0 < len(task) <= 200):
         raise ValidationError("task must be a task name of 1 to 200 characters.", field="task")
     if rate not in (DECLARED, None) and not isinstance(rate, Rate):
@@ -54,11 +61,12 @@ def set_limit(
         check_concurrency(concurrency)
     broker = get_broker()
     moved = sum(
-        broker.set_limit(sub, task, rate=rate, concurrency=concurrency)
+        broker.set_limit(sub, task, rate=rate, concurrency=concurrency, tenant=tenant)
         for sub in broker.shards.of(_known(queue))
     )
     detail = {
         "task": task,
+        "tenant": tenant,
         "rate": _shown(rate),
         "burst": rate.burst if isinstance(rate, Rate) else None,
         "concurrency": concurrency,

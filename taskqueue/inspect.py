@@ -80,13 +80,23 @@ class TaskFilter:
     name: str | None = None
     exception: str | None = None
     q: str | None = None  # a task id, or part of a task name
+    tenant: str | None = None  # whose tasks (TaskRecord.tenant); None: anyone's
 
-    def matches(self, status: str | None, name: str | None, error_type: str | None) -> bool:
+    def matches(
+        self,
+        status: str | None,
+        name: str | None,
+        error_type: str | None,
+        tenant: str | None = None,
+    ) -> bool:
+        """Whether a task with these fields is chosen; a caller that does not pass the
+        task's tenant gets no match for a filter on a tenant (never every tenant's)."""
         return (
             (self.status is None or status == self.status)
             and (self.name is None or name == self.name)
             and (self.exception is None or error_type == self.exception)
             and (self.q is None or self.q.lower() in (name or "").lower())
+            and (self.tenant is None or tenant == self.tenant)
         )
 
 
@@ -105,9 +115,10 @@ def search_tasks(flt: TaskFilter, *, cursor: str | None = None, limit: int = 50)
 
 
 def dead_letters(flt: TaskFilter, *, cursor: str | None = None, limit: int = 50) -> Page:
-    """The dead-letter queue, newest first, filtered by queue, task name, exception."""
+    """The dead-letter queue, newest first, filtered by queue, task name, exception
+    and tenant."""
     return search_tasks(
-        TaskFilter(flt.queue, Status.DEAD, flt.name, flt.exception, flt.q),
+        TaskFilter(flt.queue, Status.DEAD, flt.name, flt.exception, flt.q, flt.tenant),
         cursor=cursor,
         limit=limit,
     )
@@ -128,13 +139,10 @@ def _by_id(flt: TaskFilter) -> TaskRecord | None:
         record = get_task(flt.q)
     except TaskDoesNotExist:
         return None
-    wanted = TaskFilter(flt.queue, flt.status, flt.name, flt.exception)
+    wanted = TaskFilter(flt.queue, flt.status, flt.name, flt.exception, tenant=flt.tenant)
     in_queue = flt.queue is None or record.queue == flt.queue
-    return (
-        record
-        if in_queue and wanted.matches(record.status, record.name, record.error_type)
-        else None
-    )
+    fields = (record.status, record.name, record.error_type, record.tenant)
+    return record if in_queue and wanted.matches(*fields) else None
 
 
 def _merged(broker, names: Sequence[str], status: Status | None, cursor: str | None):
@@ -145,15 +153,18 @@ def _merged(broker, names: Sequence[str], status: Status | None, cursor: str | N
 
 def _filtered_page(broker, entries: Iterator[Entry], flt: TaskFilter, limit: int) -> Page:
     matched, scanned, last, damaged = [], 0, None, []
-    needs_summary = any((flt.status, flt.name, flt.exception, flt.q))
+    needs_summary = any((flt.status, flt.name, flt.exception, flt.q, flt.tenant))
     while len(matched) <= limit and scanned < SCAN_BUDGET:
         chunk = list(itertools.islice(entries, 200))
         if not chunk:
             break
         scanned += len(chunk)
-        for entry, summary in zip(
-            chunk, _summaries(broker, chunk, needs_summary, damaged), strict=True
-        ):
+        summaries = (
+            _tenant_summaries(broker, chunk, damaged)
+            if flt.tenant is not None
+            else _summaries(broker, chunk, needs_summary, damaged)
+        )
+        for entry, summary in zip(chunk, summaries, strict=True):
             last = entry
             if summary is not None and (not needs_summary or flt.matches(*summary)):
                 matched.append(entry)
@@ -175,6 +186,17 @@ def _summaries(broker, chunk: list[Entry], needed: bool, damaged: list) -> list:
     out = []
     for storage, group in itertools.groupby(chunk, key=lambda e: e.storage):
         out += broker.summaries(storage, [e.id for e in group], damaged)
+    return out
+
+
+def _tenant_summaries(broker, chunk: list[Entry], damaged: list) -> list:
+    """(status, name, exception type, tenant) per entry, None for a missing or damaged
+    record. The broker's summaries leave the tenant out, so the records are read (one
+    round trip per storage, as for the summaries; the scan stays within SCAN_BUDGET)."""
+    out = []
+    for storage, group in itertools.groupby(chunk, key=lambda e: e.storage):
+        records = broker.records(storage, [e.id for e in group], damaged=damaged)
+        out += [None if r is None else (r.status, r.name, r.error_type, r.tenant) for r in records]
     return out
 
 

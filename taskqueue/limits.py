@@ -93,6 +93,8 @@ class Limit:
     # each tenant's; an enqueue past either is refused (QuotaExceeded, API 429)
     max_backlog: int | None = None
     tenant_backlog: int | None = None
+    # a queue's only: the rate and concurrency each tenant has in it on its own
+    per_tenant: "Limit | None" = None
 
 
 def limit_from(spec: Any, where: str) -> Limit:
@@ -100,16 +102,23 @@ def limit_from(spec: Any, where: str) -> Limit:
     missing or None)."""
     if not isinstance(spec, dict):
         raise ValidationError(f"{where} must be a dict like {{'rate': '100/s'}}, not {spec!r}.")
-    unknown = set(spec) - {"rate", "burst", "concurrency", "max_backlog", "tenant_backlog"}
+    known = {"rate", "burst", "concurrency", "max_backlog", "tenant_backlog", "per_tenant"}
+    unknown = set(spec) - known
     if unknown:
         raise ValidationError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}.")
     rate, burst, conc = spec.get("rate"), spec.get("burst"), spec.get("concurrency")
     if burst is not None and rate is None:
         raise ValidationError(f"{where}: a burst needs a rate.", field="burst")
     quotas = {k: check_backlog(spec.get(k), k) for k in ("max_backlog", "tenant_backlog")}
+    per_tenant = spec.get("per_tenant")
+    if per_tenant is not None:
+        per_tenant = limit_from(per_tenant, f"{where}['per_tenant']")
+        if per_tenant.per_tenant or per_tenant.max_backlog or per_tenant.tenant_backlog:
+            raise ValidationError(f"{where}['per_tenant'] takes rate, burst and concurrency.")
     return Limit(
         rate=None if rate is None else parse_rate(rate, burst),
         concurrency=None if conc is None else check_concurrency(conc),
+        per_tenant=per_tenant,
         **quotas,
     )
 

@@ -13,11 +13,16 @@ from .requests import Commands, Plan, ScriptCall, operation, script
 RELEASE_BATCH = 1000  # held tasks put back in line per set_limit call
 QUEUE_SCOPE = "queue"
 TASK_SCOPE = "task:"
+TENANT_SCOPE = "tenant"  # each tenant alone; "tenant:<name>" one tenant
+EVERY_TENANT = "*"  # set_limit(tenant=EVERY_TENANT): the limit each tenant has
 DECLARED = "declared"  # set_limit: drop the operator's value, the declared one applies
 
 
-def scope_of(task: str | None) -> str:
-    """The scope of a task name's limits, or the queue's (None)."""
+def scope_of(task: str | None = None, tenant: str | None = None) -> str:
+    """The scope of a task name's limits, of a tenant's (EVERY_TENANT: each tenant's),
+    or the queue's (neither)."""
+    if tenant is not None:
+        return TENANT_SCOPE if tenant == EVERY_TENANT else f"{TENANT_SCOPE}:{tenant}"
     return QUEUE_SCOPE if task is None else TASK_SCOPE + task
 
 
@@ -74,6 +79,7 @@ class ScopeLimits:
     declared: Limit
     override_rate: str | None  # as Redis keeps it: None not set, '' no limit
     override_concurrency: str | None
+    tenant: str | None = None  # a tenant's limits: its name, or EVERY_TENANT
     held: int = 0  # tasks held back, waiting for their slot or their time
     running: int = 0  # live holders of a concurrency slot
     ahead_ms: int = 0  # how far the rate's schedule runs ahead of now
@@ -108,11 +114,14 @@ class QueueLimits:
     queue: str
     own: ScopeLimits | None = None  # the queue's own limits
     tasks: dict[str, ScopeLimits] = field(default_factory=dict)  # by task name
+    # each tenant's own ('*': the limit every tenant has; docs/flow-control.md)
+    tenants: dict[str, ScopeLimits] = field(default_factory=dict)
     max_backlog: int | None = None  # the quotas in force (the operator's, else declared)
     tenant_backlog: int | None = None
 
     def all(self) -> list[ScopeLimits]:
-        return ([self.own] if self.own else []) + list(self.tasks.values())
+        own = [self.own] if self.own else []
+        return own + list(self.tasks.values()) + list(self.tenants.values())
 
     @property
     def held(self) -> int:
@@ -131,22 +140,26 @@ def _pairs(flat: list) -> dict[str, str]:
 def queue_limits(queue: str, reply: list) -> QueueLimits:
     declared, overrides, *rest = reply
     declared, overrides = _pairs(declared), _pairs(overrides)
-    own, tasks = None, {}
+    own, tasks, tenants = None, {}, {}
     for i in range(0, len(rest), 4):
         scope, held, running, ahead = rest[i : i + 4]
-        if scope != QUEUE_SCOPE and not scope.startswith(TASK_SCOPE):
+        kind, _, name = scope.partition(":")
+        if not (scope == QUEUE_SCOPE or kind == TENANT_SCOPE or scope.startswith(TASK_SCOPE)):
             continue  # a field nobody wrote through these operations
         rate, conc = f"rate:{scope}", f"conc:{scope}"
         limits = ScopeLimits(
-            task=None if scope == QUEUE_SCOPE else scope[len(TASK_SCOPE) :],
+            task=name if kind == "task" else None,
             declared=Limit(decode_rate(declared.get(rate)), decode_concurrency(declared.get(conc))),
             override_rate=overrides.get(rate),
             override_concurrency=overrides.get(conc),
+            tenant=(name or EVERY_TENANT) if kind == TENANT_SCOPE else None,
             held=int(held),
             running=int(running),
             ahead_ms=int(ahead),
         )
-        if limits.task is None:
+        if kind == TENANT_SCOPE:
+            tenants[name or EVERY_TENANT] = limits
+        elif limits.task is None:
             own = limits
         else:
             tasks[limits.task] = limits
@@ -154,7 +167,9 @@ def queue_limits(queue: str, reply: list) -> QueueLimits:
         decode_concurrency(overrides.get(f, declared.get(f)))
         for f in ("quota:queue", "quota:tenant")
     ]
-    return QueueLimits(queue, own, dict(sorted(tasks.items())), *quotas)
+    return QueueLimits(
+        queue, own, dict(sorted(tasks.items())), dict(sorted(tenants.items())), *quotas
+    )
 
 
 class LimitOperations:
@@ -168,6 +183,7 @@ class LimitOperations:
         registered task's (a Limit() for one without, so a limit removed from the code
         is removed here too). Other tasks' fields are left alone."""
         fields = limit_fields(QUEUE_SCOPE, own)
+        fields |= limit_fields(TENANT_SCOPE, own.per_tenant or Limit())
         for name, limit in tasks:
             fields |= limit_fields(scope_of(name), limit)
         argv = [self.config.EVENTS_MAXLEN, BAND_WIDTH, RELEASE_BATCH]
@@ -183,14 +199,16 @@ class LimitOperations:
         *,
         rate: Rate | str | None = DECLARED,
         concurrency: int | str | None = DECLARED,
+        tenant: str | None = None,
     ) -> Plan[int]:
-        """An operator's limit for the queue (task None) or one task name in it: a
-        value, None for "no limit", or DECLARED to go back to the declared one. Takes
-        effect at once; returns the held tasks put back in line."""
+        """An operator's limit for the queue (task and tenant None), one task name in it,
+        or a tenant (EVERY_TENANT: the limit each tenant has): a value, None for "no
+        limit", or DECLARED to go back to the declared one. Takes effect at once;
+        returns the held tasks put back in line."""
         rate_value = "-" if rate == DECLARED else encode_rate(rate)
         conc_value = "-" if concurrency == DECLARED else str(concurrency or "")
         cfg, moved = self.config, 0
-        argv = [scope_of(task), rate_value, conc_value, cfg.EVENTS_MAXLEN, cfg.WAKE_MAX]
+        argv = [scope_of(task, tenant), rate_value, conc_value, cfg.EVENTS_MAXLEN, cfg.WAKE_MAX]
         argv += [BAND_WIDTH, RELEASE_BATCH]
         kinds = ("limitset", "pending", "scheduled", "events", "wake", "gcra")
         while True:

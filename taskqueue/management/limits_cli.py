@@ -3,19 +3,27 @@ shell through taskqueue.flow, each change audited with the CLI's actor.
 
 `set` names each kind explicitly, as the API's PUT does: a kind given is the operator's
 (--no-rate, --no-concurrency: no limit), a kind not given goes back to the declared
-value. `clear` puts both back."""
+value. The queue's quotas (--max-backlog, --tenant-backlog; not with --task) are a
+second group, changed only when one of them is given; given quotas only, the rate and
+concurrency are left as they are. `clear` puts both kinds back (and, for the queue,
+its quotas).
+
+`tq tenants QUEUE`: the tenants with the largest backlogs in a queue, and its quota."""
 
 from django.core.management.base import CommandError
 
 from .. import flow
 from ..flow import QueueLimits
-from ..limits import parse_rate
+from ..limits import check_backlog, parse_rate
 from ..text import as_text
 from .cli import add_user_option, cli_actor
 
 HEADER = ("SCOPE", "RATE", "CONCURRENCY", "DECLARED", "HELD", "RUNNING", "THROTTLED")
 OPERATOR_MARK = "*"
 MAX_RATE_TEXT = 32  # longer is no rate (and would make a huge error message)
+QUOTAS = ("max_backlog", "tenant_backlog")  # option dests, as flow.set_quota names them
+TENANTS_HEADER = ("TENANT", "BACKLOG")
+TOP_TENANTS = 20
 
 
 def add_limits_parser(sub) -> None:
@@ -39,11 +47,28 @@ def add_limits_parser(sub) -> None:
     conc = setter.add_mutually_exclusive_group()
     conc.add_argument("--concurrency", type=int, metavar="N", help="N running at once")
     conc.add_argument("--no-concurrency", action="store_true", help="no concurrency limit")
+    _add_quota_options(setter)
     add_user_option(setter)
-    clear = actions.add_parser("clear", help="both kinds back to the declared values")
+    clear = actions.add_parser(
+        "clear", help="both kinds (and the queue's quotas) back to the declared values"
+    )
     clear.add_argument("queue")
     clear.add_argument("--task", metavar="NAME", help="a task name's limits (default: the queue's)")
     add_user_option(clear)
+
+
+def _add_quota_options(setter) -> None:
+    for name, what in (("max-backlog", "the queue's"), ("tenant-backlog", "each tenant's")):
+        group = setter.add_mutually_exclusive_group()
+        group.add_argument(
+            f"--{name}", type=int, metavar="N", help=f"a quota: {what} unfinished tasks at most"
+        )
+        group.add_argument(f"--no-{name}", action="store_true", help=f"no {name} quota")
+
+
+def add_tenants_parser(sub) -> None:
+    p = sub.add_parser("tenants", help="the tenants with the largest backlogs in a queue")
+    p.add_argument("queue")
 
 
 def run(options: dict, user: str | None) -> str:
@@ -54,21 +79,48 @@ def run(options: dict, user: str | None) -> str:
     task = options["task"]
     if action == "clear":
         released = flow.set_limit(cli_actor(user), queue, task)
+        if task is None:
+            flow.set_quota(cli_actor(user), queue)
         return _changed(queue, task, "back to the declared limits", released)
-    rate, concurrency = _wanted(options)
-    released = flow.set_limit(cli_actor(user), queue, task, rate=rate, concurrency=concurrency)
+    quotas = _quotas(options)  # checked before anything is written
+    wanted, released = _wanted(options, quotas is not None), 0
+    if wanted is not None:
+        rate, concurrency = wanted
+        released = flow.set_limit(cli_actor(user), queue, task, rate=rate, concurrency=concurrency)
+    if quotas is not None:
+        flow.set_quota(cli_actor(user), queue, **quotas)
     return _changed(queue, task, "limits set", released)
 
 
-def _wanted(options: dict) -> tuple:
-    """(rate, concurrency) for flow.set_limit; each kind not given is DECLARED."""
+def _quotas(options: dict) -> dict | None:
+    """The quotas for flow.set_quota (a kind not given: DECLARED), or None when no
+    quota option is given."""
+    quotas = {}
+    for name in QUOTAS:
+        value = options[name]
+        quotas[name] = None if options[f"no_{name}"] else flow.DECLARED
+        if value is not None:
+            quotas[name] = check_backlog(value, "--" + name.replace("_", "-"))
+    if all(v == flow.DECLARED for v in quotas.values()):
+        return None
+    if options["task"] is not None:
+        raise CommandError("--max-backlog and --tenant-backlog are the queue's: not with --task.")
+    return quotas
+
+
+def _wanted(options: dict, quotas: bool = False) -> tuple | None:
+    """(rate, concurrency) for flow.set_limit; each kind not given is DECLARED. None
+    (leave them as they are) when only quotas are given."""
     if options["burst"] is not None and options["rate"] is None:
         raise CommandError("--burst goes with --rate.")
     given = [options["rate"], options["concurrency"]]
     if all(v is None for v in given) and not (options["no_rate"] or options["no_concurrency"]):
+        if quotas:
+            return None
         raise CommandError(
-            "give a limit: --rate, --no-rate, --concurrency or --no-concurrency "
-            "(to go back to the declared limits, use `tq limits clear`)."
+            "give a limit: --rate, --no-rate, --concurrency, --no-concurrency, "
+            "--max-backlog, --tenant-backlog (or their --no- forms; to go back to the "
+            "declared limits, use `tq limits clear`)."
         )
     rate = None if options["no_rate"] else flow.DECLARED
     if options["rate"] is not None:
@@ -89,12 +141,33 @@ def _changed(queue: str, task: str | None, what: str, released: int) -> str:
 
 def show(queue: str) -> str:
     limits = flow.queue_limits(queue)
-    if not limits.all():
-        return f"{queue}: no limits."
-    rows = [HEADER, *_rows(limits)]
-    lines = [f"{queue}: {limits.held} task(s) held back.", "", *_table(rows)]
+    lines = [f"{queue}: no limits."]
+    if limits.all():
+        rows = [HEADER, *_rows(limits)]
+        lines = [f"{queue}: {limits.held} task(s) held back.", "", *_table(rows)]
     if any(scope.overridden for scope in limits.all()):
         lines += ["", f"{OPERATOR_MARK} set by an operator (`tq limits clear` goes back)"]
+    if limits.max_backlog or limits.tenant_backlog:
+        lines += ["", f"Quotas: {_quotas_text(limits.max_backlog, limits.tenant_backlog)}"]
+    return "\n".join(lines)
+
+
+def _quotas_text(max_backlog: int | None, tenant_backlog: int | None) -> str:
+    return f"max backlog {_number(max_backlog)}, tenant backlog {_number(tenant_backlog)}"
+
+
+def tenants(options: dict, user: str | None = None) -> str:
+    """The output of `tq tenants QUEUE` (a read: no actor)."""
+    queue = options["queue"]
+    backlogs = flow.tenant_backlogs(queue, top=TOP_TENANTS)
+    quota = flow.queue_limits(queue).tenant_backlog
+    head = f"{queue}: {backlogs.tenants} tenant(s) with unfinished tasks; tenant backlog quota "
+    lines = [head + (f"{quota:,}." if quota else "none.")]
+    if backlogs.top:
+        rows = [TENANTS_HEADER, *((_shown(t), f"{n:,}") for t, n in backlogs.top)]
+        lines += ["", *_table(rows)]
+    if backlogs.tenants > len(backlogs.top):
+        lines.append(f"(and {backlogs.tenants - len(backlogs.top)} more)")
     return "\n".join(lines)
 
 

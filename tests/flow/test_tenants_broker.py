@@ -97,3 +97,33 @@ def test_the_same_enqueue_sent_again_is_not_refused_by_a_quota(broker):
     task = make_task(task_id="resent")
     enqueue(broker, task)
     assert enqueue(broker, task) == ["resent"]  # the existing task, not a refusal
+
+
+def test_each_tenant_has_its_own_concurrency_limit_and_others_are_not_slowed(broker):
+    broker.declare_limits("default", Limit(per_tenant=Limit(concurrency=1)), [])
+    big = enqueue(broker, *[make_task(tenant="big") for _ in range(5)])
+    small = enqueue(broker, *[make_task(tenant="small") for _ in range(2)])
+    plain = enqueue(broker, make_task())
+    got = claim(broker)
+    assert sorted(got) == sorted([big[0], small[0], *plain])  # one each, no tenant: any
+    assert claim(broker) == []  # both tenants at their limit; passed over, not held
+    assert broker.counts("default").pending == 5
+    first = broker.get("default", big[0])
+    broker.complete("default", [(big[0], first.attempts, "1")])
+    assert claim(broker) == [big[1]]
+
+
+def test_each_tenant_has_its_own_rate_and_one_tenant_may_have_another(broker):
+    from taskqueue.limits import Rate
+
+    broker.declare_limits("default", Limit(per_tenant=Limit(rate=Rate(10, 1000))), [])
+    broker.set_limit("default", tenant="vip", rate=Rate(1000, 1000, 5))
+    enqueue(broker, *[make_task(tenant="std") for _ in range(3)])
+    enqueue(broker, *[make_task(tenant="vip") for _ in range(3)])
+    got = broker.claim("default", "w1", 100, now=NOW)
+    assert sorted(tenants_of(broker, [c.id for c in got])) == ["std", "vip", "vip", "vip"]
+    assert got.next_permit == 100  # std's next permit: 10/s
+    later = broker.claim("default", "w1", 100, now=NOW + 100)
+    assert tenants_of(broker, [c.id for c in later]) == ["std"]
+    limits = broker.limits("default")
+    assert set(limits.tenants) == {"*", "vip"}

@@ -51,6 +51,7 @@ local band_width = tonumber(ARGV[8])
 
 local MAX_PASSED = 50  -- suspects looked past in one call (bounded work)
 local MAX_HELD = 100  -- tasks held back by a limit in one call (bounded work)
+local MAX_SKIPPED = 200  -- tasks of tenants at their limits looked past in one call
 check_keys()
 check(base .. 'fair', 'hash')
 if #damage > 0 then return damaged() end
@@ -117,7 +118,7 @@ local function select_limited()
   local live = {}
   for scope, n in pairs(limits.concs) do
     live[scope] = slots_live(base, scope, active, now)
-    if scope ~= 'queue' and live[scope] < n then
+    if string.sub(scope, 1, 5) == 'task:' and live[scope] < n then
       unhold(base, pending, scope, n - live[scope], band_width, events, events_maxlen, 'conc')
     end
   end
@@ -132,12 +133,37 @@ local function select_limited()
     return stopped == 0
   end
 
-  local function admit(id, scope, rate)
+  -- A tenant's own limits (docs/flow-control.md#tenant-limits): 'tenant' holds for each
+  -- tenant alone, 'tenant:<name>' for one. Returns the scope, its rate and concurrency,
+  -- and whether it lets a task start now (when not, the task is passed over in place:
+  -- fair share keeps the other tenants' tasks near the head of the line).
+  local function tenant_allows(tenant)
+    if not tenant or tenant == '' or not limits.tenants then return nil, nil, nil, true end
+    local scope = 'tenant:' .. tenant
+    local rate = limits.rates[scope] or limits.rates['tenant']
+    local conc = limits.concs[scope] or limits.concs['tenant']
+    if conc and live[scope] == nil then
+      live[scope] = check(base .. 'slots:' .. scope, 'zset')
+                    and slots_live(base, scope, active, now) or 0
+    end
+    if conc and live[scope] >= conc then return scope, rate, conc, false end
+    if rate then
+      local ready = rate_ready_at(gcra, scope, rate, now)
+      if ready > now then
+        next_permit = next_permit > 0 and math.min(next_permit, ready - now) or ready - now
+        return scope, rate, conc, false
+      end
+    end
+    return scope, rate, conc, true
+  end
+
+  local function admit(id, scope, rate, tscope, trate, tconc)
     ids[#ids + 1] = id
     if rate then rate_take(gcra, scope, rate, now) end
     if q_rate then rate_take(gcra, 'queue', q_rate, now) end
-    for _, s in ipairs({scope, 'queue'}) do
-      if limits.concs[s] then
+    if trate then rate_take(gcra, tscope, trate, now) end
+    for _, s in ipairs({scope, 'queue', tconc and tscope or nil}) do
+      if limits.concs[s] or s == tscope then
         live[s] = live[s] + 1
         slot_adds[#slot_adds + 1] = {base .. 'slots:' .. s, id}
       end
@@ -145,7 +171,7 @@ local function select_limited()
   end
 
   for scope, rate in pairs(limits.rates) do
-    if scope ~= 'queue' then
+    if string.sub(scope, 1, 5) == 'task:' then
       local conc, key = limits.concs[scope], base .. 'held:' .. scope
       for _, id in ipairs(rcall('ZRANGE', key, 0, max_tasks - 1)) do
         local ready = rate_ready_at(gcra, scope, rate, now)
@@ -156,19 +182,21 @@ local function select_limited()
         if #ids >= max_tasks or (conc and live[scope] >= conc) or not queue_allows() then break end
         local task_key = base .. 'task:' .. id
         if check(task_key, 'hash') then
-          local f = rcall('HMGET', task_key, 'held', 'lost')
+          local f = rcall('HMGET', task_key, 'held', 'lost', 'tenant')
           if (tonumber(f[2]) or 0) > 0 then break end  -- a suspect: the line's path
+          local tscope, trate, tconc, fits = tenant_allows(f[3])
+          if not fits then break end  -- its tenant's turn has not come: the line waits
           looked[#looked + 1] = {key, id}
           if f[1] == scope and rcall('ZSCORE', base .. 'scheduled', id) then
             from_held[#from_held + 1] = id
-            admit(id, scope, rate)
+            admit(id, scope, rate, tscope, trate, tconc)
           end
         end
       end
     end
   end
 
-  local from, last = 0, max_tasks + MAX_PASSED + MAX_HELD - 1
+  local from, last = 0, max_tasks + MAX_PASSED + MAX_HELD + MAX_SKIPPED - 1
   while #ids < max_tasks and from <= last and not taken_alone and stopped == 0 do
     local to = math.min(from + max_tasks - #ids - 1, last)
     local candidates = rcall('ZRANGE', pending, from, to)
@@ -177,11 +205,14 @@ local function select_limited()
     for _, id in ipairs(candidates) do
       local task_key = base .. 'task:' .. id
       if check(task_key, 'hash') then
-        local f = rcall('HMGET', task_key, 'name', 'lost', 'held')
+        local f = rcall('HMGET', task_key, 'name', 'lost', 'held', 'tenant')
         local scope = 'task:' .. (f[1] or '')
         local rate, conc = limits.rates[scope], limits.concs[scope]
         if not queue_allows() then break end
-        if not suspect_allows(ids, tonumber(f[2]) or 0) then
+        local tscope, trate, tconc, fits = tenant_allows(f[4])
+        if not fits then
+          -- its tenant is at its limit: passed over, left in place
+        elseif not suspect_allows(ids, tonumber(f[2]) or 0) then
           -- passed over, left in place
         elseif conc and live[scope] >= conc then
           holds[#holds + 1] = {id, task_key, scope, now + HELD_RECHECK_MS, 'conc'}
@@ -192,7 +223,7 @@ local function select_limited()
                          or rate_ready_at(gcra, scope, rate, now) > now) then
           holds[#holds + 1] = {id, task_key, scope, rate_slot(gcra, scope, rate, now), 'rate'}
         else
-          admit(id, scope, rate)
+          admit(id, scope, rate, tscope, trate, tconc)
         end
         if taken_alone or #holds >= MAX_HELD or #ids >= max_tasks then break end
       end

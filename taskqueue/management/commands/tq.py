@@ -11,6 +11,9 @@ so each is validated and audited (source "cli", actor --user or the OS user).
     tq limits show QUEUE | clear QUEUE [--task NAME]                  (limits_cli.py)
     tq limits set QUEUE [--task NAME] [--rate R [--burst N] | --no-rate]
                         [--concurrency N | --no-concurrency]
+                        [--max-backlog N | --no-max-backlog]          (not with --task)
+                        [--tenant-backlog N | --no-tenant-backlog]
+    tq tenants QUEUE                          the tenants with the largest backlogs
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -23,13 +26,18 @@ from taskqueue.management.cli import add_user_option, cli_actor, engine_errors
 TASK_ACTIONS = ("cancel", "retry", "delete")
 QUEUE_ACTIONS = ("pause", "resume", "purge")
 DEAD_ACTIONS = ("requeue-dead", "purge-dead")
-SUBCOMMANDS = {"workflow": workflow_cli, "limits": limits_cli}  # each with its own actions
+SUBCOMMANDS = {  # each with its own actions: (options, user) -> output
+    "workflow": workflow_cli.run,
+    "limits": limits_cli.run,
+    "tenants": limits_cli.tenants,
+}
 
 
 class Command(BaseCommand):
     help = (
         "Act on tasks and queues (cancel, retry, delete, pause, purge, requeue dead letters); "
-        "show, list and cancel workflows; show, set and clear flow-control limits."
+        "show, list and cancel workflows; show, set and clear flow-control limits; "
+        "show the tenants with the largest backlogs in a queue."
     )
 
     def add_arguments(self, parser):
@@ -49,6 +57,7 @@ class Command(BaseCommand):
             self._add_dead_action(sub, name)
         workflow_cli.add_workflow_parser(sub)
         limits_cli.add_limits_parser(sub)
+        limits_cli.add_tenants_parser(sub)
 
     def _add_dead_action(self, sub, name: str) -> None:
         p = sub.add_parser(name, help=f"{name.split('-')[0]} dead letters by ids or a filter")
@@ -65,7 +74,7 @@ class Command(BaseCommand):
     def handle(self, *args, action: str, user: str | None = None, **options):
         if action in SUBCOMMANDS:  # their reads need no actor (nor the database)
             with engine_errors():
-                self.stdout.write(SUBCOMMANDS[action].run(options, user))
+                self.stdout.write(SUBCOMMANDS[action](options, user))
             return
         actor = cli_actor(user)
         with engine_errors():

@@ -63,7 +63,13 @@ local function load_limits(declared_key, set_key)
     end
   end
   if not any then return nil end
-  return {rates = rates, concs = concs}
+  local tenants = false  -- any tenant's own limit ('tenant' or 'tenant:<name>')
+  for _, kind in ipairs({rates, concs}) do
+    for scope in pairs(kind) do
+      if string.sub(scope, 1, 6) == 'tenant' then tenants = true end
+    end
+  end
+  return {rates = rates, concs = concs, tenants = tenants}
 end
 
 -- GCRA state, read once per script and written back by gcra_save (so a script that
