@@ -86,5 +86,5 @@ bench-console: $(VENV)/.dev-deps ## the console under load: 10 live sessions whi
 bench-workflows: $(VENV)/.dev-deps ## a 10,000-member chord and a 1,000-step chain vs independent tasks and Celery (docs/PERFORMANCE.md)
 	$(BIN)/python bench/workflow_bench.py
 
-bench-limits: $(VENV)/.dev-deps ## rate-limit accuracy: 200/s over 60 s with 4 workers, queue and task scope (docs/PERFORMANCE.md#flow-control)
-	$(BIN)/python bench/limits_bench.py
+bench-limits: $(VENV)/.dev-deps ## rate-limit accuracy (200/s, 60 s, 4 workers) and fair share behind a 100,000-task tenant (docs/PERFORMANCE.md#flow-control)
+	$(BIN)/python bench/limits_bench.py; $(BIN)/python bench/fairness_bench.py

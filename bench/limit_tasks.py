@@ -33,3 +33,9 @@ def limited(key: str) -> None:
 @task(name="bench.unlimited")
 def unlimited() -> None:
     pass
+
+
+@task(name="bench.work")
+def work(ms: float = 5.0) -> None:
+    """Some work: sleeps `ms` (the fairness benchmark's tasks, bench/fairness_bench.py)."""
+    time.sleep(ms / 1000)

@@ -131,10 +131,11 @@ def use_redis(url: str):
 
 
 @contextmanager
-def workers(broker, url: str, queue: str, n: int, root: Path):
-    """n `manage.py runworker --queues <queue>` processes of the checkout at root,
-    registered."""
+def workers(broker, url: str, queue: str, n: int, root: Path, extra: tuple = ()):
+    """n `manage.py runworker --queues <queue> *extra` processes of the checkout at
+    root, registered."""
     argv = [sys.executable, "manage.py", "runworker", "--queues", queue, "--log-level", "WARNING"]
+    argv += list(extra)
     env = os.environ | {"DJANGO_SETTINGS_MODULE": "bench.settings", "BENCH_REDIS_URL": url}
     with open(WORKER_LOG, "ab") as log:
         procs = [
