@@ -13,8 +13,11 @@ task in order, suspects included (callers that do not isolate suspects).
 
 Flow control (includes/limits.lua, docs/flow-control.md): when the queue has limits, a
 task whose own task-scope limit is reached is held back (scheduled for its slot) and
-the tasks behind it are claimed; when a queue-scope limit is reached the claim stops.
-Claimed tasks take their concurrency slots and rate permits in the same step.
+the tasks behind it are claimed; tasks held back by a rate are taken from their line,
+oldest first, when it allows; a task whose tenant is at its own limit is passed over
+in place; when a queue-scope limit is reached the claim stops. Claimed tasks take
+their concurrency slots and rate permits in the same step. In a queue with tenants,
+the claim moves the fair-share clocks (common.lua's next_seq).
 
 KEYS[1] pending  KEYS[2] active  KEYS[3] paused  KEYS[4] events  KEYS[5] stats
 KEYS[6] wake (only checked: the workers BLPOP it between claims)
