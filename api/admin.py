@@ -10,7 +10,7 @@ from taskqueue.audit import Actor
 from taskqueue.errors import ValidationError
 
 from .models import ApiToken
-from .tokens import clean_queues, create_token, missing_permissions, revoke_token
+from .tokens import clean_queues, clean_tenants, create_token, missing_permissions, revoke_token
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -21,17 +21,20 @@ class ApiTokenForm(forms.ModelForm):
         required=False,
         help_text="Comma-separated queues the token is limited to; empty: every queue.",
     )
+    tenants = forms.CharField(
+        required=False,
+        help_text="Comma-separated tenants whose tasks the token is limited to; empty: anyone's.",
+    )
 
     class Meta:
         model = ApiToken
-        fields = ["user", "name", "scopes", "queues"]
+        fields = ["user", "name", "scopes", "queues", "tenants"]
 
     def clean_queues(self) -> list[str]:
-        raw = self.cleaned_data.get("queues") or ""
-        try:
-            return clean_queues(q.strip() for q in raw.split(",") if q.strip())
-        except ValidationError as exc:
-            raise forms.ValidationError(str(exc)) from None
+        return _listed(self.cleaned_data.get("queues"), clean_queues)
+
+    def clean_tenants(self) -> list[str]:
+        return _listed(self.cleaned_data.get("tenants"), clean_tenants)
 
     def clean(self):
         cleaned = super().clean()
@@ -45,12 +48,20 @@ class ApiTokenForm(forms.ModelForm):
         return cleaned
 
 
+def _listed(raw: str | None, clean) -> list[str]:
+    """A comma-separated field's names, checked by `clean` (tokens.py)."""
+    try:
+        return clean(n.strip() for n in (raw or "").split(",") if n.strip())
+    except ValidationError as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenForm
     list_display = [
-        "name", "prefix", "user", "scopes", "queues_shown", "created_at", "last_used_at",
-        "revoked_at",
+        "name", "prefix", "user", "scopes", "queues_shown", "tenants_shown", "created_at",
+        "last_used_at", "revoked_at",
     ]  # fmt: skip
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
@@ -60,6 +71,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "prefix",
         "scopes",
         "queues_shown",
+        "tenants_shown",
         "created_at",
         "last_used_at",
         "revoked_at",
@@ -69,6 +81,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.display(description="queues")
     def queues_shown(self, obj: ApiToken) -> str:
         return ", ".join(obj.queues) if obj.queues else "every queue"
+
+    @admin.display(description="tenants")
+    def tenants_shown(self, obj: ApiToken) -> str:
+        return ", ".join(obj.tenants) if obj.tenants else "any tenant"
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields if obj is not None else []
@@ -91,6 +107,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             data["name"],
             data["scopes"],
             data["queues"],
+            data["tenants"],
         )
         obj.pk, obj.prefix, obj._secret = token.pk, token.prefix, secret
 

@@ -11,6 +11,11 @@ Missing or bad credentials: 401 with WWW-Authenticate; lacking scope or permissi
 Queue-level access: `principal.queues` is what the caller may see (a token's own
 queues, within those its user may see; a session user's, from QUEUE_ACCESS). A view
 asks `can_see_queue`, or `task()` for a task; what lies outside reads as missing.
+
+Tenant-level access: `principal.tenants` is the tenants whose tasks a token may touch
+(None: anyone's, and tasks of no tenant). `can_see_task` is the one rule for a task:
+its queue visible and, for a token limited to tenants, its tenant one of them; a task
+of no tenant is outside every such token. `task()` applies it (404 outside).
 """
 
 from dataclasses import dataclass
@@ -18,7 +23,9 @@ from dataclasses import dataclass
 from django.middleware.csrf import CsrfViewMiddleware
 
 from dashboard.access import EVERY_QUEUE, QueueScope, queue_scope
+from taskqueue import inspect
 from taskqueue.audit import Actor
+from taskqueue.errors import TaskDoesNotExist
 from taskqueue.records import TaskRecord
 
 from .body import FORM_TYPES
@@ -35,13 +42,41 @@ class Principal:
     user: object
     token: ApiToken | None = None
     queues: QueueScope = EVERY_QUEUE
+    tenants: frozenset[str] | None = None  # None: anyone's tasks
+
+    @property
+    def limited(self) -> bool:
+        """Limited to queues or to tenants: refused what spans both (workflows)."""
+        return self.queues.limited or self.tenants is not None
 
     def can_see_queue(self, name: object) -> bool:
         return self.queues.can_see(name)
 
+    def can_see_tenant(self, tenant: object) -> bool:
+        return self.tenants is None or (isinstance(tenant, str) and tenant in self.tenants)
+
+    def can_see_task(self, record: TaskRecord) -> bool:
+        return self.can_see_queue(record.queue) and self.can_see_tenant(record.tenant)
+
     def task(self, task_id: str) -> TaskRecord:
-        """The task; TaskDoesNotExist (a 404) if there is none or its queue is hidden."""
-        return self.queues.task(task_id)
+        """The task; TaskDoesNotExist (a 404) if there is none, or if it lies outside
+        the caller's queues or tenants."""
+        record = inspect.get_task(task_id)
+        if not self.can_see_task(record):
+            raise TaskDoesNotExist(task_id)
+        return record
+
+    def task_ids(self, ids: list[str]) -> list[str]:
+        """Those of `ids` whose task the caller may see (the others left out, as missing
+        ids are): one read per id."""
+        kept = []
+        for task_id in ids:
+            try:
+                self.task(task_id)
+            except TaskDoesNotExist:
+                continue
+            kept.append(task_id)
+        return kept
 
     def actor(self, request) -> Actor:
         if self.token is None:
@@ -82,7 +117,8 @@ def _from_token(header: str) -> Principal:
         )
     touch(api_token)
     own = QueueScope(frozenset(api_token.queues)) if api_token.queues else EVERY_QUEUE
-    return Principal(api_token.user, api_token, api_token.user_queues.narrowed(own))
+    tenants = frozenset(api_token.tenants) if api_token.tenants else None
+    return Principal(api_token.user, api_token, api_token.user_queues.narrowed(own), tenants)
 
 
 def _from_session(request) -> Principal:

@@ -3,6 +3,11 @@
 Nothing is kept between scrapes: each scrape reads the queues' counts, lifetime
 counters and runtime histograms through the inspection layer into a fresh collector,
 so several web processes all report the same numbers (Redis holds them).
+
+Tenants (docs/flow-control.md#tenants): `taskqueue_tenants{queue}` counts a queue's
+tenants with unfinished tasks and `taskqueue_tenant_backlog{queue,tenant}` is the
+backlog of its TOP_TENANTS largest only, so a queue with 100,000 tenants still adds
+at most TOP_TENANTS series (one read of the tenants per queue).
 """
 
 from collections.abc import Iterator
@@ -14,7 +19,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from taskqueue import inspect
+from taskqueue import flow, inspect
 from taskqueue.status import Status
 from taskqueue.text import as_text
 
@@ -28,6 +33,7 @@ COUNTERS = {
     "cancelled": "Tasks cancelled.",
     "lost": "Leases that expired (their worker stopped heartbeating).",
 }
+TOP_TENANTS = 20  # tenant_backlog series per queue at most (label cardinality)
 # Lifetime workflow counters (one global hash the engine increments) -> what they count.
 WORKFLOW_COUNTERS = {
     "created": "Workflows submitted.",
@@ -41,6 +47,7 @@ class TaskQueueCollector:
         names = inspect.queues()
         self.summaries = [inspect.queue_summary(q) for q in names]
         self.histograms = {q: inspect.runtime_histograms(q) for q in names}
+        self.tenants = {q: flow.tenant_backlogs(q, top=TOP_TENANTS) for q in names}
         self.workers = inspect.workers()
         self.global_damage, self.global_quarantined = inspect.global_damage()
         # one HGETALL; taskqueue.inspect has no reader of these counters (yet)
@@ -63,6 +70,7 @@ class TaskQueueCollector:
                 counter.add_metric([s.name], s.counts.stats.get(stat, 0))
             yield counter
         yield self._runtimes()
+        yield from self._tenants()
         yield self._workers()
         yield self._quarantined()
         yield self._damaged()
@@ -94,6 +102,23 @@ class TaskQueueCollector:
                 buckets = [(_bound(bound), count) for bound, count in h.buckets]
                 family.add_metric([queue, h.task], buckets, h.sum_seconds)
         return family
+
+    def _tenants(self) -> Iterator[Metric]:
+        count = GaugeMetricFamily(
+            "taskqueue_tenants", "Tenants with unfinished tasks in the queue.", labels=["queue"]
+        )
+        backlog = GaugeMetricFamily(
+            "taskqueue_tenant_backlog",
+            f"Unfinished tasks of a tenant in the queue: the queue's {TOP_TENANTS} largest "
+            "tenants only.",
+            labels=["queue", "tenant"],
+        )
+        for queue, tenants in self.tenants.items():
+            count.add_metric([queue], tenants.tenants)
+            for tenant, n in tenants.top:
+                backlog.add_metric([queue, as_text(tenant)], n)
+        yield count
+        yield backlog
 
     def _workers(self) -> Metric:
         gauge = GaugeMetricFamily(

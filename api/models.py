@@ -23,6 +23,11 @@ class ApiToken(models.Model):
         blank=True,
         help_text="The queues the token may touch; empty: every queue (its user may see).",
     )
+    tenants = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The tenants whose tasks the token may touch; empty: every tenant's.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)

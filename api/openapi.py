@@ -64,12 +64,54 @@ METRICS = (
     "(and no worker, workflow or global-key series)."
 )
 
+# What a token limited to tenants (createapitoken --tenant) meets: named, where it
+# applies, in the description and as `x-tenant-restrictions`.
+T_ONE = (
+    "Tenant restrictions apply: for a token limited to tenants, a task of another "
+    "tenant (or of none) answers 404, exactly as a missing one."
+)
+T_LIST = (
+    "Tenant restrictions apply: a token limited to tenants lists only their tasks "
+    "(limited to several, it names one with `tenant`, else 422; another tenant lists "
+    "nothing)."
+)
+T_ENQUEUE = (
+    "Tenant restrictions apply: a token limited to tenants enqueues for its tenant "
+    "(a body without `tenant` gets it; limited to several, the body names one); any "
+    "other `tenant` is a 422 on `tenant`."
+)
+T_DEAD_LIST = T_LIST[:-1] + "; `groups` is then {})."
+T_DLQ = (
+    "Tenant restrictions apply: only a token's tenants' dead letters are counted and "
+    "touched (other ids count as missing)."
+)
+T_WORKFLOWS = "Tenant restrictions apply: a token limited to tenants gets 404 here."
+T_QUEUE_ACTION = (
+    "Tenant restrictions apply: a token limited to tenants gets 404 (as for a queue "
+    "not in use): the action reaches every tenant's tasks."
+)
+T_TENANT_BACKLOGS = (
+    "Tenant restrictions apply: a token limited to tenants finds only its own tenants "
+    "in `top` (the count covers every tenant)."
+)
+T_AGGREGATE = (
+    "Tenant restrictions: none beyond the queues' (these are queue-level aggregates "
+    "over every tenant)."
+)
+
 
 def operation(
-    summary: str, ok: dict, errors: tuple, *, scope: str | None, queues: str = ONE, **extra
+    summary: str,
+    ok: dict,
+    errors: tuple,
+    *,
+    scope: str | None,
+    queues: str = ONE,
+    tenants: str | None = None,
+    **extra,
 ) -> dict:
     """An operation: the 2xx responses in `ok` ({status: (description, schema)});
-    `queues`, what queue restrictions do to it."""
+    `queues`, what queue restrictions do to it; `tenants`, what tenant ones do."""
     responses = {
         str(status): {"description": description, "content": {JSON: {"schema": schema}}}
         for status, (description, schema) in ok.items()
@@ -85,9 +127,12 @@ def operation(
     else:
         out["security"] = [{"bearerAuth": []}, {"sessionAuth": []}]
         said = extra.pop("description", "")
-        out["description"] = f"Needs the `{scope}` scope. " + (said + " " if said else "") + queues
+        notes = [said, tenants or "", queues]  # the queue note last, as clients expect
+        out["description"] = f"Needs the `{scope}` scope. " + " ".join(n for n in notes if n)
         out["x-required-scope"] = scope
         out["x-queue-restrictions"] = queues
+        if tenants is not None:
+            out["x-tenant-restrictions"] = tenants
     return out | extra
 
 
@@ -111,8 +156,9 @@ TASK_FILTERS = [
     query("name", {"type": "string"}, "Only tasks of this registered name."),
     query("exception", {"type": "string"}, "Only tasks whose last error is this type."),
     query("q", {"type": "string"}, "A task id, or part of a task name."),
+    query("tenant", {"type": "string"}, "Only this tenant's tasks."),
 ]
-DEAD_FILTERS = TASK_FILTERS[:1] + TASK_FILTERS[2:4]
+DEAD_FILTERS = [*TASK_FILTERS[:1], *TASK_FILTERS[2:4], TASK_FILTERS[5]]
 
 
 def body(schema: dict, example: dict | None = None) -> dict:
@@ -133,7 +179,7 @@ def task_paths() -> dict:
         "/tasks": {
             "get": operation(
                 "List tasks, newest first", {200: ("A page.", ref("TaskPage"))}, READ,
-                scope="read", parameters=TASK_FILTERS + PAGING, queues=LIST,
+                scope="read", parameters=TASK_FILTERS + PAGING, queues=LIST, tenants=T_LIST,
             ),
             "post": operation(
                 "Enqueue a registered task by name",
@@ -141,26 +187,29 @@ def task_paths() -> dict:
                  200: ("Already created with this Idempotency-Key and body.", ref("Task"))},
                 (*WRITE_BODY, 404, 409, 429), scope="enqueue", parameters=[idempotency],
                 requestBody=body(ref("EnqueueRequest"), example), queues=ENQUEUE,
+                tenants=T_ENQUEUE,
             ),
         },
         "/tasks/{task_id}": {
             "get": operation("A task's full record", {200: ("The task.", ref("Task"))},
-                             (401, 403, 404, 503), scope="read", parameters=task_id),
+                             (401, 403, 404, 503), scope="read", parameters=task_id,
+                             tenants=T_ONE),
             "delete": operation(
                 "Delete a finished task's record", {200: ("Deleted.", ref("Deleted"))},
-                ACTION, scope="operate", parameters=task_id,
+                ACTION, scope="operate", parameters=task_id, tenants=T_ONE,
             ),
         },
         "/tasks/{task_id}/cancel": {
             "post": operation(
                 "Cancel a pending, scheduled or running task", dict(action.items()), ACTION,
-                scope="operate", parameters=task_id,
+                scope="operate", parameters=task_id, tenants=T_ONE,
                 description="A running task is asked to stop (outcome `requested`).",
             )
         },
         "/tasks/{task_id}/retry": {
             "post": operation("Send a dead or cancelled task back to pending",
-                              dict(action.items()), ACTION, scope="operate", parameters=task_id)
+                              dict(action.items()), ACTION, scope="operate", parameters=task_id,
+                              tenants=T_ONE)
         },
     }  # fmt: skip
 
@@ -188,25 +237,29 @@ def workflow_paths() -> dict:
         "/workflows": {
             "get": operation("List workflows, newest first",
                              {200: ("A page.", ref("WorkflowPage"))}, (*READ, 404),
-                             scope="read", parameters=filters, queues=WORKFLOWS),
+                             scope="read", parameters=filters, queues=WORKFLOWS,
+                             tenants=T_WORKFLOWS),
             "post": operation(
                 "Submit a workflow: registered tasks and what each waits for",
                 {201: ("Created, with every node.", ref("Workflow")),
                  200: ("Already created with this Idempotency-Key and body.", ref("Workflow"))},
                 (*WRITE_BODY, 404, 409), scope="enqueue", parameters=[idempotency],
                 requestBody=body(ref("WorkflowRequest"), example), queues=WORKFLOWS,
+                tenants=T_WORKFLOWS,
                 description="Every task is created, or none is (a 4xx writes nothing).",
             ),
         },
         "/workflows/{workflow_id}": {
             "get": operation("A workflow with each node's live status",
                              {200: ("The workflow.", ref("Workflow"))}, (401, 403, 404, 503),
-                             scope="read", parameters=workflow_id, queues=WORKFLOWS)
+                             scope="read", parameters=workflow_id, queues=WORKFLOWS,
+                             tenants=T_WORKFLOWS)
         },
         "/workflows/{workflow_id}/cancel": {
             "post": operation(
                 "Cancel a workflow's unfinished tasks", {200: ("Done.", ref("WorkflowCancel"))},
                 ACTION, scope="operate", parameters=workflow_id, queues=WORKFLOWS,
+                tenants=T_WORKFLOWS,
                 description="A running task is asked to stop; a completed workflow is a 409.",
             )
         },
@@ -219,27 +272,35 @@ def queue_paths() -> dict:
     return {
         "/queues": {
             "get": operation("Every queue's summary", {200: ("The queues.", ref("QueueList"))},
-                             (401, 403, 503), scope="read", queues=LIST)
+                             (401, 403, 503), scope="read", queues=LIST, tenants=T_AGGREGATE)
         },
         "/queues/{name}": {
             "get": operation("One queue's summary, with counts per minute",
                              {200: ("The queue.", ref("Queue"))}, (401, 403, 404, 422, 503),
-                             scope="read", parameters=name)
+                             scope="read", parameters=name, tenants=T_AGGREGATE)
         },
         "/queues/{name}/pause": {
             "post": operation("Stop workers claiming from the queue", action, ACTION,
-                              scope="operate", parameters=name)
+                              scope="operate", parameters=name, tenants=T_QUEUE_ACTION)
         },
         "/queues/{name}/resume": {
             "post": operation("Let workers claim from the queue again", action, ACTION,
-                              scope="operate", parameters=name)
+                              scope="operate", parameters=name, tenants=T_QUEUE_ACTION)
         },
         "/queues/{name}/purge": {
             "post": operation("Delete the queue's pending tasks",
                               {200: ("How many were deleted.", ref("Purged"))}, ACTION,
-                              scope="operate", parameters=name)
+                              scope="operate", parameters=name, tenants=T_QUEUE_ACTION)
         },
         "/queues/{name}/limits": limit_operations(name),
+        "/queues/{name}/tenants": {
+            "get": operation("The tenants with the largest backlogs in the queue",
+                             {200: ("The tenants.", ref("TenantBacklogs"))},
+                             (401, 403, 404, 422, 503), scope="read", parameters=name,
+                             tenants=T_TENANT_BACKLOGS,
+                             description=("How many tenants have unfinished tasks, the 20 "
+                                          "largest backlogs and the tenant quota.")),
+        },
     }  # fmt: skip
 
 
@@ -265,12 +326,16 @@ def limit_operations(name: list) -> dict:
             (*WRITE_BODY, 404), scope="operate", parameters=name,
             requestBody=body(ref("LimitRequest"), example),
             description=("Each kind explicitly: a key absent goes back to the declared "
-                         "value, null is no limit, a value sets it. Audited (set_limit)."),
+                         "value, null is no limit, a value sets it. The queue's quotas "
+                         "(max_backlog, tenant_backlog; not with a task) are set when the "
+                         "body names one (the other absent: declared) and left as they are "
+                         "when it names none; a body of quotas only leaves the rate and "
+                         "concurrency as they are. Audited (set_limit)."),
         ),
         "delete": operation(
             "Put both kinds of limit back to the declared ones", changed,
             (401, 403, 404, 415, 422, 503), scope="operate", parameters=[*name, task],
-            description="Audited (set_limit).",
+            description="Without a task, the queue's quotas too. Audited (set_limit).",
         ),
     }  # fmt: skip
 
@@ -281,20 +346,23 @@ def other_paths() -> dict:
         "/dlq": {
             "get": operation("Dead letters, newest first, with counts per exception",
                              {200: ("A page.", ref("DeadPage"))}, READ, scope="read",
-                             parameters=DEAD_FILTERS + PAGING, queues=LIST)
+                             parameters=DEAD_FILTERS + PAGING, queues=LIST,
+                             tenants=T_DEAD_LIST)
         },
         "/dlq/requeue": {
             "post": operation("Requeue dead letters by ids or by filter", count,
                               (*WRITE_BODY, 404), scope="operate",
-                              requestBody=body(ref("DeadRequeue")), queues=DLQ)
+                              requestBody=body(ref("DeadRequeue")), queues=DLQ, tenants=T_DLQ)
         },
         "/dlq/purge": {
             "post": operation("Delete dead letters by ids or by filter", count, WRITE_BODY,
-                              scope="operate", requestBody=body(ref("DeadPurge")), queues=DLQ)
+                              scope="operate", requestBody=body(ref("DeadPurge")), queues=DLQ,
+                              tenants=T_DLQ)
         },
         "/workers": {
             "get": operation("The worker registry", {200: ("The workers.", ref("WorkerList"))},
-                             (401, 403, 503), scope="read", queues=WORKERS)
+                             (401, 403, 503), scope="read", queues=WORKERS,
+                             tenants=T_AGGREGATE)
         },
         "/health": {
             "get": operation("Redis answers and a worker is alive?",
@@ -313,7 +381,7 @@ def other_paths() -> dict:
 def metrics_operation() -> dict:
     note = "No token needed from TASKQUEUE_API['METRICS_PUBLIC_NETWORKS']."
     out = operation("Prometheus metrics", {}, (401, 403, 503), scope="read", description=note,
-                    queues=METRICS)  # fmt: skip
+                    queues=METRICS, tenants=T_AGGREGATE)  # fmt: skip
     text = {"schema": {"type": "string"}}
     out["responses"]["200"] = {
         "description": "The Prometheus text format.",

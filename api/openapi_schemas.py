@@ -1,6 +1,6 @@
 """The component schemas of the OpenAPI document (see openapi.py)."""
 
-from taskqueue.limits import MAX_BURST, MAX_CONCURRENCY
+from taskqueue.limits import MAX_BACKLOG, MAX_BURST, MAX_CONCURRENCY
 from taskqueue.options import MAX_DELAY_SECONDS, MAX_RETRIES_LIMIT
 from taskqueue.priority import MAX_PRIORITY, MIN_PRIORITY
 from taskqueue.workflows.graph import MAX_KEY
@@ -135,6 +135,7 @@ def queue() -> dict:
 RATE = {"type": ["string", "null"], "description": 'e.g. "100/s", "3/m", "10/30s"; null: none.'}
 BURST = {"type": ["integer", "null"], "description": "Tasks at once after a quiet spell."}
 CONCURRENCY = {"type": ["integer", "null"], "description": "Tasks running at once; null: none."}
+QUOTA = {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_BACKLOG}
 
 
 def limit_scope() -> dict:
@@ -166,14 +167,31 @@ def limit_schemas() -> dict:
                   "description": "Only with a rate; default 1."},
         "concurrency": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CONCURRENCY,
                         "description": "null: no concurrency limit; absent: the declared one."},
+        "max_backlog": QUOTA | {"description": (
+            "The queue's quota of unfinished tasks; null: none. Not with a task. Sent with "
+            "or without tenant_backlog, the quotas absent go back to the declared ones; a "
+            "body without either leaves the quotas as they are.")},
+        "tenant_backlog": QUOTA | {"description": (
+            "Each tenant's quota of unfinished tasks in the queue; null: none. As max_backlog.")},
     }  # fmt: skip
+    quotas = obj({"max_backlog": QUOTA, "tenant_backlog": QUOTA}) | {
+        "description": "The queue's quotas in force (the operator's, else declared); null: none."
+    }
+    top = {"type": "array", "items": obj({"tenant": STR, "backlog": INT})}
     return {
         "LimitScope": limit_scope(),
         "QueueLimits": obj({"queue": STR, "limits": obj({"queue": own, "tasks": scopes}),
-                            "held": INT}),
+                            "held": INT, "quotas": ref("Quotas")}),
+        "Quotas": quotas,
         "LimitRequest": obj(request, optional=tuple(request), extra=False),
         "LimitChange": obj({"queue": STR, "task": nullable("string"), "limits": ref("LimitScope"),
-                            "released": INT}),
+                            "released": INT, "quotas": ref("Quotas")}, optional=("quotas",)),
+        "TenantBacklogs": obj({
+            "queue": STR,
+            "tenants": INT | {"description": "How many tenants have unfinished tasks."},
+            "top": top | {"description": "The 20 largest backlogs, largest first."},
+            "tenant_backlog": QUOTA | {"description": "The tenant quota in force; null: none."},
+        }),
     }  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from taskqueue.audit import Actor, record
 from taskqueue.errors import ValidationError
 from taskqueue.models import AuditEvent
 from taskqueue.names import validate_queue_name
+from taskqueue.options import tenant as validate_tenant
 
 from .models import ApiToken
 
@@ -65,6 +66,16 @@ def clean_queues(queues: Iterable[str]) -> list[str]:
     return chosen
 
 
+def clean_tenants(tenants: Iterable[str]) -> list[str]:
+    """Valid tenant names, each once ([]: every tenant's tasks, and those of none)."""
+    if isinstance(tenants, str):
+        raise ValidationError("tenants must be a list of tenant names.", field="tenants")
+    chosen = list(dict.fromkeys(tenants))
+    for name in chosen:
+        validate_tenant(name, field="tenants")
+    return chosen
+
+
 def missing_permissions(user: AbstractBaseUser, scopes: Iterable[str]) -> list[str]:
     """The permissions `user` lacks for these scopes (a token never exceeds its user)."""
     return sorted({SCOPE_PERMISSIONS[s] for s in scopes if not user.has_perm(SCOPE_PERMISSIONS[s])})
@@ -76,11 +87,13 @@ def create_token(
     name: str,
     scopes: Iterable[str],
     queues: Iterable[str] = (),
+    tenants: Iterable[str] = (),
 ) -> tuple[ApiToken, str]:
-    """Create a token for `user`, limited to `queues` (none: every queue); returns it
-    with its secret (which is not stored)."""
+    """Create a token for `user`, limited to `queues` (none: every queue) and to the
+    tasks of `tenants` (none: anyone's); returns it with its secret (not stored)."""
     chosen = clean_scopes(scopes)
     only = clean_queues(queues)
+    whose = clean_tenants(tenants)
     if not isinstance(name, str) or not 0 < len(name.strip()) <= 100:
         raise ValidationError("name must be 1 to 100 characters.", field="name")
     for _ in range(5):  # a clash of 8-hex-digit prefixes is rare; try another
@@ -94,6 +107,7 @@ def create_token(
                     key_hash=hash_token(token),
                     scopes=chosen,
                     queues=only,
+                    tenants=whose,
                 )
         except IntegrityError:
             continue
@@ -180,5 +194,6 @@ def _audit(actor: Actor, action: str, api_token: ApiToken) -> None:
             "user": api_token.user.get_username(),
             "scopes": api_token.scopes,
             "queues": api_token.queues,
+            "tenants": api_token.tenants,
         },
     )

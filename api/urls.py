@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
 from .routing import not_found, route
-from .views import dlq, docs, health, limits, metrics, queues, tasks, workers, workflows
+from .views import dlq, docs, health, limits, metrics, queues, tasks, tenants, workers, workflows
 
 app_name = "api"
 urlpatterns = [
@@ -32,6 +32,7 @@ urlpatterns = [
         route(GET=limits.limits, PUT=limits.set_limits, DELETE=limits.clear_limits),
         name="queue-limits",
     ),
+    path("queues/<str:name>/tenants", route(GET=tenants.tenants), name="queue-tenants"),
     path("dlq", route(GET=dlq.list_dead), name="dlq"),
     path("dlq/requeue", route(POST=dlq.requeue), name="dlq-requeue"),
     path("dlq/purge", route(POST=dlq.purge), name="dlq-purge"),

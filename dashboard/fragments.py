@@ -5,7 +5,7 @@ A page marks each live element with `data-live="<kind>:<key>"` (and an id built 
 the domain id: `queue-<name>`, `task-<id>`). The browser sends those markers to the
 WebSocket; the relay re-renders an element when an event concerns it and pushes the
 HTML, which htmx swaps by id. Rendering reads only through taskqueue.inspect (and a
-queue's flow-control limits through taskqueue.flow.queue_limits).
+queue's flow-control limits and tenants' backlogs through taskqueue.flow).
 """
 
 from collections.abc import Callable
@@ -32,6 +32,26 @@ def queue_limits(name: str) -> QueueLimits | None:
         return flow.queue_limits(name)
     except QueueDoesNotExist:
         return None
+
+
+TOP_TENANTS = 20  # tenants the queue page lists; the rest are counted
+
+
+def tenants_context(name: str, limits: QueueLimits | None = None) -> dict:
+    """The queue page's Tenants block: the tenants with the largest backlogs, how many
+    have unfinished tasks, and the tenant quota (`limits` when read already). One
+    read of the tenants; the quota only when there are some."""
+    try:
+        backlogs = flow.tenant_backlogs(name, top=TOP_TENANTS)
+    except QueueDoesNotExist:
+        backlogs = None
+    quota = None
+    if backlogs is not None and backlogs.tenants:
+        limits = limits if limits is not None else queue_limits(name)
+        quota = limits.tenant_backlog if limits is not None else None
+    rest = backlogs.tenants - len(backlogs.top) if backlogs else 0
+    return {"tenants_queue": name, "tenant_backlogs": backlogs, "tenant_quota": quota,
+            "tenants_not_listed": rest}  # fmt: skip
 
 
 def limits_line(limits: QueueLimits | None) -> SimpleNamespace | None:
@@ -195,6 +215,12 @@ KINDS: dict[str, Kind] = {
         key="queue",
         on_own_event=True,
         periodic=True,
+    ),
+    "queue-tenants": Kind(
+        "dashboard/_tenants.html#queue-tenants",
+        tenants_context,
+        key="queue",
+        on_own_event=True,
     ),
     "task-row": Kind(
         "dashboard/_rows.html#task-row",

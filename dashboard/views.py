@@ -98,7 +98,8 @@ def queue(request: HttpRequest, name: str) -> HttpResponse:
 
 def queue_page(request: HttpRequest, name: str, limit_form=None, status: int = 200):
     """The queue's page (the limit form as posted, with its error, when it was refused:
-    limit_actions.py). Its limits are read once, for the header and the Limits table."""
+    limit_actions.py). Its limits are read once, for the header, the Limits table and
+    the Tenants block's quota."""
     listed, error = text(request, "status") or Status.PENDING.value, None
     try:
         result = inspect.list_tasks(name, listed, cursor=request.GET.get("cursor"), limit=PAGE_SIZE)
@@ -108,6 +109,7 @@ def queue_page(request: HttpRequest, name: str, limit_form=None, status: int = 2
     context = {
         "q": fragments.queue_counts(name, limits),
         **fragments.limits_context(name, limits),
+        **fragments.tenants_context(name, limits),
         "limit_form": limit_form,
         "limit_tasks": fragments.limit_task_names(name, limits),
         "status": listed,

@@ -66,12 +66,13 @@ def set_limit(
     )
     detail = {
         "task": task,
-        "tenant": tenant,
         "rate": _shown(rate),
         "burst": rate.burst if isinstance(rate, Rate) else None,
         "concurrency": concurrency,
         "released": moved,
     }
+    if tenant is not None:
+        detail["tenant"] = tenant
     record(actor, AuditEvent.Action.SET_LIMIT, queue=queue, count=moved, detail=detail)
     return moved
 

@@ -4,7 +4,9 @@ import math
 
 from django.http import JsonResponse
 
+from taskqueue.errors import ValidationError
 from taskqueue.inspect import MAX_PAGE
+from taskqueue.options import tenant as check_tenant
 
 from ..errors import ApiError, invalid
 
@@ -40,6 +42,28 @@ def queue_param(request, principal):
         "queue",
         f"This caller may see only the queues {', '.join(sorted(scope.names))}: "
         "name one with ?queue=.",
+    )
+
+
+def tenant_param(request, principal):
+    """The `tenant` a listing is filtered by (None: anyone's), checked as an enqueue's
+    tenant is. A token limited to tenants gets NOTHING for another tenant, its one
+    tenant when it has one and names none, and a 422 when it has several and names none."""
+    raw = request.GET.get("tenant")
+    if raw is not None:
+        try:
+            tenant = check_tenant(raw)
+        except ValidationError as exc:
+            raise invalid("tenant", str(exc)) from None
+        return tenant if principal.can_see_tenant(tenant) else NOTHING
+    if principal.tenants is None:
+        return None
+    if len(principal.tenants) == 1:
+        return next(iter(principal.tenants))
+    raise invalid(
+        "tenant",
+        f"This token may see only the tasks of the tenants {', '.join(sorted(principal.tenants))}"
+        ": name one with ?tenant=.",
     )
 
 

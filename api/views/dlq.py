@@ -2,10 +2,17 @@
 
 A caller limited to queues lists, counts and acts on its queues' dead letters only:
 ids of other queues' tasks count as missing ones, a filter runs once per queue it
-may see, and `to_queue` must be one of them (else 404, as for a queue not in use)."""
+may see, and `to_queue` must be one of them (else 404, as for a queue not in use).
+
+A token limited to tenants lists and acts on its tenants' dead letters only: other
+ids count as missing, a filter is resolved to its tenants' dead letters' ids (the
+engine's DLQ filters know no tenant), and `groups` (counts over every tenant) is {}.
+`?tenant=` filters the listing for anyone; `groups` then still counts the queue(s)."""
+
+from dataclasses import replace
 
 from taskqueue import inspect, services
-from taskqueue.inspect import TaskFilter
+from taskqueue.inspect import MAX_PAGE, TaskFilter
 
 from ..body import read_json
 from ..errors import ApiError, invalid
@@ -20,6 +27,7 @@ from .common import (
     query,
     queue_not_found,
     queue_param,
+    tenant_param,
 )
 
 FILTER_KEYS = ("queue", "name", "exception")
@@ -27,14 +35,18 @@ FILTER_KEYS = ("queue", "name", "exception")
 
 @requires("read")
 def list_dead(request, principal):
-    queue = queue_param(request, principal)
-    if queue is NOTHING:
+    queue, tenant = queue_param(request, principal), tenant_param(request, principal)
+    if NOTHING in (queue, tenant):
         return ok(EMPTY_PAGE | {"groups": {}})
     flt = TaskFilter(
-        queue=queue, name=query(request, "name"), exception=query(request, "exception")
+        queue=queue,
+        name=query(request, "name"),
+        exception=query(request, "exception"),
+        tenant=tenant,
     )
     page = inspect.dead_letters(flt, cursor=cursor_param(request), limit=limit_param(request))
-    return ok(page_dict(page) | {"groups": inspect.dead_groups(queue)})
+    groups = inspect.dead_groups(queue) if principal.tenants is None else {}
+    return ok(page_dict(page) | {"groups": groups})
 
 
 @requires("operate")
@@ -47,7 +59,7 @@ def requeue(request, principal):
         services.requeue_dead(
             principal.actor(request), **part, to_queue=to_queue, dry_run=body["dry_run"]
         )
-        for part in principal.queues.dead_selections(**_selection(body))
+        for part in _parts(principal, body)
     )
     return ok({"count": count, "dry_run": body["dry_run"]})
 
@@ -57,9 +69,46 @@ def purge(request, principal):
     body = _selection_body(read_json(request), ())
     count = sum(
         services.purge_dead(principal.actor(request), **part, dry_run=body["dry_run"])
-        for part in principal.queues.dead_selections(**_selection(body))
+        for part in _parts(principal, body)
     )
     return ok({"count": count, "dry_run": body["dry_run"]})
+
+
+def _parts(principal, body: dict) -> list[dict]:
+    """The dead letters chosen, cut to the caller's queues and tenants, as keyword
+    arguments of services.requeue_dead / purge_dead (one call each)."""
+    parts = principal.queues.dead_selections(**_selection(body))
+    if principal.tenants is None:
+        return parts
+    return [chunk for part in parts for chunk in _own_tenants(principal, part)]
+
+
+def _own_tenants(principal, part: dict) -> list[dict]:
+    """A part cut to the token's tenants: as ids, at most MAX_IDS a call."""
+    ids = part.get("ids")
+    if ids is not None and not (
+        isinstance(ids, list)
+        and len(ids) <= services.MAX_IDS
+        and all(isinstance(i, str) for i in ids)
+    ):
+        return [part]  # malformed: the service refuses it before reading anything
+    own = principal.task_ids(ids) if ids is not None else _dead_ids(part["flt"], principal)
+    step = services.MAX_IDS
+    return [{"ids": own[i : i + step]} for i in range(0, len(own), step)]
+
+
+def _dead_ids(flt: TaskFilter, principal) -> list[str]:
+    """The ids of the dead letters `flt` chooses among the token's tenants' ones."""
+    found = []
+    for tenant in sorted(principal.tenants):
+        cursor, mine = None, replace(flt, tenant=tenant)
+        while True:
+            page = inspect.dead_letters(mine, cursor=cursor, limit=MAX_PAGE)
+            found += [record.id for record in page.items]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    return found
 
 
 def _selection_body(body: object, extra: tuple[str, ...]) -> dict:

@@ -3,22 +3,29 @@ by an operator and cleared back to the declared ones, through taskqueue.flow (au
 there as set_limit).
 
 The PUT body names each kind of limit explicitly: a key absent goes back to the
-declared value, null means "no limit", a value sets it. Queue restrictions apply as on
-every queue endpoint: another queue is the 404 of a queue not in use."""
+declared value, null means "no limit", a value sets it. The queue's quotas
+(max_backlog, tenant_backlog: docs/flow-control.md#quotas) are a second group, set
+through flow.set_quota (audited there too) when the body names one of them; a body
+that names no quota leaves them as they are, one that names only quotas leaves the
+rate and concurrency as they are. DELETE without a task puts both groups back. Queue
+restrictions apply as on every queue endpoint: another queue is the 404 of a queue
+not in use."""
 
 from django.http import JsonResponse
 
 from taskqueue import flow
-from taskqueue.limits import check_concurrency, parse_rate
+from taskqueue.limits import check_backlog, check_concurrency, parse_rate
 
 from ..body import read_json
 from ..errors import ApiError, invalid
 from ..routing import requires
 from ..serializers import limits_dict, scope_dict
 from .common import ok
-from .queues import known_queue
+from .queues import known_queue, operable_queue
 
-FIELDS = ("task", "rate", "burst", "concurrency")
+LIMIT_FIELDS = ("rate", "burst", "concurrency")
+QUOTA_FIELDS = ("max_backlog", "tenant_backlog")  # the queue's only
+FIELDS = ("task", *LIMIT_FIELDS, *QUOTA_FIELDS)
 MAX_RATE_TEXT = 32  # '1000000/30s' and spaces; longer is no rate (nor a huge error)
 MAX_TASK_NAME = 200  # as taskqueue.flow.set_limit
 MAX_DIGITS = 20  # a longer number is refused without being repeated in the message
@@ -26,33 +33,47 @@ MAX_DIGITS = 20  # a longer number is refused without being repeated in the mess
 
 @requires("read")
 def limits(request, principal, name: str):
-    return ok(limits_dict(flow.queue_limits(known_queue(name, principal))))
+    now = flow.queue_limits(known_queue(name, principal))
+    return ok({**limits_dict(now), "quotas": quotas_dict(now)})
 
 
 @requires("operate")
 def set_limits(request, principal, name: str):
-    queue = known_queue(name, principal)
-    task, rate, concurrency = _parse(read_json(request))
-    released = flow.set_limit(
-        principal.actor(request), queue, task, rate=rate, concurrency=concurrency
-    )
+    queue = operable_queue(name, principal)  # not for a token limited to tenants
+    body = read_json(request)
+    task, rate, concurrency = _parse(body)
+    quotas = _quotas(body)  # all checked before anything is written
+    actor, released = principal.actor(request), 0
+    if quotas is None or any(key in body for key in LIMIT_FIELDS):
+        released = flow.set_limit(actor, queue, task, rate=rate, concurrency=concurrency)
+    if quotas is not None:
+        flow.set_quota(actor, queue, **quotas)
     return _changed(queue, task, released)
 
 
 @requires("operate")
 def clear_limits(request, principal, name: str):
     """Both kinds back to the declared values: the queue's (no `task`) or a task's."""
-    queue = known_queue(name, principal)
+    queue = operable_queue(name, principal)
     task = request.GET.get("task")
     if task is not None:
         _check_task(task)
-    return _changed(queue, task, flow.set_limit(principal.actor(request), queue, task))
+    released = flow.set_limit(principal.actor(request), queue, task)
+    if task is None:
+        flow.set_quota(principal.actor(request), queue)
+    return _changed(queue, task, released)
 
 
 def _changed(queue: str, task: str | None, released: int) -> JsonResponse:
     now = flow.queue_limits(queue)
     scope = now.own if task is None else now.tasks.get(task)
-    return ok({"queue": queue, "task": task, "limits": scope_dict(scope), "released": released})
+    changed = {"queue": queue, "task": task, "limits": scope_dict(scope), "released": released}
+    return ok(changed if task is not None else changed | {"quotas": quotas_dict(now)})
+
+
+def quotas_dict(limits: flow.QueueLimits) -> dict:
+    """The queue's quotas in force (the operator's, else the declared; null: none)."""
+    return {"max_backlog": limits.max_backlog, "tenant_backlog": limits.tenant_backlog}
 
 
 def _parse(body: object) -> tuple:
@@ -67,6 +88,22 @@ def _parse(body: object) -> tuple:
     if task is not None:
         _check_task(task)
     return task, _rate(body), _concurrency(body)
+
+
+def _quotas(body: dict) -> dict | None:
+    """The quotas for flow.set_quota (a kind absent: DECLARED), or None when the body
+    names none; refused with a task (quotas are the queue's)."""
+    named = [key for key in QUOTA_FIELDS if key in body]
+    if not named:
+        return None
+    if body.get("task") is not None:
+        message = f"{named[0]} is a quota of the whole queue: send it without a task."
+        raise invalid(named[0], message)
+    quotas = {key: body.get(key, flow.DECLARED) for key in QUOTA_FIELDS}
+    for key in named:
+        if quotas[key] is not None:
+            check_backlog(_short(quotas[key], key), key)
+    return quotas
 
 
 def _check_task(task: object) -> None:

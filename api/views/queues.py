@@ -1,4 +1,8 @@
-"""/queues: summaries (with their limits' state), pause, resume and purge."""
+"""/queues: summaries (with their limits' state), pause, resume and purge.
+
+A token limited to tenants sees the summaries of the queues it may see (counts over
+every tenant), but pausing, resuming or purging one reaches other tenants' tasks: 404,
+as for a queue not in use."""
 
 from taskqueue import flow, inspect, services
 from taskqueue.names import validate_queue_name
@@ -33,20 +37,29 @@ def _queue(name: str, *, per_minute: bool = False) -> dict:
     return queue_dict(summary, limits, per_minute=per_minute)
 
 
+def operable_queue(name: str, principal) -> str:
+    """A known queue the caller may act on as a whole: never for a token limited to
+    tenants (404, as for a queue not in use)."""
+    queue = known_queue(name, principal)
+    if principal.tenants is not None:
+        raise queue_not_found(name)
+    return queue
+
+
 @requires("operate")
 def pause(request, principal, name: str):
-    was_paused = services.pause(principal.actor(request), known_queue(name, principal))
+    was_paused = services.pause(principal.actor(request), operable_queue(name, principal))
     return ok({"queue": name, "paused": True, "was_paused": was_paused})
 
 
 @requires("operate")
 def resume(request, principal, name: str):
-    was_paused = services.resume(principal.actor(request), known_queue(name, principal))
+    was_paused = services.resume(principal.actor(request), operable_queue(name, principal))
     return ok({"queue": name, "paused": False, "was_paused": was_paused})
 
 
 @requires("operate")
 def purge(request, principal, name: str):
     """Delete the queue's pending tasks (scheduled, running and finished ones stay)."""
-    purged = services.purge_queue(principal.actor(request), known_queue(name, principal))
+    purged = services.purge_queue(principal.actor(request), operable_queue(name, principal))
     return ok({"queue": name, "purged": purged})

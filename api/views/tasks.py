@@ -1,4 +1,10 @@
-"""/tasks: enqueue, list, inspect, cancel, retry and delete tasks."""
+"""/tasks: enqueue, list, inspect, cancel, retry and delete tasks.
+
+A token limited to tenants enqueues for its tenant (a body naming none gets it; one
+naming another is a 422 on `tenant`), lists its tenant's tasks only, and reads a task
+of another tenant, or of none, as missing (404)."""
+
+from dataclasses import replace
 
 from django.urls import reverse
 
@@ -24,6 +30,7 @@ from .common import (
     query,
     queue_not_found,
     queue_param,
+    tenant_param,
 )
 
 
@@ -31,7 +38,7 @@ from .common import (
 def enqueue(request, principal):
     """201 with the new task; with an Idempotency-Key already used for the same body, 200
     with the task it made; for another body, 409."""
-    spec = parse_enqueue(read_json(request))
+    spec = _for_tenant(principal, parse_enqueue(read_json(request)))
     _check_queue(principal, spec)
     options = dict(spec.options)
     key = idempotency_key(request, principal.user.pk)
@@ -63,6 +70,24 @@ def _check_queue(principal, spec) -> None:
     queue = spec.options.get("queue") or declared or get_config().DEFAULT_QUEUE
     if not principal.can_see_queue(validate_queue_name(queue)):
         raise queue_not_found(queue)
+
+
+def _for_tenant(principal, spec):
+    """The request with the tenant a token limited to tenants enqueues for: the body's,
+    if it is one of them, else its only one; 422 on `tenant` otherwise."""
+    if principal.tenants is None:
+        return spec
+    allowed = ("tenants " if len(principal.tenants) > 1 else "tenant ") + ", ".join(
+        sorted(principal.tenants)
+    )
+    named = spec.options.get("tenant")
+    if named is None and len(principal.tenants) == 1:
+        return replace(spec, options=spec.options | {"tenant": next(iter(principal.tenants))})
+    if named is None:
+        raise invalid("tenant", f"This token enqueues for the {allowed}: name one.")
+    if not principal.can_see_tenant(named):
+        raise invalid("tenant", f"This token may only enqueue for the {allowed}.")
+    return spec
 
 
 def _enqueue_after(request, principal, spec, key: str | None):
@@ -98,8 +123,8 @@ def _dependency(principal, task_id: str):
 
 @requires("read")
 def list_tasks(request, principal):
-    queue = queue_param(request, principal)
-    if queue is NOTHING:
+    queue, tenant = queue_param(request, principal), tenant_param(request, principal)
+    if NOTHING in (queue, tenant):
         return ok(EMPTY_PAGE)
     flt = TaskFilter(
         queue=queue,
@@ -107,6 +132,7 @@ def list_tasks(request, principal):
         name=query(request, "name"),
         exception=query(request, "exception"),
         q=query(request, "q"),
+        tenant=tenant,
     )
     page = inspect.search_tasks(flt, cursor=cursor_param(request), limit=limit_param(request))
     return ok(page_dict(page))
@@ -119,7 +145,7 @@ def task_detail(request, principal, task_id: str):
 
 @requires("operate")
 def delete_task(request, principal, task_id: str):
-    principal.task(task_id)  # 404 for a task in a queue the caller may not see
+    principal.task(task_id)  # 404 for a task outside the caller's queues or tenants
     services.delete(principal.actor(request), task_id)
     return ok({"id": task_id, "deleted": True})
 

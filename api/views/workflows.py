@@ -1,8 +1,9 @@
 """/workflows: submit a workflow (a DAG of registered tasks), list them, inspect one
 with its nodes' live status, cancel one.
 
-A caller limited to queues gets 404 from every endpoint here (a workflow's tasks may
-be in any queue): for one workflow, the same 404 as for one that does not exist."""
+A caller limited to queues or to tenants gets 404 from every endpoint here (a
+workflow's tasks may be in any queue, of any tenant): for one workflow, the same 404
+as for one that does not exist."""
 
 from urllib.parse import quote
 
@@ -107,12 +108,12 @@ def cancel(request, principal, workflow_id: str):
 
 
 def _unlimited(principal, workflow_id: str | None = None) -> None:
-    """404 for a caller limited to queues."""
-    if not principal.queues.limited:
+    """404 for a caller limited to queues or to tenants."""
+    if not principal.limited:
         return
     if workflow_id is not None:
         raise _not_found(workflow_id)
-    message = "Workflows are not available to a caller limited to queues."
+    message = "Workflows are not available to a caller limited to queues or tenants."
     raise ApiError(404, "not_found", message)
 
 

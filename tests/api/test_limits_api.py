@@ -65,7 +65,8 @@ def test_a_queue_without_limits_has_no_scopes(api):
     response = api.get("queues/default/limits")
     assert response.status_code == 200
     assert response.json() == {"queue": "default", "limits": {"queue": None, "tasks": {}},
-                               "held": 0}  # fmt: skip
+                               "held": 0,
+                               "quotas": {"max_backlog": None, "tenant_backlog": None}}  # fmt: skip
 
 
 def test_declared_limits_read_as_in_force_with_no_override(api, broker):

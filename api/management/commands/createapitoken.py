@@ -1,6 +1,7 @@
 """`manage.py createapitoken --user NAME --scopes read,enqueue,operate [--name N]
-[--queues emails,reports]`: create an API token and print its secret (once; only its
-hash is stored). With --queues the token touches those queues only."""
+[--queues emails,reports] [--tenant acme]`: create an API token and print its secret
+(once; only its hash is stored). With --queues the token touches those queues only;
+with --tenant (repeated, or comma-separated, for several) only those tenants' tasks."""
 
 import getpass
 
@@ -10,7 +11,14 @@ from django.core.management.base import BaseCommand, CommandError
 from taskqueue.audit import Actor
 from taskqueue.errors import ValidationError
 
-from ...tokens import SCOPES, clean_queues, clean_scopes, create_token, missing_permissions
+from ...tokens import (
+    SCOPES,
+    clean_queues,
+    clean_scopes,
+    clean_tenants,
+    create_token,
+    missing_permissions,
+)
 
 
 class Command(BaseCommand):
@@ -27,8 +35,16 @@ class Command(BaseCommand):
             default="",
             help="Comma-separated queues the token is limited to (default: every queue).",
         )
+        parser.add_argument(
+            "--tenant",
+            action="append",
+            default=[],
+            dest="tenants",
+            help="A tenant whose tasks the token is limited to; repeat it, or separate "
+            "names with commas, for several (default: anyone's tasks).",
+        )
 
-    def handle(self, *args, user, scopes, name, queues, **options):
+    def handle(self, *args, user, scopes, name, queues, tenants, **options):
         owner = self._user(user)
         try:
             chosen = clean_scopes(s.strip() for s in scopes.split(",") if s.strip())
@@ -38,12 +54,13 @@ class Command(BaseCommand):
                     f"{user} lacks {', '.join(missing)}: grant it first, or choose fewer scopes."
                 )
             only = clean_queues(q.strip() for q in queues.split(",") if q.strip())
-            token, secret = create_token(_actor(), owner, name, chosen, only)
+            whose = clean_tenants(t.strip() for raw in tenants for t in raw.split(",") if t.strip())
+            token, secret = create_token(_actor(), owner, name, chosen, only, whose)
         except ValidationError as exc:
             raise CommandError(str(exc)) from None
         self.stderr.write(
             f"Created token {token.name!r} ({token.prefix}...) for {user} with scopes "
-            f"{', '.join(token.scopes)}, {_queues(token.queues)}. "
+            f"{', '.join(token.scopes)}, {_queues(token.queues)}{_tenants(token.tenants)}. "
             "The secret below is shown only once:"
         )
         self.stdout.write(secret)
@@ -57,6 +74,10 @@ class Command(BaseCommand):
 
 def _queues(queues: list[str]) -> str:
     return f"limited to the queues {', '.join(queues)}" if queues else "for every queue"
+
+
+def _tenants(tenants: list[str]) -> str:
+    return f", for the tasks of the tenants {', '.join(tenants)} only" if tenants else ""
 
 
 def _actor() -> Actor:
