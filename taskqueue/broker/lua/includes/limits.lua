@@ -1,16 +1,19 @@
 --[[ limits: flow control inside the claim (docs/flow-control.md).
 
-A limit has a scope: 'queue' (every task of the queue) or 'task:<name>' (one task name
-in this queue). Its configuration is two hashes of the queue: base .. 'limits' (what the
-code and settings declare, rewritten by every worker at start) and base .. 'limitset'
-(what an operator set at run time; it wins, and '' there means "no limit"). Fields:
-'rate:<scope>' = '<count>/<period ms>/<burst>', 'conc:<scope>' = '<n>'.
+A limit has a scope: 'queue' (every task of the queue), 'task:<name>' (one task name
+in this queue), 'tenant' (each tenant on its own) or 'tenant:<name>' (one tenant). Its
+configuration is two hashes of the queue: base .. 'limits' (what the code and settings
+declare, written by every worker at start) and base .. 'limitset' (what an operator set
+at run time; it wins, and '' there means "no limit"). Fields: 'rate:<scope>' =
+'<count>/<period ms>/<burst>', 'conc:<scope>' = '<n>' (and the quotas, 'quota:queue'
+and 'quota:tenant', which enqueue_tasks.lua reads).
 
 Rate limits are GCRA (one timestamp per limit, no token keys): with T = period / count
 and tau = (burst - 1) * T, a task may start at `now` when max(tat, now) <= now + tau,
 and starting it sets tat = max(tat, now) + T; except that a tat at most MAX_SLACK_MS
-behind now is kept rather than reset to now, so late claims do not lower the rate. State: base .. 'gcra', fields
-'tat:<scope>' and 'hz:<scope>' (the slot given to the last task held back).
+behind now is kept rather than reset to now, so late claims do not lower the rate.
+State: base .. 'gcra', fields 'tat:<scope>' and 'hz:<scope>' (the slot given to the
+last task held back).
 
 Concurrency limits count the holders in base .. 'slots:<scope>' (a ZSET of task ids)
 that still hold a live lease in `active`: a holder that finished (gone from `active`)
@@ -19,13 +22,14 @@ So a slot is freed by every path out of processing without those scripts knowing
 
 A task held back by a task-scope limit leaves the pending line: it is scheduled
 (status 'scheduled', record fields 'held' = its limit's scope and 'held_by' = 'rate'
-or 'conc') and listed in base .. 'held:<scope>' (id -> its pending score). A rate-held
-task is scheduled for its own slot (hz + T; one that already waited its turn, for its
-next permit, so the line keeps its order); a concurrency-held one for HELD_RECHECK_MS
-later (a safety net: claims bring it back as soon as a slot is free, and only those:
-a rate-held task waits for its slot). promote_scheduled puts a held task back at its
-old place in line. A queue-scope limit holds nothing back: the claim stops and says
-until when (rate) or that it waits for a slot (concurrency).
+or 'conc') and listed in base .. 'held:<scope>' (id -> its pending score). The claims
+take rate-held tasks straight from that line, oldest first, when the rate allows (their
+scheduled time, the slot hz + T, is a safety net: maintenance leaves them held while
+the rate applies); a concurrency-held task is brought back to its old place in line by
+the next claim that finds a slot free (its scheduled time, HELD_RECHECK_MS later, is
+the safety net). A queue-scope limit holds nothing back: the claim stops and says until
+when (rate) or that it waits for a slot (concurrency). A tenant's limit holds nothing
+back either: its tasks are passed over in place.
 ]]
 local HELD_RECHECK_MS = 60000
 -- A claim that comes a little after a permit was due (the worker's wake-up, a round
