@@ -316,6 +316,11 @@ def limit_operations(name: list) -> dict:
         {"type": "string", "minLength": 1, "maxLength": MAX_TASK_NAME},
         "A task name's limits; absent: the queue's own.",
     )
+    tenant = query(
+        "tenant",
+        {"type": "string", "minLength": 1, "maxLength": 100},
+        'A tenant\'s limits ("*": the limit each tenant has); not with a task.',
+    )
     example = {"task": "emails.send", "rate": "100/m", "burst": 10, "concurrency": None}
     return {
         "get": operation("The queue's flow-control limits and what they hold back",
@@ -334,7 +339,7 @@ def limit_operations(name: list) -> dict:
         ),
         "delete": operation(
             "Put both kinds of limit back to the declared ones", changed,
-            (401, 403, 404, 415, 422, 503), scope="operate", parameters=[*name, task],
+            (401, 403, 404, 415, 422, 503), scope="operate", parameters=[*name, task, tenant],
             description="Without a task, the queue's quotas too. Audited (set_limit).",
         ),
     }  # fmt: skip

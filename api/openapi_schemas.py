@@ -161,6 +161,8 @@ def limit_schemas() -> dict:
     task = {"type": "string", "minLength": 1, "maxLength": MAX_TASK_NAME}
     request = {
         "task": task | {"description": "A task name's limits; absent: the queue's own."},
+        "tenant": {"type": "string", "minLength": 1, "maxLength": 100, "description": (
+            'A tenant\'s own limits ("*": the limit each tenant has); not with a task.')},
         "rate": {"type": ["string", "null"], "maxLength": MAX_RATE_TEXT,
                  "description": 'e.g. "100/s"; null: no rate limit; absent: the declared one.'},
         "burst": {"type": "integer", "minimum": 1, "maximum": MAX_BURST,
@@ -180,12 +182,14 @@ def limit_schemas() -> dict:
     top = {"type": "array", "items": obj({"tenant": STR, "backlog": INT})}
     return {
         "LimitScope": limit_scope(),
-        "QueueLimits": obj({"queue": STR, "limits": obj({"queue": own, "tasks": scopes}),
+        "QueueLimits": obj({"queue": STR,
+                            "limits": obj({"queue": own, "tasks": scopes, "tenants": scopes}),
                             "held": INT, "quotas": ref("Quotas")}),
         "Quotas": quotas,
         "LimitRequest": obj(request, optional=tuple(request), extra=False),
         "LimitChange": obj({"queue": STR, "task": nullable("string"), "limits": ref("LimitScope"),
-                            "released": INT, "quotas": ref("Quotas")}, optional=("quotas",)),
+                            "released": INT, "quotas": ref("Quotas"),
+                            "tenant": nullable("string")}, optional=("quotas", "tenant")),
         "TenantBacklogs": obj({
             "queue": STR,
             "tenants": INT | {"description": "How many tenants have unfinished tasks."},

@@ -68,13 +68,14 @@ def limits_summary(limits: QueueLimits) -> dict:
 
 
 def limits_dict(limits: QueueLimits) -> dict:
-    """GET /queues/{name}/limits: the queue's own limits (null: none set or declared)
-    and each task name's that has any."""
+    """GET /queues/{name}/limits: the queue's own limits (null: none set or declared),
+    each task name's that has any, and each tenant's ("*": the limit every tenant has)."""
     return {
         "queue": limits.queue,
         "limits": {
             "queue": scope_dict(limits.own) if limits.own else None,
             "tasks": {name: scope_dict(scope) for name, scope in limits.tasks.items()},
+            "tenants": {name: scope_dict(scope) for name, scope in limits.tenants.items()},
         },
         "held": limits.held,
     }

@@ -14,7 +14,9 @@ not in use."""
 from django.http import JsonResponse
 
 from taskqueue import flow
+from taskqueue.errors import ValidationError
 from taskqueue.limits import check_backlog, check_concurrency, parse_rate
+from taskqueue.options import tenant as check_tenant
 
 from ..body import read_json
 from ..errors import ApiError, invalid
@@ -25,7 +27,7 @@ from .queues import known_queue, operable_queue
 
 LIMIT_FIELDS = ("rate", "burst", "concurrency")
 QUOTA_FIELDS = ("max_backlog", "tenant_backlog")  # the queue's only
-FIELDS = ("task", *LIMIT_FIELDS, *QUOTA_FIELDS)
+FIELDS = ("task", "tenant", *LIMIT_FIELDS, *QUOTA_FIELDS)
 MAX_RATE_TEXT = 32  # '1000000/30s' and spaces; longer is no rate (nor a huge error)
 MAX_TASK_NAME = 200  # as taskqueue.flow.set_limit
 MAX_DIGITS = 20  # a longer number is refused without being repeated in the message
@@ -42,13 +44,16 @@ def set_limits(request, principal, name: str):
     queue = operable_queue(name, principal)  # not for a token limited to tenants
     body = read_json(request)
     task, rate, concurrency = _parse(body)
+    tenant = _tenant(body.get("tenant"), task)
     quotas = _quotas(body)  # all checked before anything is written
     actor, released = principal.actor(request), 0
     if quotas is None or any(key in body for key in LIMIT_FIELDS):
-        released = flow.set_limit(actor, queue, task, rate=rate, concurrency=concurrency)
+        released = flow.set_limit(
+            actor, queue, task, rate=rate, concurrency=concurrency, tenant=tenant
+        )
     if quotas is not None:
         flow.set_quota(actor, queue, **quotas)
-    return _changed(queue, task, released)
+    return _changed(queue, task, released, tenant)
 
 
 @requires("operate")
@@ -58,17 +63,38 @@ def clear_limits(request, principal, name: str):
     task = request.GET.get("task")
     if task is not None:
         _check_task(task)
-    released = flow.set_limit(principal.actor(request), queue, task)
-    if task is None:
+    tenant = _tenant(request.GET.get("tenant"), task)
+    released = flow.set_limit(principal.actor(request), queue, task, tenant=tenant)
+    if task is None and tenant is None:
         flow.set_quota(principal.actor(request), queue)
-    return _changed(queue, task, released)
+    return _changed(queue, task, released, tenant)
 
 
-def _changed(queue: str, task: str | None, released: int) -> JsonResponse:
+def _changed(
+    queue: str, task: str | None, released: int, tenant: str | None = None
+) -> JsonResponse:
     now = flow.queue_limits(queue)
+    if tenant is not None:
+        scope = now.tenants.get(tenant)
+        changed = {"queue": queue, "task": None, "tenant": tenant, "limits": scope_dict(scope)}
+        return ok(changed | {"released": released})
     scope = now.own if task is None else now.tasks.get(task)
     changed = {"queue": queue, "task": task, "limits": scope_dict(scope), "released": released}
     return ok(changed if task is not None else changed | {"quotas": quotas_dict(now)})
+
+
+def _tenant(value: object, task: str | None) -> str | None:
+    """A tenant's scope ("*": each tenant's), or None; not with a task."""
+    if value is None:
+        return None
+    if task is not None:
+        raise invalid("tenant", "A limit is a task name's or a tenant's: send one of them.")
+    if value == "*":
+        return value
+    try:
+        return check_tenant(value)
+    except ValidationError as exc:
+        raise invalid("tenant", str(exc)) from None
 
 
 def quotas_dict(limits: flow.QueueLimits) -> dict:
@@ -96,8 +122,8 @@ def _quotas(body: dict) -> dict | None:
     named = [key for key in QUOTA_FIELDS if key in body]
     if not named:
         return None
-    if body.get("task") is not None:
-        message = f"{named[0]} is a quota of the whole queue: send it without a task."
+    if body.get("task") is not None or body.get("tenant") is not None:
+        message = f"{named[0]} is a quota of the whole queue: send it without a task or tenant."
         raise invalid(named[0], message)
     quotas = {key: body.get(key, flow.DECLARED) for key in QUOTA_FIELDS}
     for key in named:

@@ -64,7 +64,8 @@ def scope_of(api: Api, task: str | None = ECHO, queue: str = "default") -> dict:
 def test_a_queue_without_limits_has_no_scopes(api):
     response = api.get("queues/default/limits")
     assert response.status_code == 200
-    assert response.json() == {"queue": "default", "limits": {"queue": None, "tasks": {}},
+    assert response.json() == {"queue": "default",
+                               "limits": {"queue": None, "tasks": {}, "tenants": {}},
                                "held": 0,
                                "quotas": {"max_backlog": None, "tenant_backlog": None}}  # fmt: skip
 
@@ -371,3 +372,35 @@ def test_delete_with_a_bad_task_is_a_422(api, task):
 def test_other_methods_are_405_with_the_allowed_ones(api):
     response = api.post("queues/default/limits", {})
     assert response.status_code == 405 and response["Allow"] == "DELETE, GET, PUT"
+
+
+def test_a_tenants_limits_are_set_read_and_cleared(api, broker):
+    response = put(api, {"tenant": "acme", "rate": "10/s", "concurrency": 2})
+    assert response.status_code == 200, response.content
+    assert response.json()["tenant"] == "acme"
+    assert response.json()["limits"]["rate"] == "10/s"
+    every = put(api, {"tenant": "*", "concurrency": 4}).json()
+    assert every["limits"]["concurrency"] == 4
+    shown = api.get("queues/default/limits").json()["limits"]["tenants"]
+    assert (shown["acme"]["concurrency"], shown["*"]["concurrency"]) == (2, 4)
+    assert broker.limits("default").tenants["acme"].rate == Rate(10, 1000)
+    event = AuditEvent.objects.filter(action="set_limit").latest("id")
+    assert event.detail["tenant"] == "*"
+    cleared = delete(api, tenant="acme")
+    assert cleared.status_code == 200
+    assert "acme" not in api.get("queues/default/limits").json()["limits"]["tenants"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"tenant": "a b", "rate": "1/s"},
+        {"tenant": 7, "rate": "1/s"},
+        {"tenant": "acme", "task": ECHO, "rate": "1/s"},
+        {"tenant": "acme", "max_backlog": 5},
+    ],
+)
+def test_a_bad_tenant_scope_is_refused_naming_the_field(api, body):
+    refused = put(api, body)
+    assert refused.status_code == 422
+    assert set(error_of(refused)["fields"]) & {"tenant", "max_backlog"}
