@@ -2,7 +2,7 @@
 (test_browser.py, test_limits_browser.py): the executable, a logged-in page, and what
 it did on the side."""
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, expect, sync_playwright
 
 from .servers import PASSWORD
 
@@ -16,6 +16,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
+# Names the element of an out-of-band swap that found no target, in the console errors.
 SHOW_OOB_ERRORS = """document.addEventListener("htmx:oobErrorNoTarget", (e) =>
   console.error("no target for", e.detail.content.outerHTML.slice(0, 300)))"""
 
@@ -52,3 +53,12 @@ def logged_in(browser, server, **context) -> Watched:
     page.click("button[type=submit]")
     expect(page.locator("h1")).to_have_text("Overview")
     return Watched(page)
+
+
+def launched_chromium():
+    """Debian's Chromium, headless, for as long as the generator is not closed (a
+    module-scoped fixture yields from it)."""
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

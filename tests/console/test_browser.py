@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from demo import tasks as demo
 from demo.tasks import fast
@@ -25,7 +25,7 @@ from taskqueue.workflows import chain, workflow
 from tests.support.records import make_dead
 from tests.support.tasks import other, sample
 
-from .browsers import CHROMIUM, CHROMIUM_ARGS, logged_in
+from .browsers import launched_chromium, logged_in
 from .servers import Daphne, prepare_database, project_env, worker
 
 PHONE = {"width": 390, "height": 844}
@@ -59,13 +59,9 @@ def server(env, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from launched_chromium()
 
 
-# Names the element of an out-of-band swap that found no target, in the console errors.
 @pytest.fixture
 def console(browser, server):
     watched = logged_in(browser, server, viewport={"width": 1280, "height": 860})

@@ -5,12 +5,12 @@ limits through the queue page's form and seeing them on the page, without a relo
 import uuid
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from taskqueue import flow
 from taskqueue.limits import Rate
 
-from .browsers import CHROMIUM, CHROMIUM_ARGS, logged_in
+from .browsers import launched_chromium, logged_in
 from .servers import Daphne, prepare_database, project_env
 
 PREFIX = f"l{uuid.uuid4().hex[:10]}"
@@ -36,10 +36,7 @@ def server(redis_server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    yield from launched_chromium()
 
 
 @pytest.fixture

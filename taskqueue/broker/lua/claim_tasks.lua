@@ -117,6 +117,11 @@ end
 local function select_limited()
   local ids, holds, slot_adds, stopped, next_permit = {}, {}, {}, 0, 0
   local from_held, looked = {}, {}
+
+  -- The earliest permit a waiting task will get, in ms from now (0: none waits).
+  local function note_permit(wait)
+    if wait > 0 and (next_permit == 0 or wait < next_permit) then next_permit = wait end
+  end
   local gcra = gcra_state(base)
   local live = {}
   for scope, n in pairs(limits.concs) do
@@ -153,7 +158,7 @@ local function select_limited()
     if rate then
       local ready = rate_ready_at(gcra, scope, rate, now)
       if ready > now then
-        next_permit = next_permit > 0 and math.min(next_permit, ready - now) or ready - now
+        note_permit(ready - now)
         return scope, rate, conc, false
       end
     end
@@ -179,7 +184,7 @@ local function select_limited()
       for _, id in ipairs(rcall('ZRANGE', key, 0, max_tasks - 1)) do
         local ready = rate_ready_at(gcra, scope, rate, now)
         if ready > now then
-          next_permit = next_permit > 0 and math.min(next_permit, ready - now) or ready - now
+          note_permit(ready - now)
           break
         end
         if #ids >= max_tasks or (conc and live[scope] >= conc) or not queue_allows() then break end
@@ -237,7 +242,7 @@ local function select_limited()
   for _, h in ipairs(holds) do  -- a line just made waits for its next permit too
     local rate = h[5] == 'rate' and limits.rates[h[3]]
     local wait = rate and rate_ready_at(gcra, h[3], rate, now) - now or 0
-    if wait > 0 then next_permit = next_permit > 0 and math.min(next_permit, wait) or wait end
+    note_permit(wait)
   end
   gcra_save(gcra)
   for _, h in ipairs(holds) do
