@@ -36,6 +36,10 @@ def unlimited() -> None:
 
 
 @task(name="bench.work")
-def work(ms: float = 5.0) -> None:
-    """Some work: sleeps `ms` (the fairness benchmark's tasks, bench/fairness_bench.py)."""
+def work(ms: float = 5.0, started: str = "") -> None:
+    """Some work: sleeps `ms` (the fairness benchmark's tasks, bench/fairness_bench.py).
+    With `started`, first records when the body began: field `started` of the hash
+    bench:started gets `time.time()`."""
+    if started:
+        _client().hset("bench:started", started, repr(time.time()))
     time.sleep(ms / 1000)

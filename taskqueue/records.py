@@ -58,6 +58,8 @@ class Claimed:
     max_retries: int
     meta: str
     lost: int = 0  # leases lost so far: a task that lost one runs alone (see docs/worker.md)
+    tenant: str = ""  # who the task is for ('' = nobody): the worker's own turns (ready.py)
+    band: int = 100  # its priority band (priority.py): lower runs first
     problem: str = ""  # a record field that did not parse: the task is dead-lettered with it
     logical_queue: str = ""  # the queue a sub-queue ('emails#2', `queue`) belongs to
 

@@ -259,7 +259,7 @@ def runtime_counts(summed: dict[str, int]) -> Counter:
 
 # -- what a claim answers -----------------------------------------------------------
 
-CLAIMED_FIELDS = 10  # values per task in claim_tasks.lua's reply (after its 3 header values)
+CLAIMED_FIELDS = 12  # values per task in claim_tasks.lua's reply (after its 3 header values)
 
 
 def claimed_tasks(queue: str, reply: list) -> Claim:
@@ -288,6 +288,8 @@ def claimed_tasks(queue: str, reply: list) -> Claim:
                 max_retries=_field(flat[i + 7], "max_retries", _count, 0, problems),
                 meta=flat[i + 8],
                 lost=_field(flat[i + 9], "lost", _count, 0, problems),
+                tenant=flat[i + 10],
+                band=_band(flat[i + 11]),
                 problem="; ".join(problems),
                 logical_queue=logical_queue(queue),
             )
@@ -300,6 +302,16 @@ def _count(text: str) -> int:
     if value < 0:
         raise ValueError(text)
     return value
+
+
+def _band(text: str) -> int:
+    """Only orders the worker's own buffer: a damaged value means the default band,
+    as in the scripts (common.lua's `whole`), not a dead letter."""
+    try:
+        value = int(text)
+    except ValueError:
+        return 100
+    return value if 0 <= value <= 200 else 100
 
 
 def _timeout(text: str) -> float:

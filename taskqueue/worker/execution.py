@@ -1,7 +1,8 @@
 """Execution: the tasks a worker process holds, from claim to reported outcome.
 
 `hold` takes a claimed task in (the heartbeat renews its lease from then on), `enqueue`
-puts it in the local buffer that free slots are filled from (prefetch), `launch`
+puts it in the local buffer that free slots are filled from (prefetch; ready.py keeps
+its order), `launch`
 starts it - an `async def` body as a coroutine on the loop, a sync body on a SyncPool
 thread -, and `finish` hands its outcome to the acknowledger. A slot (of
 `--concurrency`) is busy from launch until the body returns: a sync body past its time
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from ..broker.outcomes import Lease
 from ..context import TaskContext
 from ..records import Claimed
+from .ready import ReadyLine
 from .runner import InvalidTaskRecord, Outcome, Runner, Running
 from .threads import SyncPool
 
@@ -33,7 +35,7 @@ class Execution:
         self.report = finish
         self.running: dict[tuple[str, str], Running] = {}
         self.suspects: collections.deque[Running] = collections.deque()
-        self.ready: collections.deque[Running] = collections.deque()  # claimed, waiting for a slot
+        self.ready = ReadyLine()  # claimed, waiting for a slot (in priority and tenant turns)
         self.concurrency = concurrency
         self.overdue: dict[tuple[str, str], float] = {}  # sync bodies past their limit, running on
         self.busy = 0

@@ -28,6 +28,34 @@ def test_tenants_take_turns_whatever_their_backlogs(broker):
     assert got.count("small") == 3 and got.count("other") == 2
 
 
+def test_a_small_burst_goes_ahead_of_the_next_turn_of_a_flood(broker):
+    flood = enqueue(broker, *[make_task(tenant="big") for _ in range(1000)])
+    assert tenants_of(broker, claim(broker, 100)) == ["big"] * 100
+    burst = enqueue(broker, *[make_task(tenant="small") for _ in range(50)])
+    got = claim(broker, 51)
+    assert [i for i in got if i in burst] == burst  # all 50, in order
+    assert tenants_of(broker, got).count("big") == 1  # the turn that was due
+    rest = claim(broker, 1000)
+    assert [i for i in rest if i in flood] == flood[101:]  # FIFO within the flood
+
+
+def test_a_tenant_past_the_small_backlog_takes_turns_one_by_one(broker):
+    enqueue(broker, *[make_task(tenant="big") for _ in range(1000)])
+    claim(broker, 100)
+    enqueue(broker, *[make_task(tenant="medium") for _ in range(300)])
+    got = tenants_of(broker, claim(broker, 300))
+    # its first 100 go at once (a small backlog), then it shares turns equally
+    assert got[:101].count("medium") == 100
+    assert abs(got[101:].count("medium") - got[101:].count("big")) <= 1
+
+
+def test_floods_share_equally(broker):
+    enqueue(broker, *[make_task(tenant="a") for _ in range(1000)])
+    enqueue(broker, *[make_task(tenant="b") for _ in range(1000)])
+    got = tenants_of(broker, claim(broker, 400))
+    assert got.count("a") == got.count("b") == 200
+
+
 def test_fifo_holds_within_a_tenant(broker):
     ids = enqueue(broker, *[make_task(tenant="t") for _ in range(5)])
     enqueue(broker, *[make_task(tenant="u") for _ in range(5)])

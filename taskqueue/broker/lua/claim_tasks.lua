@@ -31,10 +31,11 @@ ARGV[8] band width (priority.BAND_WIDTH: where a held task goes back in line)
 Returns: the suspects passed over (0 in mode ''), then why the claim stopped short: 0
 (it did not), the ms until the queue's rate limit lets the next task start (> 0),
 or -1 (the queue's concurrency limit is reached: wait for a slot), then the ms until
-the rate of a line of held tasks lets the next of them start (0: none waits), then 10
-values per claimed task: id,
-attempt, name, args JSON, kwargs JSON, timeout s ('' = none), failures so far, max
-retries, meta JSON, leases lost so far. Nothing
+the rate of a line of held tasks lets the next of them start (0: none waits), then 12
+values per claimed task: id, attempt, name, args JSON, kwargs JSON, timeout s ('' =
+none), failures so far, max retries, meta JSON, leases lost so far, tenant ('' = none),
+band (the worker keeps priority and the tenants' turns among the tasks it claimed
+ahead: worker/ready.py). Nothing
 is claimed when the queue is paused or empty. An id whose record is missing is dropped
 and counted as an orphan. When a key it would touch (the KEYS, the records of the ids
 it would take) has the wrong type: the damage, and nothing changed (common.lua).
@@ -276,16 +277,15 @@ for _, id in ipairs(ids) do
     rcall('ZADD', active, deadline, id)
     if limits then rcall('HDEL', task_key, 'held', 'held_by') end
     local f = rcall('HMGET', task_key, 'name', 'args', 'kwargs', 'timeout', 'failures',
-                    'max_retries', 'meta', 'lost')
+                    'max_retries', 'meta', 'lost', 'tenant', 'band', 'seq')
     if fair then
-      local pos = rcall('HMGET', task_key, 'band', 'seq')
-      local band = whole(pos[1], 100)
+      local band = whole(f[10], 100)
       if band > 200 then band = 100 end
-      taken[band] = math.max(taken[band] or 0, whole(pos[2], 0))
+      taken[band] = math.max(taken[band] or 0, whole(f[11], 0))
     end
     out[#out + 1] = id
     out[#out + 1] = attempt
-    for j = 1, 8 do out[#out + 1] = f[j] or '' end
+    for j = 1, 10 do out[#out + 1] = f[j] or '' end
     emit(events, events_maxlen, id, 'processing')
   end
 end

@@ -267,10 +267,16 @@ end
 -- keeps, per priority band, a virtual clock ('v:<band>': just before the seq at the
 -- head of that band's line, advanced by the claims) and each tenant's last position
 -- ('t:<band>:<tenant>'; tasks without a tenant form the lane ''). A task's seq is
--- max(clock, its tenant's last) + 1, so the tenants' tasks interleave one by one
--- whatever their backlogs: a tenant with 100,000 waiting costs a newcomer one turn,
--- not 100,000. Priority bands still come strictly first. A queue that never saw a
--- tenant keeps the plain FIFO counter. Callers check base .. 'fair' (a hash) first.
+-- max(clock, its tenant's last) + step, so the tenants' tasks interleave whatever their
+-- backlogs: a tenant with 100,000 waiting costs a newcomer one turn, not 100,000. The
+-- step is 1 for a tenant with a small backlog (fewer than FAIR_SMALL other unfinished
+-- tasks in the queue, base .. 'tenants') and FAIR_STRIDE for a larger one: a burst
+-- of up to FAIR_SMALL tasks goes ahead of the next turn of a tenant with a flood, and
+-- tenants with floods share equally. Tasks without a tenant form one lane that always
+-- takes the large step. Priority bands still come strictly first. A queue that never
+-- saw a tenant keeps the plain FIFO counter. Callers check base .. 'fair' (a hash) first.
+local FAIR_SMALL = 100
+local FAIR_STRIDE = 100
 local function band_head_seq(pending_key, band, band_width)
   local low = string.format('%.0f', band * band_width)
   local high = string.format('%.0f', (band + 1) * band_width - 1)
@@ -296,7 +302,11 @@ local function next_seq(base, seq_key, pending_key, band_width, band, tenant)
   local lane = 't:' .. band .. ':' .. tenant
   local last = tonumber(rcall('HGET', fair, lane))
   if not last then last = tenant == '' and counter or 0 end  -- '' holds the old line
-  local seq = math.max(clock, last) + 1
+  local step = FAIR_STRIDE
+  if tenant ~= '' and whole(rcall('HGET', base .. 'tenants', tenant), 0) < FAIR_SMALL then
+    step = 1
+  end
+  local seq = math.max(clock, last) + step
   rcall('HSET', fair, lane, string.format('%.0f', seq), 'v:' .. band, string.format('%.0f', clock))
   return seq
 end
