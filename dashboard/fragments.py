@@ -68,6 +68,9 @@ def limits_line(limits: QueueLimits | None) -> SimpleNamespace | None:
     per_task = sum(1 for s in limits.tasks.values() if s.rate or s.concurrency)
     if per_task:
         parts.append(f"{per_task} task limit{'s' if per_task != 1 else ''}")
+    per_tenant = sum(1 for s in limits.tenants.values() if s.rate or s.concurrency)
+    if per_tenant:
+        parts.append(f"{per_tenant} tenant limit{'s' if per_tenant != 1 else ''}")
     if limits.held:
         parts.append(f"{limits.held:,} held")
     throttled = bool(limits.held) or (own is not None and own.throttled)
@@ -152,9 +155,10 @@ def queue_counts(name: str, limits: QueueLimits | None = None) -> SimpleNamespac
 
 
 def limits_context(name: str, limits: QueueLimits | None = None) -> dict:
-    """The queue page's Limits table: the queue's own limits and each task name's."""
+    """The queue page's Limits table: the queue's own limits, each task name's and each
+    tenant's, and its quotas (`limits_now`)."""
     limits = limits if limits is not None else queue_limits(name)
-    return {"limits_queue": name, "limit_rows": shown_scopes(limits)}
+    return {"limits_queue": name, "limit_rows": shown_scopes(limits), "limits_now": limits}
 
 
 def shown_scopes(limits: QueueLimits | None) -> list:

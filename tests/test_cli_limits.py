@@ -184,3 +184,106 @@ def test_from_the_shell_an_error_is_one_line_and_exit_status_1(broker, capsys):
 def test_malformed_arguments_are_usage_errors_with_exit_status_2(broker, capsys, argv):
     status, err = from_the_shell(capsys, *argv)
     assert status == 2 and "error:" in err
+
+
+# -- tenants ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_set_a_tenant_s_limits_prints_them_and_is_audited(broker, capsys):
+    out = tq(capsys, "set", "default", "--tenant", "acme", "--rate", "10/s", "--concurrency",
+             "2", "--user", "ops")  # fmt: skip
+    assert out.splitlines()[0] == "default, tenant acme: limits set; 0 held task(s) released."
+    scope = flow.queue_limits("default").tenants["acme"]
+    assert (scope.rate, scope.concurrency) == (Rate(10, 1000), 2)
+    assert [c.strip() for c in table(out)[1][:3]] == ["tenant acme", "10/s*", "2*"]
+    event = events().get()
+    assert (event.actor, event.source) == ("ops", "cli")
+    assert event.detail["tenant"] == "acme" and event.detail["task"] is None
+
+
+@pytest.mark.django_db
+def test_set_each_tenant_s_limit_with_a_star(broker, capsys):
+    out = tq(capsys, "set", "default", "--tenant", "*", "--concurrency", "4")
+    assert out.splitlines()[0] == "default, each tenant: limits set; 0 held task(s) released."
+    limits = flow.queue_limits("default")
+    assert limits.tenants["*"].concurrency == 4 and limits.own is None
+    assert events().get().detail["tenant"] == "*"
+
+
+def test_show_lists_each_tenant_s_limit_and_the_named_tenants(broker, capsys, db):
+    broker.declare_limits("default", Limit(per_tenant=Limit(Rate(5, 1000), 3)), [])
+    flow.set_limit(Actor("tests", "system"), "default", tenant="acme", concurrency=None)
+    rows = [[c.strip() for c in row] for row in table(tq(capsys, "show", "default"))]
+    assert rows[1:] == [
+        ["(each tenant)", "5/s", "3", "rate 5/s, concurrency 3", "0", "0", "no"],
+        ["tenant acme", "-", "-*", "-", "0", "0", "no"],
+    ]
+
+
+def test_show_leaves_out_scopes_without_limits(broker, capsys, db):
+    """A worker writes an empty limit for each task it knows, a tenant quota a field
+    of the tenants' scope: neither is a row."""
+    broker.declare_limits("default", Limit(tenant_backlog=50), [(ECHO, NO_LIMIT)])
+    out = tq(capsys, "show", "default")
+    assert out == "default: no limits.\n\nQuotas: max backlog -, tenant backlog 50"
+
+
+@pytest.mark.django_db
+def test_clear_a_tenant_goes_back_and_leaves_the_quotas(broker, capsys):
+    broker.declare_limits("default", Limit(per_tenant=Limit(concurrency=2)), [])
+    tq(capsys, "set", "default", "--tenant", "acme", "--concurrency", "9")
+    tq(capsys, "set", "default", "--tenant", "*", "--no-concurrency")
+    tq(capsys, "set", "default", "--max-backlog", "100")
+    out = tq(capsys, "clear", "default", "--tenant", "acme")
+    assert out.splitlines()[0] == (
+        "default, tenant acme: back to the declared limits; 0 held task(s) released."
+    )
+    limits = flow.queue_limits("default")
+    assert "acme" not in limits.tenants and limits.tenants["*"].concurrency is None
+    assert limits.max_backlog == 100  # a tenant's clear is not the queue's
+    tq(capsys, "clear", "default", "--tenant", "*")
+    scope = flow.queue_limits("default").tenants["*"]
+    assert (scope.concurrency, scope.overridden) == (2, False)
+    assert events().latest("id").detail["tenant"] == "*"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["set", "default", "--tenant", "acme", "--task", ECHO, "--concurrency", "1"],
+         "A limit is a task name's or a tenant's: give --task or --tenant, not both."),
+        (["clear", "default", "--tenant", "*", "--task", ECHO], "give --task or --tenant"),
+        (["set", "default", "--tenant", "a b", "--concurrency", "1"],
+         "--tenant must be 1 to 100 letters, digits or _ . : @ -"),
+        (["set", "default", "--tenant", "", "--concurrency", "1"], "--tenant must be 1 to 100"),
+        (["set", "default", "--tenant", "acmé", "--concurrency", "1"], "--tenant must be"),
+        (["set", "default", "--tenant", "a\nb", "--concurrency", "1"], "--tenant must be"),
+        (["set", "default", "--tenant", "**", "--concurrency", "1"], "--tenant must be"),
+        (["set", "default", "--tenant=-x", "--concurrency", "1"], "--tenant must be"),
+        (["set", "default", "--tenant", "t" * 101, "--concurrency", "1"], "--tenant must be"),
+        (["clear", "default", "--tenant", "<x>"], "--tenant must be"),
+        (["set", "default", "--tenant", "acme", "--max-backlog", "5"],
+         "--max-backlog and --tenant-backlog are the queue's: not with --task or --tenant."),
+        (["set", "default", "--tenant", "*", "--no-tenant-backlog"], "not with --task or --tenant"),
+        (["set", "default", "--tenant", "acme"], "give a limit"),
+        (["set", "default", "--tenant", "acme", "--concurrency", "-3"], "concurrency limit must"),
+        (["set", "typo", "--tenant", "acme", "--concurrency", "1"], "typo"),
+    ],
+)  # fmt: skip
+def test_bad_tenant_input_is_a_command_error_and_changes_nothing(broker, capsys, argv, message):
+    with pytest.raises(CommandError) as refused:
+        call_command("tq", "limits", *argv)
+    assert message in str(refused.value)
+    assert not events().exists()
+    assert flow.queue_limits("default").all() == []
+
+
+@pytest.mark.django_db
+def test_a_huge_tenant_is_refused_in_one_short_line(broker, capsys):
+    status, err = from_the_shell(capsys, "set", "default", "--tenant", "ä" * 100_000,
+                                 "--concurrency", "1")  # fmt: skip
+    lines = err.strip().splitlines()
+    assert status == 1 and len(lines) == 1 and len(lines[0]) < 300
+    assert lines[0].startswith("CommandError: --tenant must be 1 to 100 letters")

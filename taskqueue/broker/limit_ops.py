@@ -118,6 +118,10 @@ class QueueLimits:
     tenants: dict[str, ScopeLimits] = field(default_factory=dict)
     max_backlog: int | None = None  # the quotas in force (the operator's, else declared)
     tenant_backlog: int | None = None
+    # by kind ("max_backlog", "tenant_backlog"): the operator's as Redis keeps them (''
+    # no quota; a kind absent: none set), and the declared ones
+    quotas_set: dict[str, str] = field(default_factory=dict)
+    quotas_declared: dict[str, int | None] = field(default_factory=dict)
 
     def all(self) -> list[ScopeLimits]:
         own = [self.own] if self.own else []
@@ -163,13 +167,13 @@ def queue_limits(queue: str, reply: list) -> QueueLimits:
             own = limits
         else:
             tasks[limits.task] = limits
-    quotas = [
-        decode_concurrency(overrides.get(f, declared.get(f)))
-        for f in ("quota:queue", "quota:tenant")
-    ]
+    quota_fields = {"max_backlog": "quota:queue", "tenant_backlog": "quota:tenant"}
+    quotas = [decode_concurrency(overrides.get(f, declared.get(f))) for f in quota_fields.values()]
     return QueueLimits(
-        queue, own, dict(sorted(tasks.items())), dict(sorted(tenants.items())), *quotas
-    )
+        queue, own, dict(sorted(tasks.items())), dict(sorted(tenants.items())), *quotas,
+        quotas_set={k: overrides[f] for k, f in quota_fields.items() if f in overrides},
+        quotas_declared={k: decode_concurrency(declared.get(f)) for k, f in quota_fields.items()},
+    )  # fmt: skip
 
 
 class LimitOperations:

@@ -1,12 +1,14 @@
 """`tq limits show|set|clear` (flow control): a queue's limits read and changed from the
 shell through taskqueue.flow, each change audited with the CLI's actor.
 
-`set` names each kind explicitly, as the API's PUT does: a kind given is the operator's
-(--no-rate, --no-concurrency: no limit), a kind not given goes back to the declared
-value. The queue's quotas (--max-backlog, --tenant-backlog; not with --task) are a
-second group, changed only when one of them is given; given quotas only, the rate and
-concurrency are left as they are. `clear` puts both kinds back (and, for the queue,
-its quotas).
+A limit's scope is the queue, one task name (--task) or one tenant (--tenant NAME, or
+--tenant '*' for the limit each tenant has on its own); --task and --tenant together
+are refused, as the API refuses them. `set` names each kind explicitly, as the API's
+PUT does: a kind given is the operator's (--no-rate, --no-concurrency: no limit), a
+kind not given goes back to the declared value. The queue's quotas (--max-backlog,
+--tenant-backlog; not with --task or --tenant) are a second group, changed only when
+one of them is given; given quotas only, the rate and concurrency are left as they
+are. `clear` puts both kinds back (and, for the queue, its quotas).
 
 `tq tenants QUEUE`: the tenants with the largest backlogs in a queue, and its quota."""
 
@@ -15,6 +17,7 @@ from django.core.management.base import CommandError
 from .. import flow
 from ..flow import QueueLimits
 from ..limits import check_backlog, parse_rate
+from ..options import tenant as check_tenant
 from ..text import as_text
 from .cli import add_user_option, cli_actor
 
@@ -24,6 +27,8 @@ MAX_RATE_TEXT = 32  # longer is no rate (and would make a huge error message)
 QUOTAS = ("max_backlog", "tenant_backlog")  # option dests, as flow.set_quota names them
 TENANTS_HEADER = ("TENANT", "BACKLOG")
 TOP_TENANTS = 20
+EVERY_TENANT = "*"  # --tenant '*': the limit each tenant has on its own
+TENANT_HELP = "a tenant's limits ('*': the limit each tenant has on its own)"
 
 
 def add_limits_parser(sub) -> None:
@@ -33,13 +38,14 @@ def add_limits_parser(sub) -> None:
     show.add_argument("queue")
     setter = actions.add_parser(
         "set",
-        help="an operator's limits for the queue or one task name (a kind not given "
-        "goes back to its declared value)",
+        help="an operator's limits for the queue, one task name or a tenant (a kind not "
+        "given goes back to its declared value)",
     )
     setter.add_argument("queue")
     setter.add_argument(
         "--task", metavar="NAME", help="a task name's limits (default: the queue's)"
     )
+    setter.add_argument("--tenant", metavar="NAME|*", help=TENANT_HELP)
     rate = setter.add_mutually_exclusive_group()
     rate.add_argument("--rate", help='e.g. "100/s", "3/m", "10/30s"')
     rate.add_argument("--no-rate", action="store_true", help="no rate limit")
@@ -54,6 +60,7 @@ def add_limits_parser(sub) -> None:
     )
     clear.add_argument("queue")
     clear.add_argument("--task", metavar="NAME", help="a task name's limits (default: the queue's)")
+    clear.add_argument("--tenant", metavar="NAME|*", help=TENANT_HELP)
     add_user_option(clear)
 
 
@@ -76,20 +83,34 @@ def run(options: dict, user: str | None) -> str:
     action, queue = options["limits_action"], options["queue"]
     if action == "show":
         return show(queue)
-    task = options["task"]
+    task, tenant = options["task"], _tenant(options)
     if action == "clear":
-        released = flow.set_limit(cli_actor(user), queue, task)
-        if task is None:
+        released = flow.set_limit(cli_actor(user), queue, task, tenant=tenant)
+        if task is None and tenant is None:
             flow.set_quota(cli_actor(user), queue)
-        return _changed(queue, task, "back to the declared limits", released)
+        return _changed(queue, task, "back to the declared limits", released, tenant)
     quotas = _quotas(options)  # checked before anything is written
     wanted, released = _wanted(options, quotas is not None), 0
     if wanted is not None:
         rate, concurrency = wanted
-        released = flow.set_limit(cli_actor(user), queue, task, rate=rate, concurrency=concurrency)
+        released = flow.set_limit(
+            cli_actor(user), queue, task, rate=rate, concurrency=concurrency, tenant=tenant
+        )
     if quotas is not None:
         flow.set_quota(cli_actor(user), queue, **quotas)
-    return _changed(queue, task, "limits set", released)
+    return _changed(queue, task, "limits set", released, tenant)
+
+
+def _tenant(options: dict) -> str | None:
+    """The tenant of --tenant ('*': each tenant's), or None; not with --task."""
+    tenant = options["tenant"]
+    if tenant is None:
+        return None
+    if options["task"] is not None:
+        raise CommandError(
+            "A limit is a task name's or a tenant's: give --task or --tenant, not both."
+        )
+    return tenant if tenant == EVERY_TENANT else check_tenant(tenant, "--tenant")
 
 
 def _quotas(options: dict) -> dict | None:
@@ -103,8 +124,10 @@ def _quotas(options: dict) -> dict | None:
             quotas[name] = check_backlog(value, "--" + name.replace("_", "-"))
     if all(v == flow.DECLARED for v in quotas.values()):
         return None
-    if options["task"] is not None:
-        raise CommandError("--max-backlog and --tenant-backlog are the queue's: not with --task.")
+    if options["task"] is not None or options["tenant"] is not None:
+        raise CommandError(
+            "--max-backlog and --tenant-backlog are the queue's: not with --task or --tenant."
+        )
     return quotas
 
 
@@ -133,19 +156,24 @@ def _wanted(options: dict, quotas: bool = False) -> tuple | None:
     return rate, concurrency
 
 
-def _changed(queue: str, task: str | None, what: str, released: int) -> str:
+def _changed(
+    queue: str, task: str | None, what: str, released: int, tenant: str | None = None
+) -> str:
     scope = f"{queue}, task {_shown(task)}" if task else queue
+    if tenant is not None:
+        scope = f"{queue}, each tenant" if tenant == EVERY_TENANT else f"{queue}, tenant {tenant}"
     line = f"{scope}: {what}; {released} held task(s) released."
     return line + "\n\n" + show(queue)
 
 
 def show(queue: str) -> str:
     limits = flow.queue_limits(queue)
+    scopes = _shown_scopes(limits)
     lines = [f"{queue}: no limits."]
-    if limits.all():
-        rows = [HEADER, *_rows(limits)]
+    if scopes:
+        rows = [HEADER, *_rows(scopes)]
         lines = [f"{queue}: {limits.held} task(s) held back.", "", *_table(rows)]
-    if any(scope.overridden for scope in limits.all()):
+    if any(scope.overridden for scope in scopes):
         lines += ["", f"{OPERATOR_MARK} set by an operator (`tq limits clear` goes back)"]
     if limits.max_backlog or limits.tenant_backlog:
         lines += ["", f"Quotas: {_quotas_text(limits.max_backlog, limits.tenant_backlog)}"]
@@ -171,10 +199,26 @@ def tenants(options: dict, user: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _rows(limits: QueueLimits) -> list[tuple[str, ...]]:
+def _shown_scopes(limits: QueueLimits) -> list:
+    """The scopes with a limit, an operator's value, or tasks held or running (a worker
+    writes an empty limit for each task it knows; a tenant quota names no tenant's)."""
+    return [
+        s for s in limits.all() if s.rate or s.concurrency or s.overridden or s.held or s.running
+    ]
+
+
+def _scope_name(scope) -> str:
+    if scope.tenant == EVERY_TENANT:
+        return "(each tenant)"
+    if scope.tenant is not None:
+        return f"tenant {_shown(scope.tenant)}"
+    return "(queue)" if scope.task is None else _shown(scope.task)
+
+
+def _rows(scopes: list) -> list[tuple[str, ...]]:
     return [
         (
-            "(queue)" if scope.task is None else _shown(scope.task),
+            _scope_name(scope),
             _rate(scope.rate) + _mark(scope.override_rate),
             _number(scope.concurrency) + _mark(scope.override_concurrency),
             _declared(scope.declared),
@@ -182,7 +226,7 @@ def _rows(limits: QueueLimits) -> list[tuple[str, ...]]:
             str(scope.running),
             "yes" if scope.throttled else "no",
         )
-        for scope in limits.all()
+        for scope in scopes
     ]
 
 

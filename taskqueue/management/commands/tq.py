@@ -8,10 +8,11 @@ so each is validated and audited (source "cli", actor --user or the OS user).
                     [--to-queue Q] [--dry-run]
     tq purge-dead   (--ids ID ... | --queue Q --name N --exception E | --all) [--dry-run]
     tq workflow show ID | list [--status S] [--limit N] | cancel ID   (workflow_cli.py)
-    tq limits show QUEUE | clear QUEUE [--task NAME]                  (limits_cli.py)
-    tq limits set QUEUE [--task NAME] [--rate R [--burst N] | --no-rate]
+    tq limits show QUEUE | clear QUEUE [--task NAME | --tenant NAME|*]   (limits_cli.py)
+    tq limits set QUEUE [--task NAME | --tenant NAME|*]     (--tenant '*': each tenant's)
+                        [--rate R [--burst N] | --no-rate]
                         [--concurrency N | --no-concurrency]
-                        [--max-backlog N | --no-max-backlog]          (not with --task)
+                        [--max-backlog N | --no-max-backlog]   (not with --task, --tenant)
                         [--tenant-backlog N | --no-tenant-backlog]
     tq tenants QUEUE                          the tenants with the largest backlogs
 """
