@@ -4,19 +4,23 @@ request just its `#listing` (or named) partial. Reads go through taskqueue.inspe
 A user limited to queues (access.py: queue_scope) sees only those: another queue's
 page or task is a 404, listings and counts leave other queues out."""
 
+import json
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from taskqueue import inspect
+from taskqueue.archive import ARGS_SCAN as ARCHIVE_ARGS_SCAN
+from taskqueue.archive import archived_by_prefix, archived_with_arguments
 from taskqueue.errors import ValidationError
 from taskqueue.inspect import TaskFilter
 from taskqueue.status import Status
 from taskqueue.unserved import queues_without_worker
 from taskqueue.workers import LOST_AFTER_S
 
-from . import fragments, workflow_fragments
+from . import errors, fragments, workflow_fragments
 from .access import (
     QueueScope,
     can_operate,
@@ -27,6 +31,7 @@ from .access import (
 )
 
 PAGE_SIZE = 50
+ARCHIVE_MATCHES = 20  # archived tasks listed under a search by id prefix
 
 
 def page(
@@ -134,11 +139,27 @@ def task_filter(request: HttpRequest) -> TaskFilter:
         queue = names[0]
     return TaskFilter(
         queue=queue,
-        status=inspect.check_status(text(request, "status")),
+        status=chosen_status(request),
         name=text(request, "name") or None,
         exception=text(request, "exception") or None,
         q=text(request, "q") or None,
     )
+
+
+FAILED_CHOICES = {"": "any (failed at least once)", "ended": "ended failed (dead)"}
+
+
+def chosen_status(request: HttpRequest) -> Status | None:
+    """The status filter; `failed=ended` asks for tasks that ended failed (dead), the
+    default being any task whose last failed attempt matches, whatever came after."""
+    status, failed = inspect.check_status(text(request, "status")), text(request, "failed")
+    if failed not in FAILED_CHOICES:
+        raise ValidationError(f"failed {failed[:40]!r} is not one of '', 'ended'.", field="failed")
+    if failed == "ended" and status not in (None, Status.DEAD):
+        raise ValidationError(
+            f"Tasks that ended failed are dead, not {status}: choose one.", field="failed"
+        )
+    return Status.DEAD if failed == "ended" else status
 
 
 def search(request: HttpRequest, finder) -> tuple[inspect.Page, str | None]:
@@ -150,16 +171,58 @@ def search(request: HttpRequest, finder) -> tuple[inspect.Page, str | None]:
 
 
 def filter_values(request: HttpRequest) -> dict:
-    return {k: text(request, k) for k in ("q", "queue", "status", "name", "exception")}
+    names = ("q", "queue", "status", "name", "exception", "failed", "args")
+    return {k: text(request, k) for k in names}
+
+
+def archived_matches(request: HttpRequest, result: inspect.Page) -> list:
+    """Archived tasks whose id starts with the search (an id prefix), or whose args or
+    kwargs hold the `args` search, in the queues the user may see and matching the
+    other filters, less those the page already shows; first page only."""
+    prefix, words = inspect.id_prefix(text(request, "q")), text(request, "args")
+    if (prefix is None and not words) or request.GET.get("cursor"):
+        return []
+    flt = task_filter(request)
+    if prefix is not None:
+        rows, flt = archived_by_prefix(prefix, limit=ARCHIVE_MATCHES), replace(flt, q=None)
+        rows = [r for r in rows if not words or _archived_holds(r, words)]
+    else:
+        rows = archived_with_arguments(words, limit=ARCHIVE_MATCHES)
+    scope, shown = queue_scope(request.user), {t.id for t in result.items}
+    return [
+        r
+        for r in rows
+        if scope.can_see(r.queue)
+        and r.task_id not in shown
+        and (flt.queue is None or r.queue == flt.queue)
+        and flt.matches(r.status, r.name, r.error_type)
+    ]
+
+
+def _archived_holds(row, words: str) -> bool:
+    stored = json.dumps([row.args, row.kwargs], ensure_ascii=False, default=str)
+    return words.casefold() in stored.casefold()
+
+
+def finder(request: HttpRequest):
+    """The search the Tasks page runs: inside args and kwargs when `args` is given."""
+    words = text(request, "args")
+    if not words:
+        return inspect.search_tasks
+    return lambda flt, **page: inspect.search_arguments(flt, words, **page)
 
 
 @viewer_required
 def tasks(request: HttpRequest) -> HttpResponse:
-    result, error = search(request, inspect.search_tasks)
+    result, error = search(request, finder(request))
     context = {
         "section": "tasks",
         "page": result,
         "error": error,
+        "archived": [] if error else archived_matches(request, result),
+        "failed_choices": FAILED_CHOICES,
+        "args_scan_budget": inspect.ARGS_SCAN_BUDGET,
+        "archive_args_scan": ARCHIVE_ARGS_SCAN,
         "filters": filter_values(request),
         "queue_names": queue_names(request),
         "statuses": [s.value for s in Status],
@@ -171,7 +234,10 @@ def tasks(request: HttpRequest) -> HttpResponse:
 
 @viewer_required
 def task_detail(request: HttpRequest, task_id: str) -> HttpResponse:
-    task = visible_task(request.user, task_id)
+    try:
+        task = visible_task(request.user, task_id)
+    except Http404:
+        return errors.missing_task(request, task_id)  # with its archived record, if any
     context = {"task": task, "section": "tasks"}
     context["memberships"] = workflow_fragments.memberships(task)
     return page(request, "dashboard/task_detail.html", context, partial="task-panel")

@@ -24,7 +24,7 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -136,6 +136,47 @@ def _store(broker, queue: str, status: Status, chunk: list[Entry], settled_ms: i
         if settled:
             _save_checkpoint(broker.config.PREFIX, queue, status, settled[-1])
     return len(rows)
+
+
+# -- reading the archive (the console's missing-task page and id search) ---------------
+
+
+def archived_task(task_id: str) -> TaskArchive | None:
+    """The archived record of a task, or None: one read of the unique task_id index."""
+    if not isinstance(task_id, str) or not 0 < len(task_id) <= 64 or not task_id.isprintable():
+        return None
+    if as_text(task_id) != task_id:  # not UTF-8 (text.py): no row can hold it
+        return None
+    return TaskArchive.objects.filter(task_id=task_id).first()
+
+
+def archived_by_prefix(prefix: str, *, limit: int = 20) -> list[TaskArchive]:
+    """Archived tasks whose id starts with `prefix`, newest first, at most `limit`.
+    Cost: a range read of the task_id index. PostgreSQL answers `LIKE 'prefix%'` from
+    the pattern index Django creates beside it; SQLite's LIKE uses no index, so the
+    id's range [prefix, prefix + U+10FFFF) bounds the read there too."""
+    if not 0 < len(prefix) <= 64 or "\x00" in prefix:
+        return []
+    rows = TaskArchive.objects.filter(task_id__startswith=prefix)
+    if connection.vendor == "sqlite":
+        rows = rows.filter(task_id__gte=prefix, task_id__lt=prefix + "\U0010ffff")
+    return list(rows.order_by("-finished_at", "-id")[:limit])
+
+
+ARGS_SCAN = 5000  # newest archived rows a search inside args and kwargs looks at
+
+
+def archived_with_arguments(text: str, *, limit: int = 20) -> list[TaskArchive]:
+    """Archived tasks (among the newest ARGS_SCAN) whose args or kwargs, as stored
+    (secrets masked), contain `text` in any case; newest first, at most `limit`. The
+    database compares the JSON text of those rows only (a bounded subquery)."""
+    if not text or "\x00" in text:
+        return []
+    newest = TaskArchive.objects.order_by("-finished_at", "-id").values("id")[:ARGS_SCAN]
+    rows = TaskArchive.objects.filter(id__in=newest).filter(
+        Q(args__icontains=text) | Q(kwargs__icontains=text)
+    )
+    return list(rows.order_by("-finished_at", "-id")[:limit])
 
 
 COUNT_MAX = 2**31 - 1  # a PositiveIntegerField holds no more (on every database)

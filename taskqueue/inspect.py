@@ -3,12 +3,15 @@
 Nothing here changes state and nothing scans keys: counts are O(1), and listings walk
 sorted sets from a cursor, reading at most SCAN_BUDGET entries per call when a filter
 has to look inside records (a page may then come back short, with a cursor to go on).
+A search by the start of a task id walks each queue's index with ZSCAN MATCH, at most
+ID_PREFIX_CALLS calls per queue (tasks_by_id_prefix).
 """
 
 import heapq
 import itertools
+import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -18,9 +21,10 @@ from .broker import Entry, Page, QueueCounts
 from .client import get_broker
 from .conf import get_config
 from .errors import TaskDoesNotExist, TaskNotFound, ValidationError
+from .masking import mask_secrets
 from .names import validate_queue_name
 from .periodic import schedules
-from .record_fields import shown_in_full
+from .record_fields import Shown, shown_in_full
 from .records import TaskRecord, WorkflowInfo
 from .registry import registry
 from .runtime import Histogram
@@ -30,6 +34,17 @@ from .workflows.handle import valid_workflow_id, workflow_info
 
 MAX_PAGE = 200
 SCAN_BUDGET = 5000
+# A search that looks like the start of a task id (ID_PREFIX_MIN or more hex digits and
+# dashes: what the console's tables show) is looked up in each queue's index by ZSCAN
+# MATCH, at most ID_PREFIX_CALLS calls of about ID_PREFIX_COUNT entries per queue
+# (docs/console.md#search).
+ID_PREFIX_MIN = 4
+ID_PREFIX_CALLS = 50
+ID_PREFIX_COUNT = 2000
+# A search inside args and kwargs reads whole records: at most ARGS_SCAN_BUDGET per call,
+# each without a JSON field over ARGS_SEARCHED.json_chars (such a task is not matched).
+ARGS_SCAN_BUDGET = 1000
+ARGS_SEARCHED = Shown(json_chars=8 * 1024)
 
 
 def get_task(task_id: str) -> TaskRecord:
@@ -94,19 +109,39 @@ class TaskFilter:
         return (
             (self.status is None or status == self.status)
             and (self.name is None or name == self.name)
-            and (self.exception is None or error_type == self.exception)
+            and (self.exception is None or _same_exception(error_type, self.exception))
             and (self.q is None or self.q.lower() in (name or "").lower())
             and (self.tenant is None or tenant == self.tenant)
         )
 
 
+def _same_exception(error_type: str | None, wanted: str) -> bool:
+    """Exception filters ignore case: `valueerror` finds ValueError."""
+    return (error_type or "").casefold() == wanted.casefold()
+
+
+def id_prefix(q: str | None) -> str | None:
+    """The start of a task id that a search names, lower-cased, or None when `q` is not
+    one: ID_PREFIX_MIN to 64 hex digits and dashes, a trailing ellipsis (copied from a
+    table's short id) left out."""
+    text = (q or "").strip().removesuffix("\u2026").removesuffix("...")
+    if not ID_PREFIX_MIN <= len(text) <= 64 or text.strip("0123456789abcdefABCDEF-"):
+        return None
+    return text.lower()
+
+
 def search_tasks(flt: TaskFilter, *, cursor: str | None = None, limit: int = 50) -> Page:
-    """Tasks of one or every queue, newest first, filtered; cursor-paginated."""
+    """Tasks of one or every queue, newest first, filtered; cursor-paginated. A search
+    naming a task id finds it; one naming the start of ids (id_prefix) finds the live
+    tasks whose id starts so, if any, else it searches the names."""
     limit = check_limit(limit)
     if flt.q and cursor is None:
         found = _by_id(flt)
         if found is not None:
             return Page([found], None)
+        by_prefix = tasks_by_id_prefix(flt, limit=limit)
+        if by_prefix.items:
+            return by_prefix
     broker = get_broker()
     names = [validate_queue_name(flt.queue)] if flt.queue else broker.known_queues()
     listed = Status.DEAD if flt.status == Status.DEAD else None  # None: every task
@@ -143,6 +178,90 @@ def _by_id(flt: TaskFilter) -> TaskRecord | None:
     in_queue = flt.queue is None or record.queue == flt.queue
     fields = (record.status, record.name, record.error_type, record.tenant)
     return record if in_queue and wanted.matches(*fields) else None
+
+
+def tasks_by_id_prefix(flt: TaskFilter, *, limit: int = 50) -> Page:
+    """The live tasks whose id starts with id_prefix(flt.q) and that match the rest of
+    the filter, newest first (at most `limit`; none when q is no id prefix). Cost: per
+    queue at most ID_PREFIX_CALLS ZSCAN calls over its index, then one read of the
+    matches' records."""
+    prefix = id_prefix(flt.q)
+    if prefix is None:
+        return Page([], None)
+    broker = get_broker()
+    names = [validate_queue_name(flt.queue)] if flt.queue else broker.known_queues()
+    entries = []
+    for name in names:
+        found, _ = broker.ids_with_prefix(
+            name, prefix, calls=ID_PREFIX_CALLS, count=ID_PREFIX_COUNT, limit=limit
+        )
+        entries += found
+    entries.sort(key=lambda e: (e.score, e.id), reverse=True)
+    damaged: list = []
+    records = _records(broker, entries[:limit], damaged)
+    wanted = replace(flt, q=None)
+    records = [r for r in records if wanted.matches(r.status, r.name, r.error_type, r.tenant)]
+    return Page(records, None, tuple(damaged))
+
+
+def search_arguments(
+    flt: TaskFilter, text: str, *, cursor: str | None = None, limit: int = 50
+) -> Page:
+    """Tasks whose args or kwargs, as JSON with secrets masked (masking.py), contain
+    `text` in any case, and that match the rest of the filter; newest first. One call
+    reads at most ARGS_SCAN_BUDGET records (a page may come back short, with a cursor
+    to go on); a task whose args or kwargs exceed ARGS_SEARCHED.json_chars is skipped.
+    flt.q matches part of the name or, when it is one, the start of the id."""
+    limit = check_limit(limit)
+    needle = text.casefold()
+    broker = get_broker()
+    names = [validate_queue_name(flt.queue)] if flt.queue else broker.known_queues()
+    listed = Status.DEAD if flt.status == Status.DEAD else None
+    entries = _merged(broker, names, listed, cursor)
+    matched, scanned, last, damaged = [], 0, None, []
+    while len(matched) <= limit and scanned < ARGS_SCAN_BUDGET:
+        chunk = list(itertools.islice(entries, 200))
+        if not chunk:
+            break
+        scanned += len(chunk)
+        for entry, record in zip(chunk, _searched(broker, chunk, damaged), strict=True):
+            last = entry
+            if record is not None and _chosen(flt, record) and _holds(record, needle):
+                matched.append((entry, record))
+                if len(matched) > limit:
+                    break
+    more = len(matched) > limit or (scanned >= ARGS_SCAN_BUDGET and last is not None)
+    if len(matched) > limit:
+        last = matched[limit - 1][0]
+    page = [record for _, record in matched[:limit]]
+    return Page(page, last.cursor if more and last else None, tuple(damaged))
+
+
+def _searched(broker, chunk: list[Entry], damaged: list) -> list[TaskRecord | None]:
+    out = []
+    for storage, group in itertools.groupby(chunk, key=lambda e: e.storage):
+        out += broker.records(storage, [e.id for e in group], ARGS_SEARCHED, damaged)
+    return out
+
+
+def _chosen(flt: TaskFilter, r: TaskRecord) -> bool:
+    if not replace(flt, q=None).matches(r.status, r.name, r.error_type, r.tenant):
+        return False
+    prefix = id_prefix(flt.q)
+    in_name = flt.q is None or flt.q.lower() in r.name.lower()
+    return in_name or (prefix is not None and r.id.startswith(prefix))
+
+
+def _holds(record: TaskRecord, needle: str) -> bool:
+    """Whether the args or kwargs, secrets masked, hold `needle` (casefolded)."""
+    for name in ("args", "kwargs"):
+        value = getattr(record, name)
+        if value is None or name in record.unreadable:
+            continue
+        shown = json.dumps(mask_secrets(value), ensure_ascii=False, default=str)
+        if needle in shown.casefold():
+            return True
+    return False
 
 
 def _merged(broker, names: Sequence[str], status: Status | None, cursor: str | None):

@@ -242,6 +242,35 @@ class RecordReads:
             if len(batch) < chunk:
                 return
 
+    # -- a task by the start of its id (the console's short ids) ---------------------------
+
+    @translating
+    def ids_with_prefix(
+        self, queue: str, prefix: str, *, calls: int, count: int, limit: int
+    ) -> tuple[list[Entry], bool]:
+        """Live tasks of a queue whose id starts with `prefix`: ZSCAN of the queue's
+        index (every live record) with MATCH, so the server compares and only matches
+        cross the wire. At most `calls` ZSCAN calls of about `count` entries each per
+        (sub-)queue; stops once `limit` are found. Returns the entries (score:
+        created-at) and whether every index was walked to its end."""
+        pattern = wire(_glob_escaped(prefix) + "*")
+        found: list[Entry] = []
+        complete = True
+        for name in self.shards.of(queue):
+            key, cursor = wire(self.keys.queue(name).index), 0
+            for _ in range(calls):
+                try:
+                    cursor, batch = self.client.zscan(key, cursor, match=pattern, count=count)
+                except redis.ResponseError as exc:  # a set of the wrong type reads as empty
+                    cursor, batch = 0, unless_wrong_type(exc, [])
+                found += [Entry(member, score, name) for member, score in batch]
+                if cursor == 0 or len(found) >= limit:
+                    break
+            complete = complete and cursor == 0
+            if len(found) >= limit:
+                break
+        return found[:limit], complete
+
     # -- waiting for a task ----------------------------------------------------------------
 
     @translating
@@ -287,6 +316,11 @@ class RecordReads:
                     last = entry_id
                     if fields.get("id") == task_id:
                         return last
+
+
+def _glob_escaped(text: str) -> str:
+    """`text` matched literally by a Redis glob pattern (MATCH of SCAN and ZSCAN)."""
+    return "".join("\\" + c if c in "*?[]\\^" else c for c in text)
 
 
 def at(task_id: str, score: float) -> str:
