@@ -20,7 +20,7 @@ from .cluster import BlockingPops, is_cluster
 from .errors import translated
 from .operations import Operations
 from .requests import Batch, Commands, Plan, ScriptCall, batch, drive_async
-from .scripts import Scripts
+from .scripts import Scripts, missing
 
 
 class AsyncRedisBroker(Operations):
@@ -85,5 +85,8 @@ class AsyncRedisBroker(Operations):
             return list(await asyncio.gather(*calls, return_exceptions=True))
         async with self.client.pipeline(transaction=False) as pipe:
             for call in step.calls:
-                await self._script(call, pipe)
-            return await pipe.execute(raise_on_error=False)
+                self.scripts.queue(call.script, call.keys, call.args, pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        for i in missing(replies):  # Redis lost its scripts: these did not run
+            replies[i] = await self._script(step.calls[i])
+        return replies

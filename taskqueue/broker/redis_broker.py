@@ -20,7 +20,7 @@ from .errors import translated
 from .operations import Operations
 from .reads import RecordReads
 from .requests import Batch, Commands, Plan, ScriptCall, batch, drive
-from .scripts import Scripts
+from .scripts import Scripts, missing
 from .state import StateReads
 from .workflow_reads import WorkflowReads
 
@@ -70,8 +70,11 @@ class RedisBroker(Operations, RecordReads, StateReads, WorkflowReads):
             return [_outcome(self._script, call) for call in step.calls]
         with self.client.pipeline(transaction=False) as pipe:
             for call in step.calls:
-                self.scripts.run(call.script, call.keys, call.args, pipe)
-            return pipe.execute(raise_on_error=False)
+                self.scripts.queue(call.script, call.keys, call.args, pipe)
+            replies = pipe.execute(raise_on_error=False)
+        for i in missing(replies):  # Redis lost its scripts: these did not run
+            replies[i] = self._script(step.calls[i])
+        return replies
 
 
 def _outcome(send, call):

@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 
 from redis.commands.core import Script
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from ..errors import InvalidTransition, QuotaExceeded, TaskDoesNotExist, TaskQueueError
 from .errors import engine_error
@@ -69,10 +69,28 @@ class Scripts:
         }
 
     def run(self, name: str, keys: list[str], args: list, client=None):
+        script = self._checked(name, keys)
+        return script(keys=[wire(k) for k in keys], args=[wire(a) for a in args], client=client)
+
+    def queue(self, name: str, keys: list[str], args: list, pipe) -> None:
+        """Add the script's EVALSHA to a pipeline (sync or asyncio). Not through the
+        Script object: a pipeline holding Script objects sends SCRIPT EXISTS for them
+        all, one more round trip, before every execute. A NOSCRIPT reply (Redis lost
+        its scripts: a restart, SCRIPT FLUSH) means the script did not run; the caller
+        runs that call again with `run`, which loads it (see `missing`)."""
+        script = self._checked(name, keys)
+        pipe.evalsha(script.sha, len(keys), *[wire(k) for k in keys], *[wire(a) for a in args])
+
+    def _checked(self, name: str, keys: list[str]) -> Script:
         script, n_keys = self._scripts[name]
         if not keys_fit(name, len(keys)):
             raise TaskQueueError(f"{name}: passed {len(keys)} KEYS, its header declares {n_keys}")
-        return script(keys=[wire(k) for k in keys], args=[wire(a) for a in args], client=client)
+        return script
+
+
+def missing(replies: list) -> list[int]:
+    """The positions of a pipeline's replies that say NOSCRIPT (nothing ran there)."""
+    return [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
 
 
 def translate(exc: ResponseError, task_id: str, action: str) -> Exception:

@@ -3,7 +3,9 @@ round trip goes in one pipeline (completions grouped into one script call per qu
 
 The fetch loop takes what is waiting and sends it in the same pipeline as its next
 claim (`take` / `calls_for` / `settle`), so under load one round trip both reports
-and claims; when the worker is idle a report leaves on its own at once (`run`).
+and claims. When a claim is coming (`claim_coming`: the worker holds tasks, so one
+finishing makes room), a report waits up to LINGER_S for it before leaving on its own
+(`run`); when the worker is idle it leaves at once.
 """
 
 import asyncio
@@ -18,17 +20,23 @@ from .runner import Outcome, Running
 
 log = logging.getLogger("taskqueue.worker")
 Batch = list[tuple[Running, Outcome]]
+LINGER_S = 0.002  # longest a finished task's report waits to ride on a claim
 
 
 class Acknowledger:
     def __init__(
-        self, broker: AsyncRedisBroker, on_reported: Callable[[Running, Outcome, object], None]
+        self,
+        broker: AsyncRedisBroker,
+        on_reported: Callable[[Running, Outcome, object], None],
+        claim_coming: Callable[[], bool] = lambda: False,
     ):
         self.broker = broker
         self.on_reported = on_reported
+        self.claim_coming = claim_coming
         self.pending: Batch = []
         self.in_flight = 0  # outcomes taken and not yet settled
         self.ready = asyncio.Event()
+        self.taken = asyncio.Event()  # the fetch loop took the outcomes for its claim
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -40,6 +48,7 @@ class Acknowledger:
     def take(self) -> Batch:
         batch, self.pending = self.pending, []
         self.in_flight += len(batch)
+        self.taken.set()
         return batch
 
     def put_back(self, batch: Batch) -> None:
@@ -52,6 +61,10 @@ class Acknowledger:
         while True:
             await self.ready.wait()
             self.ready.clear()
+            if self.claim_coming():
+                await self._linger()
+                if not self.pending:
+                    continue
             batch = self.take()
             try:
                 calls, slots = self.calls_for(batch)
@@ -71,6 +84,15 @@ class Acknowledger:
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
             backoff = min(backoff * 2, 5.0)
             self.ready.set()
+
+    async def _linger(self) -> None:
+        """Wait until the fetch loop takes the outcomes, or LINGER_S."""
+        self.taken.clear()
+        try:
+            async with asyncio.timeout(LINGER_S):
+                await self.taken.wait()
+        except TimeoutError:
+            pass
 
     def calls_for(self, batch: Batch) -> tuple[list[ScriptCall], list[Batch]]:
         """The script calls reporting `batch`, and which outcomes each call's reply answers."""

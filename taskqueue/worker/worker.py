@@ -68,6 +68,7 @@ class Worker(Claiming):
         self.started_at = int(time.time() * 1000)
         self.install_signals = True
         self.ready = threading.Event()  # set once the worker is registered and claiming
+        self.refill = max(1, (options.prefetch + 1) // 2)  # claim in batches of this at least
 
     def run(self, install_signals: bool = True) -> int:
         """Run until stopped (SIGTERM/SIGINT, or the queues are empty with --burst)."""
@@ -89,7 +90,7 @@ class Worker(Claiming):
         self.stop = asyncio.Event()
         self.force = asyncio.Event()
         self.broker = build_async_broker(self.config)
-        self.acker = Acknowledger(self.broker, self._reported)
+        self.acker = Acknowledger(self.broker, self._reported, self._claim_coming)
         self.advancer = Advancer(self.broker)
         runner = Runner(self.registry, self.config)
         self.execution = Execution(runner, self.options.concurrency, self.acker.add)
@@ -203,7 +204,7 @@ class Worker(Claiming):
                 return
             room = self.options.concurrency + self.options.prefetch - ex.busy - len(ex.ready)
             free = int(min(room, self._allowance(), MAX_CLAIM))
-            if free <= 0:
+            if free <= 0 or not self._claim_now(free):
                 await ex.next_change()
                 continue
             try:
@@ -242,6 +243,21 @@ class Worker(Claiming):
                 ex.enqueue(ex.hold(c))
         if claimed and self.link is not None:
             self.link.send()  # before any of them runs: the supervisor must know them
+
+    def _claim_now(self, free: int) -> bool:
+        """Claim once the buffer has room for a batch (half the prefetch), or at once
+        when a slot would otherwise wait: refilling the buffer one task per finished
+        task costs a round trip per task, in the worker and in Redis."""
+        ex = self.execution
+        if free >= self.refill:
+            return True
+        return len(ex.ready) == 0 and ex.busy < self.options.concurrency
+
+    def _claim_coming(self) -> bool:
+        """A claim will soon carry the reports: the worker holds tasks and claims when
+        they make room (not stopping, not waiting for suspects or a rate)."""
+        ex = self.execution
+        return bool(ex.busy or ex.ready) and not self.stop.is_set() and not self.suspects_waiting
 
     def _allowance(self) -> float:
         """Tasks this process may still claim (--max-tasks-per-child), else infinity."""
