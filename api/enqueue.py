@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from taskqueue import options
+from taskqueue.errors import PayloadInvalid
+from taskqueue.payloads import check_call
+from taskqueue.registry import registry
 
 from .errors import ApiError, invalid
 
@@ -45,6 +48,22 @@ def parse_enqueue(body: object) -> EnqueueRequest:
         fingerprint=fingerprint(body),
         depends_on=_task_ids(body.get("depends_on")),
     )
+
+
+def check_payload(spec: EnqueueRequest) -> None:
+    """422 naming every argument that does not fit the task's parameters and type hints,
+    by JSON path (`args[1]`, `kwargs.user.email`); the engine checks again on enqueue."""
+    if not isinstance(spec.args, list) or not isinstance(spec.kwargs, dict):
+        return  # the engine's 422 on `args` / `kwargs`
+    try:
+        check_call(registry.get(spec.task), spec.args, spec.kwargs)
+    except PayloadInvalid as exc:
+        raise payload_error(exc) from None
+
+
+def payload_error(exc: PayloadInvalid) -> ApiError:
+    """The 422 of arguments that do not fit: one entry in `fields` per bad argument."""
+    return ApiError(422, "validation_error", str(exc), dict(exc.fields))
 
 
 def check_fields(body: object, allowed: tuple[str, ...], where: str = "body") -> None:

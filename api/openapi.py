@@ -12,6 +12,7 @@ from taskqueue.status import WorkflowStatus
 
 from .enqueue import MAX_IDEMPOTENCY_KEY
 from .openapi_helpers import STATUSES, ref
+from .openapi_payloads import payload_schemas
 from .openapi_schemas import schemas
 from .views.limits import MAX_TASK_NAME
 from .views.workflows import MAX_OFFSET
@@ -186,7 +187,8 @@ def task_paths() -> dict:
                 {201: ("Created.", ref("Task")),
                  200: ("Already created with this Idempotency-Key and body.", ref("Task"))},
                 (*WRITE_BODY, 404, 409, 429), scope="enqueue", parameters=[idempotency],
-                requestBody=body(ref("EnqueueRequest"), example), queues=ENQUEUE,
+                requestBody=body({"allOf": [ref("EnqueueRequest"), ref("TaskPayloads")]},
+                                 example), queues=ENQUEUE,
                 tenants=T_ENQUEUE,
             ),
         },
@@ -407,7 +409,7 @@ def document() -> dict:
         "servers": [{"url": "/api/v1"}],
         "paths": task_paths() | workflow_paths() | queue_paths() | other_paths(),
         "components": {
-            "schemas": schemas(),
+            "schemas": schemas() | payload_schemas(),
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer",
                                "description": "An API token: tq_<prefix>_<secret>."},

@@ -42,6 +42,9 @@ class Config:
     DEAD_MAX: int = 10_000  # dead-letter entries kept per queue (oldest trimmed)
     IDEMPOTENCY_TTL: int = 86_400  # seconds an idempotency key maps to its task
     MAX_PAYLOAD_BYTES: int = 1_048_576  # args + kwargs of one task, as JSON
+    # check each call's arguments against the task's signature and type hints, at
+    # enqueue and again in the worker (docs/tasks.md#typed-arguments)
+    VALIDATE_PAYLOADS: bool = True
     EVENTS_MAXLEN: int = 10_000  # approximate length of each queue's event stream
     WAKE_MAX: int = 64  # wake-up tokens kept per queue for blocked workers
     SOCKET_TIMEOUT: float = 5.0  # seconds before a Redis command is given up
@@ -90,7 +93,7 @@ _POSITIVE_NUMBERS = (
     "SOCKET_TIMEOUT",
     "ARCHIVE_INTERVAL",
 )
-_BOOLEANS = ("ARCHIVE_COMPLETED", "ALLOW_INSECURE_REDIS")
+_BOOLEANS = ("ARCHIVE_COMPLETED", "ALLOW_INSECURE_REDIS", "VALIDATE_PAYLOADS")
 
 
 def problems(raw: Any) -> list[tuple[str, str, str]]:

@@ -26,6 +26,7 @@ from .cron import valid_cron
 from .errors import ValidationError
 from .handle import TaskHandle
 from .limits import check_concurrency, parse_rate
+from .payloads import check_call
 from .records import NewTask
 from .registry import registry
 from .workflows.graph import Signature
@@ -52,6 +53,8 @@ class Task:
         self.__doc__ = func.__doc__
         self.__name__ = getattr(func, "__name__", name)
         self.__module__ = func.__module__
+        self.validate_payload = True  # @task(validate=False): calls are not checked
+        self.hidden_params = 0  # leading parameters the worker fills (Celery's self)
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
@@ -104,6 +107,7 @@ class TaskCaller:
 
     def enqueue(self, *args, **kwargs):
         if self.options.depends_on:
+            check_call(self.task, args, kwargs)
             return enqueue_after(self, args, kwargs)
         return enqueue_many([self.prepare(*args, **kwargs)])[0]
 
@@ -114,8 +118,11 @@ class TaskCaller:
         return Signature(self, args, kwargs, immutable=True)
 
     def prepare(self, *args, **kwargs) -> NewTask:
-        """Validate and serialise one call; raises before anything is sent."""
-        return build_task(self.task, list(args), kwargs, self.options)
+        """Validate and serialise one call; raises before anything is sent
+        (PayloadInvalid when the arguments do not fit the task's signature)."""
+        new = build_task(self.task, list(args), kwargs, self.options)
+        check_call(self.task, args, kwargs)
+        return new
 
 
 def enqueue_many(prepared: Iterable[NewTask]) -> list[TaskHandle]:
@@ -133,13 +140,20 @@ def enqueue_many(prepared: Iterable[NewTask]) -> list[TaskHandle]:
 def task(func: Callable | None = None, /, *, name: str | None = None, **options) -> Any:
     """Register a function (sync or async) as a task; usable bare or with options.
     Celery's option names are read as ours (celery_options.py); with bind=True the
-    function gets Celery's `self` first, also when the task is called directly."""
+    function gets Celery's `self` first, also when the task is called directly.
+    validate=False: calls are not checked against the signature and type hints."""
 
     def register(f: Callable) -> Task:
-        declared, bind = task_options(options)
+        raw = dict(options)
+        validate = raw.pop("validate", True)
+        if not isinstance(validate, bool):
+            raise ValidationError(f"validate must be True or False, not {validate!r}.")
+        declared, bind = task_options(raw)
         t = Task(f, name or f"{f.__module__}.{f.__qualname__}", _declared(declared))
+        t.validate_payload = validate
         if bind:
             t.func = bound(t, f)
+            t.hidden_params = 1
         registry.register(t)
         return t
 

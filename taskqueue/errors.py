@@ -37,6 +37,18 @@ class PayloadTooLarge(ValidationError):
     pass
 
 
+class PayloadInvalid(ValidationError):
+    """A call's arguments do not fit the task's parameters and their type hints
+    (docs/tasks.md#typed-arguments). `fields` maps each bad argument's JSON path
+    (`args[1]`, `kwargs.user.email`) to what was expected; `field` is the first."""
+
+    def __init__(self, task_name: str, fields: dict[str, str]):
+        detail = "; ".join(message.removesuffix(".") for message in fields.values())
+        super().__init__(f"Invalid arguments for {task_name}: {detail}.", field=next(iter(fields)))
+        self.task_name = task_name
+        self.fields = fields
+
+
 class TaskNotFound(TaskQueueError, LookupError):
     """No task is registered under this name."""
 

@@ -10,13 +10,20 @@ from django.urls import reverse
 
 from taskqueue import inspect, services
 from taskqueue.conf import get_config
-from taskqueue.errors import TaskDoesNotExist
+from taskqueue.errors import PayloadInvalid, TaskDoesNotExist
 from taskqueue.inspect import TaskFilter
 from taskqueue.names import validate_queue_name
 from taskqueue.registry import registry
 
 from ..body import read_json
-from ..enqueue import FINGERPRINT, idempotency_key, parse_enqueue, stored_fingerprint
+from ..enqueue import (
+    FINGERPRINT,
+    check_payload,
+    idempotency_key,
+    parse_enqueue,
+    payload_error,
+    stored_fingerprint,
+)
 from ..errors import ApiError, invalid
 from ..routing import requires
 from ..serializers import page_dict, task_dict
@@ -46,9 +53,12 @@ def enqueue(request, principal):
         return _enqueue_after(request, principal, spec, key)
     if key is not None:
         options |= {"idempotency_key": key, "meta": {FINGERPRINT: spec.fingerprint}}
-    handle = services.enqueue(
-        principal.actor(request), spec.task, spec.args, spec.kwargs, **options
-    )
+    try:
+        handle = services.enqueue(
+            principal.actor(request), spec.task, spec.args, spec.kwargs, **options
+        )
+    except PayloadInvalid as exc:  # every bad argument in `fields`, not only the first
+        raise payload_error(exc) from None
     record = handle.record()  # its queue is known: one read, not one per queue
     if not handle.created and stored_fingerprint(record) != spec.fingerprint:
         raise ApiError(
@@ -102,6 +112,7 @@ def _enqueue_after(request, principal, spec, key: str | None):
         )
     parents = [_dependency(principal, task_id) for task_id in spec.depends_on]
     graph = dependent_graph(spec, parents)
+    check_payload(spec)  # a workflow's tasks are not checked on the way in: this one is
     handle = services.enqueue_workflow(
         principal.actor(request), graph, name=spec.task, on_failure="wait"
     )

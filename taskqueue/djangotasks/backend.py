@@ -35,6 +35,7 @@ from ..client import get_broker
 from ..definition import EnqueueOptions, TaskOptions, build_task
 from ..errors import DuplicateTaskName, TaskDoesNotExist, TaskNotFound, ValidationError
 from ..inspect import get_task
+from ..payloads import check_call
 from ..priority import level_of_django, native_of_django
 from ..records import NewTask, TaskRecord
 from ..registry import registry
@@ -93,7 +94,10 @@ class RedisTaskBackend(BaseTaskBackend):
         timeout = self._option(task, "timeout", "TIMEOUT", unset=DEFAULT)
         if timeout is not DEFAULT:
             options = replace(options, timeout=timeout)
-        return build_task(registry.get(task.module_path), args, kwargs, options)
+        native = registry.get(task.module_path)
+        new = build_task(native, args, kwargs, options)
+        check_call(native, args, kwargs)  # PayloadInvalid, a ValueError: Django's contract
+        return new
 
     def _option(self, task: Task, name: str, setting: str, unset: Any = None) -> Any:
         value = getattr(task, name, DEFAULT)

@@ -56,6 +56,7 @@ class DjangoTaskAdapter(NativeTask):
         is_async = iscoroutinefunction(django_task.func)
         run = self._async_runner() if is_async else self._sync_runner()
         super().__init__(run, django_task.module_path, options)
+        self.hidden_params = 1 if django_task.takes_context else 0  # payloads.py skips it
 
     def _sync_runner(self) -> Callable:
         @functools.wraps(self.django_task.func)

@@ -17,7 +17,8 @@ from django.db import close_old_connections
 from ..conf import Config
 from ..context import TaskContext, activate, deactivate
 from ..definition import Task
-from ..errors import SerializationError, TaskCancelled, TaskNotFound, TaskTimeout
+from ..errors import PayloadInvalid, SerializationError, TaskCancelled, TaskNotFound, TaskTimeout
+from ..payloads import check_call
 from ..records import Claimed, TaskError
 from ..registry import Registry
 from ..serialization import dumps
@@ -81,7 +82,19 @@ class Runner:
             raise InvalidTaskRecord("args must be a JSON array and kwargs a JSON object")
         if not all(isinstance(k, str) and k.isidentifier() for k in kwargs):
             raise InvalidTaskRecord("kwargs keys must be identifiers")
+        self._check_arguments(task, args, kwargs)
         return task, args, kwargs
+
+    def _check_arguments(self, task: Task, args: list, kwargs: dict) -> None:
+        """The enqueue's check of the arguments against the task's signature and type
+        hints, again (an older producer, or a record written straight into Redis):
+        a mismatch is dead-lettered with it as the reason. The check is cached per task."""
+        try:
+            check_call(task, args, kwargs, self.config)
+        except PayloadInvalid as exc:
+            raise InvalidTaskRecord(str(exc)) from None
+        except Exception:  # a check that breaks never stops a task the producer checked
+            log.exception("task %.200s: its arguments could not be checked", task.name)
 
     def _check_payload(self, args: str, kwargs: str) -> None:
         """What the producer refuses at enqueue, refused again: a record written

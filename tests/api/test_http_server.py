@@ -6,7 +6,7 @@ pytestmark = pytest.mark.slow
 
 
 def chunks(total: int, size: int = 64 * 1024):
-    yield b'{"task": "demo.tasks.fast", "args": ["'
+    yield b'{"task": "demo.tasks.always_fails", "args": ["'
     for _ in range(total // size):
         yield b"x" * size
     yield b'"]}'
