@@ -91,20 +91,31 @@ def enqueue_request() -> dict:
     )
 
 
+CONFIRMATION = {
+    "type": "string",
+    "pattern": "^[0-9a-f]{32}$",
+    "description": "The token a dry run answered: act on exactly what it counted.",
+}
+
+
 def dead_selection(*, requeue: bool) -> dict:
     flt = obj({"queue": STR, "name": STR, "exception": STR},
               optional=("queue", "name", "exception"), extra=False)  # fmt: skip
     properties = {
         "ids": {"type": "array", "items": STR, "maxItems": 1000},
         "filter": flt,
-        "dry_run": {"type": "boolean", "description": "Count only; change nothing."},
+        "dry_run": {
+            "type": "boolean",
+            "description": "Count only (and note what was counted); change nothing.",
+        },
+        "confirmation": CONFIRMATION,
     }
     if requeue:
         properties["to_queue"] = {"type": "string", "description": "Requeue into this queue."}
     optional = tuple(properties)
     return {
         **obj(properties, optional=optional, extra=False),
-        "oneOf": [{"required": ["ids"]}, {"required": ["filter"]}],
+        "oneOf": [{"required": ["ids"]}, {"required": ["filter"]}, {"required": ["confirmation"]}],
     }
 
 
@@ -284,6 +295,8 @@ def schemas() -> dict:
             "damaged": DAMAGED_RECORDS}  # fmt: skip
     groups = {"type": "object", "additionalProperties": INT,
               "description": "Dead letters per exception type."}  # fmt: skip
+    counts = {"type": "object", "additionalProperties": INT,
+              "description": "Confirmed tasks not acted on, by their status now."}  # fmt: skip
     return {
         "Error": error(),
         "Task": task(),
@@ -298,10 +311,20 @@ def schemas() -> dict:
         "QueueList": obj({"items": {"type": "array", "items": ref("Queue")}}),
         "QueueState": obj({"queue": STR, "paused": {"type": "boolean"},
                            "was_paused": {"type": "boolean"}}),
-        "Purged": obj({"queue": STR, "purged": INT}),
+        "Purged": obj({"queue": STR, "purged": INT, "confirmed": INT, "not_pending": counts},
+                      optional=("confirmed", "not_pending")),
+        "PurgeCount": obj({"queue": STR, "count": INT, "pending": INT,
+                           "confirmation": nullable("string"), "expires_in_s": INT,
+                           "dry_run": {"type": "boolean", "const": True}}),
+        "PurgeRequest": obj({"dry_run": {"type": "boolean", "description": "Count and note."},
+                             "confirmation": CONFIRMATION},
+                            optional=("dry_run", "confirmation"), extra=False),
         "DeadRequeue": dead_selection(requeue=True),
         "DeadPurge": dead_selection(requeue=False),
-        "Count": obj({"count": INT, "dry_run": {"type": "boolean"}}),
+        "Count": obj({"count": INT, "dry_run": {"type": "boolean"},
+                      "confirmation": nullable("string"), "expires_in_s": INT,
+                      "confirmed": INT, "not_dead": counts},
+                     optional=("confirmation", "expires_in_s", "confirmed", "not_dead")),
         "Worker": worker(),
         "WorkerList": obj({"items": {"type": "array", "items": ref("Worker")},
                            "counts": worker_counts}),

@@ -1,8 +1,9 @@
 """The ASGI entry point (daphne config.asgi:application): HTTP for the console and the
 API, and the console's WebSocket (`/ws/dashboard/`). HTTP runs on Django's synchronous
-handler in a thread pool (config/http.py explains why); static files are served by
-Django's static files handler, so the product runs without a separate web server or
-a collectstatic step.
+handler in a thread pool (config/http.py explains why); /static/ is answered before
+Django by ServeStatic, an ASGI-native static files server, from the static files
+finders' folders (config/static_files.py), so the product runs without a separate web
+server or a collectstatic step.
 
 Served by daphne, request bodies over WEB_MAX_BODY_BYTES are refused by the server
 itself, as they arrive (config/webserver.py, installed below): daphne would otherwise
@@ -36,13 +37,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 
-from config.http import PooledWsgiToAsgi, StaticFiles  # noqa: E402
+from config.http import PooledWsgiToAsgi  # noqa: E402
+from config.static_files import serve_static  # noqa: E402
 from dashboard.live.origin import SameOriginValidator  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": StaticFiles(PooledWsgiToAsgi(WSGIHandler())),
+        "http": serve_static(PooledWsgiToAsgi(WSGIHandler())),
         # Only pages served from ALLOWED_HOSTS may open the socket; the consumer
         # then refuses anonymous users and users without the console permission.
         "websocket": AllowedHostsOriginValidator(

@@ -1,5 +1,6 @@
-"""Error pages for the whole site (handler400/403/404/500 in config/urls.py): /api/...
-answers the API's JSON error shape, everything else the console's pages."""
+"""Error pages for the whole site (handler400/403/404/500 in config/urls.py, and
+CSRF_FAILURE_VIEW in settings): /api/... answers the API's JSON error shape, everything
+else the console's pages."""
 
 from api.errors import error_response
 from dashboard import errors as console
@@ -21,6 +22,12 @@ def forbidden(request, exception=None):
     if _api(request):
         return error_response(403, "forbidden", "You may not do this.")
     return console.forbidden(request, exception)
+
+
+def csrf_failure(request, reason=""):
+    if _api(request):
+        return error_response(403, "csrf_failed", "CSRF check failed: reload and try again.")
+    return console.csrf_failure(request, reason)
 
 
 def not_found(request, exception=None):

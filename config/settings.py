@@ -23,6 +23,7 @@ SECRET_KEY = secret_key(VAR_DIR)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"  # the console's styled 403, JSON under /api/
 
 # The broker's Redis. Unset: the embedded one `manage.py runall` starts on a Unix socket.
 REDIS_URL = os.environ.get("REDIS_URL") or f"unix://{default_socket_path(VAR_DIR)}"

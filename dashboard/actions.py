@@ -162,15 +162,27 @@ def bulk(request: HttpRequest) -> HttpResponse:
     return perform(request, act, task_fragments(request, ids[:200]))
 
 
+BULK_RULES = {
+    "Retried": "only dead or cancelled tasks can be retried",
+    "Cancelled": "only waiting or running tasks can be cancelled",
+    "Deleted": "only finished tasks can be deleted",
+}
+
+
 def bulk_message(verb: str, done: int, skipped: dict[str, str]) -> str:
-    text = f"{verb} {done} task{'s' if done != 1 else ''}."
-    if skipped:
-        reasons: dict[str, int] = {}
-        for status in skipped.values():
-            reasons[status] = reasons.get(status, 0) + 1
-        listed = ", ".join(f"{n} {status}" for status, n in sorted(reasons.items()))
-        text += f" Skipped {len(skipped)} ({listed})."
-    return text
+    """'Retried 3 tasks.', or what became of the others: 'Retried 1 of the 2 selected
+    tasks. Not retried: 1 completed (only dead or cancelled tasks can be retried).'"""
+    if not skipped:
+        return f"{verb} {done} task{'s' if done != 1 else ''}."
+    reasons: dict[str, int] = {}
+    for status in skipped.values():
+        reasons[status] = reasons.get(status, 0) + 1
+    listed = ", ".join(f"{n} {status}" for status, n in sorted(reasons.items()))
+    total = done + len(skipped)
+    return (
+        f"{verb} {done} of the {total} selected tasks. "
+        f"Not {verb.lower()}: {listed} ({BULK_RULES[verb]})."
+    )
 
 
 @operator_required
@@ -193,8 +205,50 @@ def queue_resume(request: HttpRequest, name: str) -> HttpResponse:
 
 @operator_required
 def queue_purge(request: HttpRequest, name: str) -> HttpResponse:
-    def act() -> str:
-        count = services.purge_queue(actor(request), visible_queue(request, name))
-        return f"Purged {count} pending task{'s' if count != 1 else ''} of {name}."
+    """Two steps: a post without `confirmation` notes the pending tasks and shows how
+    many in a confirmation panel; the panel posts the token back, and exactly those
+    tasks that are still pending are deleted (docs/console.md#exact-bulk-actions)."""
+    token = request.POST.get("confirmation")
+    shown: dict = {}
 
-    return perform(request, act, queue_fragments(name))
+    def act() -> str:
+        queue = visible_queue(request, name)
+        if token is not None:
+            try:
+                return purge_message(queue, services.purge_confirmed(actor(request), queue, token))
+            except ValidationError as exc:
+                if exc.field != "confirmation":
+                    raise
+                messages.error(request, f"{exc} The count below is a new one.")
+        shown["noted"] = services.confirm_purge(queue)  # the panel says how many
+        if not getattr(request, "htmx", False):  # the panel is an htmx fragment
+            messages.error(request, "Purging asks for a confirmation, which needs JavaScript.")
+        return ""
+
+    def refresh() -> list[str]:
+        panel = purge_panel(request, name, shown.get("noted"))
+        return [panel] if "noted" in shown else [panel, *queue_fragments(name)()]
+
+    return perform(request, act, refresh)
+
+
+def purge_panel(request: HttpRequest, name: str, noted) -> str:
+    context = {"q": {"name": name}, "noted": noted, "oob": True}
+    return render_to_string("dashboard/queue.html#purge-confirm", context, request=request)
+
+
+def purge_message(queue: str, result: services.Confirmed) -> str:
+    done = f"{result.done} pending task{'s' if result.done != 1 else ''} of {queue}"
+    if result.done == result.confirmed:
+        return f"Deleted {done}, the ones you confirmed; tasks that arrived since were kept."
+    return (
+        f"Deleted {done}, of the {result.confirmed} you confirmed; "
+        f"{not_any_more(result.skipped, 'pending')}. Tasks that arrived since were kept."
+    )
+
+
+def not_any_more(skipped: dict[str, int], what: str) -> str:
+    """'3 were no longer pending (2 completed, 1 cancelled)'."""
+    n = sum(skipped.values())
+    listed = ", ".join(f"{count} {status}" for status, count in sorted(skipped.items()))
+    return f"{n} {'was' if n == 1 else 'were'} no longer {what} ({listed})"

@@ -1,9 +1,12 @@
 """Requeue and purge dead letters: the selected ones or all matching the filter.
 
-Two steps, so the operator sees how many first: a post without `confirm` counts
-(the service's dry run) and shows a confirmation naming the count; the confirmation
-posts again with `confirm` and the same selection, and the action runs. (The
-confirmation is an htmx fragment: this two-step flow needs JavaScript.)
+Two steps, so the operator sees how many first, and the action takes exactly those:
+a post without `confirmation` notes the chosen dead letters under a confirmation token
+(services.confirm_dead) and shows a confirmation naming the count; the confirmation
+posts the token back, and the action acts on the noted dead letters that are still
+dead, never on one that died since (docs/console.md#exact-bulk-actions). The message
+says what happened to any it no longer applied to. (The confirmation is an htmx
+fragment: this two-step flow needs JavaScript.)
 
 A user limited to queues (access.py) counts and acts on those queues' dead letters
 only, and may requeue into one of them only.
@@ -20,7 +23,7 @@ from taskqueue.errors import QueueDoesNotExist, ValidationError
 from taskqueue.inspect import TaskFilter
 
 from .access import operator_required, queue_scope
-from .actions import actor, perform
+from .actions import actor, not_any_more, perform
 from .fragments import response_fragment
 
 
@@ -48,12 +51,12 @@ class Selection:
         return what + (f", into queue {self.to_queue}" if self.to_queue else "")
 
 
-def selection(request: HttpRequest, confirming: bool) -> Selection:
-    post, prefix = request.POST, "confirm_" if confirming else ""
-    scope = post.get(f"{prefix}scope", "")
-    to_queue = post.get(f"{prefix}to_queue") or None
+def selection(request: HttpRequest) -> Selection:
+    post = request.POST
+    scope = post.get("scope", "")
+    to_queue = post.get("to_queue") or None
     if scope == "selected":
-        ids = post.getlist(f"{prefix}ids" if confirming else "ids")
+        ids = post.getlist("ids")
         if not ids:
             raise ValidationError("Select at least one dead letter.", field="ids")
         return Selection(scope, ids, None, to_queue)
@@ -67,27 +70,38 @@ def selection(request: HttpRequest, confirming: bool) -> Selection:
     raise ValidationError("Choose the selected dead letters or all matching.", field="scope")
 
 
-def run(request: HttpRequest, verb: str, sel: Selection, dry_run: bool) -> int:
+def note(request: HttpRequest, verb: str, sel: Selection) -> services.Confirmation:
+    """Note the chosen dead letters (each visible queue's part under one token)."""
     scope = queue_scope(request.user)
-    parts = scope.dead_selections(ids=sel.ids, flt=sel.flt)
-    if verb == "Requeue":
-        if sel.to_queue is not None and not scope.can_see(sel.to_queue):
-            raise QueueDoesNotExist(sel.to_queue)
-        return sum(
-            services.requeue_dead(actor(request), **part, to_queue=sel.to_queue, dry_run=dry_run)
-            for part in parts
-        )
-    return sum(services.purge_dead(actor(request), **part, dry_run=dry_run) for part in parts)
+    if verb == "Requeue" and sel.to_queue is not None and not scope.can_see(sel.to_queue):
+        raise QueueDoesNotExist(sel.to_queue)
+    token = services.new_token()
+    count = sum(
+        services.confirm_dead(token, **part).count
+        for part in scope.dead_selections(ids=sel.ids, flt=sel.flt)
+    )
+    return services.Confirmation(token if count else None, count, count)
 
 
-def preview(verb: str, sel: Selection, count: int) -> dict:
+def act_on(request: HttpRequest, verb: str) -> services.Confirmed:
+    """The confirmed action, on the dead letters noted under the posted token."""
+    scope = queue_scope(request.user)
+    token, to_queue = request.POST.get("confirmation"), request.POST.get("confirm_to_queue") or None
+    queues = sorted(scope.names) if scope.limited else None
+    if verb == "Purge":
+        return services.purge_dead_confirmed(actor(request), token, queues=queues)
+    if to_queue is not None and not scope.can_see(to_queue):
+        raise QueueDoesNotExist(to_queue)
+    return services.requeue_confirmed(actor(request), token, queues=queues, to_queue=to_queue)
+
+
+def preview(verb: str, sel: Selection, noted: services.Confirmation) -> dict:
     url_name = "dashboard:dead-requeue" if verb == "Requeue" else "dashboard:dead-purge"
     return {
         "verb": verb,
-        "count": count,
+        "count": noted.count,
+        "token": noted.token or "",
         "describe": sel.describe(),
-        "ids": sel.ids or [],
-        "scope": sel.scope,
         "to_queue": sel.to_queue or "",
         "url": reverse(url_name),
         "danger": verb != "Requeue",
@@ -99,26 +113,35 @@ def confirm_panel(request: HttpRequest, preview: dict | None) -> str:
     return render_to_string("dashboard/dead.html#dlq-confirm", context, request=request)
 
 
+def done_message(verb: str, result: services.Confirmed) -> str:
+    done = f"{'Requeued' if verb == 'Requeue' else 'Deleted'} {result.done}"
+    if result.done == result.confirmed:
+        return f"{done} dead letter{'s' if result.done != 1 else ''}, the ones you confirmed."
+    return (
+        f"{done} of the {result.confirmed} dead letters you confirmed; "
+        + not_any_more(result.skipped, "dead")
+        + "."
+    )
+
+
 def handle(request: HttpRequest, verb: str) -> HttpResponse:
-    confirming = "confirm" in request.POST
+    confirming = "confirmation" in request.POST
     holder: dict = {}
 
     def act() -> str:
-        sel = holder["sel"] = selection(request, confirming)
-        # the rows to refresh: read before the action (a requeue elsewhere deletes them)
-        holder["shown"] = queue_scope(request.user).task_ids((sel.ids or [])[:200])
-        count = run(request, verb, sel, dry_run=not confirming)
-        holder["count"] = count
         if not confirming:
+            sel = selection(request)
+            holder["preview"] = preview(verb, sel, note(request, verb, sel))
             return ""  # the confirmation panel says it
-        done = "Requeued" if verb == "Requeue" else "Deleted"
-        return f"{done} {count} dead letter{'s' if count != 1 else ''}."
+        result = act_on(request, verb)
+        holder["shown"] = result.ids[:200]
+        return done_message(verb, result)
 
     def refresh() -> list[str]:
-        sel = holder["sel"]
         if not confirming:
-            return [confirm_panel(request, preview(verb, sel, holder["count"]))]
-        rows = [response_fragment("task-row", i, can_operate=True) for i in holder["shown"]]
+            return [confirm_panel(request, holder["preview"])]
+        shown = queue_scope(request.user).task_ids(holder["shown"])
+        rows = [response_fragment("task-row", i, can_operate=True) for i in shown]
         if queue_scope(request.user).limited:  # the groups fragment counts every queue
             return [confirm_panel(request, None), *rows]
         groups = response_fragment("dead-groups", "all", can_operate=True)

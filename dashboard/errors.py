@@ -58,6 +58,12 @@ def forbidden(request: HttpRequest, exception=None) -> HttpResponse:
     return error_page(request, 403, {"title": "Not allowed"})
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form posted without a valid CSRF token (settings.CSRF_FAILURE_VIEW): nothing
+    was done; the reason is Django's and is not shown."""
+    return error_page(request, 403, {"title": "Form expired", "csrf": True})
+
+
 def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
     return error_page(request, 400, {"title": "Bad request"})
 

@@ -32,6 +32,9 @@ from .access import (
 
 PAGE_SIZE = 50
 ARCHIVE_MATCHES = 20  # archived tasks listed under a search by id prefix
+# Tabs listed in run order (inspect.list_tasks): a new task joins the end, so a first
+# page with later pages gets no "N new" bar (the others list newest first).
+RUN_ORDER = ("pending", "scheduled", "processing", "waiting")
 
 
 def page(
@@ -121,6 +124,7 @@ def queue_page(request: HttpRequest, name: str, limit_form=None, status: int = 2
         "page": result,
         "error": error,
         "empty": f"No {listed} tasks in {name}.",
+        "run_order": RUN_ORDER,
         **pager_queries(request, result.next_cursor),
     }
     status = 400 if error else status

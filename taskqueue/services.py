@@ -6,12 +6,14 @@ management commands all call these, so one action behaves the same everywhere.
 Permission checks belong to the callers (views know who may do what).
 """
 
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .audit import Actor, record
 from .broker import Payload
+from .broker.confirm_ops import CONFIRM_TTL_MS
 from .broker.outcomes import Cancel, Moved
 from .client import get_broker
 from .errors import InvalidTransition, QueueDoesNotExist, ValidationError
@@ -32,6 +34,9 @@ A = AuditEvent.Action
 MAX_IDS = 1000
 DETAIL_IDS = 10_000  # ids kept in the audit detail of a DLQ action (requeue, purge)
 BULK_ACTIONS = ("cancel", "retry", "delete")
+TOKEN = re.compile(r"[0-9a-f]{32}")  # a confirmation token (new_confirmation)
+DEAD = ("dead",)
+CONFIRM_TTL_S = CONFIRM_TTL_MS // 1000  # how long a confirmation token stays good
 
 
 @dataclass
@@ -40,6 +45,26 @@ class BulkResult:
 
     done: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Confirmation:
+    """Tasks noted for an operator to confirm an action on (docs/console.md#exact-bulk-
+    actions): the action given `token` acts on these and no other."""
+
+    token: str | None  # None: nothing to confirm (count 0)
+    count: int  # tasks noted: the number the operator confirms
+    total: int  # of how many matched (a queue's pending tasks: at most CONFIRM_MAX noted)
+
+
+@dataclass
+class Confirmed:
+    """What an action on confirmed tasks did: done + sum(skipped) == confirmed."""
+
+    done: int
+    confirmed: int
+    skipped: dict[str, int]  # status now -> confirmed tasks it no longer applied to
+    ids: list[str] = field(default_factory=list)  # the tasks acted on (DLQ actions)
 
 
 def enqueue(actor: Actor, name: str, args=(), kwargs=None, **options) -> TaskHandle:
@@ -187,10 +212,56 @@ def _known_queue(queue: str) -> str:
 
 
 def purge_queue(actor: Actor, queue: str) -> int:
-    """Delete every pending task of a queue; returns how many."""
+    """Delete every pending task of a queue, whatever arrived last; returns how many.
+    An operator's purge confirms first (confirm_purge, then purge_confirmed)."""
     count = get_broker().purge_pending(_known_queue(queue))
     record(actor, A.PURGE_QUEUE, queue=queue, count=count, status_before="pending")
     return count
+
+
+def confirm_purge(queue: str) -> Confirmation:
+    """Note the queue's pending tasks (the head of its line, CONFIRM_MAX at most per
+    sub-queue) for a purge to confirm; changes nothing else."""
+    token = new_token()
+    noted = get_broker().note_pending(_known_queue(queue), token)
+    return Confirmation(token if noted.count else None, noted.count, noted.total)
+
+
+def purge_confirmed(actor: Actor, queue: str, token: object) -> Confirmed:
+    """Delete the pending tasks noted under `token` that are still pending, and no task
+    that arrived since. ValidationError when the token is unknown, expired or used."""
+    broker, token = get_broker(), _token(token)
+    if not broker.confirmed(_known_queue(queue), token):
+        raise _expired()
+    purged = broker.purge_confirmed(queue, token)
+    confirmed = purged.deleted + sum(purged.gone.values())
+    record(
+        actor,
+        A.PURGE_QUEUE,
+        queue=queue,
+        count=purged.deleted,
+        filter={"confirmation": token, "confirmed": confirmed},
+        status_before="pending",
+        detail={"not_pending": purged.gone},
+    )
+    return Confirmed(purged.deleted, confirmed, purged.gone)
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
+
+
+def _token(token: object) -> str:
+    if not isinstance(token, str) or not TOKEN.fullmatch(token):
+        raise ValidationError(
+            "confirmation must be the token a count returned.", field="confirmation"
+        )
+    return token
+
+
+def _expired() -> ValidationError:
+    message = "This confirmation has expired or was used already: count again."
+    return ValidationError(message, field="confirmation")
 
 
 def pause(actor: Actor, queue: str) -> bool:
@@ -226,8 +297,8 @@ def requeue_dead(
     done, new_ids = [], []
     for queue, group in selected.items():
         if to_queue is None or to_queue == queue:
-            moved = get_broker().requeue(queue, group)
-            done += [i for i, m in zip(group, moved, strict=True) if m.before == Status.DEAD]
+            moved = get_broker().requeue(queue, group, only=DEAD)
+            done += [i for i, m in zip(group, moved, strict=True) if m.done]
         else:
             pairs = _move_dead(queue, group, to_queue)
             done += [old for old, _ in pairs]
@@ -259,8 +330,8 @@ def purge_dead(
     done = [
         task_id
         for queue, group in selected.items()
-        for task_id, m in zip(group, get_broker().delete(queue, group), strict=True)
-        if m.before == Status.DEAD
+        for task_id, m in zip(group, get_broker().delete(queue, group, only=DEAD), strict=True)
+        if m.done
     ]
     for queue in selected:
         _advance(queue)
@@ -275,6 +346,107 @@ def purge_dead(
         detail=_acted_on(done, []),
     )
     return len(done)
+
+
+def confirm_dead(
+    token: str | None = None, *, ids=None, flt: TaskFilter | None = None
+) -> Confirmation:
+    """Note the dead letters chosen by ids or by a filter for a requeue or purge to
+    confirm (requeue_confirmed, purge_dead_confirmed). `token`: add to the noting of an
+    earlier call (a user limited to queues notes one part per queue)."""
+    token = new_token() if token is None else _token(token)
+    selected, broker = _dead_selection(ids, flt), get_broker()
+    for queue, group in selected.items():
+        broker.note_ids(queue, token, group)
+    count = sum(len(group) for group in selected.values())
+    return Confirmation(token if count else None, count, count)
+
+
+def requeue_confirmed(
+    actor: Actor, token: object, *, queues: Iterable[str] | None = None, to_queue=None
+) -> Confirmed:
+    """Requeue the dead letters noted under `token` (in `queues`, else in any queue)
+    that are still dead; the others are counted by their status now."""
+    token = _token(token)
+    if to_queue is not None:
+        validate_queue_name(to_queue, field="to_queue")
+    selected = _take_confirmed(token, queues)
+    before: dict[str, str] = {}  # id -> its status when acted on (or just before)
+    done, new_ids = [], []
+    for queue, group in selected.items():
+        if to_queue is None or to_queue == queue:
+            moved = get_broker().requeue(queue, group, only=DEAD)
+            before |= {i: m.before for i, m in zip(group, moved, strict=True)}
+            done += [i for i, m in zip(group, moved, strict=True) if m.done]
+        else:
+            before |= _statuses(queue, group)
+            pairs = _move_dead(queue, group, to_queue)
+            done += [old for old, _ in pairs]
+            new_ids += [new for _, new in pairs]
+        _advance(queue)
+    result = _confirmed(done, before)
+    _record_confirmed(actor, A.REQUEUE_DEAD, token, selected, (done, new_ids), result, to_queue)
+    return result
+
+
+def purge_dead_confirmed(actor: Actor, token: object, *, queues=None) -> Confirmed:
+    """Delete the dead letters noted under `token` that are still dead."""
+    selected = _take_confirmed(_token(token), queues)
+    before: dict[str, str] = {}  # id -> its status when acted on
+    for queue, group in selected.items():
+        moved = get_broker().delete(queue, group, only=DEAD)
+        before |= {i: m.before for i, m in zip(group, moved, strict=True)}
+        _advance(queue)
+    done = [i for i, status in before.items() if status == Status.DEAD]
+    result = _confirmed(done, before)
+    _record_confirmed(actor, A.PURGE_DEAD, token, selected, (done, []), result, None)
+    return result
+
+
+def _take_confirmed(token: str, queues) -> dict[str, list[str]]:
+    """queue -> the ids noted under `token` (taken: a second action finds none)."""
+    broker, selected = get_broker(), {}
+    known = broker.known_queues()
+    for queue in known if queues is None else [q for q in queues if q in known]:
+        while batch := broker.take_ids(queue, token):
+            selected.setdefault(queue, []).extend(batch)
+    if not selected:
+        raise _expired()
+    return selected
+
+
+def _statuses(queue: str, ids: list[str]) -> dict[str, str]:
+    """id -> its status now ('missing': no record)."""
+    records = get_broker().records(queue, ids)
+    return {
+        i: str(r.status) if r is not None else "missing" for i, r in zip(ids, records, strict=True)
+    }
+
+
+def _confirmed(done: list[str], before: dict[str, str]) -> Confirmed:
+    acted, skipped = set(done), {}
+    for task_id, status in before.items():
+        if task_id not in acted:
+            skipped[status] = skipped.get(status, 0) + 1
+    return Confirmed(len(done), len(before), skipped, done)
+
+
+def _record_confirmed(actor, action, token, selected, ids, result, to_queue) -> None:
+    """One audit event: the token and the count confirmed (the bound), the count done,
+    the ids acted on and the statuses of the confirmed tasks it no longer applied to."""
+    done, new_ids = ids
+    record(
+        actor,
+        action,
+        task_id=_single(selected),
+        queue=to_queue or _one_queue(selected),
+        count=result.done,
+        filter={"confirmation": token, "confirmed": result.confirmed}
+        | ({"to_queue": to_queue} if to_queue else {}),
+        status_before="dead",
+        status_after="pending" if action == A.REQUEUE_DEAD else "",
+        detail=_acted_on(done, new_ids) | {"not_dead": result.skipped},
+    )
 
 
 def _dead_selection(ids, flt: TaskFilter | None) -> dict[str, list[str]]:
@@ -320,7 +492,7 @@ def _move_dead(queue: str, ids: list[str], to_queue: str) -> list[tuple[str, str
     if not copies:
         return []
     placed = broker.enqueue(copies)
-    moved = broker.delete(queue, [r.id for r in records])
+    moved = broker.delete(queue, [r.id for r in records], only=DEAD)
     return [
         (r.id, new_id)
         for r, (new_id, _), m in zip(records, placed, moved, strict=True)

@@ -197,6 +197,8 @@ def _exercise_every_operation(broker):
     broker.promote("default")
     broker.set_paused("default", True)
     broker.oldest_pending_ms("default")
+    broker.note_pending("default", "c0ffee" * 5 + "00")  # snapshot_pending
+    broker.purge_confirmed("default", "c0ffee" * 5 + "00")
     broker.purge_pending("default")
     assert broker.take_archive_lock("token", 1000)
     assert broker.release_archive_lock("token")

@@ -55,6 +55,14 @@ def requeue(request, principal):
     to_queue = body.get("to_queue")
     if to_queue is not None and not principal.can_see_queue(to_queue):
         raise queue_not_found(to_queue)
+    if "confirmation" in body:
+        done = services.requeue_confirmed(
+            principal.actor(request), body["confirmation"], queues=_queues(principal),
+            to_queue=to_queue,
+        )  # fmt: skip
+        return ok(_confirmed(done))
+    if body["dry_run"]:
+        return ok(_noted(principal, body))
     count = sum(
         services.requeue_dead(
             principal.actor(request), **part, to_queue=to_queue, dry_run=body["dry_run"]
@@ -67,11 +75,39 @@ def requeue(request, principal):
 @requires("operate")
 def purge(request, principal):
     body = _selection_body(read_json(request), ())
+    if "confirmation" in body:
+        queues = _queues(principal)
+        done = services.purge_dead_confirmed(
+            principal.actor(request), body["confirmation"], queues=queues
+        )
+        return ok(_confirmed(done))
+    if body["dry_run"]:
+        return ok(_noted(principal, body))
     count = sum(
         services.purge_dead(principal.actor(request), **part, dry_run=body["dry_run"])
         for part in _parts(principal, body)
     )
     return ok({"count": count, "dry_run": body["dry_run"]})
+
+
+def _noted(principal, body: dict) -> dict:
+    """A dry run: the count, and the dead letters counted noted under a confirmation
+    token that a second call may act on exactly (docs/api.md#exact-bulk-actions)."""
+    token = services.new_token()
+    count = sum(services.confirm_dead(token, **part).count for part in _parts(principal, body))
+    return {"count": count, "dry_run": True, "confirmation": token if count else None,
+            "expires_in_s": services.CONFIRM_TTL_S}  # fmt: skip
+
+
+def _confirmed(done) -> dict:
+    return {"count": done.done, "dry_run": False, "confirmed": done.confirmed,
+            "not_dead": done.skipped}  # fmt: skip
+
+
+def _queues(principal) -> list[str] | None:
+    """The queues whose noted dead letters the caller may act on (None: every queue).
+    A token limited to tenants noted its own tenants' ones only."""
+    return sorted(principal.queues.names) if principal.queues.limited else None
 
 
 def _parts(principal, body: dict) -> list[dict]:
@@ -112,15 +148,19 @@ def _dead_ids(flt: TaskFilter, principal) -> list[str]:
 
 
 def _selection_body(body: object, extra: tuple[str, ...]) -> dict:
-    """{"ids": [...]} or {"filter": {...}}, "dry_run"? and the `extra` fields."""
+    """{"ids": [...]} or {"filter": {...}}, "dry_run"? and the `extra` fields; or
+    {"confirmation": token} (a dry run's) and the `extra` fields."""
     if not isinstance(body, dict):
         raise invalid("body", "The body must be a JSON object.")
-    allowed = ("ids", "filter", "dry_run", *extra)
+    allowed = ("ids", "filter", "dry_run", "confirmation", *extra)
     unknown = [key for key in body if key not in allowed]
     if unknown:
         message = f"Unknown field; the fields are {', '.join(allowed)}."
         raise ApiError(422, "validation_error", message, dict.fromkeys(unknown[:20], message))
-    if ("ids" in body) == ("filter" in body):
+    if "confirmation" in body:
+        if "ids" in body or "filter" in body or body.get("dry_run"):
+            raise invalid("confirmation", "A confirmation goes alone: no ids, filter or dry_run.")
+    elif ("ids" in body) == ("filter" in body):
         raise invalid("ids", "Give either ids or filter (not both, not neither).")
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):

@@ -7,6 +7,8 @@ as for a queue not in use."""
 from taskqueue import flow, inspect, services
 from taskqueue.names import validate_queue_name
 
+from ..body import declared_length, read_json
+from ..errors import invalid
 from ..routing import requires
 from ..serializers import queue_dict
 from .common import ok, queue_not_found
@@ -60,6 +62,37 @@ def resume(request, principal, name: str):
 
 @requires("operate")
 def purge(request, principal, name: str):
-    """Delete the queue's pending tasks (scheduled, running and finished ones stay)."""
-    purged = services.purge_queue(principal.actor(request), operable_queue(name, principal))
-    return ok({"queue": name, "purged": purged})
+    """Delete the queue's pending tasks (scheduled, running and finished ones stay).
+    No body: every pending task, whatever arrived last. {"dry_run": true}: count and
+    note them, answering a confirmation token; {"confirmation": token}: delete exactly
+    the noted tasks that are still pending (docs/api.md#exact-bulk-actions)."""
+    queue = operable_queue(name, principal)
+    body = _purge_body(request)
+    if body.get("dry_run"):
+        noted = services.confirm_purge(queue)
+        return ok({"queue": name, "count": noted.count, "pending": noted.total,
+                   "confirmation": noted.token, "expires_in_s": services.CONFIRM_TTL_S,
+                   "dry_run": True})  # fmt: skip
+    if "confirmation" in body:
+        done = services.purge_confirmed(principal.actor(request), queue, body["confirmation"])
+        return ok({"queue": name, "purged": done.done, "confirmed": done.confirmed,
+                   "not_pending": done.skipped})  # fmt: skip
+    return ok({"queue": name, "purged": services.purge_queue(principal.actor(request), queue)})
+
+
+def _purge_body(request) -> dict:
+    """{} for no body (as callers before the confirmation sent), else the JSON object
+    with `dry_run` (a boolean) or `confirmation` (a string), not both."""
+    if not declared_length(request):
+        return {}
+    body = read_json(request)
+    if not isinstance(body, dict):
+        raise invalid("body", "The body must be a JSON object.")
+    unknown = [key for key in body if key not in ("dry_run", "confirmation")]
+    if unknown:
+        raise invalid("body", "Unknown field; the fields are dry_run and confirmation.")
+    if not isinstance(body.get("dry_run", False), bool):
+        raise invalid("dry_run", "dry_run must be true or false.")
+    if body.get("dry_run") and "confirmation" in body:
+        raise invalid("confirmation", "Give dry_run (to count) or confirmation, not both.")
+    return body

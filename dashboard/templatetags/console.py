@@ -2,11 +2,14 @@
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django import template
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from taskqueue.masking import mask_secrets
 
@@ -47,6 +50,74 @@ def ago(value: datetime | None) -> str:
         return NONE
     delta = (_now() - value).total_seconds()
     return f"{seconds(delta)} ago" if delta >= 0 else f"in {seconds(-delta)}"
+
+
+def absolute(value: datetime) -> str:
+    """'2026-12-06 14:39:27 UTC' in the site's time zone (TIME_ZONE), with its offset
+    from UTC when it is another zone: '2026-12-06 15:39:27 CET, UTC+01:00'."""
+    try:
+        local = timezone.localtime(value if value.tzinfo else value.replace(tzinfo=UTC))
+    except (OverflowError, ValueError):  # a time at the edge of the calendar
+        local = value
+    zone = local.tzname() or "UTC"
+    offset = local.strftime("%z")
+    text = f"{local:%Y-%m-%d %H:%M:%S} {zone}"
+    if offset not in ("", "+0000") and zone != f"UTC{offset[:3]}:{offset[3:]}":
+        text += f", UTC{offset[:3]}:{offset[3:]}"
+    return text
+
+
+@register.simple_tag
+def age(value: datetime | None) -> str:
+    """A relative time that the page keeps counting: <time datetime="<ISO>" data-ago
+    title="<absolute, with time zone>">12 s ago</time> (static/taskqueue/console.js
+    recomputes the text every second from the datetime). A dash without a time."""
+    if not isinstance(value, datetime):
+        return NONE
+    iso = value.isoformat(timespec="milliseconds")
+    return format_html(
+        '<time datetime="{}" data-ago title="{}">{}</time>', iso, absolute(value), ago(value)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Attempts:
+    """How a task's attempt count reads. `total` counts every run and goes on across
+    requeues (it fences the workers' reports); a requeue (of a dead task, or of a
+    cancelled one) gives the task a fresh round of at most `allowed` runs
+    (max_retries + 1), of which it has had `this_round`."""
+
+    total: int
+    allowed: int | None  # runs per round; None when the record does not say
+    requeued: bool = False
+    requeued_after: int | None = None  # the attempt the last requeue followed, if known
+    this_round: int | None = None  # runs since the last requeue, if known
+
+
+ROUND_ENDS = ("dead", "cancelled")  # outcomes after which a requeue starts a new round
+
+
+@register.simple_tag
+def attempts_of(task: Any) -> Attempts:
+    """The task's attempts (see Attempts). A requeue shows in its history: an attempt
+    that ended dead or cancelled, followed by another attempt or by the task being
+    live again. Without such a history, more runs than one round allows (lost leases
+    aside) still tell that it was requeued, not after which attempt."""
+    total = task.attempts if isinstance(task.attempts, int) else 0
+    retries = task.max_retries
+    allowed = retries + 1 if isinstance(retries, int) and retries >= 0 else None
+    live_again = str(task.status) not in ROUND_ENDS
+    ends = [
+        a.number
+        for a in getattr(task, "history", ())
+        if a.outcome in ROUND_ENDS and (a.number < total or live_again)
+    ]
+    if ends:
+        return Attempts(total, allowed, True, max(ends), total - max(ends))
+    lost = task.lost if isinstance(task.lost, int) else 0
+    if allowed is not None and total > allowed + lost:
+        return Attempts(total, allowed, True)
+    return Attempts(total, allowed)
 
 
 @register.filter

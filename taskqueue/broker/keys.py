@@ -23,6 +23,9 @@ learns the ids it pops once it runs.
     <prefix>:{q}:held:<scope>  ZSET ids held back by a limit, by their place in line
     <prefix>:{q}:task:<id>   HASH   the task record (see records.py for its fields)
     <prefix>:{q}:idem:<key>  STRING idempotency key -> task id, with a TTL
+    <prefix>:{q}:confirm:<token> ZSET the tasks an operator was shown before a bulk
+                                    action (a purge, a DLQ requeue), with a TTL: the
+                                    action takes these and no other (confirm_ops.py)
     <prefix>:{q}:seq         STRING the queue's FIFO counter
     <prefix>:{q}:paused      STRING present while the queue is paused
     <prefix>:{q}:wake        LIST   wake-up tokens that blocked workers BLPOP (bounded)
@@ -68,6 +71,7 @@ from ..names import validate_queue_name as validate_queue_name
 TASK = "task:"  # per-task key suffixes; the Lua scripts use the same literals
 IDEMPOTENCY = "idem:"
 MINUTE = "m:"
+CONFIRM = "confirm:"
 SHARD = "#"  # sub-queue names: '<queue>#<n>'
 
 
@@ -145,6 +149,9 @@ class QueueKeys:
 
     def idempotency(self, key: str) -> str:
         return self.base + IDEMPOTENCY + key
+
+    def confirmation(self, token: str) -> str:
+        return self.base + CONFIRM + token
 
     def minute(self, minute: int) -> str:
         return f"{self.base}{MINUTE}{minute}"

@@ -23,6 +23,7 @@ from ..conf import Config
 from ..priority import BAND_WIDTH
 from ..records import NewTask, TaskError
 from .codec import claimed_tasks, error_json, new_task_argv, runtime_increments
+from .confirm_ops import ConfirmOperations
 from .damage import QUARANTINE_TTL_S, Damage
 from .global_ops import GlobalOperations
 from .keys import Keys, logical_queue
@@ -51,7 +52,7 @@ MAINTENANCE_BATCH = 100  # leases reaped, scheduled tasks promoted per call
 REQUEUED, DELETED = ("dead", "cancelled"), ("completed", "dead", "cancelled")
 
 
-class Operations(WorkflowOperations, LimitOperations, GlobalOperations):
+class Operations(ConfirmOperations, WorkflowOperations, LimitOperations, GlobalOperations):
     """Mixed into both brokers, which set `config`, `keys` and `shards` and provide
     `perform(plan)`."""
 
@@ -274,41 +275,43 @@ class Operations(WorkflowOperations, LimitOperations, GlobalOperations):
         return (yield from script(call))
 
     @operation
-    def requeue(self, queue: str, task_ids: Sequence[str], *, now: int | None = None) -> Plan:
-        """Send dead or cancelled tasks back to pending: a Moved each."""
+    def requeue(
+        self,
+        queue: str,
+        task_ids: Sequence[str],
+        *,
+        now: int | None = None,
+        only: Sequence[str] = REQUEUED,
+    ) -> Plan:
+        """Send dead or cancelled tasks (of the statuses in `only`) back to pending: a
+        Moved each."""
         cfg = self.config
+        allowed = _statuses(only, REQUEUED)
 
         def call(name: str, ids: list[str]) -> ScriptCall:
-            argv = [_now(now), cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, BAND_WIDTH, *ids]
+            argv = [_now(now), cfg.EVENTS_MAXLEN, cfg.WAKE_MAX, BAND_WIDTH, ",".join(allowed)]
             kinds = ("pending", "dead", "cancelled", "seq", "errors", "events", "wake", "stats")
-            return self._call("requeue_tasks", name, kinds, argv, _moved(REQUEUED))
+            return self._call("requeue_tasks", name, kinds, [*argv, *ids], _moved(allowed))
 
         return (yield from self._per_home(queue, task_ids, call))
 
     @operation
-    def delete(self, queue: str, task_ids: Sequence[str]) -> Plan:
-        """Delete finished tasks' records: a Moved each."""
+    def delete(self, queue: str, task_ids: Sequence[str], *, only: Sequence[str] = DELETED) -> Plan:
+        """Delete finished tasks' records (of the statuses in `only`): a Moved each."""
+        allowed = _statuses(only, DELETED)
 
         def call(name: str, ids: list[str]) -> ScriptCall:
             kinds = ("completed", "dead", "cancelled", "index", "errors", "events")
-            argv = [self.config.EVENTS_MAXLEN, *ids]
-            return self._call("delete_tasks", name, kinds, argv, _moved(DELETED))
+            argv = [self.config.EVENTS_MAXLEN, ",".join(allowed), *ids]
+            return self._call("delete_tasks", name, kinds, argv, _moved(allowed))
 
         return (yield from self._per_home(queue, task_ids, call))
 
     @operation
     def purge_pending(self, queue: str, *, batch: int = PURGE_BATCH) -> Plan:
         """Delete every pending task of a queue, a batch per script call: how many."""
-        total = 0
-        for name in self.shards.of(queue):
-            while True:
-                kinds = ("pending", "index", "events", "stats")
-                argv = [batch, self.config.EVENTS_MAXLEN]
-                n = yield from script(self._call("purge_pending", name, kinds, argv))
-                total += n
-                if n < batch:
-                    break
-        return total
+        purged = yield from self._purge(queue, "", batch)
+        return purged.deleted
 
     @operation
     def set_paused(self, queue: str, paused: bool) -> Plan:
@@ -393,6 +396,13 @@ def _enqueued(reply: list) -> list[Enqueued]:
 
 def _moved(allowed: tuple[str, ...]) -> Callable[[list], list[Moved]]:
     return lambda reply: [Moved(status, status in allowed) for status in reply]
+
+
+def _statuses(only: Sequence[str], possible: tuple[str, ...]) -> tuple[str, ...]:
+    allowed = tuple(status for status in possible if status in only)
+    if not allowed or len(allowed) != len(set(only)):
+        raise ValueError(f"only: some of {', '.join(possible)}, not {only!r}")
+    return allowed
 
 
 def _promoted(reply: list) -> Promoted:

@@ -60,6 +60,20 @@ class Moved(NamedTuple):
     done: bool  # False: its status does not allow the action, and nothing changed
 
 
+class Noted(NamedTuple):
+    """The tasks noted under a confirmation token (confirm_ops.py)."""
+
+    count: int  # ids noted: what the operator is asked to confirm
+    total: int  # of how many (a queue's pending tasks: at most CONFIRM_MAX are noted)
+
+
+class Purged(NamedTuple):
+    """What a purge of confirmed tasks did."""
+
+    deleted: int
+    gone: dict[str, int]  # status now -> confirmed ids no longer pending ('missing')
+
+
 class Enqueued(NamedTuple):
     id: str
     created: bool  # False: an idempotency key named an existing task, which is `id`

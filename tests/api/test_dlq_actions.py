@@ -22,8 +22,10 @@ def dead(broker) -> dict[str, str]:
 
 def test_a_dry_run_counts_and_changes_nothing(api, dead):
     body = {"filter": {"exception": "ValueError"}, "dry_run": True}
-    assert api.post("dlq/requeue", body).json() == {"count": 2, "dry_run": True}
-    assert api.post("dlq/purge", body).json() == {"count": 2, "dry_run": True}
+    for action in ("dlq/requeue", "dlq/purge"):
+        answer = api.post(action, body).json()
+        assert (answer["count"], answer["dry_run"], answer["expires_in_s"]) == (2, True, 600)
+        assert len(answer["confirmation"]) == 32  # what it counted, noted (test_confirmed)
     assert inspect.dead_groups() == {"ValueError": 2, "KeyError": 1}
     assert not AuditEvent.objects.filter(source="api").exists()
 

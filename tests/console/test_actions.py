@@ -1,6 +1,8 @@
 """Console actions: each goes through the service layer as the logged-in operator,
 answers htmx with a message and the changed fragments, and is audited."""
 
+import re
+
 import pytest
 
 import taskqueue
@@ -16,6 +18,11 @@ pytestmark = pytest.mark.django_db
 
 def post(client, url, data=None, **extra):
     return client.post(url, data or {}, **HTMX, **extra)
+
+
+def token_in(html: str) -> str:
+    """The confirmation token of a confirmation panel."""
+    return re.search(r'name="confirmation" value="([0-9a-f]{32})"', html).group(1)
 
 
 def test_cancel_answers_with_a_message_and_the_new_row_and_is_audited(operator_client):
@@ -67,7 +74,7 @@ def test_retry_run_now_and_delete(operator_client, broker):
 def test_bulk_acts_on_the_selection_and_reports_what_it_skipped(operator_client, broker):
     pending = [sample.enqueue(i).id for i in range(3)]
     response = post(operator_client, "/bulk/", {"action": "cancel", "ids": [*pending, "ghost"]})
-    assert b"Cancelled 3 tasks. Skipped 1 (1 missing)." in response.content
+    assert b"Cancelled 3 of the 4 selected tasks. Not cancelled: 1 missing" in response.content
     assert all(taskqueue.get_task(i).status == Status.CANCELLED for i in pending)
     retried = post(operator_client, "/bulk/", {"action": "retry", "ids": pending}).content
     assert b"Retried 3 tasks." in retried
@@ -86,8 +93,10 @@ def test_pause_resume_and_purge_a_queue(operator_client):
     assert taskqueue.inspect.queue_counts("default").paused
     post(operator_client, "/queues/default/resume/")
     assert not taskqueue.inspect.queue_counts("default").paused
-    purged = post(operator_client, "/queues/default/purge/").content.decode()
-    assert "Purged 3 pending tasks of default." in purged
+    panel = post(operator_client, "/queues/default/purge/").content.decode()
+    assert "Delete these 3 pending tasks of default?" in panel
+    purged = post(operator_client, "/queues/default/purge/", {"confirmation": token_in(panel)})
+    assert "Deleted 3 pending tasks of default, the ones you confirmed" in purged.content.decode()
     assert taskqueue.inspect.queue_counts("default").pending == 0
 
 
@@ -99,28 +108,40 @@ def test_requeue_all_matching_shows_the_count_first_then_requeues(operator_clien
     assert "Requeue 2 dead letters" in preview and "exception ValueError" in preview
     assert all(taskqueue.get_task(i).status == Status.DEAD for i in values)
     assert not AuditEvent.objects.exists()
-    confirm = form | {"confirm": "2", "confirm_scope": "matching", "confirm_to_queue": ""}
+    confirm = form | {"confirmation": token_in(preview), "confirm_to_queue": ""}
     done = post(operator_client, "/dead/requeue/", confirm).content.decode()
-    assert "Requeued 2 dead letters." in done
+    assert "Requeued 2 dead letters, the ones you confirmed." in done
     assert all(taskqueue.get_task(i).status == Status.PENDING for i in values)
     assert taskqueue.inspect.dead_groups() == {"KeyError": 1}
 
 
 def test_requeue_selected_into_another_queue(operator_client, broker):
     dead = make_dead(broker, sample.enqueue(1))
-    confirm = {"confirm": "1", "confirm_scope": "selected", "confirm_ids": [dead]}
-    preview = post(operator_client, "/dead/requeue/", {"scope": "selected", "ids": [dead]})
-    assert b"Requeue 1 dead letter" in preview.content
-    post(operator_client, "/dead/requeue/", confirm | {"confirm_to_queue": "emails"})
+    form = {"scope": "selected", "ids": [dead], "to_queue": "emails"}
+    preview = post(operator_client, "/dead/requeue/", form).content.decode()
+    assert "Requeue 1 dead letter" in preview
+    confirm = {"confirmation": token_in(preview), "confirm_to_queue": "emails"}
+    post(operator_client, "/dead/requeue/", confirm)
     assert taskqueue.inspect.queue_counts("emails").pending == 1
-    assert AuditEvent.objects.get().filter == {"ids": [dead], "to_queue": "emails"}
+    event = AuditEvent.objects.get()
+    assert event.filter == {
+        "confirmation": confirm["confirmation"],
+        "confirmed": 1,
+        "to_queue": "emails",
+    }
+    assert event.detail["ids"] == [dead] and event.count == 1
 
 
 def test_purge_dead_letters_of_one_queue(operator_client, broker):
     make_dead(broker, sample.enqueue(1))
     make_dead(broker, other.enqueue(2))
-    form = {"queue": "emails", "confirm": "1", "confirm_scope": "matching"}
-    assert b"Deleted 1 dead letter." in post(operator_client, "/dead/purge/", form).content
+    form = {"queue": "emails", "scope": "matching"}
+    confirm = {
+        "confirmation": token_in(post(operator_client, "/dead/purge/", form).content.decode())
+    }
+    assert (
+        b"Deleted 1 dead letter, the ones" in post(operator_client, "/dead/purge/", confirm).content
+    )
     assert taskqueue.inspect.dead_groups() == {"ValueError": 1}
 
 

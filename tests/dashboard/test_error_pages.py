@@ -13,6 +13,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.db.utils import OperationalError
 from django.test import Client, RequestFactory
 
+import taskqueue.inspect
 from config import errors as site_errors
 from dashboard import access
 from dashboard import errors as console_errors
@@ -252,3 +253,26 @@ def test_the_500_page_falls_back_to_a_constant_page_when_its_template_fails(monk
 def test_an_htmx_request_for_a_missing_task_answers_404(client, broker):
     response = client.get(f"/tasks/{uuid.uuid4()}/", **HTMX)
     assert response.status_code == 404
+
+
+# -- a form posted without its CSRF token -----------------------------------------------
+
+
+def test_a_post_without_its_csrf_token_gets_the_styled_403_and_does_nothing(broker, db):
+    operator = make_user("olga", "view_console", "operate_tasks")
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(operator)
+    response = strict.post("/queues/default/pause/")
+    assert response.status_code == 403
+    body = in_console_layout(response)
+    assert "Form expired" in body and "security token" in body
+    assert not taskqueue.inspect.queue_counts("default").paused
+
+
+def test_the_csrf_failure_view_keeps_the_json_shape_under_api(db):
+    # the API checks CSRF itself (api/auth.py); Django's check reaching an /api/ path
+    # (any view it guards) answers the API's shape all the same
+    request = RequestFactory().post("/api/v1/queues/default/pause")
+    response = site_errors.csrf_failure(request, "CSRF token missing.")
+    assert response.status_code == 403
+    assert json.loads(response.content)["error"]["code"] == "csrf_failed"

@@ -2,6 +2,8 @@
 another queue's pages, tasks, actions and live updates answer 404 or are refused;
 users in no listed group, and superusers, see every queue."""
 
+import re
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import Group
@@ -153,7 +155,7 @@ def test_an_action_on_its_own_queue_works(client, tasks):
 def test_bulk_skips_other_queues_tasks_as_missing(client, tasks):
     response = post(client, "/bulk/", {"action": "cancel", "ids": list(tasks.values())})
     html = response.content.decode()
-    assert "Cancelled 1 task." in html and "Skipped 1 (1 missing)" in html
+    assert "Cancelled 1 of the 2 selected tasks. Not cancelled: 1 missing" in html
     assert f'id="task-{tasks["default"]}"' not in html  # no row of it comes back
     assert inspect.get_task(tasks["default"]).status == "pending"
     assert inspect.get_task(tasks["emails"]).status == "cancelled"
@@ -162,14 +164,16 @@ def test_bulk_skips_other_queues_tasks_as_missing(client, tasks):
 def test_dead_letter_actions_touch_only_its_queues(client, broker):
     hidden = make_dead(broker, sample.enqueue(1))
     shown = make_dead(broker, other.enqueue(1), queue="emails")
-    selected = {"scope": "selected", "ids": [hidden, shown], "confirm": "1",
-                "confirm_scope": "selected", "confirm_ids": [hidden, shown]}  # fmt: skip
-    assert post(client, "/dead/purge/", selected).status_code == 200
+    selected = {"scope": "selected", "ids": [hidden, shown]}
+    preview = post(client, "/dead/purge/", selected).content.decode()
+    assert "Purge 1 dead letter" in preview
+    token = re.search(r'name="confirmation" value="([0-9a-f]{32})"', preview).group(1)
+    assert post(client, "/dead/purge/", {"confirmation": token}).status_code == 200
     assert inspect.get_task(hidden).status == "dead"
     with pytest.raises(TaskDoesNotExist):
         inspect.get_task(shown)
-    matching = {"scope": "matching", "confirm": "1", "confirm_scope": "matching"}
-    post(client, "/dead/requeue/", matching)
+    matching = {"scope": "matching"}
+    assert "Nothing to do" in post(client, "/dead/requeue/", matching).content.decode()
     assert inspect.get_task(hidden).status == "dead"
 
 

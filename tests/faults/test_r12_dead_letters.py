@@ -152,7 +152,7 @@ def test_r12_dead_letters_are_capped_and_expire(fault_redis, worker_pool, make_p
 
 
 UNGUARDED = source("requeue_tasks").replace(
-    "if status == 'dead' or status == 'cancelled' then", "if status ~= 'missing' then"
+    "if requeued[status] then", "if status ~= 'missing' then"
 )
 
 
@@ -162,7 +162,7 @@ def unguarded_requeue(r, prefix: str, ids: list[str]) -> None:
     keys = [base + k for k in ("pending", "dead", "cancelled", "seq", "errors", "events")]
     keys += [base + "wake", base + "stats"]
     assert source("requeue_tasks") != UNGUARDED
-    r.eval(UNGUARDED, len(keys), *keys, base, "", 1000, 64, BAND_WIDTH, *ids)
+    r.eval(UNGUARDED, len(keys), *keys, base, "", 1000, 64, BAND_WIDTH, "dead", *ids)
 
 
 def test_r12_twin_requeue_without_its_guard_runs_twice(

@@ -1,13 +1,16 @@
---[[ delete_tasks: delete the records of finished tasks (completed, dead, cancelled).
-Tasks in any other status are left alone.
+--[[ delete_tasks: delete the records of finished tasks (completed, dead, cancelled),
+of those statuses the caller allows (a DLQ purge: dead only). Tasks in any other status
+are left alone.
 
 KEYS[1] completed  KEYS[2] dead  KEYS[3] cancelled  KEYS[4] index  KEYS[5] errors
 KEYS[6] events
 
-ARGV[1] base  ARGV[2] events MAXLEN  ARGV[3..] task ids
+ARGV[1] base  ARGV[2] events MAXLEN
+ARGV[3] the statuses that may be deleted, comma-separated (of completed, dead, cancelled)
+ARGV[4..] task ids
 
-Returns: one value per id: its status before ('completed', 'dead' and 'cancelled'
-were deleted; anything else, or 'missing', was left alone). When a key it would touch has the wrong type: the damage, and nothing changed
+Returns: one value per id: its status before (one of the allowed finished statuses:
+deleted; anything else, or 'missing', was left alone). When a key it would touch has the wrong type: the damage, and nothing changed
 (common.lua).
 Errors: none.
 ]]
@@ -15,10 +18,12 @@ Errors: none.
 
 local completed, dead, cancelled = KEYS[1], KEYS[2], KEYS[3]
 local index, errors, events = KEYS[4], KEYS[5], KEYS[6]
-local base, events_maxlen = ARGV[1], ARGV[2]
-local FIRST_ID = 3  -- ARGV[3..]: task ids
+local base, events_maxlen, allowed = ARGV[1], ARGV[2], ARGV[3]
+local FIRST_ID = 4  -- ARGV[4..]: task ids
 
-local sets = {completed = completed, dead = dead, cancelled = cancelled}
+local finished = {completed = completed, dead = dead, cancelled = cancelled}
+local sets = {}
+for status in string.gmatch(allowed, '[a-z]+') do sets[status] = finished[status] end
 check_keys()
 for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
 check_shared(base)

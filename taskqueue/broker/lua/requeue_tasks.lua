@@ -1,4 +1,5 @@
---[[ requeue_tasks: send dead or cancelled tasks back to pending (retry from the DLQ).
+--[[ requeue_tasks: send dead or cancelled tasks back to pending (retry from the DLQ),
+of those statuses the caller allows (a DLQ requeue: dead only).
 A workflow's task that never started (cancelled while it waited for its parents:
 record field waits = 1) goes back to waiting instead; its workflow starts it once its
 parents have completed.
@@ -11,10 +12,11 @@ KEYS[6] events  KEYS[7] wake  KEYS[8] stats
 
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] events MAXLEN
 ARGV[4] wake bound  ARGV[5] band width (priority.BAND_WIDTH: the pending score, common.lua)
-ARGV[6..] task ids
+ARGV[6] the statuses that may be requeued, comma-separated (of dead, cancelled)
+ARGV[7..] task ids
 
-Returns: one value per id: its status before ('dead' and 'cancelled' were requeued;
-anything else, or 'missing', was left alone). When a key it would touch has the wrong type: the damage, and nothing changed
+Returns: one value per id: its status before (an allowed one, dead or cancelled, was
+requeued; anything else, or 'missing', was left alone). When a key it would touch has the wrong type: the damage, and nothing changed
 (common.lua).
 Errors: none.
 ]]
@@ -25,8 +27,13 @@ local events, wake, stats = KEYS[6], KEYS[7], KEYS[8]
 local base, now, events_maxlen = ARGV[1], now_ms(ARGV[2]), ARGV[3]
 local wake_bound = ARGV[4]
 local band_width = tonumber(ARGV[5])
-local FIRST_ID = 6  -- ARGV[6..]: task ids
+local allowed = ARGV[6]
+local FIRST_ID = 7  -- ARGV[7..]: task ids
 
+local requeued = {}
+for status in string.gmatch(allowed, '[a-z]+') do
+  if status == 'dead' or status == 'cancelled' then requeued[status] = true end
+end
 check_keys()
 for i = FIRST_ID, #ARGV do check(base .. 'task:' .. ARGV[i], 'hash') end
 check_shared(base)
@@ -39,7 +46,7 @@ for i = FIRST_ID, #ARGV do
   local task_key = base .. 'task:' .. id
   local cur = rcall('HMGET', task_key, 'status', 'error_type', 'waits')
   local status = cur[1] or 'missing'
-  if status == 'dead' or status == 'cancelled' then
+  if requeued[status] then
     if status == 'dead' then
       rcall('ZREM', dead, id)
       uncount_error(errors, cur[2])
