@@ -21,6 +21,7 @@ from taskqueue.flow import QueueLimits
 from taskqueue.registry import registry
 from taskqueue.workers import LOST_AFTER_S
 
+from . import health
 from . import workflow_fragments as wf
 from .charts import minute_chart
 
@@ -280,6 +281,15 @@ KINDS: dict[str, Kind] = {
         periodic=True,
     ),
 }
+
+# Health at a glance and the Redis panel (health.py). The overview's warnings read every
+# queue: refreshed every few seconds rather than on each event, as a queue's are.
+KINDS["health"] = Kind("dashboard/_health.html#health", lambda _: health.overview_context(),
+                       key="all", periodic=True)  # fmt: skip
+KINDS["queue-health"] = Kind("dashboard/_health.html#queue-health", health.queue_context,
+                             key="queue", on_own_event=True, periodic=True)  # fmt: skip
+KINDS["redis"] = Kind("dashboard/_redis.html#redis-panel", health.redis_context, key="all",
+                      periodic=True)  # fmt: skip
 
 
 def render_fragment(kind: str, key: str, *, can_operate: bool) -> str:

@@ -17,10 +17,9 @@ from taskqueue.archive import archived_by_prefix, archived_with_arguments
 from taskqueue.errors import ValidationError
 from taskqueue.inspect import TaskFilter
 from taskqueue.status import Status
-from taskqueue.unserved import queues_without_worker
 from taskqueue.workers import LOST_AFTER_S
 
-from . import errors, fragments, workflow_fragments
+from . import errors, fragments, health, workflow_fragments
 from .access import (
     QueueScope,
     can_operate,
@@ -93,8 +92,10 @@ def overview(request: HttpRequest) -> HttpResponse:
     context["section"] = "overview"
     if not scope.limited:  # workflows span queues: not shown to a limited user
         context |= workflow_fragments.blocked_context("all")
-    pending = {card.name: card.counts.pending for card in context["summaries"]}
-    context["unserved"] = queues_without_worker(pending, inspect.workers())
+    workers = [w for w in inspect.workers() if scope.sees_any(w.queues)]
+    context |= health.overview_context([c.summary for c in context["summaries"]], workers)
+    if can_operate(request.user) and not scope.limited:
+        context |= health.redis_context()
     return page(request, "dashboard/overview.html", context, partial="totals")
 
 
@@ -118,6 +119,7 @@ def queue_page(request: HttpRequest, name: str, limit_form=None, status: int = 2
         "q": fragments.queue_counts(name, limits),
         **fragments.limits_context(name, limits),
         **fragments.tenants_context(name, limits),
+        **health.queue_context(name),
         "limit_form": limit_form,
         "limit_tasks": fragments.limit_task_names(name, limits),
         "status": listed,

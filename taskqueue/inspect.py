@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from .broker import Entry, Page, QueueCounts
+from .broker import Entry, NodeStatus, Page, QueueCounts
 from .client import get_broker
 from .conf import get_config
 from .errors import TaskDoesNotExist, TaskNotFound, ValidationError
@@ -28,6 +28,7 @@ from .record_fields import Shown, shown_in_full
 from .records import TaskRecord, WorkflowInfo
 from .registry import registry
 from .runtime import Histogram
+from .safety import settings_warnings
 from .status import Status, WorkflowStatus
 from .workers import WorkerInfo
 from .workflows.handle import valid_workflow_id, workflow_info
@@ -374,6 +375,21 @@ def global_damage() -> tuple[list, int]:
     """Global keys (queue list, worker registry...) of the wrong type, and how many such
     keys were moved aside so far (broker/damage.py)."""
     return get_broker().global_damage()
+
+
+@dataclass(frozen=True, slots=True)
+class RedisNode:
+    """One Redis server as the console's Redis panel shows it, with what in its
+    settings risks losing tasks (safety.py's warnings, as the workers log them)."""
+
+    status: NodeStatus
+    warnings: list[str]
+
+
+def redis_server() -> list[RedisNode]:
+    """Memory, eviction policy, persistence, clients and ops/s of the broker's Redis
+    (every primary of a cluster), each with its warnings: a few round trips a node."""
+    return [RedisNode(s, settings_warnings(s.settings)) for s in get_broker().server_status()]
 
 
 def runtime_histograms(queue: str) -> list[Histogram]:

@@ -129,6 +129,12 @@ def server_warnings(client) -> list[str]:
     return _warnings(node_settings(client))
 
 
+def settings_warnings(settings: dict[str, str]) -> list[str]:
+    """The warnings about one node's settings as broker.node_settings reads them (the
+    console's Redis panel judges what it shows with these)."""
+    return _node_warnings(settings)
+
+
 def _warnings(nodes: list[tuple[str | None, dict[str, str]]]) -> list[str]:
     """Each node's warnings, named after the node when there are several."""
     found = []

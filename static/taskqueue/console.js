@@ -290,3 +290,28 @@
     problem("Could not reach the server. Check the connection and try again.");
   });
 })();
+
+/* -- health at a glance: stale data dims while the socket reconnects --------------------
+ * (issue 19, kept apart from the block above.) From the moment the live socket closes
+ * until the first update after it opens again, <body> carries .live-stale and <main>
+ * aria-busy: the numbers shown may be old, and the page says so by dimming them. A page
+ * served fresh is not dimmed while its socket first connects. */
+(function () {
+  "use strict";
+  var FALLBACK_MS = 2000; // after a reopen, undim even if no update comes
+
+  function stale(on) {
+    document.body.classList.toggle("live-stale", on);
+    var main = document.querySelector("main");
+    if (main) {
+      if (on) main.setAttribute("aria-busy", "true");
+      else main.removeAttribute("aria-busy");
+    }
+  }
+
+  document.addEventListener("htmx:wsClose", function () { stale(true); });
+  document.addEventListener("htmx:wsOpen", function () {
+    setTimeout(function () { stale(false); }, FALLBACK_MS);
+  });
+  document.addEventListener("htmx:wsAfterMessage", function () { stale(false); });
+})();

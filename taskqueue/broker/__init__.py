@@ -11,12 +11,14 @@ from .limit_ops import DECLARED, QueueLimits, ScopeLimits, TenantBacklogs
 from .reads import Entry, Page
 from .redis_broker import RedisBroker
 from .server import answers, node_settings, probe
+from .server_status import NodeStatus
 from .state import QueueCounts
 
 __all__ = [
     "DECLARED",
     "AsyncRedisBroker",
     "Entry",
+    "NodeStatus",
     "Page",
     "Payload",
     "QueueCounts",

@@ -24,6 +24,7 @@ from .damage import KIND_TYPES, Damage, unless_wrong_type
 from .errors import translating
 from .keys import is_queue_name, logical_queue
 from .requests import script
+from .server_status import NodeStatus, server_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +211,12 @@ class StateReads:
                 tick = tick if type(tick) is int else None
                 out[name] = PeriodicState(tick, str(state.get("task_id", "")))
         return out
+
+    @translating
+    def server_status(self) -> list[NodeStatus]:
+        """Memory, eviction policy, persistence, clients and ops/s of the broker's Redis
+        (of every primary, for a cluster): the console's Redis panel."""
+        return server_status(self.client)
 
     @translating
     def time_ms(self) -> int:
