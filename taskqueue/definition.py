@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import options as check
-from . import unserved
+from . import tracing, unserved
 from .building import _UNSET, EnqueueOptions, TaskOptions, build_task
 from .celery_options import bound, call_arguments, deprecated, enqueue_options, task_options
 from .client import get_broker
@@ -26,7 +26,7 @@ from .cron import valid_cron
 from .errors import ValidationError
 from .handle import TaskHandle
 from .limits import check_concurrency, parse_rate
-from .payloads import check_call
+from .payloads import check_call, sealed
 from .records import NewTask
 from .registry import registry
 from .workflows.graph import Signature
@@ -121,8 +121,7 @@ class TaskCaller:
         """Validate and serialise one call; raises before anything is sent
         (PayloadInvalid when the arguments do not fit the task's signature)."""
         new = build_task(self.task, list(args), kwargs, self.options)
-        check_call(self.task, args, kwargs)
-        return new
+        return sealed(self.task, new, check_call(self.task, args, kwargs))
 
 
 def enqueue_many(prepared: Iterable[NewTask]) -> list[TaskHandle]:
@@ -130,7 +129,10 @@ def enqueue_many(prepared: Iterable[NewTask]) -> list[TaskHandle]:
     tasks = list(prepared)
     if not tasks:
         return []
-    replies = get_broker().enqueue(tasks)
+    if tracing.enabled:  # off: this one test (docs/observability.md)
+        replies = tracing.send(tasks, get_broker().enqueue)
+    else:
+        replies = get_broker().enqueue(tasks)
     unserved.enqueued({t.queue for t in tasks})  # cached: no round trip per enqueue
     return [
         TaskHandle(tid, t.queue, created) for t, (tid, created) in zip(tasks, replies, strict=True)

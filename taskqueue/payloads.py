@@ -11,10 +11,18 @@ and the check of one call against it (docs/tasks.md#typed-arguments).
 The producer checks a call before anything is written (TaskCaller.prepare, enqueue by
 name, the django.tasks backend); the worker checks a claimed record again before it runs
 it (a record written by an older producer, or straight into Redis). Both go through
-`check_call`, so they agree. Types are checked as the worker will receive them: JSON
-(pydantic's strict JSON mode: "1" is not an int, 1 is a float, a datetime is an ISO 8601
-string, an Enum is one of its values, a dataclass / TypedDict / pydantic model is an
-object). The task receives the JSON values, unconverted, as before.
+`check_call`, so they agree. A call the producer checked carries a seal in its record's
+meta (`meta["checked"]`): a keyed hash, with the project's SECRET_KEY, of the task's
+signature and the exact args and kwargs JSON. The worker recomputes it and skips the
+second check when it matches (the same arguments, checked against the same signature by
+a process holding the secret): so a worker serving current producers never loads
+pydantic (~15 MB) and spends ~1 us per task on it. Anything else - no seal, other
+arguments, another signature, a forged seal - is checked in full.
+
+Types are checked as the worker will receive them: JSON (pydantic's strict JSON mode:
+"1" is not an int, 1 is a float, a datetime is an ISO 8601 string, an Enum is one of its
+values, a dataclass / TypedDict / pydantic model is an object). The task receives the
+JSON values, unconverted, as before.
 
 pydantic (TypeAdapter) derives the JSON Schema (draft 2020-12) and validates; one
 adapter per task, built at the task's first call and cached on it. pydantic itself is
@@ -23,6 +31,7 @@ enqueues nor runs a task (migrate, tq, check) need not pay.
 """
 
 import functools
+import hashlib
 import inspect
 import json
 import logging
@@ -30,6 +39,8 @@ import types
 import typing
 from types import SimpleNamespace
 from typing import Annotated, Any, NotRequired, TypedDict
+
+from django.conf import settings
 
 from .conf import Config, get_config
 from .errors import PayloadInvalid
@@ -224,10 +235,70 @@ def validates(task: Any, config: Config | None = None) -> bool:
     return config.VALIDATE_PAYLOADS and getattr(task, "validate_payload", True)
 
 
-def check_call(task: Any, args: list | tuple, kwargs: dict, config: Config | None = None) -> None:
-    """PayloadInvalid unless the call fits the task's parameters (when it is checked)."""
+def check_call(task: Any, args: list | tuple, kwargs: dict, config: Config | None = None) -> bool:
+    """PayloadInvalid unless the call fits the task's parameters (when it is checked);
+    whether it was checked."""
     if validates(task, config):
         payload_of(task).check(args, kwargs)
+        return True
+    return False
+
+
+SEAL = "checked"  # meta["checked"]: the producer's seal on a checked call (see above)
+
+
+def sealed(task: Any, new: Any, checked: bool) -> Any:
+    """`new` (a NewTask) with the seal of a call the producer checked in its meta."""
+    if not checked:
+        return new
+    try:
+        meta = json.loads(new.meta) if new.meta else {}
+    except ValueError:
+        return new
+    if not isinstance(meta, dict):
+        return new
+    meta[SEAL] = seal(task, new.args, new.kwargs)
+    new.meta = json.dumps(meta, separators=(",", ":"))
+    return new
+
+
+def checked_at_enqueue(task: Any, args: str, kwargs: str, meta: str) -> bool:
+    """Whether a record carries the seal of a producer that checked these very args and
+    kwargs against this task's signature (then the worker need not check them again)."""
+    if not meta or SEAL not in meta:
+        return False
+    try:
+        value = json.loads(meta)
+    except (ValueError, RecursionError):
+        return False
+    found = value.get(SEAL) if isinstance(value, dict) else None
+    return isinstance(found, str) and found == seal(task, args, kwargs)
+
+
+def seal(task: Any, args: str, kwargs: str) -> str:
+    digest = hashlib.blake2s(key=_seal_key(), digest_size=16)
+    for part in (_signature_text(task), args, kwargs):
+        digest.update(part.encode("utf-8", "surrogateescape"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+@functools.cache
+def _seal_key() -> bytes:
+    secret = str(getattr(settings, "SECRET_KEY", "") or "")
+    return hashlib.blake2s(b"taskqueue.payloads.seal\0" + secret.encode()).digest()
+
+
+def _signature_text(task: Any) -> str:
+    """The task's name, signature and type hints as text (cached on the task)."""
+    found = task.__dict__.get("_signature_text")
+    if found is None:
+        try:
+            text = str(inspect.signature(task.func))
+        except (TypeError, ValueError):
+            text = "?"
+        found = task.__dict__["_signature_text"] = f"{task.name}{text}"
+    return found
 
 
 def _types(name: str, func: Any, params: list) -> dict:

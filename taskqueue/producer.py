@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from .definition import EnqueueOptions, build_task, enqueue_many
 from .errors import ValidationError
 from .handle import TaskHandle
-from .payloads import check_call
+from .payloads import check_call, sealed
 from .registry import registry
 
 
@@ -22,5 +22,5 @@ def enqueue(name: str, args: Sequence = (), kwargs: dict | None = None, **option
             f"kwargs must be an object, not {type(kwargs).__name__}.", field="kwargs"
         )
     new = build_task(task, list(args), dict(kwargs or {}), EnqueueOptions(**options))
-    check_call(task, args, kwargs or {})  # PayloadInvalid: the signature's and hints' check
-    return enqueue_many([new])[0]
+    checked = check_call(task, args, kwargs or {})  # PayloadInvalid: signature and hints
+    return enqueue_many([sealed(task, new, checked)])[0]

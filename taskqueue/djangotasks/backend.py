@@ -31,11 +31,12 @@ from django.utils import timezone
 from django.utils.json import normalize_json
 
 from .. import options as check
+from .. import tracing
 from ..client import get_broker
 from ..definition import EnqueueOptions, TaskOptions, build_task
 from ..errors import DuplicateTaskName, TaskDoesNotExist, TaskNotFound, ValidationError
 from ..inspect import get_task
-from ..payloads import check_call
+from ..payloads import check_call, sealed
 from ..priority import level_of_django, native_of_django
 from ..records import NewTask, TaskRecord
 from ..registry import registry
@@ -71,7 +72,10 @@ class RedisTaskBackend(BaseTaskBackend):
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
         self.validate_task(task)
         new = self.prepare(task, normalize_json(list(args)), normalize_json(dict(kwargs)))
-        get_broker().enqueue([new])
+        if tracing.enabled:  # off: this one test (docs/observability.md)
+            tracing.send([new], get_broker().enqueue)
+        else:
+            get_broker().enqueue([new])
         record = get_broker().get(new.queue, new.id)
         if record is None:  # expired or deleted in the meantime
             raise TaskResultDoesNotExist(new.id)
@@ -96,8 +100,8 @@ class RedisTaskBackend(BaseTaskBackend):
             options = replace(options, timeout=timeout)
         native = registry.get(task.module_path)
         new = build_task(native, args, kwargs, options)
-        check_call(native, args, kwargs)  # PayloadInvalid, a ValueError: Django's contract
-        return new
+        checked = check_call(native, args, kwargs)  # PayloadInvalid, a ValueError (Django's)
+        return sealed(native, new, checked)
 
     def _option(self, task: Task, name: str, setting: str, unset: Any = None) -> Any:
         value = getattr(task, name, DEFAULT)

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from django.db import close_old_connections
 
+from .. import tracing
 from ..conf import Config
 from ..context import TaskContext, activate, deactivate
 from ..definition import Task
 from ..errors import PayloadInvalid, SerializationError, TaskCancelled, TaskNotFound, TaskTimeout
-from ..payloads import check_call
+from ..payloads import check_call, checked_at_enqueue
 from ..records import Claimed, TaskError
 from ..registry import Registry
 from ..serialization import dumps
@@ -55,6 +56,7 @@ class Running:
     finished: bool = False  # its outcome is decided (a sync body may still be running)
     started_wall: float = 0.0  # time.time() at start (the supervisor's hard limit uses it)
     stop_reason: str = ""  # cancel, lost, shutdown, timeout
+    trace: object = None  # the attempt's span (tracing.py); None when tracing is off
 
 
 class Runner:
@@ -66,6 +68,8 @@ class Runner:
 
     def prepare(self, running: Running) -> tuple[Task, list, dict]:
         c = running.claimed
+        if tracing.enabled:  # off: this one test (docs/observability.md)
+            running.trace = tracing.start(c)
         try:
             task = self.registry.get(c.name)
         except TaskNotFound as exc:
@@ -82,13 +86,15 @@ class Runner:
             raise InvalidTaskRecord("args must be a JSON array and kwargs a JSON object")
         if not all(isinstance(k, str) and k.isidentifier() for k in kwargs):
             raise InvalidTaskRecord("kwargs keys must be identifiers")
-        self._check_arguments(task, args, kwargs)
+        if not checked_at_enqueue(task, c.args or "", c.kwargs or "", c.meta):
+            self._check_arguments(task, args, kwargs)
         return task, args, kwargs
 
     def _check_arguments(self, task: Task, args: list, kwargs: dict) -> None:
         """The enqueue's check of the arguments against the task's signature and type
-        hints, again (an older producer, or a record written straight into Redis):
-        a mismatch is dead-lettered with it as the reason. The check is cached per task."""
+        hints, again (an older producer, or a record written straight into Redis; not
+        when the producer's seal says it checked these arguments: payloads.py): a
+        mismatch is dead-lettered with it as the reason. The check is cached per task."""
         try:
             check_call(task, args, kwargs, self.config)
         except PayloadInvalid as exc:
@@ -119,6 +125,7 @@ class Runner:
     async def run_async(self, running: Running, task: Task, args, kwargs) -> Outcome:
         """Run an `async def` body on the loop, cancelled at its time limit."""
         token = activate(running.ctx)
+        scope = tracing.enter(running.trace) if running.trace is not None else None
         started = time.perf_counter()
         try:
             close_old_connections()
@@ -132,11 +139,19 @@ class Runner:
         except BaseException as exc:  # every way a task can end is an outcome
             outcome = self.outcome(running, None, exc)
         finally:
+            if scope is not None:
+                tracing.leave(scope)
             deactivate(token)
         outcome.runtime_s = time.perf_counter() - started
         return outcome
 
     def outcome(self, running: Running, result, error: BaseException | None) -> Outcome:
+        outcome = self._outcome(running, result, error)
+        if running.trace is not None:
+            tracing.end(running.trace, outcome, running.stop_reason, running.claimed.timeout)
+        return outcome
+
+    def _outcome(self, running: Running, result, error: BaseException | None) -> Outcome:
         if error is None:
             try:
                 return Outcome("completed", result=dumps(result, what="the return value"))
@@ -150,7 +165,10 @@ class Runner:
         error = TaskTimeout(
             f"timed out after {running.claimed.timeout} s (the thread runs on until it returns)"
         )
-        return self._failed(running, error)
+        outcome = self._failed(running, error)
+        if running.trace is not None:
+            tracing.end(running.trace, outcome, running.stop_reason, running.claimed.timeout)
+        return outcome
 
     def _failure(self, running: Running, exc: BaseException) -> Outcome:
         reason = running.stop_reason

@@ -15,6 +15,7 @@ from queue import SimpleQueue
 
 from django.db import close_old_connections
 
+from .. import tracing
 from ..context import activate, deactivate
 
 Result = tuple[object, object, BaseException | None, float]  # (item, value, error, seconds)
@@ -47,6 +48,7 @@ class SyncPool:
         while (job := self.inbox.get()) is not None:
             item, ctx, func, args, kwargs = job
             token = activate(ctx)
+            scope = tracing.enter(item.trace) if tracing.enabled else None  # span current here
             started = time.perf_counter()
             value = error = None
             try:
@@ -56,6 +58,8 @@ class SyncPool:
                 error = exc
             finally:
                 close_old_connections()
+                if scope is not None:
+                    tracing.leave(scope)
                 deactivate(token)
             self.outbox.append((item, value, error, time.perf_counter() - started))
             self._wake_loop()

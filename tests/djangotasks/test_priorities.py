@@ -80,6 +80,6 @@ def test_the_record_keeps_a_native_priority_and_the_exact_django_one():
     result = dj.mark.using(priority=37).enqueue("x")
     stored = get_task(result.id)
     assert stored.priority == 7
-    assert stored.meta == {"django": {"priority": 37, "backend": "default"}}
+    assert stored.meta["django"] == {"priority": 37, "backend": "default"}
     fetched = dj.mark.get_result(result.id)
     assert fetched.task.priority == 37 and fetched.task == dj.mark.using(priority=37)

@@ -162,6 +162,14 @@ def rpush_body(t_enq: float) -> None:
     _bench_client[0].rpush("bench:records", f"{t_enq},{time.time()},{time.time()}")
 
 
+@task
+def has_module(name: str) -> bool:
+    """Whether this (worker) process has imported `name` (a typed task: it is checked)."""
+    import sys
+
+    return name in sys.modules
+
+
 from . import django_tasks  # noqa: E402, F401 - django.tasks tasks, found with these
 from .fault_tasks import *  # noqa: E402, F403 - the fault suite's ledger-writing bodies
 

@@ -2,9 +2,13 @@
 again (issue 21): a record written by an older producer, or straight into Redis, that
 does not fit is dead-lettered with the reason, and the task never runs."""
 
+import json
+
 import pytest
 
+from taskqueue import payloads
 from taskqueue.status import Status
+from taskqueue.worker import runner
 from tests.support.workers import run_burst
 from tests.taskapp import tasks
 
@@ -54,3 +58,39 @@ def test_with_validation_off_the_worker_runs_what_it_is_given(
     run_burst()
     assert (handle.record().status, handle.record().result) == (Status.COMPLETED, 5)
     assert evidence() == ["5"]
+
+
+# -- the producer's seal: a call checked at enqueue is not checked again ------------------
+
+
+def test_a_sealed_record_is_not_checked_again(broker, task_env, evidence, monkeypatch):
+    checks = []
+    monkeypatch.setattr(runner, "check_call", lambda *a, **k: checks.append(a))
+    handle = tasks.record.enqueue("sealed")
+    assert "checked" in handle.record().meta
+    run_burst()
+    assert handle.record().status == Status.COMPLETED
+    assert checks == []  # the worker trusted the seal
+
+
+def test_a_forged_seal_is_checked_in_full(broker, redis_client, task_env, evidence, settings):
+    handle = tasks.record.enqueue("x")
+    kwargs = redis_client.hget(broker.keys.queue("default").task(handle.id), "kwargs")
+    project_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "not the project's"
+    payloads._seal_key.cache_clear()
+    forged = payloads.seal(tasks.record, "[5]", kwargs)
+    settings.SECRET_KEY = project_key
+    payloads._seal_key.cache_clear()
+    overwrite(broker, redis_client, handle, args="[5]", meta=json.dumps({"checked": forged}))
+    run_burst()
+    assert handle.record().status == Status.DEAD
+    assert "args[0] (tag) should be a valid string" in handle.record().error_message
+    assert evidence() == []
+
+
+def test_a_worker_serving_sealed_records_never_loads_pydantic(broker, task_env, spawn_worker):
+    handle = tasks.has_module.enqueue("pydantic")  # checked (and sealed) here
+    worker = spawn_worker("--burst")
+    assert worker.wait(60) == 0
+    assert handle.record().result is False
