@@ -107,7 +107,7 @@ def task_cancel(request: HttpRequest, task_id: str) -> HttpResponse:
         outcome = services.cancel(actor(request), visible(request, task_id))
         if outcome == "cancelled":
             return f"Cancelled task {task_id}."
-        return f"Asked task {task_id} to stop: its worker cancels it at its next heartbeat."
+        return f"Asked task {task_id} to stop: its worker hears it within a second."
 
     return perform(request, act, task_fragments(request, [task_id]))
 

@@ -13,6 +13,7 @@ def export(n):
 import contextvars
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,10 @@ class TaskContext:
     max_retries: int
     deadline: float | None = None  # time.monotonic() value of the soft time limit
     cancel_event: threading.Event = field(default_factory=threading.Event)
-    progress: str | None = None  # JSON, sent with the next heartbeat
+    progress: str | None = None  # JSON, sent by the heartbeat's next flush
+    # Told (no I/O) that progress was recorded: the worker's heartbeat sends it within
+    # half a second, coalescing reports (worker/heartbeat.py).
+    on_progress: Callable[[], None] | None = field(default=None, repr=False)
 
     @property
     def cancelled(self) -> bool:
@@ -59,8 +63,12 @@ class TaskContext:
             raise TaskTimeout(f"task {self.id} went past its time limit")
 
     def report_progress(self, value: Any) -> None:
-        """Record JSON-serialisable progress; it reaches Redis with the next heartbeat."""
+        """Record JSON-serialisable progress. Nothing is sent here: the worker sends the
+        latest value of each task at most twice a second, so it reaches the console
+        within about half a second however often a task reports."""
         self.progress = dumps(value, what="progress")
+        if self.on_progress is not None:
+            self.on_progress()
 
 
 def activate(ctx: TaskContext | None) -> contextvars.Token:

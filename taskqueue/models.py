@@ -35,6 +35,8 @@ class AuditEvent(models.Model):
         ENQUEUE_WORKFLOW = "enqueue_workflow", "enqueue workflow (API)"
         CANCEL_WORKFLOW = "cancel_workflow", "cancel workflow"
         SET_LIMIT = "set_limit", "set a flow-control limit"
+        QUIET_WORKER = "quiet_worker", "quiet a worker"
+        STOP_WORKER = "stop_worker", "stop a worker"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.CharField(max_length=150, db_index=True)

@@ -27,6 +27,8 @@ from .producer import enqueue as enqueue_by_name
 from .record_fields import LISTED
 from .records import NewTask
 from .status import Status
+from .workers import COMMANDS as WORKER_COMMANDS
+from .workers import WorkerInfo
 from .workflows import handle as workflows_handle
 from .workflows import submit as workflows_submit
 
@@ -269,6 +271,35 @@ def pause(actor: Actor, queue: str) -> bool:
     was = get_broker().set_paused(_known_queue(queue), True)
     record(actor, A.PAUSE, queue=queue, count=0)
     return was
+
+
+def control_worker(actor: Actor, worker_id: object, command: object) -> WorkerInfo:
+    """Tell a live worker to go quiet (claim nothing more, finish what it runs) or to
+    stop (as SIGTERM: graceful, within its --grace); it obeys within a second. Returns
+    the worker's registry entry as it was; ValidationError for an unknown command, or
+    a worker that is not registered or is lost (nobody would hear it)."""
+    if command not in WORKER_COMMANDS:
+        raise ValidationError(
+            f"command must be one of {', '.join(WORKER_COMMANDS)}.", field="command"
+        )
+    info = _live_worker(worker_id)
+    broker = get_broker()
+    broker.control_worker(info.id, command, actor.name, broker.time_ms())
+    action = A.QUIET_WORKER if command == "quiet" else A.STOP_WORKER
+    detail = {"worker": info.id, "name": info.name, "host": info.host, "pid": info.pid}
+    record(actor, action, count=0, status_before=info.state, detail=detail)
+    return info
+
+
+def _live_worker(worker_id: object) -> WorkerInfo:
+    if not isinstance(worker_id, str) or not 0 < len(worker_id) <= 300:
+        raise ValidationError("worker must be a worker's id.", field="worker")
+    found = [w for w in get_broker().workers() if w.id == worker_id]
+    if not found:
+        raise ValidationError("no worker with that id is registered.", field="worker")
+    if found[0].lost:
+        raise ValidationError("that worker is lost: nobody would hear it.", field="worker")
+    return found[0]
 
 
 def resume(actor: Actor, queue: str) -> bool:

@@ -69,11 +69,13 @@ class GlobalOperations:
 
     @operation
     def unregister_worker(self, worker_id: str) -> Plan:
-        """Remove a worker's registry entry (it stopped)."""
-        workers = self.keys.workers
+        """Remove a worker's registry entry, its control record and wake-up list (it
+        stopped)."""
+        workers, k = self.keys.workers, self.keys
 
         def queue(pipe) -> None:
-            pipe.delete(self.keys.worker(worker_id))
+            for key in (k.worker(worker_id), k.worker_control(worker_id), k.worker_wake(worker_id)):
+                pipe.delete(key)  # one key each: on a cluster they live in different slots
             pipe.zrem(workers, worker_id)
 
         yield from self._global({workers: "zset"}, Commands(queue))

@@ -45,7 +45,7 @@ class Lease(IntEnum):
 
 class Cancel(StrEnum):
     CANCELLED = "cancelled"  # it was waiting: cancelled now
-    REQUESTED = "requested"  # it is running: asked to stop at its next heartbeat
+    REQUESTED = "requested"  # it is running: asked to stop (its worker is woken)
 
 
 class Cancelled(NamedTuple):

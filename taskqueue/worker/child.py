@@ -3,7 +3,10 @@
 The child claims and runs tasks like a lone worker, but its supervisor owns the
 heartbeats: the child sends it a snapshot of what it holds (after each claim and every
 second) and announces which tasks start before their bodies run, and hears cancel
-requests and lost leases back over the same pipe. If the
+requests and lost leases back over the same pipe, and an operator's quiet. A cancel
+names the child on the task, so the child listens for its wake-up tokens and tells the
+supervisor, which renews at once; progress goes to the supervisor in a snapshot within
+PROGRESS_S (the supervisor's heartbeat coalesces it further: heartbeat.py). If the
 supervisor disappears (the pipe closes), the child stops gracefully and releases its
 tasks, so it never runs on with nobody renewing its leases.
 """
@@ -18,6 +21,7 @@ import time
 
 log = logging.getLogger("taskqueue.worker")
 SNAPSHOT_S = 1.0
+PROGRESS_S = 0.1  # a snapshot carrying new progress goes at most this often
 
 
 def main(options, conn, log_level: str) -> None:
@@ -43,6 +47,7 @@ class ParentLink:
     def __init__(self, conn):
         self.conn = conn
         self.worker = None
+        self.progress_due = False  # a snapshot with new progress is on its way
 
     def attach(self, worker) -> list[asyncio.Task]:
         self.worker = worker
@@ -62,7 +67,25 @@ class ParentLink:
         with contextlib.suppress(OSError):
             self.conn.send_bytes(json.dumps(message).encode())
 
-    def send(self) -> None:
+    def wake_parent(self) -> None:
+        """A wake-up token came for this child (a cancel): the supervisor renews now."""
+        with contextlib.suppress(OSError):
+            self.conn.send_bytes(b'{"wake": true}')
+
+    def progress(self) -> None:
+        """A task recorded progress (its thread; no I/O here): a snapshot soon."""
+        if self.progress_due:
+            return
+        self.progress_due = True
+        loop = self.worker.loop
+        with contextlib.suppress(RuntimeError):  # the loop is closed: exiting
+            loop.call_soon_threadsafe(loop.call_later, PROGRESS_S, self._send_progress)
+
+    def _send_progress(self) -> None:
+        self.progress_due = False
+        self.send(progress=True)
+
+    def send(self, progress: bool = False) -> None:
         """Tell the supervisor what this child holds (a small JSON message)."""
         w = self.worker
         held = [
@@ -87,6 +110,7 @@ class ParentLink:
             "processed": w.processed,
             "failed": w.failed,
             "at": time.time(),
+            "progress": progress,  # new progress: the supervisor sends it within 0.5 s
         }
         with contextlib.suppress(OSError):
             self.conn.send_bytes(json.dumps(message).encode())
@@ -95,6 +119,9 @@ class ParentLink:
         try:
             while self.conn.poll():
                 message = json.loads(self.conn.recv_bytes())
+                if "control" in message:  # an operator's quiet (supervisor.py)
+                    self.worker._go_quiet()
+                    continue
                 self.worker.execution.lease_answer(
                     message["queue"], message["id"], message["answer"]
                 )

@@ -12,7 +12,9 @@ and cron, the hard time limits, and the children themselves:
   a cancel request, gets its child killed: the task fails with TaskTimeout (and follows
   its retry policy) or is recorded cancelled; the child's other tasks are released;
 - SIGTERM/SIGINT are forwarded to the children as SIGTERM (graceful, within --grace),
-  and a second signal forwards a second SIGTERM (release at once).
+  and a second signal forwards a second SIGTERM (release at once); an operator's stop
+  (the console, `tq workers stop`) is the first of these, an operator's quiet is told
+  to every child (and to each one started later) over its pipe.
 """
 
 import asyncio
@@ -32,9 +34,9 @@ from ..conf import Config
 from ..errors import BrokerUnavailable, TaskNotFound, TaskTimeout
 from ..periodic import schedules
 from ..registry import registry
-from ..workers import WorkerBeat
+from ..workers import WorkerBeat, WorkerControl
 from . import child as child_process
-from .heartbeat import Heartbeat, RuntimeStats, register_when_possible
+from .heartbeat import Heartbeat, RuntimeStats, listen_for_wakeups, register_when_possible
 from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
 from .retry import retry_delay_ms
@@ -72,6 +74,8 @@ class Supervisor:
         self.started_at = int(time.time() * 1000)
         self.context = multiprocessing.get_context("spawn")
         self.settling: set[asyncio.Task] = set()
+        self.quiet = False  # an operator's quiet, told to every child
+        self.commanded_stop = False
 
     def run(self) -> int:
         return asyncio.run(self.main())
@@ -87,6 +91,7 @@ class Supervisor:
             self._answer_from_thread,
             self._registry_entry,
             RuntimeStats(),
+            self._control_from_thread,
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self.request_stop)
@@ -101,6 +106,7 @@ class Supervisor:
             asyncio.create_task(maintenance.run()),
             asyncio.create_task(self.watchdog()),
             asyncio.create_task(archive_loop(self.config.ARCHIVE_INTERVAL)),
+            asyncio.create_task(listen_for_wakeups(self.broker, self.id, self.heartbeat.wake)),
         ]
         log.info(
             "supervisor %s: %d processes x %d",
@@ -133,6 +139,8 @@ class Supervisor:
         child = self.children[index] = Child(index, process, parent_end)
         self.loop.add_reader(parent_end.fileno(), self._receive, child)
         self.loop.add_reader(process.sentinel, self._exited, child)
+        if self.quiet:
+            _tell_quiet(child)
 
     def _receive(self, child: Child) -> None:
         try:
@@ -141,8 +149,13 @@ class Supervisor:
                 if "started" in message:
                     _mark_started(child, message["started"])
                     continue
+                if "wake" in message:  # a cancel of a task of this child: renew now
+                    self.heartbeat.wake()
+                    continue
                 child.held, child.overdue = message["held"], message["overdue"]
                 child.processed, child.failed = message["processed"], message["failed"]
+                if message.get("progress"):
+                    self.heartbeat.progress_reported()
         except (EOFError, OSError):
             self.loop.remove_reader(child.conn.fileno())
 
@@ -280,6 +293,25 @@ class Supervisor:
                 with contextlib.suppress(OSError):
                     child.conn.send_bytes(message)
 
+    def _control_from_thread(self, control: WorkerControl) -> None:
+        """An operator's command, from the heartbeat thread (the flags first: the
+        registry entry it writes next shows the new state)."""
+        log.info("%s requested by %.150s", control.command, control.by or "an operator")
+        if control.command == "stop":
+            self.commanded_stop = True
+            self.loop.call_soon_threadsafe(self._commanded_stop)
+        elif control.command == "quiet":
+            self.quiet = True
+            self.loop.call_soon_threadsafe(self._quiet_children)
+
+    def _commanded_stop(self) -> None:
+        if not self.stop.is_set():
+            self.request_stop()
+
+    def _quiet_children(self) -> None:
+        for child in self.children.values():
+            _tell_quiet(child)
+
     def _registry_entry(self) -> WorkerBeat:
         o, children = self.options, list(self.children.values())
         return WorkerBeat(
@@ -291,7 +323,7 @@ class Supervisor:
             concurrency=o.concurrency * o.processes,
             processes=o.processes,
             started_at=self.started_at,
-            state="stopping" if self.stop.is_set() else "running",
+            state=_state(self.stop.is_set() or self.commanded_stop, self.quiet),
             in_flight=sum(len(c.held) for c in children),
             processed=sum(c.processed for c in children),
             failed=sum(c.failed for c in children),
@@ -311,6 +343,15 @@ class Supervisor:
         """Keep renewing leases while the children finish, release and exit."""
         while self.children or self.settling:
             await asyncio.sleep(0.05)
+
+
+def _tell_quiet(child: Child) -> None:
+    with contextlib.suppress(OSError):
+        child.conn.send_bytes(b'{"control": "quiet"}')
+
+
+def _state(stopping: bool, quiet: bool) -> str:
+    return "stopping" if stopping else "quiet" if quiet else "running"
 
 
 def _mark_started(child: Child, started: list) -> None:

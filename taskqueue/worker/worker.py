@@ -5,6 +5,10 @@ outcomes in batches, and blocks on Redis (never polls) when there is nothing to 
 Shutdown (SIGTERM/SIGINT): stop claiming at once, let running tasks finish within
 `grace` seconds, report what finished, release the rest back to their queue (not a
 failed attempt) and exit 0. A second signal skips the wait.
+
+Control from the console (docs/worker.md, "Worker control"; control.py): quiet stops
+claiming, hands back the tasks claimed ahead and finishes the running ones, without
+exiting; stop is a SIGTERM. The heartbeat hears the command within a second.
 """
 
 import asyncio
@@ -30,8 +34,9 @@ from ..workers import WorkerBeat
 from .acks import Acknowledger
 from .advancing import Advancer
 from .claiming import Claiming
+from .control import Controlled
 from .execution import Execution
-from .heartbeat import Heartbeat, RuntimeStats, register_when_possible
+from .heartbeat import Heartbeat, RuntimeStats, listen_for_wakeups, register_when_possible
 from .logs import Throttled
 from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
@@ -42,7 +47,7 @@ BLOCK_S = 2.0  # longest BLPOP; a safety net only: enqueues wake workers at once
 MAX_CLAIM = 100
 
 
-class Worker(Claiming):
+class Worker(Claiming, Controlled):
     def __init__(
         self,
         options: WorkerOptions,
@@ -69,6 +74,10 @@ class Worker(Claiming):
         self.install_signals = True
         self.ready = threading.Event()  # set once the worker is registered and claiming
         self.refill = max(1, (options.prefetch + 1) // 2)  # claim in batches of this at least
+        self.quiet = False  # an operator's quiet: no more claims, running tasks finish
+        self.quieting: asyncio.Task | None = None
+        self.fetching: asyncio.Task | None = None
+        self.commanded_stop = False  # an operator's stop (as SIGTERM)
 
     def run(self, install_signals: bool = True) -> int:
         """Run until stopped (SIGTERM/SIGINT, or the queues are empty with --burst)."""
@@ -100,6 +109,7 @@ class Worker(Claiming):
         background = [asyncio.create_task(self.acker.run())]
         if self.link is None:
             await self._start_heartbeat()
+            wake = self.heartbeat.wake
             maintenance = Maintenance(
                 self.broker, self.options.queues, schedules(self.periodic), self.registry
             )
@@ -108,13 +118,15 @@ class Worker(Claiming):
             background.append(asyncio.create_task(archive_loop(self.config.ARCHIVE_INTERVAL)))
         else:
             background += self.link.attach(self)
+            wake = self.link.wake_parent  # a cancel names this child: its supervisor renews
+        background.append(asyncio.create_task(listen_for_wakeups(self.broker, self.id, wake)))
         log.info(
             "worker %s serving %s with concurrency %d",
             self.id,
             ",".join(self.options.queues),
             self.options.concurrency,
         )
-        fetching = asyncio.create_task(self.fetch_loop())
+        fetching = self.fetching = asyncio.create_task(self.fetch_loop())
         self.ready.set()
         await self.stop.wait()
         await self.shutdown(fetching, background)
@@ -128,6 +140,7 @@ class Worker(Claiming):
             self._answer_from_thread,
             self._registry_entry,
             self.stats,
+            self._control_from_thread,
         )
         await register_when_possible(self.heartbeat)
         self.heartbeat.start()
@@ -150,7 +163,7 @@ class Worker(Claiming):
 
     async def shutdown(self, fetching: asyncio.Task, background: list[asyncio.Task]) -> None:
         fetching.cancel()
-        await asyncio.gather(fetching, return_exceptions=True)
+        await asyncio.gather(fetching, *filter(None, [self.quieting]), return_exceptions=True)
         self.execution.hold_back()
         await self.execution.wait_for_unfinished(self.options.grace, self.force)
         self.execution.stop_unfinished()
@@ -171,9 +184,13 @@ class Worker(Claiming):
         await self.broker.close()
         log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
 
-    async def _release_the_rest(self) -> None:
+    async def _release_the_rest(self, *, unstarted_only: bool = False) -> None:
         by_queue: dict[str, list[tuple[str, int]]] = {}
-        for running in self.running.values():
+        for running in list(self.running.values()):
+            if unstarted_only and running.started:
+                continue
+            if unstarted_only:
+                self.running.pop((running.claimed.queue, running.claimed.id), None)
             by_queue.setdefault(running.claimed.queue, []).append(
                 (running.claimed.id, running.claimed.attempt)
             )
@@ -190,7 +207,7 @@ class Worker(Claiming):
 
     async def fetch_loop(self) -> None:
         ex, backoff = self.execution, 0.05
-        while True:
+        while not self.quiet:  # an operator's quiet ends it (_quiet_down)
             if ex.suspects:
                 await self._run_suspects_alone()
                 continue
@@ -236,11 +253,14 @@ class Worker(Claiming):
 
     def _start(self, claimed: list[Claimed]) -> None:
         ex = self.execution
+        nudge = self.heartbeat.progress_reported if self.link is None else self.link.progress
         for c in claimed:
+            running = ex.hold(c)
+            running.ctx.on_progress = nudge  # progress goes within 0.5 s (heartbeat.py)
             if c.lost:
-                ex.suspects.append(ex.hold(c))
+                ex.suspects.append(running)
             else:
-                ex.enqueue(ex.hold(c))
+                ex.enqueue(running)
         if claimed and self.link is not None:
             self.link.send()  # before any of them runs: the supervisor must know them
 
@@ -257,7 +277,12 @@ class Worker(Claiming):
         """A claim will soon carry the reports: the worker holds tasks and claims when
         they make room (not stopping, not waiting for suspects or a rate)."""
         ex = self.execution
-        return bool(ex.busy or ex.ready) and not self.stop.is_set() and not self.suspects_waiting
+        return (
+            bool(ex.busy or ex.ready)
+            and not self.stop.is_set()
+            and not self.suspects_waiting
+            and not self.quiet
+        )
 
     def _allowance(self) -> float:
         """Tasks this process may still claim (--max-tasks-per-child), else infinity."""
@@ -356,7 +381,7 @@ class Worker(Claiming):
             concurrency=o.concurrency,
             processes=o.processes,
             started_at=self.started_at,
-            state="stopping" if self.stop.is_set() else "running",
+            state=self._state(),
             in_flight=len(self.running),
             processed=self.processed,
             failed=self.failed,

@@ -1,5 +1,5 @@
 --[[ cancel_task: cancel a pending, scheduled or waiting task at once; for a processing one,
-set the cancel request that the worker hears at its next heartbeat.
+set the cancel request that the worker hears when it next renews its leases.
 
 KEYS[1] pending  KEYS[2] scheduled  KEYS[3] cancelled  KEYS[4] events  KEYS[5] stats
 KEYS[6] index  KEYS[7] waiting
@@ -7,7 +7,9 @@ KEYS[6] index  KEYS[7] waiting
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] id  ARGV[4] result TTL s
 ARGV[5] events MAXLEN
 
-Returns: {outcome, status before}: outcome 'cancelled' or 'requested'. When a key it would touch has the wrong type: the damage, and nothing changed
+Returns: {outcome, status before, worker}: outcome 'cancelled' or 'requested'; worker:
+the id of the worker running it ('' unless requested: the broker wakes that worker).
+When a key it would touch has the wrong type: the damage, and nothing changed
 (common.lua).
 Errors: 'TQ_NOT_FOUND', 'TQ_INVALID_TRANSITION <status>' (completed, dead, cancelled).
 ]]
@@ -29,7 +31,7 @@ if not status then return redis.error_reply('TQ_NOT_FOUND') end
 if status == 'processing' then
   rcall('HSET', task_key, 'cancel_requested', 1)
   emit(events, events_maxlen, id, 'processing')
-  return {'requested', status}
+  return {'requested', status, rcall('HGET', task_key, 'worker') or ''}
 end
 if status ~= 'pending' and status ~= 'scheduled' and status ~= 'waiting' then
   return redis.error_reply('TQ_INVALID_TRANSITION ' .. status)

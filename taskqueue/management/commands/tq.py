@@ -15,11 +15,13 @@ so each is validated and audited (source "cli", actor --user or the OS user).
                         [--max-backlog N | --no-max-backlog]   (not with --task, --tenant)
                         [--tenant-backlog N | --no-tenant-backlog]
     tq tenants QUEUE                          the tenants with the largest backlogs
+    tq workers list | quiet ID | stop ID      quiet: claim nothing more, finish what it
+                                              runs; stop: as SIGTERM (within a second)
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
-from taskqueue import services
+from taskqueue import inspect, services
 from taskqueue.inspect import TaskFilter
 from taskqueue.management import limits_cli, workflow_cli
 from taskqueue.management.cli import add_user_option, cli_actor, engine_errors
@@ -59,6 +61,10 @@ class Command(BaseCommand):
         workflow_cli.add_workflow_parser(sub)
         limits_cli.add_limits_parser(sub)
         limits_cli.add_tenants_parser(sub)
+        p = sub.add_parser("workers", help="list workers; quiet or stop one")
+        p.add_argument("command", choices=("list", "quiet", "stop"))
+        p.add_argument("worker", nargs="?", metavar="ID", help="the worker's id (from list)")
+        add_user_option(p)
 
     def _add_dead_action(self, sub, name: str) -> None:
         p = sub.add_parser(name, help=f"{name.split('-')[0]} dead letters by ids or a filter")
@@ -77,9 +83,15 @@ class Command(BaseCommand):
             with engine_errors():
                 self.stdout.write(SUBCOMMANDS[action](options, user))
             return
+        if action == "workers" and options["command"] == "list":
+            with engine_errors():
+                self.stdout.write(_worker_list())
+            return
         actor = cli_actor(user)
         with engine_errors():
-            if action in TASK_ACTIONS or action == "run-now":
+            if action == "workers":
+                message = _command_worker(actor, options["command"], options["worker"])
+            elif action in TASK_ACTIONS or action == "run-now":
                 message = self._on_tasks(actor, action, options["ids"])
             elif action in QUEUE_ACTIONS:
                 message = self._on_queue(actor, action, options["queue"])
@@ -137,3 +149,21 @@ def _dead_selection(options: dict) -> dict:
     if options["ids"]:
         return {"ids": options["ids"]}
     return {"flt": TaskFilter(**filters)}
+
+
+def _worker_list() -> str:
+    lines = [
+        f"{w.id}  {w.state or 'running'}{' (lost)' if w.lost else ''}  "
+        f"{w.host} pid {w.pid}  queues {','.join(w.queues)}  in flight {w.in_flight}"
+        for w in inspect.workers()
+    ]
+    return "\n".join(lines) or "No worker is registered."
+
+
+def _command_worker(actor, command: str, worker_id: str | None) -> str:
+    if not worker_id:
+        raise CommandError(f"tq workers {command} needs the worker's ID (tq workers list).")
+    services.control_worker(actor, worker_id, command)
+    if command == "quiet":
+        return f"{worker_id}: quiet requested (it claims nothing more, finishes what it runs)."
+    return f"{worker_id}: stop requested (it stops as on SIGTERM, within its grace)."
