@@ -10,7 +10,7 @@ queue's flow-control limits and tenants' backlogs through taskqueue.flow).
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from types import SimpleNamespace
 
 from django.template.loader import render_to_string
@@ -244,6 +244,7 @@ KINDS: dict[str, Kind] = {
         "dashboard/task_detail.html#task-running",
         lambda task_id: {"task": find_task(task_id), "task_id": task_id},
         key="task",
+        on_own_event=True,  # new progress is an event (renew_leases.lua)
         periodic=True,
     ),
     "workers": Kind(
@@ -306,3 +307,22 @@ def response_fragment(kind: str, key: str, *, can_operate: bool) -> str:
     in a message of their own."""
     html = render_fragment(kind, key, can_operate=can_operate)
     return f"<template>{html}</template>" if KINDS[kind].row else html
+
+
+# The Charts page (docs/console.md#charts): one live element per range, of one queue
+# ("history-24h:<queue>") or of every queue ("history-all-24h:all"; users limited to
+# queues see theirs added up, not live). Refreshed every few seconds: the buckets change
+# with every task, too often to re-render on each event.
+def history_context(span: str, key: str, queues: list[str] | None = None) -> dict:
+    """The Charts page's live element: of queue `key`, or of `queues` (None: every
+    queue) when `key` is "all"."""
+    every = key == "all"
+    shown = (inspect.queues() if queues is None else queues) if every else [key]
+    kind = f"history-all-{span}" if every else f"history-{span}"
+    return {"h": inspect.history(shown, span), "live_kind": kind, "live_key": key}
+
+
+for _span in ("1h", "24h", "7d"):
+    for _kind, _key in ((f"history-{_span}", "queue"), (f"history-all-{_span}", "all")):
+        KINDS[_kind] = Kind("dashboard/charts.html#history", partial(history_context, _span),
+                            key=_key, periodic=True)  # fmt: skip

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import actions, dead_actions, limit_actions, views, workflows
+from . import actions, catalogue, dead_actions, limit_actions, views, worker_actions, workflows
 
 app_name = "dashboard"
 urlpatterns = [
@@ -11,6 +11,8 @@ urlpatterns = [
     path("queues/<str:name>/purge/", actions.queue_purge, name="queue-purge"),
     path("queues/<str:name>/limits/", limit_actions.set_limit, name="queue-limits"),
     path("tasks/", views.tasks, name="tasks"),
+    path("catalogue/", catalogue.catalogue, name="catalogue"),
+    path("catalogue/<path:name>/", catalogue.catalogue_task, name="catalogue-task"),
     path("tasks/<str:task_id>/", views.task_detail, name="task"),
     path("tasks/<str:task_id>/cancel/", actions.task_cancel, name="task-cancel"),
     path("tasks/<str:task_id>/retry/", actions.task_retry, name="task-retry"),
@@ -32,4 +34,7 @@ urlpatterns = [
     path("dead/purge/", dead_actions.purge, name="dead-purge"),
     path("periodic/", views.periodic, name="periodic"),
     path("workers/", views.workers, name="workers"),
+    path("charts/", views.charts, name="charts"),
+    path("workers/quiet/", worker_actions.worker_quiet, name="worker-quiet"),
+    path("workers/stop/", worker_actions.worker_stop, name="worker-stop"),
 ]

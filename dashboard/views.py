@@ -15,6 +15,7 @@ from taskqueue import inspect
 from taskqueue.archive import ARGS_SCAN as ARCHIVE_ARGS_SCAN
 from taskqueue.archive import archived_by_prefix, archived_with_arguments
 from taskqueue.errors import ValidationError
+from taskqueue.history import SPANS, check_span
 from taskqueue.inspect import TaskFilter
 from taskqueue.status import Status
 from taskqueue.workers import LOST_AFTER_S
@@ -28,6 +29,7 @@ from .access import (
     visible_queue,
     visible_task,
 )
+from .worker_actions import may_command
 
 PAGE_SIZE = 50
 ARCHIVE_MATCHES = 20  # archived tasks listed under a search by id prefix
@@ -304,4 +306,23 @@ def workers(request: HttpRequest) -> HttpResponse:
     scope = queue_scope(request.user)
     shown = [w for w in inspect.workers() if scope.sees_any(w.queues)]
     context = {"section": "workers", "workers": shown, "lost_after": LOST_AFTER_S}
+    if scope.limited:  # the workers it may quiet or stop (worker_actions.py)
+        context["commandable"] = {w.id for w in shown if may_command(scope, w)}
     return page(request, "dashboard/workers.html", context, partial="workers-table")
+
+
+@viewer_required
+def charts(request: HttpRequest) -> HttpResponse:
+    """History over 1 h, 24 h or 7 d (docs/console.md#charts): of one queue, or of every
+    queue the user may see added up."""
+    names = queue_names(request)
+    span = check_span(text(request, "range", 10))
+    chosen = text(request, "queue")
+    if chosen and chosen not in names:
+        raise Http404("No such queue")
+    limited = queue_scope(request.user).limited
+    key = chosen or "all"
+    context = fragments.history_context(span.key, key, names if limited else None)
+    context |= {"section": "charts", "spans": SPANS.values(), "span": span,
+                "queue_names": names, "chosen_queue": chosen}  # fmt: skip
+    return page(request, "dashboard/charts.html", context, partial="history")

@@ -17,10 +17,12 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from .broker import Entry, NodeStatus, Page, QueueCounts
+from .broker import WAIT_BUCKETS, Entry, NodeStatus, Page, QueueCounts
 from .client import get_broker
 from .conf import get_config
 from .errors import TaskDoesNotExist, TaskNotFound, ValidationError
+from .history import History, check_span, percentile
+from .history import history as queue_history
 from .masking import mask_secrets
 from .names import validate_queue_name
 from .periodic import schedules
@@ -561,3 +563,36 @@ def workflow_counters() -> dict[str, int]:
 def workflows_of(record: TaskRecord) -> list[tuple[str, str]]:
     """(workflow id, node) of the workflows a task belongs to or is waited for by."""
     return get_broker().workflows_of(record.queue, record.id)
+
+
+def history(queues: Sequence[str], span: object = None) -> History:
+    """Throughput, failures, wait and runtime percentiles of `queues` over a span ('1h',
+    '24h', '7d'; anything else is the last hour): taskqueue/history.py."""
+    return queue_history(queues, check_span(span))
+
+
+# The window of recent_waits: the minute under way and the ones before it (/metrics).
+WAIT_WINDOW_MINUTES = 5
+WAIT_QUANTILES = (0.5, 0.95, 0.99)
+
+
+@dataclass(frozen=True, slots=True)
+class RecentWaits:
+    """The waits (ready -> start) of the tasks a queue started in the last minutes."""
+
+    queue: str
+    started: int
+    quantiles: dict[float, float]  # q -> seconds (empty when nothing started)
+
+
+def recent_waits(queue: str, minutes: int = WAIT_WINDOW_MINUTES) -> RecentWaits:
+    """Wait percentiles of `queue` over its last `minutes` minute buckets (the history's
+    wait histograms: one pipeline), interpolated as histogram_quantile does."""
+    buckets = get_broker().history(validate_queue_name(queue), minutes, hourly=False)
+    parts: dict[str, int] = {}
+    for b in buckets:
+        for key, n in b.waits.items():
+            parts[key] = parts.get(key, 0) + max(0, n)
+    counts = [parts.get(f"b{i}", 0) for i in range(len(WAIT_BUCKETS) + 1)]
+    quantiles = {q: percentile(WAIT_BUCKETS, counts, q) for q in WAIT_QUANTILES}
+    return RecentWaits(queue, sum(counts), {q: v for q, v in quantiles.items() if v is not None})

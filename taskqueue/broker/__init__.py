@@ -7,6 +7,7 @@ Payload). This package's names below are its outside; its modules are its inside
 from .async_broker import AsyncRedisBroker
 from .codec import Payload, Summary
 from .connection import close_client, connect, connect_async
+from .history import WAIT_BUCKETS, HistoryBucket
 from .limit_ops import DECLARED, QueueLimits, ScopeLimits, TenantBacklogs
 from .reads import Entry, Page
 from .redis_broker import RedisBroker
@@ -16,8 +17,10 @@ from .state import QueueCounts
 
 __all__ = [
     "DECLARED",
+    "WAIT_BUCKETS",
     "AsyncRedisBroker",
     "Entry",
+    "HistoryBucket",
     "NodeStatus",
     "Page",
     "Payload",

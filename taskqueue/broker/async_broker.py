@@ -53,6 +53,13 @@ class AsyncRedisBroker(Operations):
         with translated():
             return await self._pop_any("wake", keys, timeout)
 
+    async def wait_for_control(self, worker_id: str, timeout: float) -> str | None:
+        """Block until a token arrives on the worker's wake-up list (control_ops.py): the
+        token, or None after `timeout` s."""
+        with translated():
+            popped = await self.client.blpop([self.keys.worker_wake(worker_id)], timeout=timeout)
+        return None if popped is None else popped[1]
+
     async def close(self) -> None:
         """Stop the blocking calls still in flight, then close the client."""
         for pops in self._pops.values():

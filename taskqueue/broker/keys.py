@@ -34,11 +34,20 @@ learns the ids it pops once it runs.
     <prefix>:{q}:stats       HASH   lifetime counters (enqueued, completed, failed, ...)
     <prefix>:{q}:errors      HASH   exception type -> tasks of that type in the DLQ
     <prefix>:{q}:m:<minute>  HASH   per-minute completed / failed counts (expire after 2 h)
+    <prefix>:{q}:h:<hour>    HASH   per-hour completed / failed counts (expire after 8 days)
+    <prefix>:{q}:wait:m:<minute>, wait:h:<hour>  HASH  wait (ready -> claim) histograms:
+                                    'b<i>' -> n (history.WAIT_BUCKETS)
+    <prefix>:{q}:rt:m:<minute>, rt:h:<hour>  HASH  runtime histograms as in `runtime`
+                                    (minutes expire after 2 h, hours after 8 days)
     <prefix>:{q}:runtime     HASH   '<task>|b<i>' -> attempts that ran within bucket i
                                     (runtime.BUCKETS), '<task>|sum_ms', '<task>|count'
     <prefix>:queues          SET    known queue names (global; never touched by a script)
     <prefix>:workers         ZSET   worker id -> last heartbeat, epoch ms (global)
     <prefix>:worker:<id>     HASH   a worker's registry entry (global, expires)
+    <prefix>:worker-control:<id> HASH an operator's command to a worker: quiet or stop,
+                                    by whom, when (global, expires; control_ops.py)
+    <prefix>:worker-wake:<id> LIST  tokens the worker BLPOPs: a command, or a cancel of
+                                    a task it runs (global, bounded, expires)
     <prefix>:periodic        HASH   schedule name -> JSON {last tick, last task id} (global)
     <prefix>:archive:lock    STRING held (SET NX PX) by the one process archiving (global)
     <prefix>:quarantined     STRING global keys of the wrong type moved aside (global)
@@ -71,6 +80,9 @@ from ..names import validate_queue_name as validate_queue_name
 TASK = "task:"  # per-task key suffixes; the Lua scripts use the same literals
 IDEMPOTENCY = "idem:"
 MINUTE = "m:"
+HOUR = "h:"
+WAIT = "wait:"  # the history's wait histograms: wait:m:<minute>, wait:h:<hour>
+RUNTIMES = "rt:"  # the history's runtime histograms: rt:m:<minute>, rt:h:<hour>
 CONFIRM = "confirm:"
 SHARD = "#"  # sub-queue names: '<queue>#<n>'
 
@@ -156,6 +168,23 @@ class QueueKeys:
     def minute(self, minute: int) -> str:
         return f"{self.base}{MINUTE}{minute}"
 
+    # The history (docs/redis-keys.md#history): minute = epoch ms // 60,000, hour =
+    # epoch ms // 3,600,000; the scripts build the same names (common.lua).
+    def hour(self, hour: int) -> str:
+        return f"{self.base}{HOUR}{hour}"
+
+    def wait_minute(self, minute: int) -> str:
+        return f"{self.base}{WAIT}{MINUTE}{minute}"
+
+    def wait_hour(self, hour: int) -> str:
+        return f"{self.base}{WAIT}{HOUR}{hour}"
+
+    def runtime_minute(self, minute: int) -> str:
+        return f"{self.base}{RUNTIMES}{MINUTE}{minute}"
+
+    def runtime_hour(self, hour: int) -> str:
+        return f"{self.base}{RUNTIMES}{HOUR}{hour}"
+
     def all(self) -> list[str]:
         """Every fixed key of the queue (for tests and for deleting a queue)."""
         return [getattr(self, name) for name, v in vars(QueueKeys).items() if isinstance(v, _Kind)]
@@ -188,6 +217,12 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return f"{self.prefix}:worker:{worker_id}"
+
+    def worker_control(self, worker_id: str) -> str:
+        return f"{self.prefix}:worker-control:{worker_id}"
+
+    def worker_wake(self, worker_id: str) -> str:
+        return f"{self.prefix}:worker-wake:{worker_id}"
 
     def quarantine(self, key: str, stamp: int) -> str | None:
         """Where a global key of the wrong type is moved: in its cluster slot, or None

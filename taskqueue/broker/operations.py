@@ -24,6 +24,7 @@ from ..priority import BAND_WIDTH
 from ..records import NewTask, TaskError
 from .codec import claimed_tasks, error_json, new_task_argv, runtime_increments
 from .confirm_ops import ConfirmOperations
+from .control_ops import ControlOperations
 from .damage import QUARANTINE_TTL_S, Damage
 from .global_ops import GlobalOperations
 from .keys import Keys, logical_queue
@@ -52,7 +53,9 @@ MAINTENANCE_BATCH = 100  # leases reaped, scheduled tasks promoted per call
 REQUEUED, DELETED = ("dead", "cancelled"), ("completed", "dead", "cancelled")
 
 
-class Operations(ConfirmOperations, WorkflowOperations, LimitOperations, GlobalOperations):
+class Operations(
+    ConfirmOperations, WorkflowOperations, LimitOperations, ControlOperations, GlobalOperations
+):
     """Mixed into both brokers, which set `config`, `keys` and `shards` and provide
     `perform(plan)`."""
 
@@ -185,13 +188,13 @@ class Operations(ConfirmOperations, WorkflowOperations, LimitOperations, GlobalO
         now: int | None = None,
     ) -> ScriptCall:
         """Extend leases, held = (id, attempt) or (id, attempt, progress JSON): a Lease
-        each."""
+        each. Progress that changed is written and announced as an event."""
         lease = self.config.lease_ms if lease_ms is None else lease_ms
-        argv = [_now(now), lease]
+        argv = [_now(now), lease, self.config.EVENTS_MAXLEN]
         for task_id, attempt, *progress in held:
             argv += [task_id, attempt, progress[0] if progress else ""]
         parse = lambda reply: [Lease(r) for r in reply]  # noqa: E731
-        return self._call("renew_leases", queue, ("active",), argv, parse)
+        return self._call("renew_leases", queue, ("active", "events"), argv, parse)
 
     @operation
     def release(
@@ -215,9 +218,10 @@ class Operations(ConfirmOperations, WorkflowOperations, LimitOperations, GlobalO
         return self._call("finish_cancelled", queue, kinds, argv, Ack)
 
     @operation
-    def record_runtimes(self, queue: str, counts: Counter) -> ScriptCall:
-        """Add to the queue's runtime histograms: (task, part) -> n (runtime.py)."""
-        argv = [value for pair in runtime_increments(counts) for value in pair]
+    def record_runtimes(self, queue: str, counts: Counter, *, now: int | None = None) -> ScriptCall:
+        """Add to the queue's runtime histograms, lifetime and this minute's and hour's:
+        (task, part) -> n (runtime.py)."""
+        argv = [_now(now), *(value for pair in runtime_increments(counts) for value in pair)]
         return self._call("record_runtimes", queue, ("runtime",), argv)
 
     # -- maintenance (any number of workers may run these at once) -------------------
@@ -255,14 +259,18 @@ class Operations(ConfirmOperations, WorkflowOperations, LimitOperations, GlobalO
 
     @operation
     def cancel(self, queue: str, task_id: str, *, now: int | None = None) -> Plan:
-        """Cancel a waiting task, or ask a running one to stop: Cancelled."""
+        """Cancel a waiting task, or ask a running one to stop: Cancelled. The worker
+        running it is woken (control_ops.py), so it hears the request within a second."""
         name = yield from self._home(queue, task_id)
         argv = [_now(now), task_id, self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
         kinds = ("pending", "scheduled", "cancelled", "events", "stats", "index", "waiting")
-        parse = lambda r: Cancelled(Cancel(r[0]), r[1])  # noqa: E731
-        call = self._call("cancel_task", name, kinds, argv, parse, task_id=task_id)
-        call.action = "cancel"
-        return (yield from script(call))
+        call = self._call("cancel_task", name, kinds, argv, task_id=task_id, action="cancel")
+        reply = yield from script(call)
+        cancelled = Cancelled(Cancel(reply[0]), reply[1])
+        holder = reply[2] if len(reply) > 2 else ""
+        if cancelled.outcome is Cancel.REQUESTED and holder:
+            yield from self.wake_worker.call(holder, "cancel")
+        return cancelled
 
     @operation
     def run_now(self, queue: str, task_id: str, *, now: int | None = None) -> Plan:

@@ -17,6 +17,7 @@ from ..conf import Config
 from .cluster import StreamReads, is_cluster
 from .connection import close_client
 from .errors import translated
+from .history import HistoryReads
 from .operations import Operations
 from .reads import RecordReads
 from .requests import Batch, Commands, Plan, ScriptCall, batch, drive
@@ -25,7 +26,7 @@ from .state import StateReads
 from .workflow_reads import WorkflowReads
 
 
-class RedisBroker(Operations, RecordReads, StateReads, WorkflowReads):
+class RedisBroker(Operations, RecordReads, StateReads, WorkflowReads, HistoryReads):
     def __init__(self, client: redis.Redis, config: Config):
         super().__init__(config)
         self.client = client

@@ -39,6 +39,8 @@ ahead: worker/ready.py). Nothing
 is claimed when the queue is paused or empty. An id whose record is missing is dropped
 and counted as an orphan. When a key it would touch (the KEYS, the records of the ids
 it would take) has the wrong type: the damage, and nothing changed (common.lua).
+Each claimed task's wait (from its ready time, run_at, to now) is added to the
+queue's wait histograms of this minute and hour (common.lua's count_waits).
 Errors: none.
 ]]
 --- @include "common"
@@ -264,7 +266,7 @@ end
 if #damage > 0 then return damaged() end
 if #ids > 0 then rcall('ZREM', pending, unpack(ids)) end
 for _, add_slot in ipairs(slot_adds) do rcall('ZADD', add_slot[1], now, add_slot[2]) end
-local out, orphans, taken = {passed, stopped, next_permit}, 0, {}
+local out, orphans, taken, waits = {passed, stopped, next_permit}, 0, {}, {}
 for _, id in ipairs(ids) do
   local task_key = base .. 'task:' .. id
   if rcall('EXISTS', task_key) == 0 then
@@ -277,7 +279,9 @@ for _, id in ipairs(ids) do
     rcall('ZADD', active, deadline, id)
     if limits then rcall('HDEL', task_key, 'held', 'held_by') end
     local f = rcall('HMGET', task_key, 'name', 'args', 'kwargs', 'timeout', 'failures',
-                    'max_retries', 'meta', 'lost', 'tenant', 'band', 'seq')
+                    'max_retries', 'meta', 'lost', 'tenant', 'band', 'seq', 'run_at')
+    local ready = tonumber(f[12])  -- every path to pending sets run_at; garbage waits 0
+    if ready then waits[#waits + 1] = ready < now and now - ready or 0 end
     if fair then
       local band = whole(f[10], 100)
       if band > 200 then band = 100 end
@@ -291,4 +295,5 @@ for _, id in ipairs(ids) do
 end
 if orphans > 0 then add(stats, 'orphans', orphans) end
 if fair then advance_clocks(base, pending, band_width, taken) end
+count_waits(base, now, waits)
 return out

@@ -1,5 +1,7 @@
 --[[ complete_tasks: record the results of finished attempts (a batch, one round trip).
 Fenced: a report is accepted only if the task is still processing under that attempt.
+The recorded ones count in the queue's completed of this minute and this hour (the
+history: common.lua's count_minute).
 
 KEYS[1] active  KEYS[2] completed  KEYS[3] events  KEYS[4] stats  KEYS[5] index
 

@@ -1,6 +1,8 @@
 --[[ fail_task: record a failed attempt; schedule a retry or move the task to the DLQ.
 Fenced like complete_tasks. A retry is scheduled only when the worker asks for one
-(delay >= 0) and the task has retries left (failures <= max_retries).
+(delay >= 0) and the task has retries left (failures <= max_retries). Either way the
+attempt counts in the queue's failed of this minute and this hour (common.lua's
+count_minute).
 
 KEYS[1] active  KEYS[2] scheduled  KEYS[3] dead  KEYS[4] events  KEYS[5] stats
 KEYS[6] errors  KEYS[7] index  KEYS[8] timer

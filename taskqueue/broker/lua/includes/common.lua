@@ -166,11 +166,64 @@ local function close_attempt(task_key, attempt, now, outcome)
   if entry then rcall('HSET', task_key, field, entry .. '|' .. now .. '|' .. outcome) end
 end
 
+-- History (docs/redis-keys.md#history): a queue's counts and histograms per minute,
+-- kept MINUTE_TTL (base .. 'm:<minute>', 'wait:m:<minute>', 'rt:m:<minute>'), and per
+-- hour, kept HOUR_TTL ('h:<hour>', 'wait:h:<hour>', 'rt:h:<hour>'): minute = epoch
+-- ms // 60000, hour = epoch ms // 3600000. Bounded by their TTLs whatever the traffic.
+local MINUTE_TTL, HOUR_TTL = 7200, 691200  -- 2 h; 8 days (7 d of charts + a day)
+
+local function minute_of(now) return math.floor(now / 60000) end
+local function hour_of(now) return math.floor(now / 3600000) end
+
+-- HINCRBY on a history bucket (hour and histogram keys), which are statistics, not
+-- tasks: a field that is not a whole number restarts at n, and an increment that meets
+-- a key of another type is dropped (redis.pcall) rather than failing the script, so
+-- no TYPE look is needed first. The bucket gets its TTL when the increment made the
+-- field (one EXPIRE per field and bucket, not one per call).
+local function tally(key, field, n, ttl)
+  local got = redis.pcall('HINCRBY', key, field, n)
+  if type(got) ~= 'number' and type(redis.pcall('HSET', key, field, n)) == 'number' then
+    got = n
+  end
+  if got == n then redis.pcall('EXPIRE', key, ttl) end
+end
+
+-- Completed / failed: this minute's counter (checked by the caller first, like every
+-- key it writes) and this hour's (tally).
 local function count_minute(base, now, field, n)
   if n == 0 then return end
-  local key = base .. 'm:' .. math.floor(now / 60000)
+  local key = base .. 'm:' .. minute_of(now)
   add(key, field, n)
-  rcall('EXPIRE', key, 7200)
+  rcall('EXPIRE', key, MINUTE_TTL)
+  tally(base .. 'h:' .. hour_of(now), field, n, HOUR_TTL)
+end
+
+-- The wait histograms' upper bounds in ms (taskqueue/broker/history.py's WAIT_BUCKETS
+-- in seconds): field 'b<i>' counts the waits whose first bound >= the wait is the i-th
+-- (0-based), 'b16' those above the last. No sum or count fields: the count is the
+-- buckets' sum, and each field costs the claim an HINCRBY per bucket key.
+local WAIT_BOUNDS = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+                     300000, 900000, 3600000}
+
+-- The waits (ready time -> claim, ms) of the tasks one claim took, into this minute's
+-- and this hour's wait histograms of the queue: one HINCRBY per histogram bucket hit
+-- and bucket key (the claim's batch is added up first).
+local function count_waits(base, now, waits)
+  if #waits == 0 then return end
+  local hits = {}
+  for _, ms in ipairs(waits) do
+    local low, high = 1, #WAIT_BOUNDS + 1  -- the first bound >= ms (a binary search)
+    while low < high do
+      local mid = math.floor((low + high) / 2)
+      if ms <= WAIT_BOUNDS[mid] then high = mid else low = mid + 1 end
+    end
+    hits[low - 1] = (hits[low - 1] or 0) + 1
+  end
+  local minute, hour = base .. 'wait:m:' .. minute_of(now), base .. 'wait:h:' .. hour_of(now)
+  for i, n in pairs(hits) do
+    tally(minute, 'b' .. i, n, MINUTE_TTL)
+    tally(hour, 'b' .. i, n, HOUR_TTL)
+  end
 end
 
 -- Put a task back in pending at its original FIFO place (its stored band and seq).
