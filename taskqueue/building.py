@@ -8,9 +8,11 @@ from typing import Any
 
 from . import options as check
 from .conf import get_config
+from .encryption import encrypt_call
 from .errors import PayloadTooLarge, ValidationError
 from .priority import band_of, level_of
 from .records import NewTask
+from .registry import registry
 from .serialization import check_kwargs_keys, dumps
 
 _UNSET: Any = object()
@@ -34,6 +36,10 @@ class TaskOptions:
     rate_limit: str | int | None = None  # "100/s", "3/m", "1000/h"; a number: per second
     rate_burst: int | None = None  # tasks that may start at once after a quiet spell
     concurrency_limit: int | None = None  # tasks of this name running at once
+    # encryption at rest (docs/tasks.md#encrypted-arguments): True (every argument) or
+    # parameter names; and whether the return value is stored encrypted
+    encrypt: bool | tuple[str, ...] = False
+    encrypt_result: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,9 @@ class EnqueueOptions:
     tenant: str | None = None  # whose task: fair share in its queue (docs/flow-control.md)
 
 
-def build_task(task, args: list, kwargs: dict, opts: EnqueueOptions) -> NewTask:
+def build_task(task, args: list, kwargs: dict, opts: EnqueueOptions, fed: int = 0) -> NewTask:
+    """One call as a NewTask. `fed`: positional arguments a workflow puts before `args`
+    at run time (its parents' results), for @task(encrypt=[names]) to find each name."""
     if opts.depends_on:
         raise ValidationError(
             "depends_on= is given to .enqueue() (it creates a workflow), not to "
@@ -61,6 +69,8 @@ def build_task(task, args: list, kwargs: dict, opts: EnqueueOptions) -> NewTask:
             field="depends_on",
         )
     cfg, declared = get_config(), task.options
+    if declared.encrypt:  # the values chosen leave this process encrypted
+        args, kwargs = encrypt_call(task, args, kwargs, fed)
     args_json, kwargs_json = payload(task.name, args, kwargs, cfg.MAX_PAYLOAD_BYTES)
     priority = check.validate_priority(
         _first(opts.priority, declared.priority, cfg.DEFAULT_PRIORITY)
@@ -105,9 +115,12 @@ def payload(name: str, args: list, kwargs: dict, limit: int) -> tuple[str, str]:
     return args_json, kwargs_json
 
 
-def like(template: NewTask, args: list, kwargs: dict, limit: int) -> NewTask:
+def like(template: NewTask, args: list, kwargs: dict, limit: int, fed: int = 0) -> NewTask:
     """Another call with `template`'s options (already checked): a new id, these
     arguments. What a workflow does for its many calls of one signature's task."""
+    task = registry.get(template.name) if template.name in registry else None
+    if task is not None and task.options.encrypt:
+        args, kwargs = encrypt_call(task, args, kwargs, fed)
     args_json, kwargs_json = payload(template.name, args, kwargs, limit)
     return NewTask(
         str(uuid.uuid4()),

@@ -9,10 +9,12 @@ from contextlib import suppress
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.urls import get_resolver
+from django.utils.module_loading import import_string
 
-from .conf import Config, problems
+from .conf import Config, get_config, problems
 from .discovery import configured_imports, import_all, uncovered_modules
 from .redis_urls import is_single_node, problem
+from .registry import registry
 from .safety import HOW_TO_FIX, insecure_reason, mask_url
 
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
@@ -116,4 +118,52 @@ def check_task_modules(app_configs=None, **kwargs) -> list[Warning]:
             id="taskqueue.W003",
         )
         for module, names in sorted(uncovered_modules().items())
+    ]
+
+
+@register("taskqueue")
+def check_encryption_keys(app_configs=None, **kwargs) -> list[Error]:
+    """taskqueue.E019: a task encrypts arguments or its result, and there are no keys
+    (its enqueues would raise ConfigurationError; workers would dead-letter it)."""
+    raw = getattr(settings, "TASKQUEUE", None)
+    if problems(raw) or get_config().ENCRYPTION_KEYS:
+        return []
+    return [
+        Error(
+            f"The task {t.name} declares encrypt= or encrypt_result=True, and "
+            "TASKQUEUE['ENCRYPTION_KEYS'] is empty.",
+            hint="Add a Fernet key (Fernet.generate_key()) to TASKQUEUE['ENCRYPTION_KEYS'] "
+            "in the settings of every process that enqueues or runs it.",
+            obj=t.path,
+            id="taskqueue.E019",
+        )
+        for t in sorted(registry, key=lambda t: t.name)
+        if getattr(t.options, "encrypt", False) or getattr(t.options, "encrypt_result", False)
+    ]
+
+
+@register("taskqueue")
+def check_event_hook(app_configs=None, **kwargs) -> list[Error]:
+    """taskqueue.E021: TASKQUEUE["EVENT_HOOK"] names something that does not import or
+    is not callable (events_hook.py would send nothing)."""
+    raw = getattr(settings, "TASKQUEUE", None)
+    path = raw.get("EVENT_HOOK", "") if isinstance(raw, dict) else ""
+    if not path or problems({"EVENT_HOOK": path}):
+        return []  # none, or E020's
+    try:
+        hook = import_string(path)
+    except Exception as exc:  # ImportError, or whatever the module raises at import
+        reason = f"cannot be imported: {exc}"
+    else:
+        reason = "" if callable(hook) else f"is not callable (a {type(hook).__name__})"
+    if not reason:
+        return []
+    return [
+        Error(
+            f"TASKQUEUE['EVENT_HOOK'] names {path!r}, which {reason}",
+            hint="Name a function that takes one TaskEvent, by its absolute dotted path "
+            '("myapp.hooks.on_event"); see docs/observability.md#events-hook.',
+            obj="settings.TASKQUEUE",
+            id="taskqueue.E021",
+        )
     ]

@@ -7,6 +7,8 @@ Options not given take the defaults below. `problems()` is what the system check
 so a bad setting surfaces as a check with a hint, never as a crash at import time.
 """
 
+import base64
+import binascii
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -67,6 +69,13 @@ class Config:
     # console groups -> the queues their users may see: {"mail team": ["emails"]}; a user
     # in none of these groups (and every superuser) sees every queue (docs/console.md)
     QUEUE_ACCESS: dict = field(default_factory=dict)
+    # Fernet keys for @task(encrypt=...) and encrypt_result=True: new values are encrypted
+    # with the first, the others still decrypt (key rotation; docs/tasks.md#encrypted-arguments)
+    ENCRYPTION_KEYS: tuple[str, ...] = ()
+    # a callable that receives every task state change this process reports, as a
+    # taskqueue.events_hook.TaskEvent, in a background thread: "myapp.hooks.on_event"
+    # (docs/observability.md#events-hook); "" for none
+    EVENT_HOOK: str = ""
 
     @property
     def lease_ms(self) -> int:
@@ -116,6 +125,8 @@ def problems(raw: Any) -> list[tuple[str, str, str]]:
     found += _shard_problems(raw.get("SHARDS", {})) + import_problems(raw.get("IMPORTS", ()))
     found += _limits_problems(raw.get("LIMITS", {}))
     found += _access_problems(raw.get("QUEUE_ACCESS", {}))
+    found += _key_problems(raw.get("ENCRYPTION_KEYS", ()))
+    found += _hook_problems(raw.get("EVENT_HOOK", ""))
     return found + _periodic_problems(raw.get("PERIODIC", {}))
 
 
@@ -155,6 +166,42 @@ def _access_problems(access: Any) -> list[tuple[str, str, str]]:
         or not isinstance(queues, list | tuple)
         or not all(isinstance(q, str) and QUEUE_NAME_RE.fullmatch(q) for q in queues)
     ]
+
+
+def _key_problems(keys: Any) -> list[tuple[str, str, str]]:
+    """taskqueue.E018: ENCRYPTION_KEYS is not a list of Fernet keys (32 bytes, url-safe
+    base64: what `Fernet.generate_key()` returns)."""
+    hint = (
+        "A list of keys, newest first, each made by `python -c 'from cryptography.fernet "
+        "import Fernet; print(Fernet.generate_key().decode())'`."
+    )
+    if not isinstance(keys, (list, tuple)):
+        return [("E018", "TASKQUEUE['ENCRYPTION_KEYS'] must be a list of Fernet keys.", hint)]
+    return [
+        ("E018", f"TASKQUEUE['ENCRYPTION_KEYS'][{i}] is not a Fernet key.", hint)
+        for i, key in enumerate(keys)
+        if not is_fernet_key(key)
+    ]
+
+
+def is_fernet_key(key: Any) -> bool:
+    """Whether `key` is a Fernet key: 32 bytes in url-safe base64 (the key itself is
+    never put in a message)."""
+    if not isinstance(key, str) or len(key) != 44 or not key.isascii():
+        return False
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _hook_problems(hook: Any) -> list[tuple[str, str, str]]:
+    """taskqueue.E020: EVENT_HOOK is not "" or the dotted path of a callable. Only the
+    form is checked here; whether it imports is taskqueue.E021's (checks.py)."""
+    if hook == "" or (isinstance(hook, str) and "." in hook and is_module_path(hook)):
+        return []
+    hint = 'e.g. "myapp.hooks.on_event": a module path and the name of a function in it.'
+    return [("E020", f"TASKQUEUE['EVENT_HOOK'] must be a dotted path, not {hook!r:.80}.", hint)]
 
 
 def is_module_path(name: Any) -> bool:
@@ -262,7 +309,7 @@ def build(raw: dict | None) -> Config:
     values = dict(raw or {})
     if "SHARDS" in values:
         values["SHARDS"] = {q: n for q, n in values["SHARDS"].items() if n > 1}
-    for name in ("QUEUES", "IMPORTS"):
+    for name in ("QUEUES", "IMPORTS", "ENCRYPTION_KEYS"):
         if name in values:
             values[name] = tuple(values[name])
     return Config(**values)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from . import encryption, events_hook, tracing, unserved
 from . import options as check
-from . import tracing, unserved
 from .building import _UNSET, EnqueueOptions, TaskOptions, build_task
 from .celery_options import bound, call_arguments, deprecated, enqueue_options, task_options
 from .client import get_broker
@@ -134,6 +134,7 @@ def enqueue_many(prepared: Iterable[NewTask]) -> list[TaskHandle]:
     else:
         replies = get_broker().enqueue(tasks)
     unserved.enqueued({t.queue for t in tasks})  # cached: no round trip per enqueue
+    events_hook.enqueued(tasks, replies)  # TASKQUEUE["EVENT_HOOK"]; off: one dict read
     return [
         TaskHandle(tid, t.queue, created) for t, (tid, created) in zip(tasks, replies, strict=True)
     ]
@@ -143,19 +144,25 @@ def task(func: Callable | None = None, /, *, name: str | None = None, **options)
     """Register a function (sync or async) as a task; usable bare or with options.
     Celery's option names are read as ours (celery_options.py); with bind=True the
     function gets Celery's `self` first, also when the task is called directly.
-    validate=False: calls are not checked against the signature and type hints."""
+    validate=False: calls are not checked against the signature and type hints.
+    encrypt=["card_number"] (or True: every argument) and encrypt_result=True: those
+    values are stored encrypted (docs/tasks.md#encrypted-arguments)."""
 
     def register(f: Callable) -> Task:
         raw = dict(options)
         validate = raw.pop("validate", True)
         if not isinstance(validate, bool):
             raise ValidationError(f"validate must be True or False, not {validate!r}.")
+        encrypt, encrypt_result = raw.pop("encrypt", False), raw.pop("encrypt_result", False)
         declared, bind = task_options(raw)
         t = Task(f, name or f"{f.__module__}.{f.__qualname__}", _declared(declared))
         t.validate_payload = validate
         if bind:
             t.func = bound(t, f)
             t.hidden_params = 1
+        if encrypt is not False or encrypt_result is not False:
+            encrypt = encryption.declared(t, encrypt, encrypt_result)
+            t.options = replace(t.options, encrypt=encrypt, encrypt_result=encrypt_result)
         registry.register(t)
         return t
 

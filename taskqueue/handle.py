@@ -3,6 +3,7 @@
 from typing import Any
 
 from .client import get_broker
+from .encryption import result_value
 from .errors import ResultTimeout, TaskCancelled, TaskDoesNotExist, TaskFailed
 from .records import TaskRecord
 from .status import Status
@@ -41,10 +42,11 @@ class TaskHandle:
         return record
 
     def result(self, timeout: float | None = None) -> Any:
-        """Wait, then return the task's return value; TaskFailed / TaskCancelled otherwise."""
+        """Wait, then return the task's return value; TaskFailed / TaskCancelled otherwise
+        (ConfigurationError for an encrypted result this process has no key for)."""
         record = self.wait(timeout)
         if record.status == Status.COMPLETED:
-            return record.result
+            return result_value(record.result)  # decrypted: @task(encrypt_result=True)
         if record.status == Status.CANCELLED:
             raise TaskCancelled(f"task {self.id} was cancelled")
         raise TaskFailed(self.id, record.error_type, record.error_message, record.traceback)

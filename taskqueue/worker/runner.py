@@ -18,6 +18,7 @@ from .. import tracing
 from ..conf import Config
 from ..context import TaskContext, activate, deactivate
 from ..definition import Task
+from ..encryption import Undecryptable, decrypt_call, encrypt_result, might_hold
 from ..errors import PayloadInvalid, SerializationError, TaskCancelled, TaskNotFound, TaskTimeout
 from ..payloads import check_call, checked_at_enqueue
 from ..records import Claimed, TaskError
@@ -86,18 +87,41 @@ class Runner:
             raise InvalidTaskRecord("args must be a JSON array and kwargs a JSON object")
         if not all(isinstance(k, str) and k.isidentifier() for k in kwargs):
             raise InvalidTaskRecord("kwargs keys must be identifiers")
+        decrypted = might_hold(c.args, c.kwargs) or task.options.encrypt_result
+        if decrypted:  # the values as the producer checked them (encryption.py)
+            args, kwargs = self._decrypted(task, args, kwargs)
         if not checked_at_enqueue(task, c.args or "", c.kwargs or "", c.meta):
-            self._check_arguments(task, args, kwargs)
+            self._check_arguments(task, args, kwargs, secret=bool(decrypted))
         return task, args, kwargs
 
-    def _check_arguments(self, task: Task, args: list, kwargs: dict) -> None:
+    def _decrypted(self, task: Task, args: list, kwargs: dict) -> tuple[list, dict]:
+        """Encrypted arguments decrypted; a task this worker cannot decrypt (or whose
+        result it could not encrypt) is dead-lettered, never run with garbage."""
+        if task.options.encrypt_result and not self.config.ENCRYPTION_KEYS:
+            raise InvalidTaskRecord(
+                f"{task.name} has encrypt_result=True and this worker has no "
+                "TASKQUEUE['ENCRYPTION_KEYS']: not run"
+            )
+        try:
+            return decrypt_call(args, kwargs, self.config)
+        except Undecryptable as exc:
+            raise InvalidTaskRecord(f"{exc}: not run") from None
+
+    def _check_arguments(self, task: Task, args: list, kwargs: dict, secret=False) -> None:
         """The enqueue's check of the arguments against the task's signature and type
         hints, again (an older producer, or a record written straight into Redis; not
         when the producer's seal says it checked these arguments: payloads.py): a
-        mismatch is dead-lettered with it as the reason. The check is cached per task."""
+        mismatch is dead-lettered with it as the reason. The check is cached per task.
+        `secret`: the arguments were encrypted, so the reason names no values."""
         try:
             check_call(task, args, kwargs, self.config)
         except PayloadInvalid as exc:
+            if secret:
+                where = ", ".join(exc.fields)
+                raise InvalidTaskRecord(
+                    f"Invalid arguments for {task.name} at {where} (values not shown: "
+                    "the task's arguments are encrypted)"
+                ) from None
             raise InvalidTaskRecord(str(exc)) from None
         except Exception:  # a check that breaks never stops a task the producer checked
             log.exception("task %.200s: its arguments could not be checked", task.name)
@@ -154,7 +178,10 @@ class Runner:
     def _outcome(self, running: Running, result, error: BaseException | None) -> Outcome:
         if error is None:
             try:
-                return Outcome("completed", result=dumps(result, what="the return value"))
+                text = dumps(result, what="the return value")
+                if running.task is not None and running.task.options.encrypt_result:
+                    text = encrypt_result(running.task, text, self.config)
+                return Outcome("completed", result=text)
             except SerializationError as exc:
                 error = exc
         return self._failure(running, error)

@@ -98,12 +98,13 @@ def _task(node: Node, workflow_id: str, templates: dict, limit: int) -> NewTask:
             "edges (workflow(nodes, edges)), not depends_on=.",
             field="depends_on",
         )
+    fed = 1 if node.parents and node.feed != "none" else 0  # its parents' result goes first
     template = templates.get(id(sig.caller))
     if template is None:
-        task = build_task(sig.caller.task, args, dict(sig.kwargs), sig.caller.options)
+        task = build_task(sig.caller.task, args, dict(sig.kwargs), sig.caller.options, fed)
         templates[id(sig.caller)] = task
     else:
-        task = like(template, args, sig.kwargs, limit)
+        task = like(template, args, sig.kwargs, limit, fed)
     task.waiting = bool(node.parents)
     task.notify = f"[[{json.dumps(workflow_id)},{json.dumps(node.key)}]]"
     return task
