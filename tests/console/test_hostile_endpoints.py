@@ -67,12 +67,12 @@ def console_urls() -> list[tuple[str, str]]:
 URLS = dict(console_urls())
 PAGES = [
     "overview", "queue", "tasks", "task", "scheduled", "dead", "periodic", "workers",
-    "workflows", "workflow", "workflow-nodes",
+    "workflows", "workflow", "workflow-nodes", "charts", "catalogue", "catalogue-task",
 ]  # fmt: skip
 ACTIONS = [
     "queue-pause", "queue-resume", "queue-purge", "task-cancel", "task-retry", "task-run-now",
     "task-delete", "bulk", "dead-requeue", "dead-purge", "workflow-cancel", "workflow-requeue",
-    "queue-limits",
+    "queue-limits", "worker-quiet", "worker-stop",
 ]  # fmt: skip
 
 
@@ -91,7 +91,8 @@ def snapshot() -> dict:
 
 
 def fill(template: str, state: dict) -> str:
-    return template.format(name="default", task_id=state["pending"], workflow_id=state["workflow"])
+    name = sample.name if template.startswith("/catalogue/") else "default"  # a task's entry
+    return template.format(name=name, task_id=state["pending"], workflow_id=state["workflow"])
 
 
 def failures(client, state, requests, *, unchanged: bool) -> list[str]:

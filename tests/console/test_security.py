@@ -37,10 +37,11 @@ ACTIONS = [(url, view) for url, view in ALL if getattr(view, "console_action", F
 
 
 def test_the_walk_finds_every_action():
-    assert len(ACTIONS) == 13  # ... and cancel a workflow, requeue a dead task of one
-    # overview, queue, tasks, task, scheduled, dead, periodic, workers, and the workflows,
-    # a workflow, a workflow's tasks
-    assert len(ALL) == len(ACTIONS) + 11
+    assert len(ACTIONS) == 15  # ... cancel a workflow, requeue a dead task of one, quiet
+    # and stop a worker
+    # overview, queue, tasks, task, scheduled, dead, periodic, workers, the workflows,
+    # a workflow, a workflow's tasks, the charts, the tasks catalogue and one task's entry
+    assert len(ALL) == len(ACTIONS) + 14
 
 
 @pytest.mark.parametrize(("url", "view"), ALL, ids=[u for u, _ in ALL])
