@@ -8,6 +8,15 @@ Tenants (docs/flow-control.md#tenants): `taskqueue_tenants{queue}` counts a queu
 tenants with unfinished tasks and `taskqueue_tenant_backlog{queue,tenant}` is the
 backlog of its TOP_TENANTS largest only, so a queue with 100,000 tenants still adds
 at most TOP_TENANTS series (one read of the tenants per queue).
+
+Wait times (enqueue or due time -> start) come from the queues' per-minute wait
+histograms (taskqueue/history.py), which expire: a lifetime counter cannot be built
+from them, so `taskqueue_queue_wait_seconds{queue,quantile}` is a gauge of the
+percentiles over the last WAIT_WINDOW_MINUTES minutes, computed here. Flow control:
+`taskqueue_limit_held_tasks` and `taskqueue_limit_throttled` by scope kind (queue,
+task, tenant), never by tenant name. Workers by state: `taskqueue_worker_states` and
+`taskqueue_worker_slots` (busy / idle) over the live workers; `taskqueue_queue_workers`
+counts the live workers serving each queue (the alert "backlog and no worker").
 """
 
 from collections.abc import Iterator
@@ -22,6 +31,7 @@ from prometheus_client.core import (
 from taskqueue import flow, inspect
 from taskqueue.status import Status
 from taskqueue.text import as_text
+from taskqueue.workers import STATES as WORKER_STATES
 
 # Lifetime counters of each queue (QueueCounts.stats) -> what they count.
 COUNTERS = {
@@ -48,6 +58,8 @@ class TaskQueueCollector:
         self.summaries = [inspect.queue_summary(q) for q in names]
         self.histograms = {q: inspect.runtime_histograms(q) for q in names}
         self.tenants = {q: flow.tenant_backlogs(q, top=TOP_TENANTS) for q in names}
+        self.waits = [inspect.recent_waits(q) for q in names]
+        self.limits = {q: flow.queue_limits(q) for q in names}
         self.workers = inspect.workers()
         self.global_damage, self.global_quarantined = inspect.global_damage()
         # one HGETALL; taskqueue.inspect has no reader of these counters (yet)
@@ -70,8 +82,12 @@ class TaskQueueCollector:
                 counter.add_metric([s.name], s.counts.stats.get(stat, 0))
             yield counter
         yield self._runtimes()
+        yield from self._waits()
+        yield from self._limits()
         yield from self._tenants()
         yield self._workers()
+        yield from self._worker_states()
+        yield self._queue_workers()
         yield self._quarantined()
         yield self._damaged()
         yield from self._workflows()
@@ -129,6 +145,77 @@ class TaskQueueCollector:
         gauge.add_metric(["lost"], lost)
         return gauge
 
+    def _waits(self) -> Iterator[Metric]:
+        window = inspect.WAIT_WINDOW_MINUTES
+        quantiles = GaugeMetricFamily(
+            "taskqueue_queue_wait_seconds",
+            f"Wait from ready (enqueued, or due) to start of the tasks the queue started in "
+            f"the last {window} minutes: percentiles (absent when none started).",
+            labels=["queue", "quantile"],
+        )
+        started = GaugeMetricFamily(
+            "taskqueue_queue_started_recent",
+            f"Tasks the queue started in the last {window} minutes (attempts, retries too).",
+            labels=["queue"],
+        )
+        for w in self.waits:
+            started.add_metric([w.queue], w.started)
+            for q, seconds in w.quantiles.items():
+                quantiles.add_metric([w.queue, repr(q)], seconds)
+        yield quantiles
+        yield started
+
+    def _limits(self) -> Iterator[Metric]:
+        held = GaugeMetricFamily(
+            "taskqueue_limit_held_tasks",
+            "Tasks held back by flow-control limits, by the kind of limit holding them "
+            "(queue, task, tenant).",
+            labels=["queue", "scope"],
+        )
+        throttled = GaugeMetricFamily(
+            "taskqueue_limit_throttled",
+            "Limits that let no task start now (rate used up, or every concurrency slot "
+            "taken), by kind (queue, task, tenant).",
+            labels=["queue", "scope"],
+        )
+        for queue, limits in self.limits.items():
+            for scope, scopes in _by_kind(limits).items():
+                held.add_metric([queue, scope], sum(s.held for s in scopes))
+                throttled.add_metric([queue, scope], sum(s.throttled for s in scopes))
+        yield held
+        yield throttled
+
+    def _worker_states(self) -> Iterator[Metric]:
+        live = [w for w in self.workers if not w.lost]
+        states = GaugeMetricFamily(
+            "taskqueue_worker_states",
+            "Live workers by state (running, quiet: claims nothing, stopping).",
+            labels=["state"],
+        )
+        for state in WORKER_STATES:
+            states.add_metric([state], sum(w.state == state for w in live))
+        slots = GaugeMetricFamily(
+            "taskqueue_worker_slots",
+            "Task slots of the live workers: busy (running a task) or idle.",
+            labels=["state"],
+        )
+        busy = sum(max(0, w.in_flight) for w in live)
+        slots.add_metric(["busy"], busy)
+        slots.add_metric(["idle"], max(0, sum(max(0, w.concurrency) for w in live) - busy))
+        yield states
+        yield slots
+
+    def _queue_workers(self) -> Metric:
+        gauge = GaugeMetricFamily(
+            "taskqueue_queue_workers",
+            "Live workers that serve the queue (0: its tasks wait for nobody).",
+            labels=["queue"],
+        )
+        live = [set(w.queues) for w in self.workers if not w.lost]
+        for s in self.summaries:
+            gauge.add_metric([s.name], sum(s.name in queues for queues in live))
+        return gauge
+
     def _quarantined(self) -> Metric:
         counter = CounterMetricFamily(
             "taskqueue_keys_quarantined",
@@ -165,6 +252,15 @@ class TaskQueueCollector:
             f"{inspect.WORKFLOW_SCAN:,} workflows.",
             value=self.blocked_workflows,
         )
+
+
+def _by_kind(limits: flow.QueueLimits) -> dict[str, list]:
+    """A queue's limit scopes by kind: its own, its task names', its tenants'."""
+    return {
+        "queue": [limits.own] if limits.own else [],
+        "task": list(limits.tasks.values()),
+        "tenant": list(limits.tenants.values()),
+    }
 
 
 def _bound(bound: float) -> str:

@@ -38,6 +38,8 @@ def _only(collector: TaskQueueCollector, scope) -> None:
     collector.summaries = [s for s in collector.summaries if scope.can_see(s.name)]
     collector.histograms = {q: h for q, h in collector.histograms.items() if scope.can_see(q)}
     collector.tenants = {q: t for q, t in collector.tenants.items() if scope.can_see(q)}
+    collector.waits = [w for w in collector.waits if scope.can_see(w.queue)]
+    collector.limits = {q: lim for q, lim in collector.limits.items() if scope.can_see(q)}
     collector.workers = [w for w in collector.workers if scope.sees_any(w.queues)]
     collector.global_damage, collector.global_quarantined = [], 0
     collector.workflow_counters, collector.blocked_workflows = {}, 0

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from ..broker.async_broker import AsyncRedisBroker
 from ..broker.requests import ScriptCall
 from ..errors import TaskQueueError
+from ..events_hook import reported as report_event
 from .runner import Outcome, Running
 
 log = logging.getLogger("taskqueue.worker")
@@ -147,6 +148,7 @@ class Acknowledger:
         self.in_flight -= len(items)
         for (running, outcome), answer in zip(items, answers, strict=True):
             self.on_reported(running, outcome, answer)
+            report_event(running.claimed, outcome, answer)  # TASKQUEUE["EVENT_HOOK"]
         if not self.pending and not self.in_flight:
             self.idle.set()
 

@@ -1,23 +1,13 @@
 """GET /api/v1/metrics: Prometheus text, read fresh from Redis on every scrape."""
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.records import make_dead, register_worker
+from tests.support.scrape import samples
 from tests.support.tasks import echo
 from tests.support.web import Api
 
 pytestmark = pytest.mark.django_db
-
-
-def samples(response) -> dict[tuple, float]:
-    assert response.status_code == 200
-    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(response.content.decode())
-        for s in family.samples
-    }
 
 
 def test_metrics_report_depth_counters_and_workers(reader, broker):
