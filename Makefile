@@ -59,6 +59,8 @@ faults-full: $(VENV)/.dev-deps ## the fault-injection suite at the issue's sizes
 
 screenshots: $(VENV)/.dev-deps ## regenerate docs/screenshots/*.png (the README's) from the browser test
 	TASKQUEUE_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_browser.py -k screenshot
+	TASKQUEUE_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/console/test_charts_browser.py \
+	  tests/console/test_health_browser.py -k "chart or warning"
 
 lint: $(VENV)/.dev-deps ## ruff check + ruff format --check
 	$(BIN)/ruff check .
