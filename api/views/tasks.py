@@ -163,8 +163,8 @@ def delete_task(request, principal, task_id: str):
 
 @requires("operate")
 def cancel_task(request, principal, task_id: str):
-    """'cancelled' for a waiting task; 'requested' for a running one, which stops at its
-    next heartbeat."""
+    """'cancelled' for a waiting task; 'requested' for a running one: its worker hears
+    it within about a second (docs/worker.md, "Cancel")."""
     principal.task(task_id)
     outcome = services.cancel(principal.actor(request), task_id)
     return ok({"outcome": outcome, "task": task_dict(inspect.get_task(task_id))})
