@@ -26,7 +26,7 @@ from .cron import valid_cron
 from .errors import ValidationError
 from .handle import TaskHandle
 from .limits import check_concurrency, parse_rate
-from .payloads import check_call, sealed
+from .payloads import check_call, declared_schema, sealed
 from .records import NewTask
 from .registry import registry
 from .workflows.graph import Signature
@@ -55,6 +55,7 @@ class Task:
         self.__module__ = func.__module__
         self.validate_payload = True  # @task(validate=False): calls are not checked
         self.hidden_params = 0  # leading parameters the worker fills (Celery's self)
+        self.payload_schema = None  # @task(schema={...}): replaces the type hints' check
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
@@ -145,6 +146,8 @@ def task(func: Callable | None = None, /, *, name: str | None = None, **options)
     Celery's option names are read as ours (celery_options.py); with bind=True the
     function gets Celery's `self` first, also when the task is called directly.
     validate=False: calls are not checked against the signature and type hints.
+    schema={...}: the payload's JSON Schema (draft 2020-12, checked here), checked instead
+    of the type hints (docs/tasks.md#typed-arguments).
     encrypt=["card_number"] (or True: every argument) and encrypt_result=True: those
     values are stored encrypted (docs/tasks.md#encrypted-arguments)."""
 
@@ -154,9 +157,12 @@ def task(func: Callable | None = None, /, *, name: str | None = None, **options)
         if not isinstance(validate, bool):
             raise ValidationError(f"validate must be True or False, not {validate!r}.")
         encrypt, encrypt_result = raw.pop("encrypt", False), raw.pop("encrypt_result", False)
+        schema = raw.pop("schema", None)
         declared, bind = task_options(raw)
         t = Task(f, name or f"{f.__module__}.{f.__qualname__}", _declared(declared))
         t.validate_payload = validate
+        if schema is not None:
+            t.payload_schema = declared_schema(t.name, schema)
         if bind:
             t.func = bound(t, f)
             t.hidden_params = 1

@@ -28,11 +28,19 @@ pydantic (TypeAdapter) derives the JSON Schema (draft 2020-12) and validates; on
 adapter per task, built at the task's first call and cached on it. pydantic itself is
 imported then too (_pydantic()): loading it takes ~55 ms, which a process that neither
 enqueues nor runs a task (migrate, tq, check) need not pay.
+
+A task may give its schema itself instead: `@task(schema={...})`, a JSON Schema (draft
+2020-12) in the shape json_schema() produces (an object of `args` and `kwargs`). It is
+checked when the task is declared (declared_schema()), replaces the type hints' check
+(Python's binding of the call still applies) and is what json_schema() returns. It is
+checked with jsonschema-rs (imported only when a task declares a schema: _jsonschema()),
+offline: a `$ref` outside the schema is refused at declaration, never fetched.
 """
 
 import functools
 import hashlib
 import inspect
+import itertools
 import json
 import logging
 import types
@@ -43,7 +51,7 @@ from typing import Annotated, Any, NotRequired, TypedDict
 from django.conf import settings
 
 from .conf import Config, get_config
-from .errors import PayloadInvalid
+from .errors import PayloadInvalid, ValidationError
 from .masking import looks_secret
 from .options import shown
 
@@ -55,27 +63,36 @@ _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_O
 _KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 _VAR = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 _SEQUENCES = (list, tuple, set, frozenset)
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+_MASK = "\x00"  # stands for the value in jsonschema-rs's messages (then shown, or not)
+_DEFS = "#/$defs/"
+SMALL_CALL = 16 * 1024  # characters of JSON: a larger call that does not fit names one problem
 
 
 class Payload:
     """One task's parameters (those a caller passes: not Celery's `self`, not Django's
     context), their types, and the check of a call against them."""
 
-    def __init__(self, name: str, func: Any, hidden: int = 0):
+    def __init__(self, name: str, func: Any, hidden: int = 0, schema: dict | None = None):
         self.name = name
         params = list(inspect.signature(func).parameters.values())[hidden:]
         self.params = {p.name: p for p in params}
         self.positional = [p.name for p in params if p.kind in _POSITIONAL]
         self.var_args = next((p.name for p in params if p.kind == p.VAR_POSITIONAL), None)
         self.var_kwargs = next((p.name for p in params if p.kind == p.VAR_KEYWORD), None)
-        self.types = _types(name, func, params)
-        self.adapter = _adapter(name, self.types)
+        self.explicit = schema  # @task(schema=...): replaces the type hints' check
+        self.validator = _validator(schema) if schema is not None else None
+        self.types = _types(name, func, params) if schema is None else {}
+        self.adapter = _adapter(name, self.types) if schema is None else None
 
     def problems(self, args: list | tuple, kwargs: dict) -> dict[str, str]:
         """What is wrong with this call, by JSON path (`args[1]`, `kwargs.user.email`):
         empty when the task can be called with it."""
         bound, paths, found = self._bind(args, kwargs)
-        if self.adapter is not None:
+        if self.validator is not None:
+            for path, message in self._schema_problems(args, kwargs).items():
+                found.setdefault(path, message)  # the binding's message, when it has one
+        elif self.adapter is not None:
             typed = {k: bound[k] for k in self.types if k in bound}
             if typed:
                 found |= self._type_problems(typed, paths)
@@ -91,7 +108,10 @@ class Payload:
         """The payload as JSON Schema (draft 2020-12): an object of `args` (an array)
         and `kwargs` (an object). A parameter that can be given either way is required
         as args[i] or kwargs.<name> (the allOf). Named types (dataclasses, enums,
-        models) are in `$defs`, referred to by `ref_template`."""
+        models) are in `$defs`, referred to by `ref_template`. A task's explicit schema
+        (`@task(schema=...)`) is returned as declared, its `$defs` referred to the same way."""
+        if self.explicit is not None:
+            return {"$schema": DRAFT} | _retargeted(self.explicit, ref_template)
         schema = {}
         if self.adapter is not None:
             schema = self.adapter.json_schema(ref_template=ref_template)
@@ -160,6 +180,21 @@ class Payload:
             return {path: self._labelled(path, message) for path, message in found.items()}
         return {}
 
+    def _schema_problems(self, args: list | tuple, kwargs: dict) -> dict[str, str]:
+        """The call against the explicit schema, as {"args": [...], "kwargs": {...}}."""
+        instance = {"args": list(args), "kwargs": kwargs}
+        found: dict[str, str] = {}
+        try:
+            if self.validator.is_valid(instance):  # fast, and stops at the first problem
+                return found
+            errors = _errors(self.validator, instance)
+            for error in itertools.islice(errors, MAX_PROBLEMS * 5):
+                for path, message in _explained(error):
+                    found.setdefault(path, self._labelled(path, message))
+        except (ValueError, TypeError, OverflowError, RecursionError):  # nested too deep
+            return {}
+        return found
+
     def _described(self, error: dict, typed: dict, paths: dict) -> tuple[str, str]:
         """An error's JSON path, and what was expected there (the path not in it yet)."""
         head, *loc = error["loc"]
@@ -215,11 +250,12 @@ def payload_of(task: Any) -> Payload:
     cannot be read, such as some builtins, is not checked: a warning says so)."""
     found = task.__dict__.get("_payload")
     if found is None:
+        schema = getattr(task, "payload_schema", None)
         try:
-            found = Payload(task.name, task.func, getattr(task, "hidden_params", 0))
+            found = Payload(task.name, task.func, getattr(task, "hidden_params", 0), schema)
         except (TypeError, ValueError) as exc:
             log.warning("task %s: its signature cannot be read (%s): not checked", task.name, exc)
-            found = Payload(task.name, _anything)
+            found = Payload(task.name, _anything, 0, schema)
         task.__dict__["_payload"] = found
     return found
 
@@ -290,13 +326,17 @@ def _seal_key() -> bytes:
 
 
 def _signature_text(task: Any) -> str:
-    """The task's name, signature and type hints as text (cached on the task)."""
+    """The task's name, signature, type hints and explicit schema as text (cached on the
+    task)."""
     found = task.__dict__.get("_signature_text")
     if found is None:
         try:
             text = str(inspect.signature(task.func))
         except (TypeError, ValueError):
             text = "?"
+        schema = getattr(task, "payload_schema", None)
+        if schema is not None:
+            text += json.dumps(schema, sort_keys=True, separators=(",", ":"))
         found = task.__dict__["_signature_text"] = f"{task.name}{text}"
     return found
 
@@ -477,3 +517,111 @@ def _required(payload: Payload, doc: dict, kwargs: dict) -> None:
         doc.setdefault("required", []).append("kwargs")
     if either:
         doc["allOf"] = either
+
+
+def declared_schema(name: str, schema: Any) -> dict:
+    """`@task(schema=...)` checked (a JSON Schema, draft 2020-12, of an object of `args`
+    and `kwargs`) and copied: a ValidationError (field "schema") says what is wrong."""
+    if not isinstance(schema, dict):
+        raise ValidationError(
+            f"task {name}: schema must be a dict, not {shown(schema)}.", field="schema"
+        )
+    try:
+        copy = json.loads(json.dumps(schema, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(f"task {name}: schema is not JSON ({exc}).", field="schema") from None
+    if str(copy.get("$schema", DRAFT)).rstrip("#") != DRAFT:
+        raise ValidationError(
+            f"task {name}: schema must be draft 2020-12 ($schema {DRAFT}), not "
+            f"{shown(copy['$schema'])}.",
+            field="schema",
+        )
+    _shaped(name, copy)
+    js = _jsonschema()
+    try:
+        js.meta.validate({"$schema": DRAFT} | copy)
+        js.Draft202012Validator(copy, offline=True)  # a bad regex, a $ref to nowhere
+    except (js.ValidationError, js.ReferencingError) as exc:
+        reason = str(exc).split("\n", 1)[0]
+        raise ValidationError(
+            f"task {name}: schema is not valid: {reason}.", field="schema"
+        ) from None
+    return copy
+
+
+def _shaped(name: str, schema: dict) -> None:
+    """The payload's shape: an object whose properties are `args` and/or `kwargs`."""
+    props = schema.get("properties")
+    if (
+        schema.get("type") != "object"
+        or not isinstance(props, dict)
+        or not set(props) <= {"args", "kwargs"}
+    ):
+        raise ValidationError(
+            f"task {name}: schema must describe the payload as json_schema() does: "
+            '{"type": "object", "properties": {"args": {...}, "kwargs": {...}}} '
+            "(docs/tasks.md#typed-arguments).",
+            field="schema",
+        )
+
+
+@functools.cache
+def _jsonschema() -> Any:
+    """jsonschema-rs, imported when a task first declares a schema (see the docstring)."""
+    import jsonschema_rs
+
+    return jsonschema_rs
+
+
+def _validator(schema: dict) -> Any:
+    """A draft 2020-12 validator of the schema: offline (no $ref is fetched), values
+    masked in its messages (_explained shows them, or not)."""
+    return _jsonschema().Draft202012Validator(schema, offline=True, mask=_MASK)
+
+
+def _errors(validator: Any, instance: dict) -> list:
+    """The call's errors: all of them for a small call; the first only for a large one
+    (jsonschema-rs lists every error before the first is read: a 1 MiB list of wrong
+    items would be 250,000 errors, ~2 s, where its first costs microseconds)."""
+    if len(json.dumps(instance, default=str)) <= SMALL_CALL:
+        return validator.iter_errors(instance)
+    try:
+        validator.validate(instance)
+    except _jsonschema().ValidationError as first:
+        return [first]
+    return []
+
+
+def _explained(error: Any) -> list[tuple[str, str]]:
+    """One jsonschema-rs error as (JSON path, what is wrong there) pairs."""
+    loc = list(error.instance_path)
+    path = "".join(_step(part) if n else str(part) for n, part in enumerate(loc)) or "payload"
+    kind, detail = error.kind.name, error.kind.as_dict()
+    if kind == "required":
+        return [(_joined(path, loc, detail["property"]), "is missing.")]
+    if kind == "additionalProperties":
+        return [(_joined(path, loc, key), "is not allowed.") for key in detail["unexpected"]]
+    message = error.message
+    if not message.startswith(_MASK + " "):
+        return [(path, f"does not fit the schema: {message.replace(_MASK, 'the value')}.")]
+    message = message.removeprefix(_MASK + " ")
+    if loc and not any(looks_secret(str(part)) for part in loc):
+        message += f", not {shown(error.instance)}"
+    return [(path, message + ".")]
+
+
+def _joined(path: str, loc: list, key: str) -> str:
+    return _step(key).removeprefix(".") if not loc else path + _step(key)
+
+
+def _retargeted(schema: Any, ref_template: str) -> Any:
+    """A copy of the schema whose `$ref`s to its `$defs` follow `ref_template`."""
+    if isinstance(schema, list):
+        return [_retargeted(item, ref_template) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _retargeted(value, ref_template) for key, value in schema.items()}
+    ref = out.get("$ref")
+    if isinstance(ref, str) and ref.startswith(_DEFS) and "/" not in ref[len(_DEFS) :]:
+        out["$ref"] = ref_template.format(model=ref[len(_DEFS) :])
+    return out
