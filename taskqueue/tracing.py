@@ -34,6 +34,7 @@ enabled = True
 META_KEY = "trace"  # the record's meta: {"trace": {"traceparent": ..., "sent_ms": ...}}
 SYSTEM = "taskqueue"  # messaging.system
 MAX_CARRIER = 2048  # characters of trace context read back from a record (untrusted)
+MAX_PARENT_TEXT = 640  # characters of a workflow node's parent task ids in its context
 OFF_VALUES = ("0", "off", "false", "no")
 TIMEOUT_TYPE = "taskqueue.errors.TaskTimeout"  # as worker/runner.py describes the error
 
@@ -140,6 +141,63 @@ def send(tasks: Sequence[Any], send_tasks: Callable[[Sequence[Any]], Any]) -> An
         return send_tasks(tasks)
 
 
+def send_workflow(workflow: Any, submit: Callable[[Any], Any]) -> Any:
+    """Submit `workflow` (a NewWorkflow) with `submit` inside a PRODUCER span
+    ("send workflow <name>") whose context goes into each of its new tasks' meta, as
+    send() does for a batch; returns what submit returns. Each node also carries the
+    workflow's id and, when it waits for parents (a chain's next step, a chord's
+    callback), their task ids: its attempt's span shows them (_workflow_attributes)."""
+    tracer = _tracer()
+    if tracer is None:
+        return submit(workflow)
+    # optional dependency, imported only once tracing is on
+    from opentelemetry import propagate, trace
+
+    own = [n for n in workflow.nodes if not n.external]  # an existing task keeps its meta
+    with tracer.start_as_current_span(
+        f"send workflow {workflow.name}",
+        kind=trace.SpanKind.PRODUCER,
+        attributes=_workflow_send_attributes(workflow, own),
+    ):
+        carrier: dict[str, Any] = {}
+        propagate.inject(carrier)
+        carrier["sent_ms"] = int(time.time() * 1000)
+        carrier["workflow"] = workflow.id
+        ids = {n.key: n.task.id for n in workflow.nodes}
+        for node in own:
+            extra = _parents_carrier([ids[p] for p in node.parents]) if node.parents else {}
+            node.task.meta = _with_trace(node.task.meta, carrier | extra)
+        return submit(workflow)
+
+
+def _workflow_send_attributes(workflow: Any, own: Sequence[Any]) -> dict[str, Any]:
+    attributes = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "send",
+        "messaging.batch.message_count": len(own),
+        "taskqueue.workflow.id": workflow.id,
+        "taskqueue.workflow.name": workflow.name,
+    }
+    queues = {n.task.queue for n in own}
+    if len(queues) == 1:
+        attributes["messaging.destination.name"] = queues.pop()
+    return attributes
+
+
+def _parents_carrier(parent_ids: list[str]) -> dict[str, Any]:
+    """A node's parents in its trace context: their count, and their ids as far as
+    MAX_PARENT_TEXT characters go (a chord of 10,000 members names the first ones)."""
+    named: list[str] = []
+    size = 0
+    for task_id in parent_ids:
+        size += len(task_id) + 1
+        if size > MAX_PARENT_TEXT:
+            break
+        named.append(task_id)
+    return {"parents": ",".join(named), "parent_count": len(parent_ids)}
+
+
 def _send_attributes(tasks: Sequence[Any]) -> dict[str, Any]:
     """The messaging attributes; a batch names its queue and task only if all share it."""
     first = tasks[0]
@@ -212,6 +270,8 @@ def _start(tracer: Any, claimed: Any) -> Any:
     sent = carrier.get("sent_ms") if carrier else None
     if type(sent) is int:
         attributes["taskqueue.wait_ms"] = max(0, int(time.time() * 1000) - sent)
+    if carrier and isinstance(carrier.get("workflow"), str):
+        attributes.update(_workflow_attributes(carrier))
     return tracer.start_span(
         f"process {claimed.name}",
         context=parent,
@@ -219,6 +279,21 @@ def _start(tracer: Any, claimed: Any) -> Any:
         links=[trace.Link(producer_span)] if linked else None,
         attributes=attributes,
     )
+
+
+def _workflow_attributes(carrier: dict) -> dict[str, Any]:
+    """A workflow node's attempt: its workflow, and the parents whose results it gets
+    (their attempts' spans carry these ids as messaging.message.id). Their span
+    contexts are not reachable from here (a parent reports only its result), so the
+    attempt is tied to them by the ids and by the trace they share: the submission's."""
+    attributes: dict[str, Any] = {"taskqueue.workflow.id": carrier["workflow"]}
+    parents = carrier.get("parents")
+    if isinstance(parents, str) and parents:
+        attributes["taskqueue.workflow.parents"] = parents.split(",")
+    count = carrier.get("parent_count")
+    if type(count) is int:
+        attributes["taskqueue.workflow.parent_count"] = count
+    return attributes
 
 
 def _carrier(meta: Any) -> dict | None:
@@ -315,11 +390,17 @@ def _failed(span: Any, outcome: Any) -> str:
 
 class TraceContextFilter(logging.Filter):
     """Adds `trace_id` and `span_id` (hex; '' outside a span) to every record, for a
-    format such as "%(trace_id)s %(span_id)s %(message)s". Attach it to a handler."""
+    format such as "%(trace_id)s %(span_id)s %(message)s". Attach it to a handler.
+
+    decides=False (the worker's logs: worker/logs.py) leaves the decision whether
+    tracing is on to the first enqueue or attempt: a line logged before the project
+    sets its TracerProvider must not switch tracing off for good."""
+
+    decides = True
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.trace_id = record.span_id = ""
-        if enabled and _tracer() is not None:
+        if enabled and (_tracer() if self.decides else _state["tracer"]) is not None:
             # optional dependency, imported only once tracing is on
             from opentelemetry import trace
 

@@ -3,6 +3,8 @@ the SDK's in-memory exporter behind a TracerProvider given to tracing.configure(
 the process's global provider is never set. Real worker processes:
 tests/worker/test_tracing_workers.py."""
 
+import io
+import json
 import logging
 import sys
 import time
@@ -17,7 +19,9 @@ from taskqueue import current_task, enqueue_many, task, tracing
 from taskqueue.client import get_broker
 from taskqueue.records import Claimed
 from taskqueue.status import Status
+from taskqueue.worker import logs
 from taskqueue.worker.runner import Outcome
+from taskqueue.workflows import chain, chord, group
 from tests.support.waits import wait_for
 from tests.support.web import Api, make_token, make_user
 from tests.support.workers import background_worker, run_burst, task_env  # noqa: F401
@@ -80,6 +84,11 @@ def slow():
     while True:
         current_task().raise_if_cancelled()  # past the time limit: TaskTimeout
         time.sleep(0.01)
+
+
+@task(name="tests.tracing.total", max_retries=0)
+def total(values):
+    return sum(values)
 
 
 def by_name(exporter, name: str) -> list:
@@ -168,6 +177,48 @@ def test_the_record_carries_the_w3c_trace_context_and_keeps_its_own_meta(spans):
         == f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
     )
     assert meta["django"]["backend"] == "default"  # the backend's own meta is kept
+
+
+def test_a_chord_callback_shares_the_members_trace_and_names_them(spans, background_worker):  # noqa: F811
+    background_worker()
+    with tracer().start_as_current_span("request") as request:
+        handle = chord(group(with_inner_span.s(i) for i in range(3)), total.s()).enqueue()
+    assert handle.result(timeout=10) == 3
+    wait_for(lambda: by_name(spans, "process tests.tracing.total"), message="the callback")
+    send = one(spans, "send workflow chord")
+    members = by_name(spans, "process tests.tracing.inner")
+    callback = one(spans, "process tests.tracing.total")
+    trace_id = request.get_span_context().trace_id
+    assert len(members) == 3
+    assert {s.context.trace_id for s in [send, callback, *members]} == {trace_id}
+    assert (
+        send.kind == SpanKind.PRODUCER and send.parent.span_id == request.get_span_context().span_id
+    )
+    assert {s.parent.span_id for s in [callback, *members]} == {send.context.span_id}
+    assert [link.context.span_id for link in callback.links] == [send.context.span_id]
+    member_ids = {s.attributes["messaging.message.id"] for s in members}
+    assert set(callback.attributes["taskqueue.workflow.parents"]) == member_ids
+    assert callback.attributes["taskqueue.workflow.parent_count"] == 3
+    workflow_ids = {s.attributes["taskqueue.workflow.id"] for s in [send, callback, *members]}
+    assert workflow_ids == {handle.id}
+    assert all("taskqueue.workflow.parents" not in s.attributes for s in members)
+
+
+def test_a_node_with_many_parents_names_as_many_as_fit_and_counts_them_all(spans):
+    handle = chord(group(with_inner_span.s(i) for i in range(40)), total.s()).enqueue()
+    [output] = handle.outputs
+    callback = handle.tasks[output]
+    carrier = get_broker().get(callback.queue, callback.id).meta["trace"]
+    named = carrier["parents"].split(",")
+    assert 0 < len(named) < 40 and len(carrier["parents"]) <= tracing.MAX_PARENT_TEXT
+    assert carrier["parent_count"] == 40
+    assert len(json.dumps(carrier)) < tracing.MAX_CARRIER  # the worker reads it whole
+
+
+def test_a_workflow_submitted_untraced_carries_no_trace_context(untraced):
+    handle = chain(with_inner_span.s(1), total.si([2])).enqueue()
+    for task_handle in handle.tasks.values():
+        assert "trace" not in (get_broker().get(task_handle.queue, task_handle.id).meta or {})
 
 
 @pytest.mark.django_db
@@ -303,6 +354,68 @@ def test_log_records_carry_the_trace_and_span_id_inside_a_span(spans):
     assert record.trace_id == f"{span.get_span_context().trace_id:032x}"
     assert record.span_id == f"{span.get_span_context().span_id:016x}"
     logging.Formatter("%(trace_id)s %(span_id)s %(message)s").format(record)
+
+
+@task(name="tests.tracing.logs", max_retries=0)
+def logs_a_line():
+    logging.getLogger("tests.tracing.worker_logs").warning("inside the task")
+    return current_task().id
+
+
+@pytest.fixture
+def worker_lines():
+    """What the worker's text and JSON handlers (worker/logs.py) write for one logger."""
+    streams = {"text": io.StringIO(), "json": io.StringIO()}
+    logger = logging.getLogger("tests.tracing.worker_logs")
+    handlers = [logs.make_handler(kind, stream) for kind, stream in streams.items()]
+    for handler in handlers:
+        logger.addHandler(handler)
+    yield lambda kind: streams[kind].getvalue().splitlines()
+    for handler in handlers:
+        logger.removeHandler(handler)
+
+
+def test_worker_log_lines_inside_a_task_carry_its_trace_and_span_id(spans, worker_lines):
+    handle = logs_a_line.enqueue()
+    run_burst()
+    assert handle.result(timeout=5) == handle.id
+    context = one(spans, "process tests.tracing.logs").context
+    trace_id, span_id = f"{context.trace_id:032x}", f"{context.span_id:016x}"
+    [text] = worker_lines("text")
+    assert text.endswith(f"] {handle.id} trace_id={trace_id} span_id={span_id} inside the task")
+    [line] = worker_lines("json")
+    assert json.loads(line) | {"time": "", "pid": 0} == {
+        "time": "",
+        "level": "WARNING",
+        "logger": "tests.tracing.worker_logs",
+        "pid": 0,
+        "task_id": handle.id,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "message": "inside the task",
+    }
+
+
+def test_worker_log_lines_outside_a_span_or_untraced_have_no_trace_fields(worker_lines):
+    logger = logging.getLogger("tests.tracing.worker_logs")
+    tracing.reset()  # undecided: a log line must not decide (the provider may come later)
+    try:
+        logger.warning("before any enqueue")
+        assert tracing.enabled and tracing._state["tracer"] is None
+        tracing.disable()
+        handle = logs_a_line.enqueue()
+        run_burst()
+        assert handle.result(timeout=5) == handle.id
+    finally:
+        tracing.reset()
+    text = worker_lines("text")
+    assert [line.split(" [", 1)[1].split("] ", 1)[1] for line in text] == [
+        " before any enqueue",  # no task: task_id is '', as before tracing
+        f"{handle.id} inside the task",
+    ]
+    assert [sorted(json.loads(line)) for line in worker_lines("json")] == [
+        ["level", "logger", "message", "pid", "task_id", "time"]
+    ] * 2
 
 
 # -- how an attempt ends, span by span ------------------------------------------------

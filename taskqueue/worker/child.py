@@ -38,7 +38,21 @@ def main(options, conn, log_level: str) -> None:
 
     logs.configure(options.log_format, log_level)
     code = Worker(options, get_config(), link=ParentLink(conn)).run()
+    flush_before_exit()
     os._exit(code)  # do not wait for a task thread past its time limit
+
+
+def flush_before_exit() -> None:
+    """What exit handlers would have sent, os._exit skips: spans a batching processor
+    holds and events waiting for the events hook. Never in the way of the exit."""
+    # here, as in main(): this module is loaded before django.setup() in a new child
+    from .. import events_hook, tracing
+
+    for flush in (tracing.flush, events_hook.flush):
+        try:
+            flush()
+        except Exception:  # an exporter or hook that fails must not keep the child alive
+            log.warning("could not flush before exiting", exc_info=True)
 
 
 class ParentLink:

@@ -5,6 +5,7 @@ files; one trace must join them."""
 
 import json
 import os
+import signal
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -21,7 +22,7 @@ from taskqueue.status import Status
 from tests.console.browsers import launched_chromium
 from tests.support.waits import wait_for
 from tests.support.web import Api, make_token, make_user
-from tests.taskapp import tracing_tasks
+from tests.taskapp import batched_tracing, tracing_tasks
 
 IMPORTS = json.dumps({"IMPORTS": ["tests.taskapp.tracing_tasks"]})
 
@@ -138,6 +139,57 @@ def test_a_failing_task_in_a_worker_process_has_error_status_and_the_exception(w
     exception = next(e for e in process["events"] if e["name"] == "exception")
     assert exception["attributes"]["exception.type"] == "ValueError"
     assert [e["name"] for e in process["events"]] == ["exception", "taskqueue.dead_lettered"]
+
+
+# -- processes that leave with os._exit flush first ----------------------------------
+
+
+@pytest.fixture
+def batched_worker(spawn_worker, tmp_path):
+    """runworker processes whose spans are batched for a minute (batched_tracing.py)."""
+    folder = tmp_path / "batched"
+    folder.mkdir()
+
+    def start(*args: str):
+        imports = json.dumps({"IMPORTS": ["tests.taskapp.batched_tracing"]})
+        env = {"TASKQUEUE_EXTRA": imports, "TASKQUEUE_TEST_BATCHED_SPANS": str(folder)}
+        return spawn_worker(*args, env=env)
+
+    start.spans = lambda: _read(folder)
+    return start
+
+
+def test_a_processes_child_flushes_its_batched_spans_before_os_exit(batched_worker):
+    proc = batched_worker("--processes", "2")
+    handle = tracing_tasks.inner.enqueue(4)
+    assert handle.result(timeout=30) == 4
+    assert _named(batched_worker.spans(), "process tests.traced.inner") == []  # still held
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    spans = batched_worker.spans()
+    [process] = _named(spans, "process tests.traced.inner")
+    [inner] = _named(spans, "inner work")
+    assert inner["parent_id"] == process["context"]["span_id"]
+    assert process["attributes"]["taskqueue.outcome"] == "completed"
+
+
+def test_a_worker_leaving_a_stuck_task_thread_flushes_its_spans_before_os_exit(batched_worker):
+    proc = batched_worker("--grace", "0.5")
+    handle = batched_tracing.stuck.enqueue()
+    wait_for(
+        lambda: get_broker().get(handle.queue, handle.id).status == Status.DEAD,
+        timeout=20,
+        message="the task failed past its time limit",
+    )
+    assert _named(batched_worker.spans(), "process tests.traced.stuck") == []  # still held
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0  # os._exit: the task's thread still sleeps
+    [process] = _named(batched_worker.spans(), "process tests.traced.stuck")
+    assert [e["name"] for e in process["events"]] == [
+        "taskqueue.time_limit",
+        "exception",
+        "taskqueue.dead_lettered",
+    ]
 
 
 # -- the docs' picture of a trace --------------------------------------------------

@@ -15,6 +15,7 @@ from taskqueue.conf import get_config
 from taskqueue.errors import TaskQueueError
 from taskqueue.registry import registry
 from taskqueue.worker import logs
+from taskqueue.worker.child import flush_before_exit
 from taskqueue.worker.options import WorkerOptions, default_queues, parse_queues
 from taskqueue.worker.supervisor import Supervisor
 from taskqueue.worker.worker import Worker
@@ -121,6 +122,7 @@ def _exit(code: int) -> None:
         t for t in threading.enumerate() if t.name.startswith("taskqueue-task") and t.is_alive()
     ]
     if lingering:
+        flush_before_exit()  # spans and hook events: os._exit skips the exit handlers
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
