@@ -51,6 +51,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 import redis
 
@@ -358,6 +359,27 @@ def test_the_api_pages_enqueue_body_is_accepted_and_its_error_example_is_the_rea
     assert live.call("POST", "tasks", json.loads(body.text) | {"priority": 99}) == (
         422, json.loads(error.text),
     )  # fmt: skip
+
+
+def test_a_schema_driven_client_enqueues_over_http(live):
+    """Issue 21: a client that knows only /api/v1/openapi.json, served by the live
+    product, checks each body against its task's payload schema before sending it; the
+    server agrees with it on every body (201 where the schema accepts, 422 where not)."""
+    status, doc = live.call("GET", "openapi.json")
+    assert status == 200
+    target = doc["components"]["schemas"]["TaskPayloads"]["discriminator"]["mapping"]
+    validator = jsonschema_rs.Draft202012Validator(
+        {"$ref": target["demo.tasks.fast"], "components": doc["components"]}
+    )
+    bodies = [{"args": [2]}, {"kwargs": {"n": 5}}, {"args": ["2"]}, {"kwargs": {"n": 1.5}}]
+    verdicts = []
+    for body in bodies:
+        request = {"task": "demo.tasks.fast", **body}
+        valid = validator.is_valid(request)
+        status, reply = live.call("POST", "tasks", request)
+        assert status == (201 if valid else 422), (body, reply)
+        verdicts.append(valid)
+    assert verdicts == [True, True, False, False]
 
 
 # -- the Python snippets of docs/tasks.md and docs/migrating.md ------------------------
