@@ -17,13 +17,12 @@ from ..workers import WorkerControl
 log = logging.getLogger("taskqueue.worker")
 
 
-class Controlled:
-    """Mixed into Worker: needs loop, stop, execution, fetching, running, link,
-    request_stop and _release_the_rest."""
+class Commanded:
+    """What a worker and a supervisor do alike with an operator's command: mixed into
+    both; needs loop, stop, request_stop and _go_quiet (each its own quiet)."""
 
     quiet: bool  # an operator's quiet: no more claims, running tasks finish
     commanded_stop: bool  # an operator's stop (as SIGTERM)
-    quieting: asyncio.Task | None
 
     def _control_from_thread(self, control: WorkerControl) -> None:
         """From the heartbeat thread; the flags first, so the registry entry it writes
@@ -39,6 +38,19 @@ class Controlled:
     def _commanded_stop(self) -> None:
         if not self.stop.is_set():
             self.request_stop()  # as SIGTERM: graceful, within --grace
+
+    def _state(self) -> str:
+        """The registry's state: running, quiet or stopping."""
+        if self.stop.is_set() or self.commanded_stop:
+            return "stopping"
+        return "quiet" if self.quiet else "running"
+
+
+class Controlled(Commanded):
+    """Mixed into Worker: needs loop, stop, execution, fetching, running, link,
+    request_stop and _release_the_rest."""
+
+    quieting: asyncio.Task | None
 
     def _go_quiet(self) -> None:
         """On the loop (a child hears it from its supervisor: child.py)."""
@@ -56,9 +68,3 @@ class Controlled:
         if self.link is not None:
             self.link.send()  # the supervisor renews what runs, not what went back
         log.info("quiet: claiming no more; %d task(s) running on", len(self.running))
-
-    def _state(self) -> str:
-        """The registry's state: running, quiet or stopping."""
-        if self.stop.is_set() or self.commanded_stop:
-            return "stopping"
-        return "quiet" if self.quiet else "running"

@@ -34,8 +34,9 @@ from ..conf import Config
 from ..errors import BrokerUnavailable, TaskNotFound, TaskTimeout
 from ..periodic import schedules
 from ..registry import registry
-from ..workers import WorkerBeat, WorkerControl
+from ..workers import WorkerBeat
 from . import child as child_process
+from .control import Commanded
 from .heartbeat import Heartbeat, RuntimeStats, listen_for_wakeups, register_when_possible
 from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
@@ -62,7 +63,7 @@ class Child:
     cancels: dict = field(default_factory=dict)  # (queue, id) -> monotonic time of the request
 
 
-class Supervisor:
+class Supervisor(Commanded):
     def __init__(self, options: WorkerOptions, config: Config, *, periodic: dict | None = None):
         self.options = options
         self.config = config
@@ -293,22 +294,8 @@ class Supervisor:
                 with contextlib.suppress(OSError):
                     child.conn.send_bytes(message)
 
-    def _control_from_thread(self, control: WorkerControl) -> None:
-        """An operator's command, from the heartbeat thread (the flags first: the
-        registry entry it writes next shows the new state)."""
-        log.info("%s requested by %.150s", control.command, control.by or "an operator")
-        if control.command == "stop":
-            self.commanded_stop = True
-            self.loop.call_soon_threadsafe(self._commanded_stop)
-        elif control.command == "quiet":
-            self.quiet = True
-            self.loop.call_soon_threadsafe(self._quiet_children)
-
-    def _commanded_stop(self) -> None:
-        if not self.stop.is_set():
-            self.request_stop()
-
-    def _quiet_children(self) -> None:
+    def _go_quiet(self) -> None:
+        """An operator's quiet (control.Commanded): every child is told."""
         for child in self.children.values():
             _tell_quiet(child)
 
@@ -323,7 +310,7 @@ class Supervisor:
             concurrency=o.concurrency * o.processes,
             processes=o.processes,
             started_at=self.started_at,
-            state=_state(self.stop.is_set() or self.commanded_stop, self.quiet),
+            state=self._state(),
             in_flight=sum(len(c.held) for c in children),
             processed=sum(c.processed for c in children),
             failed=sum(c.failed for c in children),
@@ -348,10 +335,6 @@ class Supervisor:
 def _tell_quiet(child: Child) -> None:
     with contextlib.suppress(OSError):
         child.conn.send_bytes(b'{"control": "quiet"}')
-
-
-def _state(stopping: bool, quiet: bool) -> str:
-    return "stopping" if stopping else "quiet" if quiet else "running"
 
 
 def _mark_started(child: Child, started: list) -> None:
