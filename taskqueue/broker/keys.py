@@ -51,7 +51,8 @@ learns the ids it pops once it runs.
     <prefix>:periodic        HASH   schedule name -> JSON {last tick, last task id} (global)
     <prefix>:archive:lock    STRING held (SET NX PX) by the one process archiving (global)
     <prefix>:quarantined     STRING global keys of the wrong type moved aside (global)
-    <prefix>:workflows       ZSET   workflow id -> created-at, epoch ms (global index)
+    <prefix>:workflows       ZSET   workflow id -> created-at, epoch ms (global index; ties
+                                    within a process nudged apart by 1/1024 ms)
     <prefix>:workflow_stats  HASH   lifetime counters: created, completed (global)
     <prefix>:workflow_submissions ZSET workflow id -> started-at, epoch ms: submissions
                                     not yet finished (a crashed submitter's are resumed)

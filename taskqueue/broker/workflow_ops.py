@@ -11,6 +11,7 @@ a child starts exactly once and no completion is ever skipped.
 """
 
 import json
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -23,6 +24,23 @@ from .requests import Commands, Plan, ScriptCall, batch, commands, every, operat
 ENQUEUE_CHUNK = 1000  # tasks per enqueue call when a workflow's tasks are created
 OUTBOX_BATCH = 100  # outbox entries applied per round
 SWEEP_AGE_MS = 2000  # the sweep leaves younger entries to the worker that wrote them
+
+
+_stamp_lock = threading.Lock()
+_last_stamp = 0.0
+
+
+def index_stamp(now: float | None) -> float:
+    """The workflow index's score: created-at in epoch ms, nudged up by 1/1024 ms past
+    this process's previous one, so workflows made within one millisecond still list
+    newest first (equal scores would order by their random ids)."""
+    global _last_stamp
+    stamp = now if now is not None else time.time() * 1000
+    with _stamp_lock:
+        if stamp <= _last_stamp:
+            stamp = _last_stamp + 1 / 1024
+        _last_stamp = stamp
+    return stamp
 
 
 class Submitted(NamedTuple):
@@ -184,7 +202,7 @@ class WorkflowOperations:
         return self._call("watch_task", storage, ("events",), argv, list)
 
     def _index_workflow(self, workflow_id: str, now, *, count: bool = True) -> Plan:
-        stamp = now if now is not None else int(time.time() * 1000)
+        stamp = index_stamp(now)
 
         def add(pipe) -> None:
             pipe.zadd(self.keys.workflows, {workflow_id: stamp}, nx=True)

@@ -276,3 +276,11 @@ def test_a_submission_cut_short_is_finished_by_the_sweep(broker, monkeypatch):
     assert broker.counts("default").pending == 1
     assert broker.counts("default").waiting == 2
     assert broker.resume_submissions(older_than_ms=0) == 0
+
+
+def test_workflows_made_within_one_millisecond_still_list_newest_first(broker, monkeypatch):
+    from taskqueue.broker import workflow_ops
+
+    monkeypatch.setattr(workflow_ops.time, "time", lambda: 1_800_000_000.0)
+    made = [chain(echo.s(i)).enqueue().id for i in range(6)]
+    assert broker.workflow_ids(0, 10) == made[::-1]
