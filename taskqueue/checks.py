@@ -100,7 +100,7 @@ def check_imports(app_configs=None, **kwargs) -> list[Error]:
     ]
 
 
-@register("taskqueue")
+@register("urls")  # it loads the URLconf: `manage.py check`, not worker start-up
 def check_task_modules(app_configs=None, **kwargs) -> list[Warning]:
     """A module that defines tasks but that workers do not import: they would dead-letter
     its tasks as unknown (`No task is registered under the name ...`)."""

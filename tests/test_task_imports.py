@@ -3,7 +3,9 @@ lists are imported in every process (taskqueue/discovery.py); a bad IMPORTS is a
 check, and a module that defines tasks no worker imports is warned about."""
 
 import json
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core import checks
@@ -44,7 +46,7 @@ def imports(settings):
 
 
 def checked(check_id: str) -> list[checks.CheckMessage]:
-    return [m for m in checks.run_checks(tags=["taskqueue"]) if m.id == check_id]
+    return [m for m in checks.run_checks(tags=["taskqueue", "urls"]) if m.id == check_id]
 
 
 def jobs_warnings() -> list[checks.CheckMessage]:
@@ -211,3 +213,18 @@ def test_a_worker_process_refuses_to_start_when_an_imports_module_fails(spawn_wo
     assert proc.wait(timeout=30) != 0
     with open(proc.log_path) as log:
         assert "taskqueue.E015" in log.read()
+
+
+def test_a_workers_start_up_checks_leave_the_views_unimported():
+    # runworker runs only the "taskqueue" checks (W003 is tagged "urls": it loads the
+    # URLconf, and every view with it, into a process that serves none of them)
+    code = (
+        "import sys, django; django.setup()\n"
+        "from taskqueue.management.commands.runworker import Command\n"
+        "Command().check(tags=['taskqueue'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('dashboard.views', 'api.views'))))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         timeout=60, check=True)  # fmt: skip
+    assert out.stdout.strip() == "[]"
