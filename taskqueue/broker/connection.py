@@ -38,7 +38,17 @@ class ExactPacker(HiredisRespSerializer):
     as those bytes again, so a key or an id that is not UTF-8 can be read and acted on."""
 
     def pack(self, *args):
-        return super().pack(*map(_exact, args))
+        try:  # nearly always: the strict encoding succeeds, at no extra cost
+            return super().pack(*args)
+        except UnicodeEncodeError:
+            return super().pack(*map(_exact, args))
+
+
+def packs_exactly(client) -> bool:
+    """Whether `client` sends lone surrogates as the bytes they stand for by itself:
+    every client connect() and connect_async() make but a sync RedisCluster, which
+    drops the command_packer option (keys.wire() does it for that one)."""
+    return not (HIREDIS_AVAILABLE and isinstance(client, redis.cluster.RedisCluster))
 
 
 def _exact(arg):

@@ -16,6 +16,7 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError, ResponseError
 
 from ..errors import InvalidTransition, QuotaExceeded, TaskDoesNotExist, TaskQueueError
+from .connection import packs_exactly
 from .errors import engine_error
 from .keys import wire
 
@@ -67,10 +68,13 @@ class Scripts:
         self._scripts: dict[str, tuple[Script, int]] = {
             name: (client.register_script(source(name)), declared_keys(name)) for name in names()
         }
+        self._exact = packs_exactly(client)  # else each argument goes through keys.wire
 
     def run(self, name: str, keys: list[str], args: list, client=None):
         script = self._checked(name, keys)
-        return script(keys=[wire(k) for k in keys], args=[wire(a) for a in args], client=client)
+        if not self._exact:
+            keys, args = [wire(k) for k in keys], [wire(a) for a in args]
+        return script(keys=keys, args=args, client=client)
 
     def queue(self, name: str, keys: list[str], args: list, pipe) -> None:
         """Add the script's EVALSHA to a pipeline (sync or asyncio). Not through the
@@ -79,7 +83,9 @@ class Scripts:
         its scripts: a restart, SCRIPT FLUSH) means the script did not run; the caller
         runs that call again with `run`, which loads it (see `missing`)."""
         script = self._checked(name, keys)
-        pipe.evalsha(script.sha, len(keys), *[wire(k) for k in keys], *[wire(a) for a in args])
+        if not self._exact:
+            keys, args = [wire(k) for k in keys], [wire(a) for a in args]
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
 
     def _checked(self, name: str, keys: list[str]) -> Script:
         script, n_keys = self._scripts[name]
