@@ -8,6 +8,12 @@ the task's own spans (and instrumented database calls) are its children. How the
 attempt ended - completed, a retry, a time limit, cancelled, dead-lettered, abandoned -
 is on the span as its status, events and attributes.
 
+Workflows: a node that waited for parents (a chain's next step, a chord's callback)
+starts its span with a link to each parent's completed attempt. An attempt that
+completes returns its span context from end(); the worker records it in the task's
+record, and reads the parents' back before their child starts (worker/links.py), as
+links are given when a span starts. At most MAX_LINKS links in all (link_limit()).
+
 Tracing is on when `opentelemetry-api` is installed and a TracerProvider is configured
 (the global one, `opentelemetry.trace.set_tracer_provider(...)`, or one given to
 `configure()`). Otherwise every hook is skipped by one test of the module-level flag
@@ -35,6 +41,8 @@ META_KEY = "trace"  # the record's meta: {"trace": {"traceparent": ..., "sent_ms
 SYSTEM = "taskqueue"  # messaging.system
 MAX_CARRIER = 2048  # characters of trace context read back from a record (untrusted)
 MAX_PARENT_TEXT = 640  # characters of a workflow node's parent task ids in its context
+MAX_LINKS = 128  # links of an attempt's span, the producer's included: OpenTelemetry's default
+LINK_LIMIT_ENV = "OTEL_SPAN_LINK_COUNT_LIMIT"  # the SDK's own setting, when lower
 OFF_VALUES = ("0", "off", "false", "no")
 TIMEOUT_TYPE = "taskqueue.errors.TaskTimeout"  # as worker/runner.py describes the error
 
@@ -165,7 +173,8 @@ def send_workflow(workflow: Any, submit: Callable[[Any], Any]) -> Any:
         carrier["workflow"] = workflow.id
         ids = {n.key: n.task.id for n in workflow.nodes}
         for node in own:
-            extra = _parents_carrier([ids[p] for p in node.parents]) if node.parents else {}
+            parents = [ids[p] for p in node.parents]
+            extra = _parents_carrier(node.key, parents) if parents else {}
             node.task.meta = _with_trace(node.task.meta, carrier | extra)
         return submit(workflow)
 
@@ -185,9 +194,10 @@ def _workflow_send_attributes(workflow: Any, own: Sequence[Any]) -> dict[str, An
     return attributes
 
 
-def _parents_carrier(parent_ids: list[str]) -> dict[str, Any]:
-    """A node's parents in its trace context: their count, and their ids as far as
-    MAX_PARENT_TEXT characters go (a chord of 10,000 members names the first ones)."""
+def _parents_carrier(node: str, parent_ids: list[str]) -> dict[str, Any]:
+    """A node's parents in its trace context: their count, their ids as far as
+    MAX_PARENT_TEXT characters go (a chord of 10,000 members names the first ones), and
+    the node's key, by which the worker finds them all to link to (linked_node)."""
     named: list[str] = []
     size = 0
     for task_id in parent_ids:
@@ -195,7 +205,7 @@ def _parents_carrier(parent_ids: list[str]) -> dict[str, Any]:
         if size > MAX_PARENT_TEXT:
             break
         named.append(task_id)
-    return {"parents": ",".join(named), "parent_count": len(parent_ids)}
+    return {"parents": ",".join(named), "parent_count": len(parent_ids), "node": node}
 
 
 def _send_attributes(tasks: Sequence[Any]) -> dict[str, Any]:
@@ -232,20 +242,21 @@ def _with_trace(meta: str, carrier: dict) -> str:
 # -- the worker --------------------------------------------------------------------
 
 
-def start(claimed: Any) -> Any:
+def start(claimed: Any, parents: Sequence[tuple[str, str]] = ()) -> Any:
     """The CONSUMER span of one attempt of a claimed task (None if tracing is off),
-    not yet current anywhere: enter() makes it current where the body runs."""
+    not yet current anywhere: enter() makes it current where the body runs. `parents`:
+    (task id, W3C traceparent) of the parents' completed attempts it links to."""
     tracer = _tracer()
     if tracer is None:
         return None
     try:
-        return _start(tracer, claimed)
+        return _start(tracer, claimed, parents)
     except Exception:  # a broken record or exporter never stops a task
         log.warning("task %.100s: could not start its span", claimed.id, exc_info=True)
         return None
 
 
-def _start(tracer: Any, claimed: Any) -> Any:
+def _start(tracer: Any, claimed: Any, parents: Sequence[tuple[str, str]]) -> Any:
     # optional dependency, imported only once tracing is on
     from opentelemetry import context, propagate, trace
 
@@ -272,20 +283,65 @@ def _start(tracer: Any, claimed: Any) -> Any:
         attributes["taskqueue.wait_ms"] = max(0, int(time.time() * 1000) - sent)
     if carrier and isinstance(carrier.get("workflow"), str):
         attributes.update(_workflow_attributes(carrier))
+    links = [trace.Link(producer_span)] if linked else []
+    if parents:
+        links += _parent_links(parents[: link_limit()])
     return tracer.start_span(
         f"process {claimed.name}",
         context=parent,
         kind=trace.SpanKind.CONSUMER,
-        links=[trace.Link(producer_span)] if linked else None,
+        links=links or None,
         attributes=attributes,
     )
 
 
+def _parent_links(parents: Sequence[tuple[str, str]]) -> list[Any]:
+    """A link to each parent's completed attempt, named by the parent's task id (its
+    span's messaging.message.id); a context that does not parse is left out."""
+    # optional dependency, imported only once tracing is on
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    w3c, links = TraceContextTextMapPropagator(), []
+    for task_id, traceparent in parents:
+        found = trace.get_current_span(w3c.extract({"traceparent": traceparent}))
+        context = found.get_span_context()
+        if context.is_valid:
+            links.append(trace.Link(context, {"messaging.message.id": task_id}))
+    return links
+
+
+def linked_node(claimed: Any) -> tuple[str, str] | None:
+    """(workflow id, node key) of a claimed task that waited for parents, whose span
+    links to theirs (worker/links.py reads them); None when tracing is off, when the
+    task is no such node, or when its submission was not traced (its record then
+    does not name its node)."""
+    meta = claimed.meta
+    if not isinstance(meta, str) or '"node"' not in meta or _tracer() is None:
+        return None
+    carrier = _carrier(meta) or {}
+    workflow, node = carrier.get("workflow"), carrier.get("node")
+    count = carrier.get("parent_count")
+    if isinstance(workflow, str) and isinstance(node, str) and type(count) is int and count > 0:
+        return workflow, node
+    return None
+
+
+def link_limit() -> int:
+    """How many parents an attempt's span links to at most: MAX_LINKS, or the SDK's
+    lower OTEL_SPAN_LINK_COUNT_LIMIT, less one for the producer's link (the SDK keeps
+    a span's last links when given more than its limit, which would drop that one)."""
+    limit = MAX_LINKS
+    configured = os.environ.get(LINK_LIMIT_ENV, "").strip()
+    if configured.isdigit():
+        limit = min(limit, int(configured))
+    return max(0, limit - 1)
+
+
 def _workflow_attributes(carrier: dict) -> dict[str, Any]:
     """A workflow node's attempt: its workflow, and the parents whose results it gets
-    (their attempts' spans carry these ids as messaging.message.id). Their span
-    contexts are not reachable from here (a parent reports only its result), so the
-    attempt is tied to them by the ids and by the trace they share: the submission's."""
+    (their attempts' spans carry these ids as messaging.message.id). Its span also
+    links to their completed attempts' spans, when the worker found them (start)."""
     attributes: dict[str, Any] = {"taskqueue.workflow.id": carrier["workflow"]}
     parents = carrier.get("parents")
     if isinstance(parents, str) and parents:
@@ -331,17 +387,24 @@ def leave(token: Any) -> None:
         context.detach(token)
 
 
-def end(span: Any, outcome: Any, stop_reason: str = "", timeout: float | None = None) -> None:
+def end(span: Any, outcome: Any, stop_reason: str = "", timeout: float | None = None) -> str:
     """Close an attempt's span with what the worker decided (a worker Outcome: kind,
-    error, retry_delay_ms). stop_reason is the worker's: lost, shutdown, cancel, timeout."""
+    error, retry_delay_ms). stop_reason is the worker's: lost, shutdown, cancel, timeout.
+    Returns the span's W3C traceparent when the attempt completed (the worker records
+    it with the result, for the spans of the workflow tasks that follow to link to),
+    else ''."""
     if span is None or not span.is_recording():
-        return
+        return ""
     try:
         _describe(span, outcome, stop_reason, timeout)
     except Exception:  # tracing never breaks a task's report
         log.warning("could not describe a task's span", exc_info=True)
     finally:
         span.end()
+    if outcome.kind != "completed" or stop_reason == "lost":
+        return ""
+    context = span.get_span_context()
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def _describe(span: Any, outcome: Any, stop_reason: str, timeout: float | None) -> None:

@@ -106,6 +106,21 @@ def test_no_include_indexes_keys_or_a_fixed_argv_position(include):
     assert "KEYS[" not in body and not re.search(r"ARGV\[\d", body), include
 
 
+TAIL_OFFSET = re.compile(r"\bARGV\[\w+ \+ \d+\]")  # ARGV[i + 2]: a value of one record
+NAMING_LINE = re.compile(r"\s*local [\w, ]+ = ")
+
+
+@pytest.mark.parametrize("name", scripts.names())
+def test_a_record_of_a_variable_length_tail_is_named_where_its_loop_reads_it(name):
+    """`ARGV[i + 2]` only in a line naming the values of one task, node or increment
+    (`local id, attempt, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]`), or by a named
+    offset (`ARGV[i + IDEM]`), so no numbered position is left in the body."""
+    _, _, body = _parts(name)
+    lines = body.split("\n")
+    found = [s.strip() for s in lines if TAIL_OFFSET.search(s) and not NAMING_LINE.match(s)]
+    assert found == [], f"{name}.lua: name a record's values at the top of its loop"
+
+
 @pytest.mark.parametrize("name", scripts.names())
 def test_each_script_names_every_position_its_header_declares_once_at_the_top(name):
     header, block, _ = _parts(name)

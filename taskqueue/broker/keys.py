@@ -22,6 +22,8 @@ learns the ids it pops once it runs.
     <prefix>:{q}:slots:<scope> ZSET ids holding a concurrency slot of a limit's scope
     <prefix>:{q}:held:<scope>  ZSET ids held back by a limit, by their place in line
     <prefix>:{q}:task:<id>   HASH   the task record (see records.py for its fields)
+                                    and, tracing on, `completed_span`: the W3C
+                                    traceparent of its completed attempt (trace_ops.py)
     <prefix>:{q}:idem:<key>  STRING idempotency key -> task id, with a TTL
     <prefix>:{q}:confirm:<token> ZSET the tasks an operator was shown before a bulk
                                     action (a purge, a DLQ requeue), with a TTL: the

@@ -43,6 +43,7 @@ from .outcomes import (
 )
 from .requests import Commands, Plan, ScriptCall, batch, commands, every, operation, script
 from .shards import Shards
+from .trace_ops import SPAN_NONE, TraceOperations, is_traceparent
 from .workflow_ops import WorkflowOperations
 
 log = logging.getLogger("taskqueue.broker")
@@ -54,7 +55,12 @@ REQUEUED, DELETED = ("dead", "cancelled"), ("completed", "dead", "cancelled")
 
 
 class Operations(
-    ConfirmOperations, WorkflowOperations, LimitOperations, ControlOperations, GlobalOperations
+    ConfirmOperations,
+    WorkflowOperations,
+    TraceOperations,
+    LimitOperations,
+    ControlOperations,
+    GlobalOperations,
 ):
     """Mixed into both brokers, which set `config`, `keys` and `shards` and provide
     `perform(plan)`."""
@@ -147,13 +153,18 @@ class Operations(
         return self._call("claim_tasks", queue, kinds, argv, lambda r: claimed_tasks(queue, r))
 
     @operation
-    def complete(
-        self, queue: str, done: Sequence[tuple[str, int, str]], *, now: int | None = None
-    ) -> ScriptCall:
-        """Record results, (id, attempt, result JSON) each: an Ack each."""
+    def complete(self, queue: str, done: Sequence[tuple], *, now: int | None = None) -> ScriptCall:
+        """Record results, (id, attempt, result JSON) each: an Ack each. A fourth value,
+        the attempt's span context (W3C traceparent, tracing on: tracing.end), is kept
+        in the record for the spans of the workflow tasks that follow to link to
+        (trace_ops.parent_spans); without any, the call is what it was before tracing."""
         argv = [_now(now), self.config.RESULT_TTL, self.config.EVENTS_MAXLEN]
-        for task_id, attempt, result in done:
+        spans = []
+        for task_id, attempt, result, *span in done:
             argv += [task_id, attempt, result]
+            spans.append(span[0] if span and is_traceparent(span[0]) else SPAN_NONE)
+        if any(span != SPAN_NONE for span in spans):
+            argv.append(" ".join(spans))
         kinds = ("active", "completed", "events", "stats", "index")
         return self._call("complete_tasks", queue, kinds, argv, _acks)
 

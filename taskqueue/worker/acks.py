@@ -122,7 +122,7 @@ class Acknowledger:
                 slots.append([(running, outcome)])
                 calls.append(None)
         for queue, items in completions.items():
-            done = [(r.claimed.id, r.claimed.attempt, o.result) for r, o in items]
+            done = [(r.claimed.id, r.claimed.attempt, o.result, o.span) for r, o in items]
             calls.append(broker.complete.call(queue, done))
             slots.append(items)
         kept = [(c, s) for c, s in zip(calls, slots, strict=True) if c is not None]

@@ -38,6 +38,7 @@ class Outcome:
     error: TaskError | None = None
     retry_delay_ms: int | None = None
     runtime_s: float = 0.0
+    span: str = ""  # completed, tracing on: its span's W3C traceparent, recorded with it
 
 
 class InvalidTaskRecord(Exception):
@@ -58,6 +59,7 @@ class Running:
     started_wall: float = 0.0  # time.time() at start (the supervisor's hard limit uses it)
     stop_reason: str = ""  # cancel, lost, shutdown, timeout
     trace: object = None  # the attempt's span (tracing.py); None when tracing is off
+    parents: tuple = ()  # (task id, traceparent) its span links to (links.py)
 
 
 class Runner:
@@ -70,7 +72,7 @@ class Runner:
     def prepare(self, running: Running) -> tuple[Task, list, dict]:
         c = running.claimed
         if tracing.enabled:  # off: this one test (docs/observability.md)
-            running.trace = tracing.start(c)
+            running.trace = tracing.start(c, running.parents)
         try:
             task = self.registry.get(c.name)
         except TaskNotFound as exc:
@@ -172,7 +174,9 @@ class Runner:
     def outcome(self, running: Running, result, error: BaseException | None) -> Outcome:
         outcome = self._outcome(running, result, error)
         if running.trace is not None:
-            tracing.end(running.trace, outcome, running.stop_reason, running.claimed.timeout)
+            outcome.span = tracing.end(
+                running.trace, outcome, running.stop_reason, running.claimed.timeout
+            )
         return outcome
 
     def _outcome(self, running: Running, result, error: BaseException | None) -> Outcome:

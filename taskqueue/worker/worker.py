@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 
+from .. import tracing
 from ..broker.outcomes import Ack, Failed, refused
 from ..client import build_async_broker, build_broker
 from ..conf import Config
@@ -37,6 +38,7 @@ from .claiming import Claiming
 from .control import Controlled
 from .execution import Execution
 from .heartbeat import Heartbeat, RuntimeStats, listen_for_wakeups, register_when_possible
+from .links import read_parents
 from .logs import Throttled
 from .maintenance import Maintenance, archive_loop
 from .options import WorkerOptions
@@ -237,7 +239,7 @@ class Worker(Claiming, Controlled):
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self._start(claimed)
+            await self._start(claimed)
             if len(claimed) >= free:
                 continue
             if self.options.burst:
@@ -251,13 +253,15 @@ class Worker(Claiming, Controlled):
             if not claimed and not self.suspects_waiting:
                 await self._wait_for_work()
 
-    def _start(self, claimed: list[Claimed]) -> None:
+    async def _start(self, claimed: list[Claimed]) -> None:
         ex = self.execution
         nudge = self.heartbeat.progress_reported if self.link is None else self.link.progress
-        for c in claimed:
-            running = ex.hold(c)
+        held = [ex.hold(c) for c in claimed]  # a stop from here on releases them at exit
+        if tracing.enabled:  # off: this one test (docs/observability.md)
+            await read_parents(self.broker, held)  # their spans' links (links.py)
+        for running in held:
             running.ctx.on_progress = nudge  # progress goes within 0.5 s (heartbeat.py)
-            if c.lost:
+            if running.claimed.lost:
                 ex.suspects.append(running)
             else:
                 ex.enqueue(running)

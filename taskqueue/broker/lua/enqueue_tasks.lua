@@ -41,17 +41,21 @@ local wake_bound, events_maxlen = ARGV[5], ARGV[6]
 local band_width = tonumber(ARGV[7])
 local FIRST_TASK = 8  -- ARGV[8..]: 15 values per task
 local PER_TASK = 15
+-- where each of a task's values is, from its first (ARGV[i + IDEM]: its idempotency key)
+local ID, BAND, PRIORITY, DELAY, ETA, IDEM, NAME, ARGS = 0, 1, 2, 3, 4, 5, 6, 7
+local KWARGS, MAX_RETRIES, TIMEOUT, META, WAITS, NOTIFY, TENANT = 8, 9, 10, 11, 12, 13, 14
 
 check_keys()
 check(base .. 'fair', 'hash')
 check_shared(base)
 for i = FIRST_TASK, #ARGV, PER_TASK do
-  local idem_key = base .. 'idem:' .. ARGV[i + 5]
-  if ARGV[i + 5] ~= '' and check(idem_key, 'string') then
+  local id, idem = ARGV[i + ID], ARGV[i + IDEM]
+  local idem_key = base .. 'idem:' .. idem
+  if idem ~= '' and check(idem_key, 'string') then
     local existing = rcall('GET', idem_key)
     if existing then check(base .. 'task:' .. existing, 'hash') end
   end
-  check(base .. 'task:' .. ARGV[i], 'hash')
+  check(base .. 'task:' .. id, 'hash')
 end
 if #damage > 0 then return damaged() end
 
@@ -66,12 +70,13 @@ quota.queue, quota.tenant = whole(quota.queue, nil), whole(quota.tenant, nil)
 if quota.queue or quota.tenant then
   local new_total, new_by_tenant = 0, {}
   for i = FIRST_TASK, #ARGV, PER_TASK do
-    local existing = ARGV[i + 5] ~= '' and rcall('GET', base .. 'idem:' .. ARGV[i + 5])
+    local id, idem = ARGV[i + ID], ARGV[i + IDEM]
+    local notify_json, t = ARGV[i + NOTIFY], ARGV[i + TENANT]
+    local existing = idem ~= '' and rcall('GET', base .. 'idem:' .. idem)
     local fresh = not (existing and rcall('EXISTS', base .. 'task:' .. existing) == 1)
-                  and rcall('EXISTS', base .. 'task:' .. ARGV[i]) == 0
-    if fresh and ARGV[i + 13] == '' then
+                  and rcall('EXISTS', base .. 'task:' .. id) == 0
+    if fresh and notify_json == '' then
       new_total = new_total + 1
-      local t = ARGV[i + 14]
       if t ~= '' then new_by_tenant[t] = (new_by_tenant[t] or 0) + 1 end
     end
   end
@@ -96,8 +101,9 @@ end
 
 local out, ready, created_n, later = {}, 0, 0, 0
 for i = FIRST_TASK, #ARGV, PER_TASK do
-  local id, band, delay, eta, idem = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 3]),
-    tonumber(ARGV[i + 4]), ARGV[i + 5]
+  local id, band, idem = ARGV[i + ID], ARGV[i + BAND], ARGV[i + IDEM]
+  local delay, eta = tonumber(ARGV[i + DELAY]), tonumber(ARGV[i + ETA])
+  local waits, notify_json, tenant = ARGV[i + WAITS], ARGV[i + NOTIFY], ARGV[i + TENANT]
   local created = 1
   if idem ~= '' then
     local idem_key = base .. 'idem:' .. idem
@@ -114,10 +120,9 @@ for i = FIRST_TASK, #ARGV, PER_TASK do
   if created == 1 then
     local run_at = now + delay
     if eta > 0 then run_at = eta end
-    local tenant = ARGV[i + 14]
     local task_seq = next_seq(base, seq, pending, band_width, band, tenant)
     local status = 'pending'
-    if ARGV[i + 12] == '1' then
+    if waits == '1' then
       status = 'waiting'
       rcall('ZADD', waiting, now, id)
       rcall('HSET', base .. 'task:' .. id, 'waits', 1)
@@ -129,21 +134,22 @@ for i = FIRST_TASK, #ARGV, PER_TASK do
       rcall('ZADD', pending, pending_score(band, task_seq, band_width), id)
     end
     rcall('HSET', base .. 'task:' .. id, 'id', id, 'queue', queue_name, 'status', status,
-          'band', band, 'seq', task_seq, 'priority', ARGV[i + 2], 'name', ARGV[i + 6],
-          'args', ARGV[i + 7], 'kwargs', ARGV[i + 8], 'max_retries', ARGV[i + 9],
-          'timeout', ARGV[i + 10], 'meta', ARGV[i + 11], 'attempts', 0, 'failures', 0,
+          'band', band, 'seq', task_seq, 'priority', ARGV[i + PRIORITY],
+          'name', ARGV[i + NAME], 'args', ARGV[i + ARGS], 'kwargs', ARGV[i + KWARGS],
+          'max_retries', ARGV[i + MAX_RETRIES], 'timeout', ARGV[i + TIMEOUT],
+          'meta', ARGV[i + META], 'attempts', 0, 'failures', 0,
           'lost', 0, 'created_at', now, 'run_at', run_at, 'idempotency_key', idem)
     if tenant ~= '' then
       rcall('HSET', base .. 'task:' .. id, 'tenant', tenant)
       count_tenant(base, base .. 'task:' .. id, status, '')
     end
-    if ARGV[i + 13] ~= '' then
-      local ok, targets = pcall(cjson.decode, ARGV[i + 13])
+    if notify_json ~= '' then
+      local ok, targets = pcall(cjson.decode, notify_json)
       local owner = ''
       if ok and type(targets) == 'table' and type(targets[1]) == 'table' then
         owner = tostring(targets[1][1])
       end
-      rcall('HSET', base .. 'task:' .. id, 'notify', ARGV[i + 13], 'workflow', owner)
+      rcall('HSET', base .. 'task:' .. id, 'notify', notify_json, 'workflow', owner)
     end
     rcall('ZADD', index, now, id)
     created_n = created_n + 1

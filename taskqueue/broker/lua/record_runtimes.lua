@@ -25,11 +25,12 @@ if #damage > 0 then return damaged() end
 local minute = base .. 'rt:m:' .. minute_of(now)
 local hour = base .. 'rt:h:' .. hour_of(now)
 for i = FIRST_INCREMENT, #ARGV, 2 do
-  add(runtime, ARGV[i], ARGV[i + 1])
-  local n = tonumber(ARGV[i + 1])
+  local field, amount = ARGV[i], ARGV[i + 1]
+  add(runtime, field, amount)
+  local n = tonumber(amount)
   if n then
-    tally(minute, ARGV[i], n, MINUTE_TTL)
-    tally(hour, ARGV[i], n, HOUR_TTL)
+    tally(minute, field, n, MINUTE_TTL)
+    tally(hour, field, n, HOUR_TTL)
   end
 end
 return math.floor((#ARGV - FIRST_INCREMENT + 1) / 2)

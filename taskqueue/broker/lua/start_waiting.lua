@@ -33,13 +33,13 @@ check(base .. 'fair', 'hash')
 if #damage > 0 then return damaged() end
 local out, ready, later = {}, 0, 0
 for i = FIRST_TASK, #ARGV, 2 do
-  local id = ARGV[i]
+  local id, args = ARGV[i], ARGV[i + 1]
   local task_key = base .. 'task:' .. id
   local cur = rcall('HMGET', task_key, 'status', 'run_at', 'band', 'workflow', 'tenant')
   if cur[1] == 'waiting' and cur[4] == workflow then
     rcall('ZREM', waiting, id)
     local task_seq = next_seq(base, seq, pending, band_width, cur[3], cur[5])
-    rcall('HSET', task_key, 'args', ARGV[i + 1], 'seq', task_seq, 'waits', 0)
+    rcall('HSET', task_key, 'args', args, 'seq', task_seq, 'waits', 0)
     local run_at = whole(cur[2], 0)
     if run_at > now then
       rcall('HSET', task_key, 'status', 'scheduled')

@@ -43,11 +43,12 @@ end
 local before = rcall('HGET', info, 'status')
 if before then return {'exists', before, rcall('HGET', info, 'materialized') or ''} end
 for i = FIRST_NODE, #ARGV, PER_NODE do
-  local node, parent_count = ARGV[i], tonumber(ARGV[i + 2]) or 0
-  rcall('HSET', spec, node, ARGV[i + 1])
-  rcall('HSET', args, node, ARGV[i + 3])
-  if ARGV[i + 4] ~= '' then rcall('HSET', parents, node, ARGV[i + 4]) end
-  if ARGV[i + 5] ~= '' then rcall('HSET', tasks, node, ARGV[i + 5]) end
+  local node, node_spec, parent_count = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]) or 0
+  local node_args, node_parents, node_task = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  rcall('HSET', spec, node, node_spec)
+  rcall('HSET', args, node, node_args)
+  if node_parents ~= '' then rcall('HSET', parents, node, node_parents) end
+  if node_task ~= '' then rcall('HSET', tasks, node, node_task) end
   rcall('HSET', remaining, node, parent_count)
   if parent_count > 0 then
     rcall('HSET', state, node, 'waiting')
