@@ -248,6 +248,10 @@ class WorkflowKeys:
     def all(self) -> list[str]:
         return [self.base + kind for kind in WORKFLOW_KINDS]
 
+    def quarantine(self, key: str, stamp: int) -> str:
+        """Where one of its keys of the wrong type is moved: beside it, in its slot."""
+        return f"{self.base}quarantine:{key.removeprefix(self.base)}:{stamp}"
+
     def __getattr__(self, kind: str) -> str:
         if kind in WORKFLOW_KINDS:
             return self.base + kind

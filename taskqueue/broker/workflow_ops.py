@@ -11,15 +11,21 @@ a child starts exactly once and no completion is ever skipped.
 """
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from ..errors import DamagedKey
 from ..priority import BAND_WIDTH
 from ..records import NewTask, NewWorkflow
+from ..text import as_text
 from .codec import new_task_argv
+from .damage import QUARANTINE_TTL_S
 from .requests import Commands, Plan, ScriptCall, batch, commands, every, operation, script
+
+log = logging.getLogger("taskqueue.broker")
 
 ENQUEUE_CHUNK = 1000  # tasks per enqueue call when a workflow's tasks are created
 OUTBOX_BATCH = 100  # outbox entries applied per round
@@ -270,7 +276,11 @@ class WorkflowOperations:
             self._workflow_call(workflow_id, "advance_workflow", [*argv, *values], list)
             for workflow_id, values in outcomes.items()
         ]
-        replies = every((yield from batch(calls))) if calls else []
+        replies = (yield from batch(calls)) if calls else []
+        for i, (workflow_id, reply) in enumerate(zip(outcomes, replies, strict=True)):
+            if isinstance(reply, DamagedKey):  # that workflow's alone: the others go on
+                replies[i] = yield from self._advance_damaged(workflow_id, calls[i], reply)
+        every(replies)
         starts = {w: start for w, (start, _, _) in zip(outcomes, replies, strict=True) if start}
         stops = {w: stop for w, (_, stop, _) in zip(outcomes, replies, strict=True) if stop}
         started = yield from self._start(starts, now)
@@ -283,6 +293,56 @@ class WorkflowOperations:
             yield from self._global({self.keys.workflow_stats: "hash"}, bump)
         finished = sum(1 for _, _, finished in replies if finished)
         return started, cancelled, finished, touched
+
+    def _advance_damaged(self, workflow_id: str, call: ScriptCall, exc: DamagedKey) -> Plan:
+        """A workflow whose keys had the wrong type when its entries were applied: the
+        keys moved aside and the entries applied again; when that fails too, the entries
+        are logged and dropped with the batch, so that one workflow written over by
+        someone else cannot hold up every other workflow of its queues."""
+        try:
+            return (yield from self._healed(workflow_id, call, exc))
+        except DamagedKey as again:
+            log.error(
+                "workflow %s: its Redis keys have the wrong type (%s); %d outbox entries "
+                "for it were dropped",
+                workflow_id,
+                again,
+                (len(call.args) - 3) // 4,
+            )
+            return [], [], ""
+
+    def _workflow_script(self, workflow_id: str, call: ScriptCall) -> Plan:
+        """Run a workflow's script; when its keys have the wrong type, move them aside
+        and run it once more (DamagedKey when that fails too)."""
+        try:
+            return (yield from script(call))
+        except DamagedKey as exc:
+            return (yield from self._healed(workflow_id, call, exc))
+
+    def _healed(self, workflow_id: str, call: ScriptCall, exc: DamagedKey) -> Plan:
+        if not (yield from self._heal_workflow(workflow_id, exc.keys)):
+            raise exc
+        return (yield from script(call))
+
+    def _heal_workflow(self, workflow_id: str, keys: Sequence[str]) -> Plan[bool]:
+        """Move aside those of a workflow's keys (all hashes) that have another type,
+        beside it in its slot: whether one was moved."""
+        w = self.keys.workflow(workflow_id)
+        moved = False
+        for key in set(keys) & set(w.all()):
+            target = w.quarantine(key, int(time.time() * 1000))
+            argv = ["hash", QUARANTINE_TTL_S]
+            call = ScriptCall("quarantine_global_key", [key, target], argv, heals=False)
+            found = yield from script(call)
+            if found:
+                log.warning(
+                    "workflow %s: Redis key %r was a %s, not a hash: moved aside to %r "
+                    "(kept %d days); what it held is lost to the workflow",
+                    workflow_id, as_text(key), found, as_text(target), QUARANTINE_TTL_S // 86400,
+                )  # fmt: skip
+                yield Commands(lambda pipe: pipe.incr(self.keys.quarantined))
+                moved = True
+        return moved
 
     def _start(self, starts: dict[str, list], now) -> Plan[int]:
         """Start tasks: workflow id -> (storage queue, id, args JSON) flat, one call per
@@ -331,8 +391,8 @@ class WorkflowOperations:
         """Cancel a workflow: (its status before, tasks cancelled now). 'missing' for an
         unknown workflow; a completed one is left alone."""
         argv = ["" if now is None else now, self.config.RESULT_TTL]
-        before, stop = yield from script(
-            self._workflow_call(workflow_id, "cancel_workflow", argv, list)
+        before, stop = yield from self._workflow_script(
+            workflow_id, self._workflow_call(workflow_id, "cancel_workflow", argv, list)
         )
         cancelled, touched = yield from self._stop({workflow_id: stop} if stop else {}, now)
         yield from self.advance.call(touched, now=now)
