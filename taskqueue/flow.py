@@ -53,8 +53,13 @@ def set_limit(
         check_tenant(tenant)
     if tenant is not None and task is not None:
         raise ValidationError("A limit is a task name's or a tenant's, not both.", field="tenant")
-    if task is not None and (not isinstance(task, str) or not 0 < len(task) <= 200):
-        raise ValidationError("task must be a task name of 1 to 200 characters.", field="task")
+    if task is not None and (
+        not isinstance(task, str) or not 0 < len(task) <= 200 or not task.isprintable()
+    ):
+        message = (
+            "task must be a task name of 1 to 200 characters, none of them a control character."
+        )
+        raise ValidationError(message, field="task")
     if rate not in (DECLARED, None) and not isinstance(rate, Rate):
         raise ValidationError(f"rate must be a Rate, None or {DECLARED!r}.", field="rate")
     if concurrency not in (DECLARED, None):

@@ -107,14 +107,18 @@ def idempotency_key(value: object, field: str = "idempotency_key") -> str:
 
 
 MAX_TENANT = 100
-_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$")
+_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]*")  # fullmatch: `$` allows a final \n
 
 
 def tenant(value: object, field: str = "tenant") -> str:
     """Whose task it is (docs/flow-control.md#tenants): 1 to 100 characters from
     letters, digits and _ . : @ -, starting with a letter or digit. It names Redis
     fields and metric labels, so nothing else is allowed."""
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_TENANT or not _TENANT.match(value):
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= MAX_TENANT
+        or not _TENANT.fullmatch(value)
+    ):
         raise ValidationError(
             f"{field} must be 1 to {MAX_TENANT} letters, digits or _ . : @ - (starting with a "
             f"letter or digit), not {shown(value)}.",

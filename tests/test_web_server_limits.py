@@ -144,6 +144,17 @@ def test_a_huge_console_body_is_refused_with_413_before_it_is_buffered(stack, ch
     assert rss.growth < RSS_GROWTH_MAX, f"daphne grew by {rss.growth / 2**20:.0f} MiB"
 
 
+def test_a_huge_body_to_urls_django_never_routes_is_refused_before_it_is_buffered(stack):
+    """The refusal holds in front of everything: static files, the WebSocket's path, a
+    URL that does not exist, and the admin."""
+    paths = ("/static/taskqueue/console.css", "/ws/dashboard/", "/no/such/url", "/admin/login/")
+    with PeakRss(stack.daphne.pid) as rss:
+        answers = {path: offer_body(stack.port, path, chunked=True) for path in paths}
+    assert {path: a["status"] for path, a in answers.items()} == dict.fromkeys(paths, 413)
+    assert all(a["sent"] < 16 * 1024 * 1024 for a in answers.values())
+    assert rss.growth < RSS_GROWTH_MAX, f"daphne grew by {rss.growth / 2**20:.0f} MiB"
+
+
 LOGGED_IN_SESSION = """
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.auth.models import User

@@ -133,8 +133,12 @@ def _quotas(body: dict) -> dict | None:
 
 
 def _check_task(task: object) -> None:
-    if not isinstance(task, str) or not 0 < len(task) <= MAX_TASK_NAME:
-        raise invalid("task", f"task must be a task name of 1 to {MAX_TASK_NAME} characters.")
+    if not isinstance(task, str) or not 0 < len(task) <= MAX_TASK_NAME or not task.isprintable():
+        raise invalid(
+            "task",
+            f"task must be a task name of 1 to {MAX_TASK_NAME} characters, none of them a "
+            "control character.",
+        )
 
 
 def _rate(body: dict):

@@ -1,6 +1,7 @@
 """Every API endpoint, found from the URL patterns (a new one is covered without being
 listed here), against hostile path segments, query parameters and bodies: size, depth,
-type and encoding. Each answers a 4xx or 2xx in the one error shape, never a 500,
+type and encoding, each sent with the endpoint's own method, and the body and query
+parameters it reads. Each answers a 4xx or 2xx in the one error shape, never a 500,
 and a hostile body changes nothing."""
 
 import json
@@ -26,8 +27,10 @@ PATH_VALUES = {
     "colon": "a:b",
     "space": "%20",
 }
-QUERY_NAMES = ("queue", "status", "name", "exception", "q", "limit", "cursor", "offset")
+QUERY_NAMES = ("queue", "status", "name", "exception", "q", "limit", "cursor", "offset",
+               "task", "tenant")  # fmt: skip
 QUERY_VALUES = {
+    "newline": "acme%0A",
     "huge-int": "9" * 400,
     "int-10e309": "1" + "0" * 309,
     "negative": "-1",
@@ -40,12 +43,14 @@ QUERY_VALUES = {
     "cursor-like": "1e999:x",
     "cursor-nan": "nan:x",
 }
-# the fields every POST body of the API may hold, each given values of every wrong shape
+# the fields any write's body in the API may hold, each given values of every wrong shape
 BODY_FIELDS = (
     "task", "args", "kwargs", "queue", "priority", "delay_seconds", "eta", "max_retries",
-    "ids", "filter", "dry_run", "to_queue", "everything",
+    "tenant", "ids", "filter", "dry_run", "confirmation", "to_queue", "everything",
+    "rate", "burst", "concurrency", "max_backlog", "tenant_backlog",
 )  # fmt: skip
 WRONG_VALUES = {
+    "newline": "acme\n",
     "int-10e309": 10**309,
     "float-big": 1.7e308,
     "deep-list": json.loads("[" * 90 + "]" * 90),
@@ -81,13 +86,23 @@ def endpoints() -> list[tuple[str, str]]:
 
 ENDPOINTS = endpoints()
 WITH_PARAMS = [(m, t) for m, t in ENDPOINTS if "{" in t]
-# POST endpoints that read a JSON body; the others act on their path alone
-WITH_BODY = ["tasks", "workflows", "dlq/requeue", "dlq/purge"]
+# the writes that read a JSON body, each with a body it would accept; the other writes
+# act on their path alone
+WITH_BODY = {
+    ("POST", "tasks"): {"task": "tests.api.echo"},
+    ("POST", "workflows"): {"nodes": [{"key": "a", "task": "tests.api.echo"}]},
+    ("POST", "dlq/requeue"): {"filter": {}},
+    ("POST", "dlq/purge"): {"filter": {}},
+    ("POST", "queues/{name}/purge"): {"dry_run": True},
+    ("PUT", "queues/{name}/limits"): {"concurrency": 1},
+}
 WITHOUT_BODY = [
-    "tasks/{task_id}/cancel", "tasks/{task_id}/retry",
-    "queues/{name}/pause", "queues/{name}/resume", "queues/{name}/purge",
-    "workflows/{workflow_id}/cancel",
+    ("POST", "tasks/{task_id}/cancel"), ("POST", "tasks/{task_id}/retry"),
+    ("POST", "queues/{name}/pause"), ("POST", "queues/{name}/resume"),
+    ("POST", "workflows/{workflow_id}/cancel"),
 ]  # fmt: skip
+# the query parameters a write reads (a read is sent every name of QUERY_NAMES)
+WRITE_QUERIES = {("DELETE", "queues/{name}/limits"): ("task", "tenant")}
 
 
 @pytest.fixture
@@ -106,25 +121,27 @@ def snapshot() -> dict:
     return {q: inspect.queue_summary(q).counts for q in ("default", "emails")}
 
 
-def send(api, method: str, path: str, *, body: bytes = b"{}", query: str = ""):
+def send(api, method: str, path: str, *, body: bytes = b"", query: str = ""):
+    """The request as its client would send it: its own method, its body (if any)."""
     url = f"/api/v1/{path}" + (f"?{query}" if query else "")
-    if method == "GET":
-        return api.client.get(url)
-    if method == "DELETE":
-        return api.client.delete(url)
-    return api.client.post(url, body, content_type="application/json")
+    return api.client.generic(method, url, body, content_type="application/json")
 
 
-def failures(api, state, requests) -> list[str]:
+def real_body(method: str, template: str) -> bytes:
+    body = WITH_BODY.get((method, template))
+    return b"" if body is None else json.dumps(body).encode()
+
+
+def failures(api, state, requests, *, may_accept: bool = False) -> list[str]:
     """Send each (label, method, path, query, body); what answered a 5xx, broke the
-    error shape or changed the counts."""
+    error shape, changed the counts, or (unless `may_accept`) was accepted by a write."""
     found = []
     for label, method, path, query, body in requests:
         response = send(api, method, path, body=body, query=query)
         status = response.status_code
         if status >= 500 or (status >= 400 and not well_formed(response)):
             found.append(f"{label}: {status} {response.content[:120]!r}")
-        elif method != "GET" and status < 400:
+        elif method != "GET" and status < 400 and not may_accept:
             found.append(f"{label}: accepted ({status})")
         elif snapshot() != state["counts"]:
             found.append(f"{label}: changed the counts")
@@ -138,15 +155,29 @@ def well_formed(response) -> bool:
         return False
 
 
-def test_every_post_endpoint_is_known_to_read_a_body_or_not():
-    posts = sorted(t for m, t in ENDPOINTS if m == "POST")
-    assert posts == sorted(WITH_BODY + WITHOUT_BODY)
+def test_every_write_is_known_to_read_a_body_or_not():
+    writes = sorted((m, t) for m, t in ENDPOINTS if m not in ("GET", "DELETE"))
+    assert writes == sorted([*WITH_BODY, *WITHOUT_BODY])
+
+
+def test_every_write_reaches_its_view_with_its_own_method_and_body(api, state):
+    """What the sweep sends gets past the routing (no 405): PUT as PUT, a body where the
+    view reads one."""
+    paths = {"name": "default", "task_id": state["pending"], "workflow_id": state["workflow"]}
+    answers = {
+        f"{method} {template}": send(
+            api, method, template.format(**paths), body=real_body(method, template)
+        ).status_code
+        for method, template in [*WITH_BODY, *WITHOUT_BODY, *WRITE_QUERIES]
+    }
+    assert {request: s for request, s in answers.items() if s == 405 or s >= 500} == {}
+    assert answers["PUT queues/{name}/limits"] == answers["POST queues/{name}/purge"] == 200
 
 
 @pytest.mark.parametrize(("method", "template"), WITH_PARAMS)
 def test_a_hostile_path_segment_is_a_4xx_and_changes_nothing(api, state, method, template):
     requests = [
-        (label, method, re.sub(r"\{\w+\}", value, template), "", b"{}")
+        (label, method, re.sub(r"\{\w+\}", value, template), "", real_body(method, template))
         for label, value in PATH_VALUES.items()
     ]
     assert failures(api, state, requests) == []
@@ -163,17 +194,40 @@ def test_a_hostile_query_parameter_never_fails_a_read(api, state, template):
     assert failures(api, state, requests) == []
 
 
-@pytest.mark.parametrize("template", WITH_BODY)
-def test_a_field_of_the_wrong_shape_is_a_4xx_and_changes_nothing(api, state, template):
+@pytest.mark.parametrize(("method", "template"), list(WRITE_QUERIES))
+def test_a_hostile_query_parameter_never_fails_a_write(api, state, method, template):
+    """A write may act on what a hostile parameter names (clearing the limits of a task
+    that has none changes nothing); it never answers a 5xx or moves a task."""
+    path = template.format(name="default")
     requests = [
-        (f"{field}={label}", "POST", template, "", json.dumps({field: value}).encode())
+        (f"{name}={label}", method, path, f"{name}={value}", b"")
+        for name in WRITE_QUERIES[method, template]
+        for label, value in QUERY_VALUES.items()
+    ]
+    assert failures(api, state, requests, may_accept=True) == []
+
+
+@pytest.mark.parametrize(("method", "template"), list(WITH_BODY))
+def test_a_field_of_the_wrong_shape_is_a_4xx_and_changes_nothing(api, state, method, template):
+    path = template.format(name="default")
+    requests = [
+        (f"{field}={label}", method, path, "", json.dumps({field: value}).encode())
         for field in BODY_FIELDS
         for label, value in WRONG_VALUES.items()
+        if {field: value} != WITH_BODY[method, template]  # {"dry_run": true} is no wrong shape
     ]
     assert failures(api, state, requests) == []
 
 
-@pytest.mark.parametrize("template", WITH_BODY)
-def test_a_malformed_body_is_a_4xx_and_changes_nothing(api, state, template):
-    requests = [(label, "POST", template, "", raw) for label, raw in RAW_BODIES.items()]
+@pytest.mark.parametrize("task", ["tests.api.echo\n", "tests.api\x00echo"], ids=["newline", "nul"])
+def test_a_limit_for_a_task_name_with_a_control_character_is_refused(api, broker, task):
+    body = json.dumps({"task": task, "concurrency": 1}).encode()
+    refused = send(api, "PUT", "queues/default/limits", body=body)
+    assert refused.status_code == 422 and "task" in error_of(refused)["fields"]
+
+
+@pytest.mark.parametrize(("method", "template"), list(WITH_BODY))
+def test_a_malformed_body_is_a_4xx_and_changes_nothing(api, state, method, template):
+    path = template.format(name="default")
+    requests = [(label, method, path, "", raw) for label, raw in RAW_BODIES.items()]
     assert failures(api, state, requests) == []

@@ -1,11 +1,15 @@
 """The issue's hostile-input table, against POST /api/v1/tasks: every row gets a 4xx
-with the one error shape, changes nothing, imports nothing, and never a 500."""
+with the one error shape, changes nothing, imports nothing, and never a 500. And a
+tenant with a trailing newline (`$` matches before one), wherever a tenant is named."""
 
 import sys
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
-from taskqueue import inspect
+from taskqueue import flow, inspect, options
+from taskqueue.errors import ValidationError
 from tests.support.web import error_of
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +54,7 @@ TABLE = [
     ("queue-number", ECHO + '"queue": 7}', 422, "queue"),
     ("queue-nul", ECHO + '"queue": "a\\u0000b"}', 422, "queue"),
     ("queue-lone-surrogate", ECHO + '"queue": "a\\ud800"}', 422, "body"),
+    ("tenant-trailing-newline", ECHO + '"tenant": "acme\\n"}', 422, "tenant"),
     ("task-os-system", '{"task": "os.system", "args": ["touch /tmp/pwned"]}', 422, "task"),
     ("task-dunder-import", '{"task": "__import__", "args": ["os"]}', 422, "task"),
     ("task-module-path", '{"task": "subprocess.run"}', 422, "task"),
@@ -116,3 +121,33 @@ def test_text_with_escaped_surrogate_pairs_and_nul_in_args_is_fine(api):
     body = ECHO + '"args": ["\\ud83d\\ude00", "a\\u0000b", "\\\\ud800"]}'
     task = api.post("tasks", raw=body).json()
     assert task["args"] == ["\U0001f600", "a\x00b", "\\ud800"]
+
+
+def test_a_tenant_with_a_trailing_newline_is_no_tenant():
+    with pytest.raises(ValidationError):
+        options.tenant("acme\n")
+
+
+TENANT_REQUESTS = {
+    "set limits": lambda api: api.client.put(
+        "/api/v1/queues/default/limits",
+        '{"tenant": "acme\\n", "concurrency": 1}',
+        content_type="application/json",
+    ),
+    "clear limits": lambda api: api.client.delete("/api/v1/queues/default/limits?tenant=acme%0A"),
+    "list tasks": lambda api: api.get("tasks", tenant="acme\n"),
+}
+
+
+@pytest.mark.parametrize("send", TENANT_REQUESTS.values(), ids=TENANT_REQUESTS)
+def test_the_api_refuses_a_tenant_with_a_trailing_newline_naming_the_field(api, broker, send):
+    refused = send(api)
+    assert refused.status_code == 422, refused.content[:300]
+    assert "tenant" in error_of(refused)["fields"]
+    assert not [t for t in flow.queue_limits("default").tenants if t.startswith("acme")]
+
+
+def test_tq_limits_refuses_a_tenant_with_a_trailing_newline(broker):
+    with pytest.raises(CommandError, match="--tenant must be"):
+        call_command("tq", "limits", "set", "default", "--tenant", "acme\n", "--concurrency", "1")
+    assert not [t for t in flow.queue_limits("default").tenants if t.startswith("acme")]

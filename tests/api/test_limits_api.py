@@ -395,6 +395,7 @@ def test_a_tenants_limits_are_set_read_and_cleared(api, broker):
     "body",
     [
         {"tenant": "a b", "rate": "1/s"},
+        {"tenant": "acme\n", "rate": "1/s"},
         {"tenant": 7, "rate": "1/s"},
         {"tenant": "acme", "task": ECHO, "rate": "1/s"},
         {"tenant": "acme", "max_backlog": 5},

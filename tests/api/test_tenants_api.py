@@ -18,7 +18,7 @@ def test_a_task_enqueued_with_a_tenant_says_whose_it_is(api):
     assert api.get(f"tasks/{created.json()['id']}").json()["tenant"] == "acme"
 
 
-@pytest.mark.parametrize("tenant", ["", "-x", "a b", "a/b", "x" * 101, 7, True, ["acme"]])
+@pytest.mark.parametrize("tenant", ["", "-x", "a b", "a/b", "acme\n", "x" * 101, 7, True, ["acme"]])
 def test_a_malformed_tenant_is_refused_naming_the_field(api, broker, tenant):
     refused = api.post("tasks", {"task": ECHO, "tenant": tenant})
     assert refused.status_code == 422

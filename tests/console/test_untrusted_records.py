@@ -65,7 +65,7 @@ JSON_FIELDS = ("args", "kwargs", "result", "progress", "meta", "e:1")
 NUMBERS = ("priority", "band", "seq", "max_retries", "timeout", "attempts", "failures", "lost")
 TIMES = ("created_at", "run_at", "started_at", "finished_at", "heartbeat_at", "lease_until")
 TEXTS = ("id", "name", "queue", "worker", "error_type", "error_message", "traceback",
-         "dead_reason", "idempotency_key")  # fmt: skip
+         "dead_reason", "idempotency_key", "tenant")  # fmt: skip
 OTHERS = ("status", "cancel_requested", "h:1")
 FIELDS = JSON_FIELDS + NUMBERS + TIMES + TEXTS + OTHERS
 
