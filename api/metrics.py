@@ -33,7 +33,7 @@ from taskqueue.status import Status
 from taskqueue.text import as_text
 from taskqueue.workers import STATES as WORKER_STATES
 
-# Lifetime counters of each queue (QueueCounts.stats) -> what they count.
+# Lifetime counters of each queue (attributes of QueueStats) -> what they count.
 COUNTERS = {
     "enqueued": "Tasks created.",
     "completed": "Tasks that completed.",
@@ -44,7 +44,7 @@ COUNTERS = {
     "lost": "Leases that expired (their worker stopped heartbeating).",
 }
 TOP_TENANTS = 20  # tenant_backlog series per queue at most (label cardinality)
-# Lifetime workflow counters (one global hash the engine increments) -> what they count.
+# Lifetime workflow counters (attributes of WorkflowCounters) -> what they count.
 WORKFLOW_COUNTERS = {
     "created": "Workflows submitted.",
     "completed": "Workflows whose every task completed.",
@@ -79,7 +79,7 @@ class TaskQueueCollector:
                 f"taskqueue_tasks_{stat}", documentation, labels=["queue"]
             )
             for s in self.summaries:
-                counter.add_metric([s.name], s.counts.stats.get(stat, 0))
+                counter.add_metric([s.name], getattr(s.counts.stats, stat))
             yield counter
         yield self._runtimes()
         yield from self._waits()
@@ -224,7 +224,7 @@ class TaskQueueCollector:
             labels=["queue"],
         )
         for s in self.summaries:
-            counter.add_metric([s.name], s.counts.stats.get("quarantined", 0))
+            counter.add_metric([s.name], s.counts.stats.quarantined)
         counter.add_metric([""], self.global_quarantined)
         return counter
 
@@ -244,7 +244,7 @@ class TaskQueueCollector:
 
     def _workflows(self) -> Iterator[Metric]:
         for stat, documentation in WORKFLOW_COUNTERS.items():
-            value = self.workflow_counters.get(stat, 0)
+            value = getattr(self.workflow_counters, stat)
             yield CounterMetricFamily(f"taskqueue_workflows_{stat}", documentation, value=value)
         yield GaugeMetricFamily(
             "taskqueue_workflows_blocked",

@@ -41,7 +41,7 @@ def queue_dict(summary: QueueSummary, limits: QueueLimits, *, per_minute: bool =
         "name": counts.queue,
         "paused": counts.paused,
         "counts": {status: getattr(counts, status) for status in COUNTED},
-        "stats": dict(counts.stats),
+        "stats": counts.stats.as_dict(),
         "throughput": {
             "completed_last_minute": summary.completed_last_minute,
             "failed_last_minute": summary.failed_last_minute,
@@ -53,7 +53,7 @@ def queue_dict(summary: QueueSummary, limits: QueueLimits, *, per_minute: bool =
         "limits": limits_summary(limits),
     }
     if per_minute:
-        out["per_minute"] = summary.per_minute
+        out["per_minute"] = [m.as_dict() for m in summary.per_minute]
     return out
 
 

@@ -204,7 +204,7 @@ class Sampler:
             events = self.broker.client.xinfo_stream(key)["entries-added"]
         except redis.ResponseError:  # no stream yet
             events = 0
-        return int(stats.get("enqueued", 0)), int(stats.get("completed", 0)), int(events)
+        return stats.enqueued, stats.completed, int(events)
 
     def sample(self) -> Sample:
         now = time.monotonic()

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from taskqueue.history import History
+from taskqueue.inspect import MinuteCounts
 
 from .templatetags.console import seconds
 
@@ -39,14 +40,14 @@ class Chart:
     failed: int
 
 
-def minute_chart(per_minute: list[dict[str, int]]) -> Chart:
+def minute_chart(per_minute: list[MinuteCounts]) -> Chart:
     """Bars for `per_minute` (oldest first, as inspect.QueueSummary gives it)."""
     slot = WIDTH / max(1, len(per_minute))
-    peak = max((m.get("completed", 0) + m.get("failed", 0) for m in per_minute), default=0)
+    peak = max((m.completed + m.failed for m in per_minute), default=0)
     scale = (HEIGHT - 1) / peak if peak else 0.0
     bars = []
     for i, minute in enumerate(per_minute):
-        ok, failed = minute.get("completed", 0), minute.get("failed", 0)
+        ok, failed = minute.completed, minute.failed
         ok_h, failed_h = ok * scale, failed * scale
         bars.append(
             Bar(

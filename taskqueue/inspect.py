@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from .broker import WAIT_BUCKETS, Entry, NodeStatus, Page, QueueCounts
+from .broker import (
+    WAIT_BUCKETS,
+    Entry,
+    MinuteCounts,
+    NodeStatus,
+    Page,
+    QueueCounts,
+    WorkflowCounters,
+)
 from .client import get_broker
 from .conf import get_config
 from .errors import TaskDoesNotExist, TaskNotFound, ValidationError
@@ -338,7 +346,7 @@ class QueueSummary:
     failed_last_minute: int
     completed_last_hour: int
     failed_last_hour: int
-    per_minute: list[dict[str, int]]  # the last 60 minutes, oldest first
+    per_minute: list[MinuteCounts]  # the last 60 minutes, oldest first
 
     @property
     def name(self) -> str:
@@ -355,10 +363,10 @@ def queue_summary(queue: str) -> QueueSummary:
     return QueueSummary(
         counts=broker.counts(queue),
         oldest_pending_age_s=None if oldest is None else max(0.0, (now - oldest) / 1000),
-        completed_last_minute=minutes[-1].get("completed", 0),
-        failed_last_minute=minutes[-1].get("failed", 0),
-        completed_last_hour=sum(m.get("completed", 0) for m in minutes),
-        failed_last_hour=sum(m.get("failed", 0) for m in minutes),
+        completed_last_minute=minutes[-1].completed,
+        failed_last_minute=minutes[-1].failed,
+        completed_last_hour=sum(m.completed for m in minutes),
+        failed_last_hour=sum(m.failed for m in minutes),
         per_minute=minutes,
     )
 
@@ -554,10 +562,9 @@ def blocked_workflows() -> int:
     return sum(1 for i in infos if i is not None and i.status == "blocked")
 
 
-def workflow_counters() -> dict[str, int]:
-    """Lifetime counts of workflows: {"created": n, "completed": n}."""
-    counters = get_broker().workflow_counters()
-    return {"created": counters.get("created", 0), "completed": counters.get("completed", 0)}
+def workflow_counters() -> WorkflowCounters:
+    """Lifetime counts of workflows: created, completed."""
+    return get_broker().workflow_counters()
 
 
 def workflows_of(record: TaskRecord) -> list[tuple[str, str]]:

@@ -71,7 +71,7 @@ def test_requeue_leaves_tasks_in_other_statuses_alone(broker):
         ("pending", False),
         ("missing", False),
     ]
-    assert broker.counts("default").stats.get("requeued", 0) == 0
+    assert broker.counts("default").stats.requeued == 0
 
 
 def test_requeue_of_a_cancelled_task_makes_it_pending(broker):
@@ -115,7 +115,7 @@ def test_purge_deletes_only_pending_tasks_in_bounded_batches(broker):
     assert (counts.pending, counts.scheduled, counts.processing) == (0, 1, 1)
     assert broker.get("default", scheduled) is not None
     assert broker.get("default", running) is not None
-    assert counts.stats["purged"] == 20
+    assert counts.stats.purged == 20
 
 
 def test_run_now_makes_a_scheduled_task_pending_at_once(broker):

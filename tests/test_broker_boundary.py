@@ -5,12 +5,24 @@ operations and reads, which answer typed values (outcomes.py, records.py).
 
 Read with `ast`, so a new module is checked without being listed. Record fields can
 only be named where a hash is read: through a Redis client or the broker's private
-helpers, both of which are refused outside the broker (checks 2 and 4)."""
+helpers, both of which are refused outside the broker (checks 2 and 4).
+
+What the broker answers is typed: a plain dict in an answer is listed below with why
+its keys are not names the broker stores (the last checks). A counter hash that came
+back as dict[str, int] was read by its field names all over the API and the console
+(issue 15); it is a dataclass now (counters.py). Looking for string subscripts instead
+would not do: "failed", "lost", "completed" also key dicts that are not the broker's."""
 
 import ast
+import dataclasses
+import inspect
+import typing
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+
+from taskqueue.broker import AsyncRedisBroker, RedisBroker
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCT = ("taskqueue", "api", "dashboard", "devserver", "demo", "config")
@@ -121,3 +133,95 @@ def test_no_module_outside_the_broker_spells_a_key(path):
         and (":{" in node.value or node.value.startswith(("tq:", "task:", "idem:")))
     ]
     assert found == []
+
+
+# Dicts in the brokers' answers ('Broker.method()': the answer itself; 'Type.field': a
+# field of a dataclass or named tuple in an answer) whose keys are not the broker's
+# names, so reading them by key outside the broker is fine.
+PLAIN_DICTS = {
+    "RedisBroker.dead_errors()": "exception type -> dead letters (names the tasks raised)",
+    "RedisBroker.periodic_state()": "schedule name (the project's) -> a named tuple",
+    "RedisBroker.hashes()": "raw hashes for the broker's mixins: it takes keys, which only "
+    "the broker builds",
+    "Attempt.error": "the failure the worker reported ({type, message, traceback}), shown",
+    "TaskRecord.unreadable": "record field -> why it is not shown: a note for people",
+    "HistoryBucket.runtimes": "(task name, part) -> n, runtime.py's histogram parts",
+    "NodeStatus.settings": "Redis CONFIG names -> values, judged by safety.py by design",
+    "Submitted.rebound": "workflow node -> the id of the task it was bound to",
+}
+# Dicts keyed by the broker's own names that are still read outside it (to be typed).
+KNOWN_GAPS = {
+    "HistoryBucket.waits": "'b<i>' fields of the wait histograms, spelled again as "
+    "f'b{i}' by taskqueue/history.py",
+}
+
+
+def _is_record_type(cls: object) -> bool:
+    return (
+        isinstance(cls, type)
+        and cls.__module__.split(".")[0] in ("taskqueue", "tests")  # ours, not a library's
+        and (dataclasses.is_dataclass(cls) or (issubclass(cls, tuple) and hasattr(cls, "_fields")))
+    )
+
+
+def dicts_in_answers(*brokers: type) -> set[str]:
+    """Where a dict (any Mapping) sits in what the brokers' public methods answer, by
+    their annotations, looking into the dataclasses and named tuples they answer."""
+    found: set[str] = set()
+    seen: set[type] = set()
+
+    def walk(hint: object, where: str) -> None:
+        origin = typing.get_origin(hint) or hint
+        if isinstance(origin, type) and issubclass(origin, Mapping):
+            found.add(where)
+        for arg in typing.get_args(hint):
+            walk(arg, where)
+        if _is_record_type(origin) and origin not in seen:
+            seen.add(origin)
+            for name, field_hint in typing.get_type_hints(origin).items():
+                walk(field_hint, f"{origin.__name__}.{name}")
+
+    for broker in brokers:
+        for name, method in inspect.getmembers(broker, callable):
+            if not name.startswith("_"):
+                answer = typing.get_type_hints(inspect.unwrap(method)).get("return")
+                walk(answer, f"{broker.__name__}.{name}()")
+    return found
+
+
+@dataclasses.dataclass
+class _Counts:
+    queue: str
+    stats: dict[str, int]
+
+
+class _UntypedBroker:
+    def counts(self, queue: str) -> _Counts: ...
+
+    def per_minute(self, queue: str) -> list[dict]: ...
+
+    def workflow_counters(self) -> dict[str, int] | None: ...
+
+    def queues(self) -> list[str]: ...
+
+    def _internal(self) -> dict: ...
+
+
+def test_a_counter_hash_answered_as_a_dict_is_found_in_an_answer_and_in_its_fields():
+    assert dicts_in_answers(_UntypedBroker) == {
+        "_Counts.stats",
+        "_UntypedBroker.per_minute()",
+        "_UntypedBroker.workflow_counters()",
+    }
+
+
+def test_every_dict_the_brokers_answer_is_keyed_by_something_else_than_their_names():
+    found = dicts_in_answers(RedisBroker, AsyncRedisBroker)
+    assert sorted(found - PLAIN_DICTS.keys() - KNOWN_GAPS.keys()) == []
+    assert sorted(PLAIN_DICTS.keys() - found) == []  # typed since: take it off the list
+
+
+@pytest.mark.xfail(strict=True, reason="a known gap: type it, then drop it from KNOWN_GAPS")
+@pytest.mark.parametrize("where", sorted(KNOWN_GAPS))
+def test_no_dict_keyed_by_the_brokers_names_is_left(where):
+    assert where not in dicts_in_answers(RedisBroker, AsyncRedisBroker)

@@ -112,7 +112,7 @@ def test_an_idempotency_key_returns_the_existing_task(broker):
     again = broker.enqueue([make_task(idempotency_key="order-7")])
     assert again == [(first[0][0], False)]
     assert broker.counts("default").pending == 1
-    assert broker.counts("default").stats["enqueued"] == 1
+    assert broker.counts("default").stats.enqueued == 1
 
 
 def test_an_idempotency_key_of_a_deleted_task_makes_a_new_one(broker):
@@ -142,7 +142,7 @@ def test_claim_skips_and_counts_an_id_without_a_record(broker, redis_client):
     enqueue(broker, make_task(task_id="ok"))
     redis_client.zadd(broker.keys.queue("default").pending, {"ghost": 0})
     assert claim_ids(broker) == ["ok"]
-    assert broker.counts("default").stats["orphans"] == 1
+    assert broker.counts("default").stats.orphans == 1
 
 
 def _make_suspect(broker, task_id: str) -> None:

@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from taskqueue import inspect
-from taskqueue.broker import scripts
+from taskqueue.broker import MinuteCounts, scripts
 from taskqueue.broker.damage import KIND_TYPES
 from taskqueue.broker.outcomes import Ack
 from taskqueue.errors import TaskDoesNotExist
@@ -204,18 +204,18 @@ def test_a_minute_counter_of_the_wrong_type_is_moved_aside_by_the_next_completio
     q = broker.keys.queue("default")
     (task_id,) = enqueue(broker, make_task(), now=NOW)
     spoil(redis_client, q.minute(NOW // 60_000), wrong)
-    assert broker.per_minute("default", 2, now_ms=NOW) == [{}, {}]
+    assert broker.per_minute("default", 2, now_ms=NOW) == [MinuteCounts(), MinuteCounts()]
     broker.claim("default", "w1", 1, now=NOW)
     assert broker.complete("default", [(task_id, 1, "1")], now=NOW) == [True]
     assert_moved_aside(redis_client, q.base, f"m:{NOW // 60_000}", wrong)
-    assert broker.per_minute("default", 1, now_ms=NOW) == [{"completed": 1}]
+    assert broker.per_minute("default", 1, now_ms=NOW) == [MinuteCounts(completed=1)]
 
 
 def test_counters_that_are_not_numbers_restart_instead_of_breaking_a_script(broker, redis_client):
     q = broker.keys.queue("default")
     redis_client.hset(q.stats, mapping={"enqueued": "many", "completed": "1e3"})
     enqueue(broker, make_task())
-    assert inspect.queue_counts("default").stats["enqueued"] == 1
+    assert inspect.queue_counts("default").stats.enqueued == 1
 
 
 # -- global keys ------------------------------------------------------------------------

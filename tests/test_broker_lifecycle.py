@@ -77,7 +77,7 @@ def test_fail_after_the_last_retry_moves_the_task_to_the_dead_letter_queue(broke
     assert broker.dead_errors("default") == {"KeyError": 1}
     counts = broker.counts("default")
     assert (counts.dead, counts.scheduled, counts.processing) == (1, 0, 0)
-    assert (counts.stats["failed"], counts.stats["retried"], counts.stats["dead"]) == (2, 1, 1)
+    assert (counts.stats.failed, counts.stats.retried, counts.stats.dead) == (2, 1, 1)
 
 
 def test_fail_without_a_retry_request_is_dead_at_once(broker):
@@ -108,7 +108,7 @@ def test_dead_letters_beyond_the_cap_are_trimmed_and_counted(broker, tq_settings
         ids.append(task_id)
     assert b.get("default", ids[0]) is None
     assert b.counts("default").dead == 2
-    assert b.counts("default").stats["dead_trimmed"] == 1
+    assert b.counts("default").stats.dead_trimmed == 1
     assert b.dead_errors("default") == {"ValueError": 2}
 
 

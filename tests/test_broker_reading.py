@@ -2,6 +2,7 @@
 
 import pytest
 
+from taskqueue.broker import MinuteCounts, QueueStats, WorkflowCounters
 from taskqueue.errors import ValidationError
 from taskqueue.status import Status
 
@@ -32,7 +33,7 @@ def test_counts_are_per_status(broker):
         0,
         False,
     )
-    assert c.stats["enqueued"] == 3
+    assert c.stats.enqueued == 3
 
 
 def test_pending_lists_in_run_order_across_pages(broker):
@@ -83,9 +84,32 @@ def test_per_minute_counts_completions_and_failures(broker):
     task_id, attempt = start(broker, make_task(), now=minute)
     fail(broker, task_id, attempt, now=minute + 20)
     assert broker.per_minute("default", 2, now_ms=minute + 30) == [
-        {},
-        {"completed": 1, "failed": 1},
+        MinuteCounts(),
+        MinuteCounts(completed=1, failed=1),
     ]
+
+
+def test_a_counter_hash_reads_as_its_known_fields_and_ignores_the_others(broker, redis_client):
+    q = broker.keys.queue("default")
+    fields = {"purged": "4", "mine": "7", "present": "1", "failed": "x", "enqueued": "2"}
+    redis_client.hset(q.stats, mapping=fields)
+    redis_client.hset(q.minute(NOW // 60_000), mapping={"failed": "3", "mine": "1"})
+    assert broker.counts("default").stats == QueueStats(purged=4, enqueued=2)
+    assert broker.per_minute("default", 1, now_ms=NOW) == [MinuteCounts(failed=3)]
+
+
+def test_a_counter_hash_as_a_dict_has_the_fields_it_held_in_their_order(broker, redis_client):
+    redis_client.hset(broker.keys.queue("default").stats, mapping={"purged": "0", "dead": "2"})
+    assert list(broker.counts("default").stats.as_dict().items()) == [("purged", 0), ("dead", 2)]
+    assert QueueStats(dead=2).as_dict() == {"dead": 2}  # built by hand: what is not 0
+
+
+def test_workflow_counters_read_a_malformed_value_as_0_and_ignore_other_fields(
+    broker, redis_client
+):
+    redis_client.hset(broker.keys.workflow_stats, mapping={"created": "5", "completed": "x"})
+    redis_client.hset(broker.keys.workflow_stats, "mine", "9")
+    assert broker.workflow_counters() == WorkflowCounters(created=5, completed=0)
 
 
 def test_the_record_reads_back_every_field(broker):

@@ -145,7 +145,7 @@ def test_a_history_key_of_the_wrong_type_does_not_stop_a_claim_or_a_completion(
     assert redis_client.get(q.wait_minute(MINUTE)) == "garbage"  # left as it was
     assert redis_client.hget(q.wait_hour(HOUR), "b0") == "1"  # restarted
     assert redis_client.hget(q.minute(MINUTE), "completed") == "1"
-    assert broker.counts("default").stats.get("quarantined", 0) == 0
+    assert broker.counts("default").stats.quarantined == 0
 
 
 # -- read back by the broker --------------------------------------------------------

@@ -46,7 +46,7 @@ def test_records_counts_and_the_queue_list_name_the_queue_not_its_sub_queues(sha
     assert {sharded.find(task_id).queue for task_id in ids} == {"emails"}
     assert sharded.get("emails", ids[5]).id == ids[5]
     counts = sharded.counts("emails")
-    assert (counts.pending, counts.stats["enqueued"]) == (8, 8)
+    assert (counts.pending, counts.stats.enqueued) == (8, 8)
 
 
 def test_an_idempotency_key_makes_one_task_whichever_process_enqueues(sharded):

@@ -8,6 +8,8 @@ from django.http import HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from taskqueue.inspect import WorkflowCounters
+
 from ..conf import api_settings
 from ..metrics import TaskQueueCollector
 from ..routing import requires
@@ -42,4 +44,4 @@ def _only(collector: TaskQueueCollector, scope) -> None:
     collector.limits = {q: lim for q, lim in collector.limits.items() if scope.can_see(q)}
     collector.workers = [w for w in collector.workers if scope.sees_any(w.queues)]
     collector.global_damage, collector.global_quarantined = [], 0
-    collector.workflow_counters, collector.blocked_workflows = {}, 0
+    collector.workflow_counters, collector.blocked_workflows = WorkflowCounters(), 0

@@ -2,11 +2,13 @@
 Lua scripts. Operations are declared once (operations.py) and performed by the sync
 broker (redis_broker.py) or the worker's async one (async_broker.py); reads are in
 reads.py and state.py; what they answer is typed (outcomes.py, codec.py's Summary and
-Payload). This package's names below are its outside; its modules are its inside."""
+Payload, counters.py's counter hashes). This package's names below are its outside;
+its modules are its inside."""
 
 from .async_broker import AsyncRedisBroker
 from .codec import Payload, Summary
 from .connection import close_client, connect, connect_async
+from .counters import MinuteCounts, QueueStats, WorkflowCounters
 from .history import WAIT_BUCKETS, HistoryBucket
 from .limit_ops import DECLARED, QueueLimits, ScopeLimits, TenantBacklogs
 from .reads import Entry, Page
@@ -21,15 +23,18 @@ __all__ = [
     "AsyncRedisBroker",
     "Entry",
     "HistoryBucket",
+    "MinuteCounts",
     "NodeStatus",
     "Page",
     "Payload",
     "QueueCounts",
     "QueueLimits",
+    "QueueStats",
     "RedisBroker",
     "ScopeLimits",
     "Summary",
     "TenantBacklogs",
+    "WorkflowCounters",
     "answers",
     "close_client",
     "connect",

@@ -20,6 +20,7 @@ from ..priority import BAND_WIDTH
 from ..runtime import Histogram
 from ..workers import WorkerInfo
 from .codec import runtime_counts, worker_info
+from .counters import MinuteCounts, QueueStats
 from .damage import KIND_TYPES, Damage, unless_wrong_type
 from .errors import translating
 from .keys import is_queue_name, logical_queue
@@ -38,7 +39,7 @@ class QueueCounts:
     cancelled: int
     waiting: int  # workflow nodes waiting for their parents (docs/workflows.md)
     paused: bool
-    stats: dict[str, int]
+    stats: QueueStats
     damaged: tuple[Damage, ...] = ()  # fixed keys of the queue of the wrong type
 
 
@@ -97,7 +98,7 @@ class StateReads:
         rows = [row[len(KIND_TYPES) :] for row in rows]
         sizes = [sum(row[k] or 0 for row in rows) for k in range(len(COUNTED))]
         paused = any(row[-2] for row in rows)
-        stats = _summed(r[-1] for r in rows)
+        stats = QueueStats.of(_summed(r[-1] for r in rows))
         return QueueCounts(queue, *sizes, paused=paused, stats=stats, damaged=damaged)
 
     def _damage(self, name: str, row: list) -> list[Damage]:
@@ -121,7 +122,9 @@ class StateReads:
         return _summed(self.hashes(keys))
 
     @translating
-    def per_minute(self, queue: str, minutes: int, *, now_ms: int | None = None) -> list[dict]:
+    def per_minute(
+        self, queue: str, minutes: int, *, now_ms: int | None = None
+    ) -> list[MinuteCounts]:
         """Completed/failed counts for each of the last `minutes` minutes, oldest first."""
         names = self.shards.of(queue)
         current = (now_ms or self.time_ms()) // 60_000
@@ -132,7 +135,7 @@ class StateReads:
         ]
         rows = self.hashes(keys)
         n = len(names)
-        return [_summed(rows[i : i + n]) for i in range(0, len(rows), n)]
+        return [MinuteCounts.of(_summed(rows[i : i + n])) for i in range(0, len(rows), n)]
 
     @translating
     def oldest_pending_ms(self, queue: str) -> int | None:

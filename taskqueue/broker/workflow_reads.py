@@ -9,6 +9,7 @@ import redis
 
 from ..record_fields import as_int, as_time
 from ..records import WorkflowInfo, WorkflowNode
+from .counters import WorkflowCounters
 from .damage import unless_wrong_type
 from .errors import translating
 from .keys import logical_queue
@@ -69,12 +70,12 @@ class WorkflowReads:
             return unless_wrong_type(exc, [])
 
     @translating
-    def workflow_counters(self) -> dict[str, int]:
+    def workflow_counters(self) -> WorkflowCounters:
         try:
             raw = self.client.hgetall(self.keys.workflow_stats)
         except redis.ResponseError as exc:
             raw = unless_wrong_type(exc, {})
-        return {k: as_int(v) or 0 for k, v in raw.items()}
+        return WorkflowCounters.of({k: as_int(v) or 0 for k, v in raw.items()})
 
     @translating
     def workflows_of(self, queue: str, task_id: str) -> list[tuple[str, str]]:
