@@ -22,6 +22,7 @@ from . import options as check
 from .building import _UNSET, EnqueueOptions, TaskOptions, build_task
 from .celery_options import bound, call_arguments, deprecated, enqueue_options, task_options
 from .client import get_broker
+from .coalesce import coalescer
 from .cron import valid_cron
 from .errors import ValidationError
 from .handle import TaskHandle
@@ -130,10 +131,11 @@ def enqueue_many(prepared: Iterable[NewTask]) -> list[TaskHandle]:
     tasks = list(prepared)
     if not tasks:
         return []
+    send = coalescer(get_broker()).enqueue  # overlapping callers share a call (coalesce.py)
     if tracing.enabled:  # off: this one test (docs/observability.md)
-        replies = tracing.send(tasks, get_broker().enqueue)
+        replies = tracing.send(tasks, send)
     else:
-        replies = get_broker().enqueue(tasks)
+        replies = send(tasks)
     unserved.enqueued({t.queue for t in tasks})  # cached: no round trip per enqueue
     events_hook.enqueued(tasks, replies)  # TASKQUEUE["EVENT_HOOK"]; off: one dict read
     return [
