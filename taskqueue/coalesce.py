@@ -39,22 +39,28 @@ class Coalescer:
         self._busy = False
 
     def enqueue(self, tasks: Sequence[Any]) -> list:
-        slot = _Slot(tasks)
         with self._lock:
-            self._waiting.append(slot)
-            lead, self._busy = not self._busy, True
-        if not lead:
-            slot.event.wait()
-            lead = slot.lead
-        if lead:
+            slot = None
+            if self._busy:
+                slot = _Slot(tasks)
+                self._waiting.append(slot)
+            self._busy = True
+        if slot is None:  # nobody in flight: send at once, as without this module
+            try:
+                return self._send(tasks)
+            finally:
+                self._hand_on()
+        slot.event.wait()
+        if slot.lead:
             self._send_waiting()
         if slot.alone:
-            return self._send(list(slot.tasks))
+            return self._send(slot.tasks)
         if slot.error is not None:
             raise slot.error
         return slot.replies
 
     def _send_waiting(self) -> None:
+        """Send every waiting caller's tasks in one call (this caller's are first)."""
         with self._lock:
             batch, self._waiting = self._waiting, []
         try:
@@ -68,14 +74,18 @@ class Coalescer:
             at = 0
             for s in batch:
                 s.replies, at = replies[at : at + len(s.tasks)], at + len(s.tasks)
+        self._hand_on()
+        for s in batch:
+            s.event.set()
+
+    def _hand_on(self) -> None:
+        """After a call: the first caller that came meanwhile sends the next one."""
         with self._lock:
-            if self._waiting:  # those that came during the call: the next one leads
+            if self._waiting:
                 self._waiting[0].lead = True
                 self._waiting[0].event.set()
             else:
                 self._busy = False
-        for s in batch:
-            s.event.set()
 
 
 _lock = threading.Lock()
