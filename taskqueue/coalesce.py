@@ -15,6 +15,7 @@ are fixed before sending, so a task the failed call did create is found, not dou
 
 import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -89,16 +90,18 @@ class Coalescer:
 
 
 _lock = threading.Lock()
+_coalescers: "weakref.WeakKeyDictionary[Any, tuple[int, Coalescer]]" = weakref.WeakKeyDictionary()
 
 
 def coalescer(broker) -> Coalescer:
     """The coalescer of this broker in this process (a forked child makes its own: a
     lock held across fork() would never be released there)."""
-    found = getattr(broker, "_coalescer", None)
+    found = _coalescers.get(broker)
     if found is None or found[0] != os.getpid():
         with _lock:
-            found = getattr(broker, "_coalescer", None)
+            found = _coalescers.get(broker)
             if found is None or found[0] != os.getpid():
-                send = lambda tasks: broker.enqueue(tasks)  # noqa: E731 - patched brokers too
-                found = broker._coalescer = (os.getpid(), Coalescer(send))
+                ref = weakref.ref(broker)  # the entry must not keep its broker alive
+                send = lambda tasks: ref().enqueue(tasks)  # noqa: E731 - patched brokers too
+                found = _coalescers[broker] = (os.getpid(), Coalescer(send))
     return found[1]
