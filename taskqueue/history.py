@@ -10,12 +10,11 @@ falls, as Prometheus' histogram_quantile does: exact to within that bucket's wid
 rank that falls in the open last bucket reads as its lower bound, flagged `above`.
 """
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .broker import WAIT_BUCKETS, HistoryBucket
+from .broker import WAIT_BUCKETS, BucketCounts, HistoryBucket
 from .client import get_broker
 from .names import validate_queue_name
 from .runtime import BUCKETS as RUNTIME_BUCKETS
@@ -75,10 +74,10 @@ def percentile(bounds: Sequence[float], counts: Sequence[int], q: float) -> floa
     return float(bounds[-1])
 
 
-def percentiles(bounds: Sequence[float], parts: dict[str, int]) -> Percentiles:
-    """From a histogram's fields: 'b<i>' -> n, and 'sum_ms' for the mean (the runtime
-    histograms keep it, the wait histograms do not: the mean is then None)."""
-    counts = [max(0, parts.get(f"b{i}", 0)) for i in range(len(bounds) + 1)]
+def percentiles(bounds: Sequence[float], h: BucketCounts) -> Percentiles:
+    """Of a histogram over `bounds`; its mean needs the sum (the runtime histograms keep
+    it, the wait histograms do not: the mean is then None)."""
+    counts = [max(0, n) for n in h.padded(len(bounds) + 1)]
     total = sum(counts)
     if total == 0:
         return EMPTY
@@ -86,7 +85,7 @@ def percentiles(bounds: Sequence[float], parts: dict[str, int]) -> Percentiles:
         count=total,
         p50=percentile(bounds, counts, 0.5),
         p95=percentile(bounds, counts, 0.95),
-        mean=max(0, parts["sum_ms"]) / 1000 / total if "sum_ms" in parts else None,
+        mean=max(0, h.sum_ms) / 1000 / total if h.sum_ms is not None else None,
         above=sum(counts[:-1]) < 0.95 * total,  # the rank falls in the open bucket
     )
 
@@ -155,15 +154,12 @@ def history(queues: Sequence[str], span: Span, *, now_ms: int | None = None) -> 
     }
     runtimes = []
     for name, buckets in per_queue.items():
-        summed: Counter = Counter()
+        by_task: dict[str, BucketCounts] = {}
         for row in buckets:
-            summed.update(row.runtimes)
-        by_task: dict[str, dict[str, int]] = {}
-        for (task, part), n in summed.items():
-            by_task.setdefault(task, {})[part] = n
+            for task, h in row.runtimes.items():
+                by_task[task] = by_task[task] + h if task in by_task else h
         runtimes += [
-            TaskRuntime(name, task, percentiles(RUNTIME_BUCKETS, parts))
-            for task, parts in by_task.items()
+            TaskRuntime(name, task, percentiles(RUNTIME_BUCKETS, h)) for task, h in by_task.items()
         ]
     runtimes.sort(key=lambda r: (-r.runtime.count, r.queue, r.task))
     return History(
@@ -178,8 +174,5 @@ def history(queues: Sequence[str], span: Span, *, now_ms: int | None = None) -> 
     )
 
 
-def _added(parts) -> dict[str, int]:
-    total: Counter = Counter()
-    for p in parts:
-        total.update(p)
-    return dict(total)
+def _added(histograms) -> BucketCounts:
+    return sum(histograms, BucketCounts())

@@ -596,10 +596,9 @@ def recent_waits(queue: str, minutes: int = WAIT_WINDOW_MINUTES) -> RecentWaits:
     """Wait percentiles of `queue` over its last `minutes` minute buckets (the history's
     wait histograms: one pipeline), interpolated as histogram_quantile does."""
     buckets = get_broker().history(validate_queue_name(queue), minutes, hourly=False)
-    parts: dict[str, int] = {}
-    for b in buckets:
-        for key, n in b.waits.items():
-            parts[key] = parts.get(key, 0) + max(0, n)
-    counts = [parts.get(f"b{i}", 0) for i in range(len(WAIT_BUCKETS) + 1)]
+    counts = [0] * (len(WAIT_BUCKETS) + 1)
+    for b in buckets:  # each minute clamped at 0 before they add up
+        for i, n in enumerate(b.waits.padded(len(counts))):
+            counts[i] += max(0, n)
     quantiles = {q: percentile(WAIT_BUCKETS, counts, q) for q in WAIT_QUANTILES}
     return RecentWaits(queue, sum(counts), {q: v for q, v in quantiles.items() if v is not None})

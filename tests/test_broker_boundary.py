@@ -11,7 +11,9 @@ What the broker answers is typed: a plain dict in an answer is listed below with
 its keys are not names the broker stores (the last checks). A counter hash that came
 back as dict[str, int] was read by its field names all over the API and the console
 (issue 15); it is a dataclass now (counters.py). Looking for string subscripts instead
-would not do: "failed", "lost", "completed" also key dicts that are not the broker's."""
+would not do: "failed", "lost", "completed" also key dicts that are not the broker's.
+The histograms' fields are looked for as spelled ('b<i>' as f"b{i}", 'sum_ms'): their
+hashes came back as dicts too, read by those names in the charts and /metrics."""
 
 import ast
 import dataclasses
@@ -145,14 +147,9 @@ PLAIN_DICTS = {
     "the broker builds",
     "Attempt.error": "the failure the worker reported ({type, message, traceback}), shown",
     "TaskRecord.unreadable": "record field -> why it is not shown: a note for people",
-    "HistoryBucket.runtimes": "(task name, part) -> n, runtime.py's histogram parts",
+    "HistoryBucket.runtimes": "task name (the project's) -> its runtime histogram",
     "NodeStatus.settings": "Redis CONFIG names -> values, judged by safety.py by design",
     "Submitted.rebound": "workflow node -> the id of the task it was bound to",
-}
-# Dicts keyed by the broker's own names that are still read outside it (to be typed).
-KNOWN_GAPS = {
-    "HistoryBucket.waits": "'b<i>' fields of the wait histograms, spelled again as "
-    "f'b{i}' by taskqueue/history.py",
 }
 
 
@@ -217,11 +214,41 @@ def test_a_counter_hash_answered_as_a_dict_is_found_in_an_answer_and_in_its_fiel
 
 def test_every_dict_the_brokers_answer_is_keyed_by_something_else_than_their_names():
     found = dicts_in_answers(RedisBroker, AsyncRedisBroker)
-    assert sorted(found - PLAIN_DICTS.keys() - KNOWN_GAPS.keys()) == []
+    assert sorted(found - PLAIN_DICTS.keys()) == []
     assert sorted(PLAIN_DICTS.keys() - found) == []  # typed since: take it off the list
 
 
-@pytest.mark.xfail(strict=True, reason="a known gap: type it, then drop it from KNOWN_GAPS")
-@pytest.mark.parametrize("where", sorted(KNOWN_GAPS))
-def test_no_dict_keyed_by_the_brokers_names_is_left(where):
-    assert where not in dicts_in_answers(RedisBroker, AsyncRedisBroker)
+def test_the_histograms_of_a_history_bucket_are_typed():
+    """Their hashes' fields ('b<i>', 'sum_ms', 'count') were read by name by the
+    console's charts and /metrics: BucketCounts (counters.py) now."""
+    found = dicts_in_answers(RedisBroker, AsyncRedisBroker)
+    assert "HistoryBucket.waits" not in found
+    assert "HistoryBucket.runtimes" in found  # keyed by task names, its values typed
+
+
+def _histogram_fields(tree: ast.AST) -> list[ast.AST]:
+    """f"b{i}" (a histogram bucket's field) and "sum_ms" (its sum's)."""
+    return [
+        node
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Constant) and node.value == "sum_ms")
+        or (
+            isinstance(node, ast.JoinedStr)
+            and len(node.values) == 2
+            and isinstance(node.values[0], ast.Constant)
+            and node.values[0].value == "b"
+            and isinstance(node.values[1], ast.FormattedValue)
+        )
+    ]
+
+
+def test_a_histogram_field_is_found_where_it_is_spelled():
+    text = 'a = parts.get(f"b{i}", 0)\nb = parts["sum_ms"]\nc = f"b{i}:{j}"\nd = h.sum_ms'
+    found = {ast.unparse(n) for n in _histogram_fields(ast.parse(text))}
+    assert found == {"f'b{i}'", "'sum_ms'"}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_module_outside_the_broker_spells_a_histogram_field(path):
+    found = [f"{where(path, n)} {ast.unparse(n)}" for n in _histogram_fields(parsed(path))]
+    assert found == []

@@ -10,12 +10,11 @@ of another Redis type than taskqueue keeps there. Each one is a parametrised cas
 """
 
 import logging
-from collections import Counter
 
 import pytest
 
 from taskqueue import inspect
-from taskqueue.broker import MinuteCounts, scripts
+from taskqueue.broker import BucketCounts, MinuteCounts, scripts
 from taskqueue.broker.damage import KIND_TYPES
 from taskqueue.broker.outcomes import Ack
 from taskqueue.errors import TaskDoesNotExist
@@ -64,7 +63,7 @@ def lifecycle(broker) -> None:
     assert broker.oldest_pending_ms("default") is not None
     assert broker.purge_pending("default") == 3  # later, keyed, b
     assert broker.trim("default", now=LATER) == (1, 0, 0)  # a
-    assert broker.record_runtimes("default", Counter({("tests.noop", "count"): 1})) == 1
+    assert broker.record_runtimes("default", {"tests.noop": BucketCounts(count=1)}) == 1
     # flow control: declared and operator limits, and a claim that reads its state
     assert broker.declare_limits("default", Limit(Rate(1000, 1000, 5)), []) == 1
     assert broker.set_limit("default", rate=None) == 0

@@ -6,16 +6,15 @@ the broker reads them back; taskqueue.history computes percentiles from them.
 Broker tests run on the session's private redis-server and pass `now` (epoch ms)."""
 
 import re
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from taskqueue import history as hist
 from taskqueue import inspect
-from taskqueue.broker import WAIT_BUCKETS
+from taskqueue.broker import WAIT_BUCKETS, BucketCounts
 from taskqueue.runtime import BUCKETS as RUNTIME_BUCKETS
-from taskqueue.runtime import parts
+from taskqueue.runtime import bucket_of
 from tests.factories import LEASE, NOW, enqueue, fail, make_task, start
 from tests.support.tasks import add
 from tests.support.workers import run_burst
@@ -32,6 +31,20 @@ def keys(broker, queue="default"):
 
 def ttl_of(redis_client, key) -> int:
     return redis_client.ttl(key)
+
+
+def ran(seconds: float, times: int = 1) -> BucketCounts:
+    """What `times` attempts of `seconds` add to their task's runtime histogram."""
+    one = BucketCounts.observation(bucket_of(seconds), int(seconds * 1000))
+    return sum([one] * times, BucketCounts())
+
+
+def histogram(counts: dict[int, int], size: int, **sums) -> BucketCounts:
+    """Bucket index -> n, as `size` buckets (as the broker reads them back)."""
+    return BucketCounts(tuple(counts.get(i, 0) for i in range(size)), **sums)
+
+
+WAITS, RUNTIMES = len(WAIT_BUCKETS) + 1, len(RUNTIME_BUCKETS) + 1
 
 
 # -- written by the scripts ----------------------------------------------------------
@@ -92,10 +105,7 @@ def test_an_empty_claim_writes_no_history(broker, redis_client):
 
 
 def test_runtimes_flushed_by_a_worker_count_in_this_minute_and_hour_as_well(broker, redis_client):
-    counts = Counter()
-    for seconds in (0.003, 0.2, 0.2, 7.0):
-        for part, n in parts(seconds):
-            counts[("app.report", part)] += n
+    counts = {"app.report": ran(0.003) + ran(0.2, 2) + ran(7.0)}
     assert broker.record_runtimes("default", counts, now=NOW) == 5
     q = keys(broker)
     expected = {
@@ -155,12 +165,12 @@ def test_the_broker_reads_minutes_and_hours_back_oldest_first(broker):
     enqueue(broker, make_task(), now=NOW - 120_000)
     (c,) = broker.claim("default", "w1", 1, lease_ms=LEASE, now=NOW - 60_000)
     broker.complete("default", [(c.id, c.attempt, "null")], now=NOW - 60_000)
-    broker.record_runtimes("default", Counter({("t", "b3"): 1, ("t", "count"): 1}), now=NOW)
+    broker.record_runtimes("default", {"t": histogram({3: 1}, 4, count=1)}, now=NOW)
     minutes = broker.history("default", 3, hourly=False, now_ms=NOW)
     assert [b.start_ms for b in minutes] == [(MINUTE - 2 + i) * 60_000 for i in range(3)]
     assert [b.completed for b in minutes] == [0, 1, 0]
-    assert minutes[1].waits == {"b12": 1}
-    assert minutes[2].runtimes == Counter({("t", "b3"): 1, ("t", "count"): 1})
+    assert minutes[1].waits == histogram({12: 1}, WAITS)
+    assert minutes[2].runtimes == {"t": histogram({3: 1}, RUNTIMES, count=1)}
     before, this = broker.history("default", 2, hourly=True, now_ms=NOW)  # NOW starts an hour
     assert (before.start_ms, this.start_ms) == ((HOUR - 1) * 3_600_000, HOUR * 3_600_000)
     assert (before.completed, this.completed) == (1, 0)
@@ -178,7 +188,23 @@ def test_history_keys_of_the_wrong_type_read_as_nothing(broker, redis_client):
     redis_client.set(keys(broker).hour(HOUR), "garbage")
     redis_client.hset(keys(broker).wait_hour(HOUR), mapping={"b1": "x", "b2": "2"})
     (hour,) = broker.history("default", 1, hourly=True, now_ms=NOW)
-    assert hour.completed == 0 and hour.waits == {"b2": 2}
+    assert hour.completed == 0 and hour.waits == histogram({2: 2}, WAITS)
+
+
+def test_fields_that_are_none_of_a_histograms_own_are_ignored(broker, redis_client):
+    q = keys(broker)
+    redis_client.hset(q.wait_hour(HOUR), mapping={"b2": 2, "b17": 5, "b02": 7, "sum": 1})
+    redis_client.hset(q.runtime_hour(HOUR), mapping={"t|b1": 1, "t|b15": 4, "u|bogus": 1})
+    (hour,) = broker.history("default", 1, hourly=True, now_ms=NOW)
+    assert hour.waits == histogram({2: 2}, WAITS)
+    assert hour.runtimes == {"t": histogram({1: 1}, RUNTIMES), "u": histogram({}, RUNTIMES)}
+
+
+def test_histograms_add_up_bucket_by_bucket_with_a_sum_where_one_was_kept():
+    short, timed = BucketCounts((1, 2)), BucketCounts((0, 1, 0, 4), sum_ms=10, count=5)
+    assert short + timed == BucketCounts((1, 3, 0, 4), sum_ms=10, count=5)
+    assert (short + short).sum_ms is None
+    assert sum([timed, timed], BucketCounts()) == BucketCounts((0, 2, 0, 8), sum_ms=20, count=10)
 
 
 # -- percentiles (taskqueue/history.py) ---------------------------------------------
@@ -196,17 +222,17 @@ def test_a_percentile_interpolates_inside_the_bucket_where_its_rank_falls():
 
 
 def test_percentiles_of_a_histogram_as_the_scripts_store_it():
-    fields = {"b5": 50, "b6": 50}  # 50 in (0.1, 0.25], 50 in (0.25, 0.5]
-    p = hist.percentiles(WAIT_BUCKETS, fields)
+    waits = histogram({5: 50, 6: 50}, WAITS)  # 50 in (0.1, 0.25], 50 in (0.25, 0.5]
+    p = hist.percentiles(WAIT_BUCKETS, waits)
     assert p.count == 100 and p.mean is None  # the wait histograms keep no sum
-    timed = hist.percentiles(RUNTIME_BUCKETS, {"b5": 2, "sum_ms": 300})
+    timed = hist.percentiles(RUNTIME_BUCKETS, histogram({5: 2}, RUNTIMES, sum_ms=300))
     assert timed.count == 2 and timed.mean == pytest.approx(0.15)
     assert p.p50 == pytest.approx(0.25)
     assert p.p95 == pytest.approx(0.25 + 0.25 * 45 / 50)
     assert not p.above
-    late = hist.percentiles(WAIT_BUCKETS, {"b16": 10, "b0": 1})
+    late = hist.percentiles(WAIT_BUCKETS, histogram({16: 10, 0: 1}, WAITS))
     assert late.p95 == 3600.0 and late.above
-    assert hist.percentiles(WAIT_BUCKETS, {"b2": -5, "sum_ms": 3}) == hist.EMPTY
+    assert hist.percentiles(WAIT_BUCKETS, histogram({2: -5}, WAITS, sum_ms=3)) == hist.EMPTY
 
 
 def test_runtime_percentiles_per_task_over_each_span(broker):
@@ -214,11 +240,7 @@ def test_runtime_percentiles_per_task_over_each_span(broker):
     the first two, 7 days all three."""
 
     def flush(task, seconds, n, now):
-        counts = Counter()
-        for _ in range(n):
-            for part, k in parts(seconds):
-                counts[(task, part)] += k
-        broker.record_runtimes("default", counts, now=now)
+        broker.record_runtimes("default", {task: ran(seconds, n)}, now=now)
 
     flush("app.fast", 0.02, 19, NOW)
     flush("app.fast", 0.02, 1, NOW - 2 * 3_600_000)

@@ -1,13 +1,12 @@
 """Cheap structural guarantees: one cluster slot per queue, script headers honest."""
 
 import re
-from collections import Counter
 from importlib import resources
 
 import pytest
 from redis.crc import key_slot
 
-from taskqueue.broker import scripts
+from taskqueue.broker import BucketCounts, scripts
 from taskqueue.broker.keys import Keys
 from taskqueue.errors import InvalidQueueName
 from taskqueue.limits import Limit, Rate
@@ -202,7 +201,7 @@ def _exercise_every_operation(broker):
     broker.finish_cancelled("default", task_id, attempt)
     broker.reap("default")
     broker.trim("default")
-    broker.record_runtimes("default", Counter({("tests.noop", "count"): 1}))
+    broker.record_runtimes("default", {"tests.noop": BucketCounts(count=1)})
     broker.client.set(broker.keys.queue("default").wake, "not a list")
     broker.claim("default", "w1", 1)  # moves the wake list aside: quarantine_keys
     broker.client.set(broker.keys.queues, "not a set")

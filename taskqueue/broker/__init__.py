@@ -8,7 +8,7 @@ its modules are its inside."""
 from .async_broker import AsyncRedisBroker
 from .codec import Payload, Summary
 from .connection import close_client, connect, connect_async
-from .counters import MinuteCounts, QueueStats, WorkflowCounters
+from .counters import BucketCounts, MinuteCounts, QueueStats, WorkflowCounters
 from .history import WAIT_BUCKETS, HistoryBucket
 from .limit_ops import DECLARED, QueueLimits, ScopeLimits, TenantBacklogs
 from .reads import Entry, Page
@@ -21,6 +21,7 @@ __all__ = [
     "DECLARED",
     "WAIT_BUCKETS",
     "AsyncRedisBroker",
+    "BucketCounts",
     "Entry",
     "HistoryBucket",
     "MinuteCounts",

@@ -1,6 +1,6 @@
-"""How records are stored: the fields of a task's HASH, of a worker's registry entry,
-and of a queue's runtime hash, and the ARGV layout of a new task. The one place (with
-the Lua scripts) that names a record field.
+"""How records are stored: the fields of a task's HASH, of a worker's registry entry
+and of the histogram hashes (waits, a queue's runtimes), and the ARGV layout of a new
+task. The one place (with the Lua scripts) that names a record field.
 
 Reading is defensive (record_fields.py): anyone with access to Redis can write any
 field, so a field that does not parse comes back as None, with the reason in the
@@ -10,18 +10,21 @@ record's `unreadable`, instead of raising.
 import json
 import math
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from ..record_fields import FieldReader, Shown, as_float, as_int, as_text, as_time, preview
 from ..records import Attempt, Claimed, NewTask, TaskError, TaskRecord
+from ..runtime import BUCKETS as RUNTIME_BUCKETS
 from ..status import Status
 from ..text import as_text as escaped
 from ..workers import LOST_AFTER_S, WorkerBeat, WorkerInfo
+from .counters import BucketCounts
 from .keys import logical_queue
 from .outcomes import Claim
 
-RUNTIME_SEPARATOR = "|"  # a runtime hash field is '<task>|<part>' (runtime.py's parts)
+RUNTIME_SEPARATOR = "|"  # a runtime hash field is '<task>|<part>' (histogram_fields)
 
 
 class Summary(NamedTuple):
@@ -237,24 +240,48 @@ def _ms_time(value: str | None) -> datetime | None:
         return None
 
 
-# -- runtime histograms ---------------------------------------------------------------
+# -- histograms (waits and runtimes) -------------------------------------------------
 
 
-def runtime_increments(counts: Counter) -> list[tuple[str, int]]:
-    """(task, part) -> n as (field, n) of a queue's runtime hash."""
-    return [(f"{task}{RUNTIME_SEPARATOR}{part}", n) for (task, part), n in counts.items()]
+def bucket_counts(fields: Mapping[str, int], buckets: int) -> BucketCounts:
+    """A histogram hash's whole-number fields: 'b<i>' (i < buckets) -> n, 'sum_ms',
+    'count'. Any other field is ignored."""
+    counts = tuple(fields.get(f"b{i}", 0) for i in range(buckets))
+    return BucketCounts(counts, fields.get("sum_ms"), fields.get("count", 0))
 
 
-def runtime_counts(summed: dict[str, int]) -> Counter:
-    """A queue's runtime hash (its values whole numbers) as (task, part) -> n. Names
-    come from records anyone can write: one that is not UTF-8 is shown with \\xNN
-    escapes, and fields that end up under the same name are added up."""
-    out: Counter = Counter()
+def histogram_fields(h: BucketCounts) -> list[tuple[str, int]]:
+    """A histogram's increments as (field, n): the buckets that gained, the sum (when it
+    is kept) and the count (when there is one)."""
+    out = [(f"b{i}", n) for i, n in enumerate(h.counts) if n]
+    if h.sum_ms is not None:
+        out.append(("sum_ms", h.sum_ms))
+    if h.count:
+        out.append(("count", h.count))
+    return out
+
+
+def runtime_increments(counts: Mapping[str, BucketCounts]) -> list[tuple[str, int]]:
+    """Task name -> its histogram's increments, as (field, n) of a queue's runtime hash."""
+    return [
+        (f"{task}{RUNTIME_SEPARATOR}{part}", n)
+        for task, h in counts.items()
+        for part, n in histogram_fields(h)
+    ]
+
+
+def runtime_counts(summed: dict[str, int]) -> dict[str, BucketCounts]:
+    """A queue's runtime hash (its values whole numbers) as task name -> its histogram
+    (runtime.BUCKETS). A task shows with any field of its own, even one that is not a
+    histogram's. Names come from records anyone can write: one that is not UTF-8 is
+    shown with \\xNN escapes, and fields that end up under the same name are added up."""
+    per_task: dict[str, Counter] = {}
     for name, value in summed.items():
         task, _, part = name.rpartition(RUNTIME_SEPARATOR)
         if task:
-            out[(escaped(task), part)] += value
-    return out
+            per_task.setdefault(escaped(task), Counter())[part] += value
+    buckets = len(RUNTIME_BUCKETS) + 1
+    return {task: bucket_counts(parts, buckets) for task, parts in per_task.items()}
 
 
 # -- what a claim answers -----------------------------------------------------------

@@ -1,8 +1,9 @@
 """The broker's counter hashes, typed: a queue's lifetime statistics (QueueStats), its
-completed and failed of one minute (MinuteCounts) and the global workflow counters
-(WorkflowCounters). The scripts write them by field name (common.lua's add and
-count_minute; workflow_ops.py the workflow ones); only the broker reads them by name,
-the rest of the product reads attributes.
+completed and failed of one minute (MinuteCounts), the global workflow counters
+(WorkflowCounters) and the histograms of waits and runtimes (BucketCounts). The scripts
+write them by field name (common.lua's add, count_minute and count_waits,
+record_runtimes.lua; workflow_ops.py the workflow ones); only the broker reads and
+writes them by name, the rest of the product reads attributes.
 
 Anyone can write into a hash: a field that is none of these is ignored, and a value
 that is not a whole number reads as 0, as a missing field does. `as_dict()` gives the
@@ -10,6 +11,7 @@ fields the hash held, in the order Redis answered them, as the JSON API has alwa
 shown them (a field never written is absent there, not 0); for a value built by hand,
 its fields that are not 0."""
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Self
@@ -76,3 +78,33 @@ class WorkflowCounters(_Counters):
     created: int = 0
     completed: int = 0
     present: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketCounts:
+    """A histogram hash (history.py's waits, a task's runtimes: codec.py names their
+    fields): `counts[i]` observations in bucket i, the one after the last bound counting
+    those above it (the bounds are the reader's: WAIT_BUCKETS, runtime.BUCKETS), 0 past
+    the end of `counts`; `sum_ms` their total in ms, None where none is kept (the
+    waits); `count` how many (kept by the runtimes). Values are what Redis holds, below
+    0 included: a reader clamps where it needs to. Histograms add up with `+`."""
+
+    counts: tuple[int, ...] = ()
+    sum_ms: int | None = None
+    count: int = 0
+
+    @classmethod
+    def observation(cls, bucket: int, ms: int) -> Self:
+        """One observation of `ms` milliseconds, in bucket `bucket`."""
+        return cls((0,) * bucket + (1,), ms, 1)
+
+    def padded(self, size: int) -> tuple[int, ...]:
+        """The counts of the first `size` buckets (0 for those past `counts`)."""
+        return (self.counts + (0,) * size)[:size]
+
+    def __add__(self, other: "BucketCounts") -> "BucketCounts":
+        longer, shorter = sorted((self.counts, other.counts), key=len, reverse=True)
+        counts = (*map(operator.add, longer, shorter), *longer[len(shorter) :])
+        a, b = self.sum_ms, other.sum_ms
+        sum_ms = b if a is None else a if b is None else a + b
+        return BucketCounts(counts, sum_ms, self.count + other.count)

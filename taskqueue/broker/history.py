@@ -6,16 +6,16 @@ of HGETALLs, three keys per bucket and (sub-)queue; a key of the wrong type or a
 that is not a whole number reads as nothing.
 """
 
-from collections import Counter
 from dataclasses import dataclass, field
 
-from .codec import runtime_counts
+from .codec import bucket_counts, runtime_counts
+from .counters import BucketCounts
 from .errors import translating
 from .state import _summed
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
-# Upper bounds in seconds of the wait histograms' buckets ('b<i>'); 'b16' counts the
+# Upper bounds in seconds of the wait histograms' buckets; a 17th bucket counts the
 # waits above the last. The same bounds, in ms, as common.lua's WAIT_BOUNDS.
 WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                 300.0, 900.0, 3600.0)  # fmt: skip
@@ -29,8 +29,8 @@ class HistoryBucket:
     start_ms: int
     completed: int = 0
     failed: int = 0
-    waits: dict[str, int] = field(default_factory=dict)  # 'b<i>' -> n
-    runtimes: Counter = field(default_factory=Counter)  # (task, part) -> n (runtime.py)
+    waits: BucketCounts = field(default_factory=BucketCounts)  # over WAIT_BUCKETS
+    runtimes: dict[str, BucketCounts] = field(default_factory=dict)  # per task, runtime.BUCKETS
 
 
 class HistoryReads:
@@ -66,7 +66,7 @@ class HistoryReads:
                     start_ms=n * width,
                     completed=counts.get("completed", 0),
                     failed=counts.get("failed", 0),
-                    waits=_summed(row[1::3]),
+                    waits=bucket_counts(_summed(row[1::3]), len(WAIT_BUCKETS) + 1),
                     runtimes=runtime_counts(_summed(row[2::3])),
                 )
             )

@@ -16,8 +16,7 @@ from: a sub-queue ('emails#2') or a queue that is not sharded.
 """
 
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ..conf import Config
 from ..priority import BAND_WIDTH
@@ -25,6 +24,7 @@ from ..records import NewTask, TaskError
 from .codec import claimed_tasks, error_json, new_task_argv, runtime_increments
 from .confirm_ops import ConfirmOperations
 from .control_ops import ControlOperations
+from .counters import BucketCounts
 from .damage import QUARANTINE_TTL_S, Damage
 from .global_ops import GlobalOperations
 from .keys import Keys, logical_queue
@@ -229,9 +229,11 @@ class Operations(
         return self._call("finish_cancelled", queue, kinds, argv, Ack)
 
     @operation
-    def record_runtimes(self, queue: str, counts: Counter, *, now: int | None = None) -> ScriptCall:
+    def record_runtimes(
+        self, queue: str, counts: Mapping[str, BucketCounts], *, now: int | None = None
+    ) -> ScriptCall:
         """Add to the queue's runtime histograms, lifetime and this minute's and hour's:
-        (task, part) -> n (runtime.py)."""
+        task name -> what its attempts added (runtime.BUCKETS)."""
         argv = [_now(now), *(value for pair in runtime_increments(counts) for value in pair)]
         return self._call("record_runtimes", queue, ("runtime",), argv)
 

@@ -28,10 +28,10 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 
 from .. import runtime
+from ..broker.counters import BucketCounts
 from ..broker.outcomes import Lease
 from ..broker.redis_broker import RedisBroker
 from ..errors import BrokerUnavailable
@@ -203,34 +203,36 @@ class RuntimeStats:
     every other queue's at every beat."""
 
     def __init__(self) -> None:
-        self.counts: Counter = Counter()  # (queue, task, field) -> increment
+        self.counts: dict[tuple[str, str], BucketCounts] = {}  # (queue, task) -> increments
         self.lock = threading.Lock()
 
     def record(self, queue: str, task: str, seconds: float) -> None:
-        with self.lock:
-            for part, n in runtime.parts(seconds):
-                self.counts[(queue, task, part)] += n
+        seen = BucketCounts.observation(runtime.bucket_of(seconds), int(seconds * 1000))
+        self.put_back({(queue, task): seen})
 
-    def take(self) -> Counter:
+    def take(self) -> dict[tuple[str, str], BucketCounts]:
         with self.lock:
-            counts, self.counts = self.counts, Counter()
+            counts, self.counts = self.counts, {}
         return counts
 
-    def put_back(self, counts: Counter) -> None:
+    def put_back(self, counts: dict[tuple[str, str], BucketCounts]) -> None:
         with self.lock:
-            self.counts.update(counts)
+            for key, h in counts.items():
+                self.counts[key] = self.counts[key] + h if key in self.counts else h
 
-    def by_queue(self, counts: Counter) -> dict[str, Counter]:
-        """`counts` split by queue, each as (task, part) -> n."""
-        out: dict[str, Counter] = {}
-        for (queue, task, part), n in counts.items():
-            out.setdefault(queue, Counter())[(task, part)] = n
+    def by_queue(
+        self, counts: dict[tuple[str, str], BucketCounts]
+    ) -> dict[str, dict[str, BucketCounts]]:
+        """`counts` split by queue, each as task name -> increments."""
+        out: dict[str, dict[str, BucketCounts]] = {}
+        for (queue, task), h in counts.items():
+            out.setdefault(queue, {})[task] = h
         return out
 
-    def put_back_queue(self, queue: str, counts: Counter) -> None:
-        self.put_back(Counter({(queue, task, part): n for (task, part), n in counts.items()}))
+    def put_back_queue(self, queue: str, counts: dict[str, BucketCounts]) -> None:
+        self.put_back({(queue, task): h for task, h in counts.items()})
 
-    def settle(self, queue: str, counts: Counter, outcome) -> None:
+    def settle(self, queue: str, counts: dict[str, BucketCounts], outcome) -> None:
         """After one queue's write: its counts back for the next flush when Redis was
         unreachable, dropped with a log line on any other error."""
         if isinstance(outcome, BrokerUnavailable):

@@ -7,14 +7,14 @@ switch shows 24 h and 7 d with their own buckets and totals."""
 import os
 import re
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
+from taskqueue.broker import BucketCounts
 from taskqueue.records import TaskError
-from taskqueue.runtime import parts
+from taskqueue.runtime import bucket_of
 from tests.factories import LEASE, enqueue, make_task
 
 from .browsers import launched_chromium, logged_in
@@ -69,11 +69,9 @@ def run_at(broker, now: int, *, done: int, failed: int = 0, waited_ms: int, seco
     for c in claimed[done:]:
         error = TaskError("TimeoutError", "slow", "Traceback...")
         broker.fail("default", c.id, c.attempt, retry_delay_ms=None, error=error, now=now)
-    counts = Counter()
-    for _ in range(done + failed):
-        for part, n in parts(seconds):
-            counts[("app.report", part)] += n
-    broker.record_runtimes("default", counts, now=now)
+    one = BucketCounts.observation(bucket_of(seconds), int(seconds * 1000))
+    runtimes = sum([one] * (done + failed), BucketCounts())
+    broker.record_runtimes("default", {"app.report": runtimes}, now=now)
 
 
 def total(page, kind: str) -> int:

@@ -4,7 +4,6 @@ one queue or of every queue the user may see; its live element ("history-<range>
 queue, "history-all-<range>" of every queue) renders what the page does."""
 
 import re
-from collections import Counter
 
 import pytest
 from django.contrib.auth.models import Group
@@ -12,8 +11,9 @@ from django.contrib.auth.models import Group
 from dashboard import access, fragments
 from dashboard.access import QueueScope
 from dashboard.live.consumers import parse_item, visible_items
+from taskqueue.broker import BucketCounts
 from taskqueue.records import TaskError
-from taskqueue.runtime import parts
+from taskqueue.runtime import bucket_of
 from tests.factories import LEASE, enqueue, fail, make_task
 from tests.support.web import HTMX, logged_in, make_user
 
@@ -37,15 +37,17 @@ def run(broker, queue="default", *, n=1, waited_ms=200, failed=0, name="app.repo
         broker.complete(queue, done, now=now)
     for c in claimed[n:]:
         broker.fail(queue, c.id, c.attempt, retry_delay_ms=None, error=_error(), now=now)
-    counts = Counter()
-    for _ in range(n):
-        for part, k in parts(0.2):
-            counts[(name, part)] += k
-    broker.record_runtimes(queue, counts, now=now)
+    broker.record_runtimes(queue, {name: ran(0.2, n)}, now=now)
 
 
 def _error():
     return TaskError("ValueError", "bad", "Traceback...")
+
+
+def ran(seconds: float, times: int) -> BucketCounts:
+    """What `times` attempts of `seconds` add to their task's runtime histogram."""
+    one = BucketCounts.observation(bucket_of(seconds), int(seconds * 1000))
+    return sum([one] * times, BucketCounts())
 
 
 def section(html: str) -> str:
@@ -231,10 +233,7 @@ def test_failures_count_in_the_bucket_they_happened(broker, viewer):
 
 
 def test_the_runtime_table_lists_the_100_busiest_tasks(broker, viewer):
-    counts = Counter()
-    for i in range(103):
-        for part, n in parts(0.01):
-            counts[(f"app.t{i:03}", part)] += n * (1 if i else 5)  # app.t000 ran most
+    counts = {f"app.t{i:03}": ran(0.01, 1 if i else 5) for i in range(103)}  # app.t000 most
     broker.record_runtimes("default", counts)
     part = section(viewer.get("/charts/").content.decode())
     rows = re.findall(r"<td>(app\.t\d+)</td>", part)
