@@ -9,41 +9,10 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from .browsers import launched_chromium, logged_in
-from .servers import Daphne, prepare_database, project_env
-
 PREFIX = f"c{uuid.uuid4().hex[:10]}"
 WANTED = "tests.taskapp.tasks.sleep_for"  # registered in daphne by tests/taskapp/tasks.py
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tq_prefix() -> str:
-    """One prefix for the module: the daphne started below reads the same keys."""
-    return PREFIX
-
-
-@pytest.fixture(scope="module")
-def server(redis_server, tmp_path_factory):
-    env = project_env(redis_server.url, PREFIX, tmp_path_factory.mktemp("catalogue-browser"))
-    prepare_database(env)
-    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
-    yield daphne
-    daphne.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
-
-
-@pytest.fixture
-def console(browser, server):
-    watched = logged_in(browser, server, viewport={"width": 1280, "height": 900})
-    yield watched
-    watched.page.context.close()
-    assert not watched.errors, watched.errors
 
 
 def test_the_catalogue_filters_by_name_in_place_and_opens_a_task_s_schema(

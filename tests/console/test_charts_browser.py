@@ -17,46 +17,11 @@ from taskqueue.records import TaskError
 from taskqueue.runtime import bucket_of
 from tests.factories import LEASE, enqueue, make_task
 
-from .browsers import launched_chromium, logged_in
-from .servers import Daphne, prepare_database, project_env
-
 PREFIX = f"c{uuid.uuid4().hex[:10]}"
+VIEWPORT = {"width": 1280, "height": 1000}
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tq_prefix() -> str:
-    """One prefix for the module: the daphne started below reads the same keys."""
-    return PREFIX
-
-
-@pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    env = project_env(redis_server.url, PREFIX, tmp_path_factory.mktemp("charts-browser"))
-    prepare_database(env)
-    return env
-
-
-@pytest.fixture(scope="module")
-def server(env, tmp_path_factory):
-    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
-    yield daphne
-    daphne.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
-
-
-@pytest.fixture
-def console(browser, server):
-    watched = logged_in(browser, server, viewport={"width": 1280, "height": 1000})
-    yield watched
-    watched.page.context.close()
-    assert not watched.errors, watched.errors
 
 
 def run_at(broker, now: int, *, done: int, failed: int = 0, waited_ms: int, seconds: float):

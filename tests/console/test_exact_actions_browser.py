@@ -12,36 +12,11 @@ from playwright.sync_api import expect
 from taskqueue import inspect
 from tests.support.tasks import sample
 
-from .browsers import launched_chromium, logged_in
-from .servers import Daphne, prepare_database, project_env
+from .browsers import logged_in
 
 PREFIX = f"x{uuid.uuid4().hex[:10]}"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tq_prefix() -> str:
-    return PREFIX  # the daphne below reads the same keys
-
-
-@pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory) -> dict:
-    project = project_env(redis_server.url, PREFIX, tmp_path_factory.mktemp("exact-actions"))
-    prepare_database(project)
-    return project
-
-
-@pytest.fixture(scope="module")
-def server(env, tmp_path_factory):
-    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
-    yield daphne
-    daphne.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
 
 
 @pytest.fixture

@@ -15,47 +15,14 @@ from playwright.sync_api import expect
 from tests.factories import make_task
 from tests.support.records import register_worker
 
-from .browsers import launched_chromium, logged_in
-from .servers import Daphne, prepare_database, project_env
+from .browsers import logged_in
+from .servers import Daphne
 
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 PREFIX = f"h{uuid.uuid4().hex[:10]}"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tq_prefix() -> str:
-    """One prefix for the module: the daphne started below reads the same keys."""
-    return PREFIX
-
-
-@pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    env = project_env(redis_server.url, PREFIX, tmp_path_factory.mktemp("health-browser"))
-    prepare_database(env)
-    return env
-
-
-@pytest.fixture(scope="module")
-def server(env, tmp_path_factory):
-    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
-    yield daphne
-    daphne.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
-
-
-@pytest.fixture
-def console(browser, server):
-    watched = logged_in(browser, server, viewport={"width": 1280, "height": 900})
-    yield watched
-    watched.page.context.close()
-    assert not watched.errors, watched.errors
 
 
 def test_a_queue_no_live_worker_serves_gets_its_warning_live(console, server, broker, tmp_path):

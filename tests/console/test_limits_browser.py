@@ -12,33 +12,12 @@ from playwright.sync_api import expect
 from taskqueue import flow
 from taskqueue.limits import Rate
 
-from .browsers import launched_chromium, logged_in
-from .servers import Daphne, prepare_database, project_env
+from .browsers import logged_in
 
 PREFIX = f"l{uuid.uuid4().hex[:10]}"
 TASK = "console.sample"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tq_prefix() -> str:
-    """One prefix for the module: the daphne started below reads the same keys."""
-    return PREFIX
-
-
-@pytest.fixture(scope="module")
-def server(redis_server, tmp_path_factory):
-    env = project_env(redis_server.url, PREFIX, tmp_path_factory.mktemp("limits-browser"))
-    prepare_database(env)
-    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
-    yield daphne
-    daphne.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
 
 
 @pytest.fixture

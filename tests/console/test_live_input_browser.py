@@ -19,8 +19,8 @@ from taskqueue import enqueue_many, inspect
 from tests.support.tasks import sample
 from tests.support.waits import wait_for
 
-from .browsers import launched_chromium, logged_in
-from .servers import Daphne, prepare_database, project_env, worker
+from .browsers import logged_in
+from .servers import worker
 
 PREFIX = f"i{uuid.uuid4().hex[:10]}"
 RATE = 500  # tasks/s the producer enqueues
@@ -29,31 +29,6 @@ COUNT_PUSHES = """() => { window.pushes = 0;
   document.addEventListener("htmx:wsAfterMessage", () => { window.pushes += 1; }); }"""
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tq_prefix() -> str:
-    """One prefix for the module: daphne and the worker read the same keys."""
-    return PREFIX
-
-
-@pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory) -> dict:
-    project = project_env(redis_server.url, PREFIX, tmp_path_factory.mktemp("live-input"))
-    prepare_database(project)
-    return project
-
-
-@pytest.fixture(scope="module")
-def server(env, tmp_path_factory):
-    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
-    yield daphne
-    daphne.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
 
 
 @pytest.fixture

@@ -23,11 +23,12 @@ from tests.factories import make_task
 from tests.support.waits import wait_for
 from tests.taskapp import browser_progress_tasks
 
-from .browsers import launched_chromium, logged_in
-from .servers import Daphne, prepare_database, project_env, worker
+from .servers import worker
 
 PREFIX = f"p{uuid.uuid4().hex[:10]}"
+VIEWPORT = {"width": 1400, "height": 900}
 IMPORTS = json.dumps({"IMPORTS": ["tests.taskapp.browser_progress_tasks"]})
+EXTRA_ENV = {"TASKQUEUE_EXTRA": IMPORTS}
 ASSETS = {"/static/taskqueue/console.css", "/static/taskqueue/console.js",
           "/static/vendor/htmx-2.0.11.min.js", "/static/vendor/htmx-ext-ws-2.0.4.min.js",
           "/static/vendor/idiomorph-0.8.0.min.js"}  # fmt: skip
@@ -36,40 +37,6 @@ PAGES = ["/", "/queues/default/", "/tasks/", "/tasks/{id}/", "/scheduled/", "/de
 ROUNDS = 3
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tq_prefix() -> str:
-    """One prefix for the module: the daphne and worker started below use the same keys."""
-    return PREFIX
-
-
-@pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    var_dir = tmp_path_factory.mktemp("progress-static-browser")
-    env = project_env(redis_server.url, PREFIX, var_dir) | {"TASKQUEUE_EXTRA": IMPORTS}
-    prepare_database(env)
-    return env
-
-
-@pytest.fixture(scope="module")
-def server(env, tmp_path_factory):
-    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
-    yield daphne
-    daphne.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
-
-
-@pytest.fixture
-def console(browser, server):
-    watched = logged_in(browser, server, viewport={"width": 1400, "height": 900})
-    yield watched
-    watched.page.context.close()
-    assert not watched.errors, watched.errors
 
 
 @pytest.fixture

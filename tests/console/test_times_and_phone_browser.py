@@ -16,8 +16,7 @@ from playwright.sync_api import expect
 from taskqueue import inspect
 from tests.support.tasks import sample
 
-from .browsers import launched_chromium, logged_in
-from .servers import Daphne, prepare_database, project_env
+from .browsers import logged_in
 
 PREFIX = f"p{uuid.uuid4().hex[:10]}"
 PHONE = {"width": 375, "height": 667}
@@ -29,26 +28,6 @@ AT_LEAST = """([el, s]) => { const m = /^([0-9.]+) (ms|s) ago$/.exec(el.textCont
   return m !== null && (m[2] === "ms" ? m[1] / 1000 : +m[1]) >= s; }"""
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tq_prefix() -> str:
-    """One prefix for the module: the daphne started below reads the same keys."""
-    return PREFIX
-
-
-@pytest.fixture(scope="module")
-def server(redis_server, tmp_path_factory):
-    env = project_env(redis_server.url, PREFIX, tmp_path_factory.mktemp("times-phone"))
-    prepare_database(env)
-    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
-    yield daphne
-    daphne.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
 
 
 def console_in(browser, server, viewport: dict, **context):

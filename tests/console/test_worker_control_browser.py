@@ -13,45 +13,12 @@ from playwright.sync_api import expect
 from taskqueue import inspect
 from tests.support.waits import wait_for
 
-from .browsers import launched_chromium, logged_in
-from .servers import Daphne, prepare_database, project_env, worker
+from .servers import worker
 
 PREFIX = f"w{uuid.uuid4().hex[:10]}"
+VIEWPORT = {"width": 1400, "height": 900}
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def tq_prefix() -> str:
-    """One prefix for the module: the daphne and worker started below use the same keys."""
-    return PREFIX
-
-
-@pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory):
-    env = project_env(redis_server.url, PREFIX, tmp_path_factory.mktemp("workers-browser"))
-    prepare_database(env)
-    return env
-
-
-@pytest.fixture(scope="module")
-def server(env, tmp_path_factory):
-    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
-    yield daphne
-    daphne.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
-
-
-@pytest.fixture
-def console(browser, server):
-    watched = logged_in(browser, server, viewport={"width": 1400, "height": 900})
-    yield watched
-    watched.page.context.close()
-    assert not watched.errors, watched.errors
 
 
 def test_an_operator_quiets_then_stops_a_worker_from_the_workers_page(
