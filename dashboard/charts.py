@@ -40,6 +40,19 @@ class Chart:
     failed: int
 
 
+def _stacked(i: int, slot: float, height: int, ok_h: float, failed_h: float) -> dict:
+    """Where the i-th stacked bar goes (completed at the bottom, failed above it), for
+    the queue cards' bars and the Charts page's alike."""
+    return {
+        "x": round(i * slot, 2),
+        "width": round(max(1.0, slot - BAR_GAP), 2),
+        "ok_y": round(height - ok_h, 2),
+        "ok_height": round(ok_h, 2),
+        "failed_y": round(height - ok_h - failed_h, 2),
+        "failed_height": round(failed_h, 2),
+    }
+
+
 def minute_chart(per_minute: list[MinuteCounts]) -> Chart:
     """Bars for `per_minute` (oldest first, as inspect.QueueSummary gives it)."""
     slot = WIDTH / max(1, len(per_minute))
@@ -48,15 +61,9 @@ def minute_chart(per_minute: list[MinuteCounts]) -> Chart:
     bars = []
     for i, minute in enumerate(per_minute):
         ok, failed = minute.completed, minute.failed
-        ok_h, failed_h = ok * scale, failed * scale
         bars.append(
             Bar(
-                x=round(i * slot, 2),
-                width=round(max(1.0, slot - BAR_GAP), 2),
-                ok_y=round(HEIGHT - ok_h, 2),
-                ok_height=round(ok_h, 2),
-                failed_y=round(HEIGHT - ok_h - failed_h, 2),
-                failed_height=round(failed_h, 2),
+                **_stacked(i, slot, HEIGHT, ok * scale, failed * scale),
                 minutes_ago=len(per_minute) - 1 - i,
                 completed=ok,
                 failed=failed,
@@ -147,15 +154,9 @@ def throughput_chart(history: History) -> BarChart:
     for i, p in enumerate(points):
         label = bucket_label(p.start, history.span.hourly)
         labels.append(label)
-        ok_h, failed_h = p.completed * scale, p.failed * scale
         bars.append(
             HistoryBar(
-                x=round(i * slot, 2),
-                width=round(max(1.0, slot - BAR_GAP), 2),
-                ok_y=round(PLOT_HEIGHT - ok_h, 2),
-                ok_height=round(ok_h, 2),
-                failed_y=round(PLOT_HEIGHT - ok_h - failed_h, 2),
-                failed_height=round(failed_h, 2),
+                **_stacked(i, slot, PLOT_HEIGHT, p.completed * scale, p.failed * scale),
                 label=label,
                 completed=p.completed,
                 failed=p.failed,

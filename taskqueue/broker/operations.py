@@ -162,7 +162,7 @@ class Operations(
         spans = []
         for task_id, attempt, result, *span in done:
             argv += [task_id, attempt, result]
-            spans.append(span[0] if span and is_traceparent(span[0]) else SPAN_NONE)
+            spans.append(span[0] if span and span[0] and is_traceparent(span[0]) else SPAN_NONE)
         if any(span != SPAN_NONE for span in spans):
             argv.append(" ".join(spans))
         kinds = ("active", "completed", "events", "stats", "index")
