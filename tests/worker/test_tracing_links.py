@@ -223,3 +223,26 @@ def test_a_value_that_is_no_span_context_is_not_sent(broker):
 def test_parent_spans_of_an_unknown_workflow_or_node_are_none(broker):
     assert broker.parent_spans("6f1c2d3e-0000-4000-8000-000000000000", "1", limit=10) == []
     assert broker.parent_spans("not a workflow id!", "1", limit=10) == []
+
+
+@pytest.mark.parametrize(
+    "written",
+    [b"", b"garbage", b"00-" + b"z" * 32 + b"-" + b"0" * 16 + b"-01", b"\xff\xfe" * 40,
+     TRACEPARENT.encode() + b"\n", b"x" * 100_000],
+    ids=["empty", "text", "not-hex", "not-utf8", "trailing-newline", "100kB"],
+)  # fmt: skip
+def test_a_parents_span_field_that_is_no_span_context_gives_no_link(broker, redis_client, written):
+    handle = chain(tracing_tasks.inner.s(1), tracing_tasks.inner.s()).enqueue()
+    first = handle.tasks["0"]
+    key = broker.keys.queue(first.queue).task(first.id)
+    redis_client.execute_command("HSET", key, COMPLETED_SPAN, written)
+    assert broker.parent_spans(handle.id, "1", limit=10) == []
+    redis_client.hset(key, COMPLETED_SPAN, TRACEPARENT)  # the control: a real one links
+    assert broker.parent_spans(handle.id, "1", limit=10) == [(first.id, TRACEPARENT)]
+
+
+@pytest.mark.parametrize("parents", ["[[[[", "{}", '["1", 7, null]', "x" * 100_000])
+def test_a_node_parent_list_written_by_someone_else_gives_no_link(broker, redis_client, parents):
+    handle = chain(tracing_tasks.inner.s(1), tracing_tasks.inner.s()).enqueue()
+    redis_client.hset(broker.keys.workflow(handle.id).parents, "1", parents)
+    assert broker.parent_spans(handle.id, "1", limit=10) == []
