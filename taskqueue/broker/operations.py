@@ -39,6 +39,7 @@ from .outcomes import (
     Moved,
     Promoted,
     Reaped,
+    Swept,
     Trimmed,
 )
 from .requests import Commands, Plan, ScriptCall, batch, commands, every, operation, script
@@ -258,6 +259,19 @@ class Operations(
         argv = [_now(now), limit, self.config.WAKE_MAX, self.config.EVENTS_MAXLEN, BAND_WIDTH]
         kinds = ("scheduled", "pending", "seq", "wake", "events", "timer", "limits", "limitset")
         return self._call("promote_scheduled", queue, kinds, argv, _promoted)
+
+    @operation
+    def sweep(self, queues: Sequence[str], *, now: int | None = None) -> Plan[list[Swept]]:
+        """Promote and reap every one of these queues in one round trip (a pipeline; on
+        a cluster, at once): a Swept each. An idle worker sweeps every second, so a
+        round trip per queue and call was most of what it cost."""
+        calls = [
+            call
+            for queue in queues
+            for call in (self.promote.call(queue, now=now), self.reap.call(queue, now=now))
+        ]
+        replies = yield from batch(calls)
+        return [Swept(queue, replies[2 * i], replies[2 * i + 1]) for i, queue in enumerate(queues)]
 
     @operation
     def trim(self, queue: str, *, now: int | None = None) -> ScriptCall:

@@ -103,6 +103,15 @@ class Promoted(NamedTuple):
     now_ms: int  # Redis's clock
 
 
+class Swept(NamedTuple):
+    """One queue's part of a maintenance sweep (Operations.sweep): each outcome, or
+    the exception its call met (one queue's trouble is its own)."""
+
+    queue: str
+    promoted: Promoted | Exception
+    reaped: Reaped | Exception
+
+
 class Trimmed(NamedTuple):
     """Finished records deleted past their retention (at most a batch of each)."""
 

@@ -17,12 +17,15 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from redis.exceptions import ResponseError
+
 from ..errors import DamagedKey
 from ..priority import BAND_WIDTH
 from ..records import NewTask, NewWorkflow
 from ..text import as_text
 from .codec import new_task_argv
 from .damage import QUARANTINE_TTL_S
+from .errors import engine_error
 from .requests import Commands, Plan, ScriptCall, batch, commands, every, operation, script
 
 log = logging.getLogger("taskqueue.broker")
@@ -231,29 +234,48 @@ class WorkflowOperations:
     ) -> Plan[Advanced]:
         """Apply the outbox entries of these (storage) queues, and of the queues whose
         tasks that cancels, a batch per queue per round: how much it did. `min_age_ms`
-        leaves entries younger than that (the sweep: their writer is applying them)."""
+        leaves entries younger than that (the sweep: their writer is applying them).
+        Every queue's outbox is read in one round trip. A queue whose outbox could not
+        be read is left for the others to go on; then the first such error is raised."""
         todo = list(dict.fromkeys(queues))
         totals = [0, 0, 0, 0]
+        failed: list[Exception] = []
         for _ in range(rounds):
             if not todo:
                 break
             touched: list[str] = []
-            for queue in todo:
-                done, more = yield from self._advance_queue(queue, min_age_ms, now)
-                totals = [a + b for a, b in zip(totals, done, strict=True)]
-                touched += more
+            for queue, entries in (yield from self._read_outboxes(todo, min_age_ms)):
+                if isinstance(entries, Exception):
+                    failed.append(entries)
+                elif entries:
+                    done, more = yield from self._advance_queue(queue, entries, now)
+                    totals = [a + b for a, b in zip(totals, done, strict=True)]
+                    touched += more
             todo = list(dict.fromkeys(touched))
+        if failed:
+            raise failed[0]
         return Advanced(*totals)
 
-    def _advance_queue(self, queue: str, min_age_ms: int, now) -> Plan:
-        """One batch of one queue's outbox: ((applied, started, cancelled, finished),
-        queues to look at again)."""
-        outbox = self.keys.queue(queue).outbox
+    def _read_outboxes(self, queues: Sequence[str], min_age_ms: int) -> Plan[list]:
+        """A batch of each queue's outbox, in one round trip: (queue, its entries or the
+        engine's exception for the error its read met) for each."""
+        outboxes = [self.keys.queue(queue).outbox for queue in queues]
         newest = "+" if not min_age_ms else str(int(time.time() * 1000) - min_age_ms)
-        read = Commands(lambda pipe: pipe.xrange(outbox, "-", newest, count=OUTBOX_BATCH))
-        entries = (yield from commands(read))[0]
-        if not entries:
-            return (0, 0, 0, 0), []
+
+        def read(pipe):
+            for outbox in outboxes:
+                pipe.xrange(outbox, "-", newest, count=OUTBOX_BATCH)
+
+        replies = yield Commands(read)
+        return [
+            (queue, engine_error(reply) if isinstance(reply, ResponseError) else reply)
+            for queue, reply in zip(queues, replies, strict=True)
+        ]
+
+    def _advance_queue(self, queue: str, entries: list, now) -> Plan:
+        """Apply one batch of one queue's outbox: ((applied, started, cancelled,
+        finished), queues to look at again)."""
+        outbox = self.keys.queue(queue).outbox
         by_workflow: dict[str, list] = {}
         for _entry_id, f in entries:
             by_workflow.setdefault(f.get("wf", ""), []).extend(

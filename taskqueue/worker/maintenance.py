@@ -4,14 +4,16 @@ of its queues (docs/flow-control.md).
 
 Every worker runs it (any number may at once: each script moves each task exactly
 once). Each queue is maintained on its own: one queue's failure is logged and the
-other queues are still promoted, reaped and trimmed. It sleeps until the next
-scheduled task is due or SWEEP_S passes, whichever is first, and wakes early when a
-task is scheduled (the scripts push a token on the queue's `timer` list), so delayed
-tasks and retries start on time without polling.
+other queues are still promoted, reaped and trimmed; every queue's calls go in one
+round trip. It sleeps until the next scheduled task is due or SWEEP_S passes,
+whichever is first (the pause doubles, up to idle_pause, while sweeps find nothing to
+do), and wakes early when a task is scheduled (the scripts push a token on the queue's
+`timer` list), so delayed tasks and retries start on time without polling.
 """
 
 import asyncio
 import logging
+import math
 import random
 import time
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ from django.db import DatabaseError, connections, router
 
 from ..broker.async_broker import AsyncRedisBroker
 from ..broker.operations import TRIM_BATCH
+from ..broker.outcomes import Promoted
 from ..broker.workflow_ops import SWEEP_AGE_MS
 from ..definition import EnqueueOptions, build_task
 from ..errors import BrokerUnavailable, TaskQueueError
@@ -31,7 +34,8 @@ from ..registry import Registry
 from .logs import Throttled
 
 log = logging.getLogger("taskqueue.worker")
-SWEEP_S = 1.0
+SWEEP_S = 1.0  # between sweeps while there is something to do
+IDLE_SWEEP_MAX_S = 3.0  # the longest pause between sweeps that found nothing (idle_pause)
 NOT_MIGRATED_PAUSE_S = 600.0  # between archive attempts while the table is missing
 TRIM_S = 5.0  # how often finished records past their retention are looked for
 TRIM_CALLS = 20  # at most 2,000 records of each kind per queue and pass
@@ -51,6 +55,8 @@ class Maintenance:
         self.next_trim = 0.0  # time.monotonic() of the next trim pass
         self.warnings = Throttled(log)  # a queue that keeps failing: one line in 30 s
         self.limits_declared = False
+        self.pause = SWEEP_S  # until the next sweep; doubles while sweeps find nothing
+        self.longest_pause = idle_pause(broker.config.LEASE_SECONDS)
 
     async def run(self) -> None:
         while True:
@@ -78,13 +84,14 @@ class Maintenance:
         """One pass over every queue; returns how long to sleep before the next."""
         if not self.limits_declared:
             await self.declare_all_limits()
-        waits = await self.each_queue(self.promote_and_reap)
-        await self.each_queue(self.advance_workflows)
+        waits, moved = await self.promote_and_reap()
+        moved += await self.advance_workflows()
         if time.monotonic() >= self.next_trim:
             self.next_trim = time.monotonic() + TRIM_S * random.uniform(0.8, 1.0)
             await self.each_queue(self.trim)
             await self.resume_submissions()
-        wait = min([SWEEP_S * random.uniform(0.8, 1.0), *(w for w in waits if w is not None)])
+        self.pause = SWEEP_S if moved else min(self.pause * 2, self.longest_pause)
+        wait = min([self.pause * random.uniform(0.8, 1.0), *waits])
         return min(wait, await self.fire_due_ticks())
 
     async def each_queue(self, step) -> list:
@@ -96,11 +103,15 @@ class Maintenance:
                 results.append(await step(queue))
             except Exception as exc:
                 errors.append((queue, exc))
+        self.report_failures(errors)
+        return results
+
+    def report_failures(self, errors: list[tuple[str, Exception]]) -> None:
+        """Log each queue's failure (once in a while); when every queue failed, raise."""
         if errors and len(errors) == len(self.queues):
             raise errors[0][1]
         for queue, exc in errors:
             self.warnings.warning(queue, "maintenance of queue %s failed: %s", queue, exc)
-        return results
 
     async def declare_all_limits(self) -> None:
         """Write the limits of this worker's tasks and settings in each of its queues.
@@ -121,26 +132,47 @@ class Maintenance:
         tasks = [(t.name, task_limit(t)) for t in self.registry]
         await self.broker.declare_limits(queue, own, tasks)
 
-    async def promote_and_reap(self, queue: str) -> float | None:
-        """Due scheduled tasks to pending, expired leases reaped; returns the seconds to
-        the queue's next due task (None: none is scheduled)."""
-        _, next_due, redis_now = await self.broker.promote(queue)
+    async def promote_and_reap(self) -> tuple[list[float], int]:
+        """Due scheduled tasks to pending, expired leases reaped, every queue in one
+        round trip: the seconds to each queue's next due task, and how many tasks moved."""
+        waits, moved, errors = [], 0, []
+        for swept in await self.broker.sweep(self.queues):
+            if isinstance(swept.promoted, Exception):
+                errors.append((swept.queue, swept.promoted))
+            else:
+                moved += swept.promoted.count
+                if (wait := self.promoted(swept.promoted)) is not None:
+                    waits.append(wait)
+            if isinstance(swept.reaped, Exception):
+                errors.append((swept.queue, swept.reaped))
+            elif swept.reaped.requeued or swept.reaped.dead:
+                moved += swept.reaped.requeued + swept.reaped.dead
+                log.warning(
+                    "queue %s: %d expired lease(s) requeued, %d dead-lettered",
+                    swept.queue,
+                    *swept.reaped,
+                )
+        self.report_failures(list(dict(errors).items()))
+        return waits, moved
+
+    def promoted(self, promoted: Promoted) -> float | None:
+        """The seconds to the queue's next due task (None: none is scheduled)."""
+        _, next_due, redis_now = promoted
         self.clock_offset = redis_now / 1000 - time.time()
-        requeued, dead = await self.broker.reap(queue)
-        if requeued or dead:
-            log.warning(
-                "queue %s: %d expired lease(s) requeued, %d dead-lettered", queue, requeued, dead
-            )
         return None if next_due is None else max(0.001, (next_due - redis_now) / 1000)
 
-    async def advance_workflows(self, queue: str) -> None:
+    async def advance_workflows(self) -> int:
         """Apply workflow outbox entries that the worker which wrote them did not
-        (it died, or the task was cancelled, dead-lettered or requeued elsewhere)."""
-        done = await self.broker.advance([queue], min_age_ms=SWEEP_AGE_MS)
+        (it died, or the task was cancelled, dead-lettered or requeued elsewhere):
+        how many."""
+        try:
+            done = await self.broker.advance(self.queues, min_age_ms=SWEEP_AGE_MS)
+        except TaskQueueError as exc:  # the other queues' entries were applied
+            self.warnings.warning("outbox", "applying workflow outbox entries failed: %s", exc)
+            return 0
         if done.applied:
-            log.info(
-                "queue %s: %d workflow notification(s) applied by the sweep", queue, done.applied
-            )
+            log.info("workflows: %d notification(s) applied by the sweep", done.applied)
+        return done.applied
 
     async def resume_submissions(self) -> None:
         """Finish workflow submissions whose submitter died half-way (workflow_ops.py)."""
@@ -161,8 +193,9 @@ class Maintenance:
         return datetime.fromtimestamp(time.time() + self.clock_offset, tz=UTC)
 
     async def fire_due_ticks(self) -> float:
-        """Enqueue every schedule whose tick has come; returns seconds to the next tick."""
-        now, wait = self.now(), SWEEP_S
+        """Enqueue every schedule whose tick has come; returns seconds to the next tick
+        (inf: no schedule)."""
+        now, wait = self.now(), math.inf
         for schedule in self.schedules:
             tick = self.next_ticks.get(schedule.name)
             if tick is None:  # first sight (start-up): missed ticks are not replayed
@@ -189,6 +222,15 @@ class Maintenance:
         await self.broker.record_periodic(schedule.name, int(tick.timestamp() * 1000), task_id)
         if created:
             log.info("periodic %s: enqueued %s for %s", schedule.name, task_id, tick.isoformat())
+
+
+def idle_pause(lease_s: float) -> float:
+    """The longest pause between sweeps that found nothing to do: a tenth of the lease,
+    between SWEEP_S and IDLE_SWEEP_MAX_S. An expired lease is reaped within that much
+    after it expired (SWEEP_S when leases are short, as in the fault runs), and a worker
+    with nothing to do sweeps every few seconds, not every second: each sweep costs a
+    script call per queue and part of its process's CPU (docs/worker.md)."""
+    return min(IDLE_SWEEP_MAX_S, max(SWEEP_S, lease_s / 10))
 
 
 async def archive_loop(interval: float) -> None:

@@ -34,26 +34,28 @@ def skipped(task_id: str) -> bool:
 
 def _no_reaper() -> None:
     from taskqueue.broker.async_broker import AsyncRedisBroker
+    from taskqueue.broker.outcomes import Reaped, Swept
 
-    async def reap(self, queue):
-        return (0, 0)
+    async def sweep(self, queues, **options):  # promotes, never reaps
+        return [Swept(q, await self.promote(q), Reaped(0, 0)) for q in queues]
 
-    AsyncRedisBroker.reap = reap
+    AsyncRedisBroker.sweep = sweep
 
 
 def _early_reap() -> None:
     from taskqueue.broker.async_broker import AsyncRedisBroker
 
-    original = AsyncRedisBroker.reap
+    original = AsyncRedisBroker.sweep
 
-    async def reap(self, queue):
-        active = self.keys.queue(queue).active
-        held = await self.client.zrange(active, 0, -1)
-        if held:  # every lease "expired" long ago
-            await self.client.zadd(active, dict.fromkeys(held, 0), xx=True)
-        return await original(self, queue)
+    async def sweep(self, queues, **options):
+        for queue in queues:
+            active = self.keys.queue(queue).active
+            held = await self.client.zrange(active, 0, -1)
+            if held:  # every lease "expired" long ago
+                await self.client.zadd(active, dict.fromkeys(held, 0), xx=True)
+        return await original(self, queues, **options)
 
-    AsyncRedisBroker.reap = reap
+    AsyncRedisBroker.sweep = sweep
 
 
 def _no_dead_letter() -> None:

@@ -15,16 +15,17 @@ LEAK_BYTES = 20_000
 def _early_promote() -> None:
     from taskqueue.broker.async_broker import AsyncRedisBroker
 
-    original = AsyncRedisBroker.promote
+    original = AsyncRedisBroker.sweep
 
-    async def promote(self, queue):
-        scheduled = self.keys.queue(queue).scheduled
-        waiting = await self.client.zrange(scheduled, 0, -1)
-        if waiting:  # "due" at once
-            await self.client.zadd(scheduled, dict.fromkeys(waiting, 0), xx=True)
-        return await original(self, queue)
+    async def sweep(self, queues, **options):
+        for queue in queues:
+            scheduled = self.keys.queue(queue).scheduled
+            waiting = await self.client.zrange(scheduled, 0, -1)
+            if waiting:  # "due" at once
+                await self.client.zadd(scheduled, dict.fromkeys(waiting, 0), xx=True)
+        return await original(self, queues, **options)
 
-    AsyncRedisBroker.promote = promote
+    AsyncRedisBroker.sweep = sweep
 
 
 def _leak() -> None:

@@ -143,7 +143,7 @@ def settle_outboxes(queues) -> None:
 def sweep_applied(pool) -> int:
     """Outbox entries applied by a maintenance sweep (their writer had died), per the
     worker logs."""
-    lines = pool.grep("workflow notification(s) applied by the sweep")
+    lines = pool.grep("notification(s) applied by the sweep")
     return sum(int(line.split(": ")[-1].split()[0]) for line in lines)
 
 

@@ -66,7 +66,7 @@ def _no_advance() -> None:
     def soon(self, queue):
         return None
 
-    async def advance_workflows(self, queue):
+    async def advance_workflows(self):
         return None
 
     Advancer.soon = soon

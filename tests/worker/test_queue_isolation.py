@@ -3,6 +3,8 @@ sweep and a heartbeat each go on with the other queues when one queue's call fai
 
 import asyncio
 
+import pytest
+
 from taskqueue.broker.async_broker import AsyncRedisBroker
 from taskqueue.client import build_broker, connect_async
 from taskqueue.conf import get_config
@@ -56,17 +58,36 @@ def test_a_maintenance_sweep_goes_on_with_the_other_queues(broker):
     async def sweep(async_broker):
         original = async_broker.promote
 
-        async def promote(queue, **options):
-            if queue == "a":
-                raise RuntimeError("queue a refused")
-            return await original(queue, **options)
+        class Refused:  # queue a's promote fails inside Redis, in the sweep's round trip
+            def call(self, queue, **options):
+                call = original.call(queue, **options)
+                if queue == "a":
+                    call.args[2] = "not a number"  # its batch limit
+                return call
 
-        async_broker.promote = promote
+        async_broker.promote = Refused()
         await asyncio.sleep(0.01)
         await Maintenance(async_broker, ["a", "b"], [], registry).sweep()
 
     asyncio.run(with_async_broker(sweep))
     assert broker.get("b", due).status == Status.PENDING
+
+
+def test_a_sweep_that_fails_on_every_queue_raises(broker):
+    async def sweep(async_broker):
+        original = async_broker.reap
+
+        class Refused:
+            def call(self, queue, **options):
+                call = original.call(queue, **options)
+                call.args[2] = "not a number"  # its batch limit
+                return call
+
+        async_broker.reap = Refused()
+        await Maintenance(async_broker, ["a", "b"], [], registry).sweep()
+
+    with pytest.raises(Exception, match="not an integer"):  # Redis's own reply
+        asyncio.run(with_async_broker(sweep))
 
 
 def test_a_heartbeat_renews_the_other_queues_when_one_queue_fails(broker, monkeypatch):

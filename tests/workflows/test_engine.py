@@ -6,7 +6,7 @@ import json
 import pytest
 
 from taskqueue import TaskDoesNotExist, ValidationError
-from taskqueue.errors import InvalidTransition, WorkflowDoesNotExist
+from taskqueue.errors import DamagedKey, InvalidTransition, WorkflowDoesNotExist
 from taskqueue.inspect import get_workflow, workflow_nodes
 from taskqueue.records import TaskError
 from taskqueue.services import cancel_workflow
@@ -85,6 +85,17 @@ def test_a_repeated_outbox_entry_starts_a_child_once(broker, redis_client):
     assert broker.advance(["default"]).started == 0
     assert broker.counts("default").pending == 1
     assert handle["1"].status == "pending"
+
+
+def test_an_outbox_that_cannot_be_read_holds_up_no_other_queue(broker, redis_client):
+    handle = chain(echo.s(1), echo.s()).enqueue()
+    (claimed,) = broker.claim("default", "w1", 1)
+    broker.complete("default", [(claimed.id, claimed.attempt, "5")])
+    redis_client.set(broker.keys.queue("broken").outbox, "not a stream")
+    with pytest.raises(DamagedKey):  # every outbox is read in one round trip
+        broker.advance(["broken", "default"])
+    assert handle["1"].status == "pending"  # default's entry was applied all the same
+    assert broker.advance(["default"]).applied == 0
 
 
 def test_depends_on_waits_for_tasks_in_other_queues(broker):
