@@ -117,26 +117,18 @@ def payload(name: str, args: list, kwargs: dict, limit: int) -> tuple[str, str]:
 
 def like(template: NewTask, args: list, kwargs: dict, limit: int, fed: int = 0) -> NewTask:
     """Another call with `template`'s options (already checked): a new id, these
-    arguments. What a workflow does for its many calls of one signature's task."""
+    arguments, every option the same. What a workflow does for its many calls of one
+    signature's task."""
     task = registry.get(template.name) if template.name in registry else None
     if task is not None and task.options.encrypt:
         args, kwargs = encrypt_call(task, args, kwargs, fed)
     args_json, kwargs_json = payload(template.name, args, kwargs, limit)
+    t = template
     return NewTask(
-        str(uuid.uuid4()),
-        template.name,
-        template.queue,
-        args_json,
-        kwargs_json,
-        template.priority,
-        template.band,
-        template.max_retries,
-        template.timeout,
-        template.delay_ms,
-        template.eta_ms,
-        template.idempotency_key,
-        template.meta,
-    )
+        str(uuid.uuid4()), t.name, t.queue, args_json, kwargs_json, t.priority, t.band,
+        t.max_retries, t.timeout, t.delay_ms, t.eta_ms, t.idempotency_key, t.meta,
+        tenant=t.tenant,
+    )  # fmt: skip
 
 
 def _first(*values):

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 
 from .. import tracing
-from ..building import build_task, like
+from ..building import EnqueueOptions, build_task, like
 from ..client import get_broker
 from ..conf import get_config
 from ..errors import TaskDoesNotExist, ValidationError
@@ -20,6 +20,7 @@ from .handle import WorkflowHandle
 ON_FAILURE = ("wait", "cancel")
 MAX_NAME = 200
 IDEMPOTENT_NAMESPACE = uuid.UUID("6f1c3a5e-2b0d-4c47-9a51-0d5c2f7e8b11")
+PLAIN = EnqueueOptions()  # a task's own options, nothing overridden
 
 
 def workflow(
@@ -72,12 +73,13 @@ def workflow_id_for(idempotency_key: str | None) -> str:
 
 def _nodes(graph: Graph, workflow_id: str) -> list[NewNode]:
     children = children_of(graph.nodes)
-    templates: dict[int, NewTask] = {}  # one signature's caller -> its first task
+    templates: dict[tuple, NewTask] = {}  # calls with the same options -> the first's task
     limit = get_config().MAX_PAYLOAD_BYTES
+    workflow_json = json.dumps(workflow_id)
     return [
         NewNode(
             n.key,
-            _task(n, workflow_id, templates, limit),
+            _task(n, workflow_json, templates, limit),
             parents=list(n.parents),
             children=children[n.key],
             feed=n.feed,
@@ -87,9 +89,9 @@ def _nodes(graph: Graph, workflow_id: str) -> list[NewNode]:
     ]
 
 
-def _task(node: Node, workflow_id: str, templates: dict, limit: int) -> NewTask:
-    """The node's task; its options are checked once per caller (a group of 10,000
-    calls of one task resolves them once)."""
+def _task(node: Node, workflow_json: str, templates: dict, limit: int) -> NewTask:
+    """The node's task; its options are checked once per caller, or once per task for
+    its plain calls (a group of 10,000 `task.s(i)` resolves them once)."""
     if node.signature is None:
         return NewTask(node.task_id, "", node.queue, "[]", "{}", 0, 0, 0, None)
     sig = node.signature
@@ -103,15 +105,24 @@ def _task(node: Node, workflow_id: str, templates: dict, limit: int) -> NewTask:
             field="depends_on",
         )
     fed = 1 if node.parents and node.feed != "none" else 0  # its parents' result goes first
-    template = templates.get(id(sig.caller))
+    key = _template_key(sig.caller)
+    template = templates.get(key)
     if template is None:
         task = build_task(sig.caller.task, args, dict(sig.kwargs), sig.caller.options, fed)
-        templates[id(sig.caller)] = task
+        templates[key] = task
     else:
         task = like(template, args, sig.kwargs, limit, fed)
     task.waiting = bool(node.parents)
-    task.notify = f"[[{json.dumps(workflow_id)},{json.dumps(node.key)}]]"
+    task.notify = f"[[{workflow_json},{json.dumps(node.key)}]]"
     return task
+
+
+def _template_key(caller) -> tuple:
+    """Which calls share their options: one caller's (`t.using(...)` once, then its
+    `.s()` many times), or every plain call of a task (`t.s()` makes a caller each time)."""
+    if caller.options == PLAIN:
+        return ("plain", id(caller.task))
+    return ("caller", id(caller))
 
 
 def _check_external(graph: Graph) -> None:

@@ -98,6 +98,22 @@ def test_an_outbox_that_cannot_be_read_holds_up_no_other_queue(broker, redis_cli
     assert broker.advance(["default"]).applied == 0
 
 
+def test_every_call_of_a_shared_caller_keeps_all_its_options(broker):
+    acme = echo.using(tenant="acme", priority=9, queue="other", max_retries=7)
+    handle = group(acme.s(i) for i in range(3)).enqueue()
+    records = [broker.get("other", h.id) for h in handle.tasks.values()]
+    assert [r.tenant for r in records] == ["acme"] * 3  # the first call's and the others'
+    assert {(r.priority, r.max_retries) for r in records} == {(9, 7)}
+
+
+def test_plain_calls_of_one_task_each_get_their_own_id_and_arguments(broker):
+    handle = chord(group(echo.s(i) for i in range(3)), record.s("cb")).enqueue()
+    members = [broker.get("default", handle.tasks[k].id) for k in ("0", "1", "2")]
+    assert len({r.id for r in members}) == 3
+    assert sorted(r.args for r in members) == [[0], [1], [2]]
+    assert {(r.name, r.queue) for r in members} == {("tests.taskapp.tasks.echo", "default")}
+
+
 def test_depends_on_waits_for_tasks_in_other_queues(broker):
     a = echo.using(queue="other").enqueue("a")
     b = echo.enqueue("b")
