@@ -31,6 +31,9 @@ from ..conf import Config
 from ..redis_urls import RedisTarget
 from .errors import unavailable
 
+if HIREDIS_AVAILABLE:  # a requirement; without it redis-py packs, and exactly
+    import hiredis
+
 
 class ExactPacker(HiredisRespSerializer):
     """hiredis packs str arguments as strict UTF-8 and raises on the lone surrogates
@@ -38,7 +41,21 @@ class ExactPacker(HiredisRespSerializer):
     as those bytes again, so a key or an id that is not UTF-8 can be read and acted on."""
 
     def pack(self, *args):
+        """Straight to hiredis: redis-py's own pack first passes over every argument
+        looking for a bytearray or a memoryview, which the engine never sends; a bulk
+        enqueue or a workflow's submission packs some 20 arguments a task."""
+        if not isinstance(args[0], str):
+            return self._checked(args)
+        args = (*args[0].encode().split(), *args[1:])  # 'SCRIPT LOAD' is two words
         try:  # nearly always: the strict encoding succeeds, at no extra cost
+            return [hiredis.pack_command(args)]
+        except UnicodeEncodeError:
+            return [hiredis.pack_command(tuple(map(_exact, args)))]
+        except TypeError:  # a bytearray or a memoryview after all, or what cannot be sent
+            return self._checked(args)
+
+    def _checked(self, args):
+        try:
             return super().pack(*args)
         except UnicodeEncodeError:
             return super().pack(*map(_exact, args))
