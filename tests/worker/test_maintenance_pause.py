@@ -33,3 +33,16 @@ def test_sweeps_that_find_nothing_pause_longer_and_one_that_moves_a_task_does_no
     assert 2.0 * 0.8 <= idle[0] <= 2.0  # doubled once
     assert all(IDLE_SWEEP_MAX_S * 0.8 <= wait <= IDLE_SWEEP_MAX_S for wait in idle[1:])
     assert pause == SWEEP_S and busy <= SWEEP_S  # the promoted task: back to every second
+
+
+def test_a_sweep_goes_on_when_applying_the_outboxes_fails(broker, caplog):
+    async def sweep(async_broker):
+        async def advance(queues, **options):
+            raise RuntimeError("the outbox step broke")
+
+        async_broker.advance = advance
+        return await Maintenance(async_broker, ["default"], [], registry).sweep()
+
+    wait = asyncio.run(with_async_broker(sweep))
+    assert 0 < wait <= IDLE_SWEEP_MAX_S  # the trim and the cron ticks came after it
+    assert "the outbox step broke" in caplog.text
