@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from taskqueue.broker.async_broker import AsyncRedisBroker
+from taskqueue.client import connect_async
 from taskqueue.conf import get_config
 from taskqueue.worker.options import WorkerOptions
 from taskqueue.worker.worker import Worker
@@ -97,3 +99,12 @@ def background_worker():
         worker.stop_from_thread()
         thread.join(timeout=15)
         assert not thread.is_alive(), "the worker did not stop"
+
+
+async def with_async_broker(body):
+    """`await body(broker)` with an AsyncRedisBroker on the test's settings, closed after."""
+    client = connect_async(get_config())
+    try:
+        return await body(AsyncRedisBroker(client, get_config()))
+    finally:
+        await client.aclose()

@@ -10,7 +10,7 @@ from taskqueue.registry import registry
 from taskqueue.worker.maintenance import IDLE_SWEEP_MAX_S, SWEEP_S, Maintenance, idle_pause
 
 from ..factories import enqueue, make_task
-from .test_queue_isolation import with_async_broker
+from ..support.workers import with_async_broker
 
 
 @pytest.mark.parametrize(

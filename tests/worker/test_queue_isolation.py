@@ -5,8 +5,7 @@ import asyncio
 
 import pytest
 
-from taskqueue.broker.async_broker import AsyncRedisBroker
-from taskqueue.client import build_broker, connect_async
+from taskqueue.client import build_broker
 from taskqueue.conf import get_config
 from taskqueue.context import TaskContext
 from taskqueue.registry import registry
@@ -17,18 +16,11 @@ from taskqueue.worker.maintenance import Maintenance
 from taskqueue.worker.runner import Outcome, Running
 
 from ..factories import enqueue, make_task
+from ..support.workers import with_async_broker
 
 
 def running(c) -> Running:
     return Running(c, TaskContext(c.id, c.name, c.queue, c.attempt, c.failures, c.max_retries))
-
-
-async def with_async_broker(body):
-    client = connect_async(get_config())
-    try:
-        return await body(AsyncRedisBroker(client, get_config()))
-    finally:
-        await client.aclose()
 
 
 def test_one_failing_call_of_a_report_round_trip_costs_only_its_own_outcomes(broker):

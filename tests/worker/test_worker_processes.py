@@ -120,8 +120,16 @@ def test_an_idle_worker_uses_almost_no_cpu(spawn_worker, broker):
     wait_for(lambda: broker.counts("default").completed == 1, message="the warm-up task")
     # what starting and the warm-up left to do (first sweeps, reports) ends first: a
     # worker that keeps polling never has such a second, and the test fails here
-    wait_for(lambda: cpu_used(proc, 1.0) <= 0.01, timeout=20, message="a second at ~0 CPU")
+    settled = lambda: cpu_used(proc, 1.0) <= 0.01  # noqa: E731
+    wait_for(settled, timeout=20, message="a second at ~0 CPU")
+    began = time.time()
     used = cpu_used(proc, 5.0)
+    if (began - 2) // 60 != (time.time() + 1) // 60:
+        # a minute began in or just before the window: the demo app's
+        # @task(cron="* * * * *") fired and ran, which is work, not idle; the next
+        # window is a minute clear of it
+        wait_for(settled, timeout=20, message="a second at ~0 CPU after the cron tick")
+        used = cpu_used(proc, 5.0)
     assert used < 0.05, f"{used:.3f} s of CPU in 5 s idle (limit 1 %)"
 
 
