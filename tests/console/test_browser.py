@@ -25,8 +25,8 @@ from taskqueue.workflows import chain, workflow
 from tests.support.records import make_dead
 from tests.support.tasks import other, sample
 
-from .browsers import launched_chromium, logged_in
-from .servers import Daphne, prepare_database, project_env, worker
+from .browsers import logged_in
+from .servers import Daphne, worker
 
 PHONE = {"width": 390, "height": 844}
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -42,24 +42,7 @@ def tq_prefix() -> str:
     return PREFIX
 
 
-@pytest.fixture(scope="module")
-def env(redis_server, tmp_path_factory) -> dict:
-    var_dir = tmp_path_factory.mktemp("console-browser")
-    project = project_env(redis_server.url, PREFIX, var_dir)
-    prepare_database(project)
-    return project
-
-
-@pytest.fixture(scope="module")
-def server(env, tmp_path_factory):
-    daphne = Daphne(env, tmp_path_factory.mktemp("logs") / "daphne.log").start()
-    yield daphne
-    daphne.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launched_chromium()
+# env, server and browser: tests/console/conftest.py's, for this module's PREFIX
 
 
 @pytest.fixture
