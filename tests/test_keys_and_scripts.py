@@ -204,6 +204,7 @@ def _exercise_every_operation(broker):
     broker.record_runtimes("default", {"tests.noop": BucketCounts(count=1)})
     broker.client.set(broker.keys.queue("default").wake, "not a list")
     broker.claim("default", "w1", 1)  # moves the wake list aside: quarantine_keys
+    assert broker.claimable("default")
     broker.client.set(broker.keys.queues, "not a set")
     broker.register_queues(["other"])  # moves the queue list aside: quarantine_global_key
     (later,) = enqueue(broker, make_task(delay_ms=60_000))

@@ -154,6 +154,14 @@ class Operations(
         return self._call("claim_tasks", queue, kinds, argv, lambda r: claimed_tasks(queue, r))
 
     @operation
+    def claimable(self, queue: str) -> ScriptCall:
+        """Whether a claim could take a task from the queue now (read-only): its
+        pending set exists, or it has limits (a task its rate held back waits in a line
+        outside pending). False means a claim would take nothing."""
+        kinds = ("pending", "limits", "limitset")
+        return self._call("claimable", queue, kinds, [], lambda reply: reply == 1)
+
+    @operation
     def complete(self, queue: str, done: Sequence[tuple], *, now: int | None = None) -> ScriptCall:
         """Record results, (id, attempt, result JSON) each: an Ack each. A fourth value,
         the attempt's span context (W3C traceparent, tracing on: tracing.end), is kept

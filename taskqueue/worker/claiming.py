@@ -1,5 +1,10 @@
 """The worker's claims: from each of its queues in turn, the first claim carrying the
 reports of whatever finished since the last round trip (one pipeline, one round trip).
+That round trip also asks each of the other queues whether a claim could take anything
+(`claimable`); the walk then claims only from those that said yes. A worker serving
+seven queues, five of them empty, makes one or two round trips, not seven. A task that
+arrives in a queue just after it said no is not missed: its wake-up token is still
+there, so the worker's next wait for work returns at once and it claims again.
 
 Each queue's claim succeeds or fails on its own: a queue whose claim fails (Redis
 refused it, or a key that could not be moved aside: see broker/damage.py) is skipped
@@ -48,18 +53,23 @@ class Claiming:
             queues = self.broker.shards.claim_order(queues)
         got: list[Claimed] = []
         failures = []
+        maybe: set[str] | None = None  # the queues that may have a task (None: not asked)
         try:
-            first = True  # the first claim sent carries the reports
-            for queue in queues:
+            for i, queue in enumerate(queues):
                 if len(got) >= count or any(c.lost for c in got):
                     break
-                if self.throttled_for(queue) > 0:
+                if self.throttled_for(queue) > 0 or (maybe is not None and queue not in maybe):
                     continue
                 try:
-                    got += await self._claim_from(queue, count, got, reports=first)
+                    if maybe is None:  # the first claim sent: the reports, and the question
+                        rest = [q for q in queues[i + 1 :] if self.throttled_for(q) == 0]
+                        claimed, maybe = await self._claim_first(queue, count, rest)
+                        got += claimed
+                    else:
+                        got += await self._claim_from(queue, count, got)
                 except Exception as exc:  # this queue only: the others go on
                     failures.append((queue, exc))
-                first = False
+                    maybe = set(queues) if maybe is None else maybe
         except asyncio.CancelledError:
             for c in got:  # held, to be released at exit (their leases are running)
                 self.execution.hold(c)
@@ -70,14 +80,25 @@ class Claiming:
             self._claim_failed(queue, exc)
         return got
 
-    async def _claim_from(self, queue: str, count: int, got: list, *, reports: bool) -> list:
-        """The tasks claimed from one queue (the first also carries the reports)."""
+    async def _claim_first(self, queue: str, count: int, rest: list) -> tuple[list, set]:
+        """The first claim of a round: it carries the reports, and asks the other
+        queues (`rest`) whether a claim could take anything there. The tasks claimed,
+        and the queues to go on to (one whose answer failed is asked by a claim)."""
+        call = self.broker.claim.call(queue, self.id, count, suspects=self._suspects_mode())
+        checks = [self.broker.claimable.call(q) for q in rest]
+        claimed, answers = await self._report_and_claim(call, checks)
+        maybe = {q for q, yes in zip(rest, answers, strict=True) if yes is not False}
+        return self._took(queue, claimed), maybe
+
+    async def _claim_from(self, queue: str, count: int, got: list) -> list:
+        """The tasks claimed from one queue, after the first."""
         suspects = self._suspects_mode(got)
         call = self.broker.claim.call(queue, self.id, count - len(got), suspects=suspects)
-        if reports:
-            claimed = await self._report_and_claim(call)
-        else:
-            [claimed] = await self._round_trip([call], [])
+        [claimed] = await self._round_trip([call], [])
+        return self._took(queue, claimed)
+
+    def _took(self, queue: str, claimed) -> list:
+        """A claim's tasks, once what it said of suspects and limits is noted."""
         if isinstance(claimed, Exception):
             raise claimed
         if getattr(claimed, "suspects_passed", 0):
@@ -109,16 +130,18 @@ class Claiming:
         message = "queue %s: claiming failed, the other queues go on: %s"
         self.claim_warnings.warning(queue, message, queue, exc)
 
-    async def _report_and_claim(self, call) -> list[Claimed] | Exception:
+    async def _report_and_claim(self, call, checks: list) -> tuple:
+        """The reports, the claim and the checks in one round trip: the claim's reply
+        (or its exception), and the checks' answers (an exception for a failed one)."""
         batch = self.acker.take()
         calls, slots = self.acker.calls_for(batch)
         try:
-            *reports, claimed = await self._round_trip([*calls, call], slots)
+            replies = await self._round_trip([*calls, call, *checks], slots)
         except Exception:  # reported next time (a report is fenced: twice is harmless)
             self.acker.put_back(batch)
             raise
-        self._settle_reports(slots, reports)
-        return claimed
+        self._settle_reports(slots, replies[: len(slots)])
+        return replies[len(slots)], replies[len(slots) + 1 :]
 
     def _settle_reports(self, slots: list, reports: list) -> None:
         error = self.acker.settle(slots, reports)
@@ -126,7 +149,8 @@ class Claiming:
             log.warning("could not report some outcomes, retrying: %s", error)
 
     async def _round_trip(self, calls: list, slots: list) -> list:
-        """Reports (answering `slots`) and a claim last, in one round trip. A stop
+        """Reports (answering `slots`), then a claim, then read-only checks, in one
+        round trip. A stop
         (the fetch loop is cancelled) in the middle waits for the round trip to end:
         its reports are settled and what it claimed is held, to be released at exit -
         else those outcomes would be lost and the task run again, and the claimed tasks
@@ -136,7 +160,8 @@ class Claiming:
             return await asyncio.shield(trip)
         except asyncio.CancelledError:
             try:
-                *reports, claimed = await trip
+                replies = await trip
+                reports, claimed = replies[: len(slots)], replies[len(slots)]
             except Exception:  # reported by the shutdown's drain, or released
                 self.acker.put_back([item for items in slots for item in items])
                 self.acker.ready.set()  # its own loop reports them during the shutdown
