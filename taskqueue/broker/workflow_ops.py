@@ -10,6 +10,7 @@ leaves the entries, and applying them again is harmless (each step is idempotent
 a child starts exactly once and no completion is ever skipped.
 """
 
+import itertools
 import json
 import logging
 import threading
@@ -31,6 +32,8 @@ from .requests import Commands, Plan, ScriptCall, batch, commands, every, operat
 log = logging.getLogger("taskqueue.broker")
 
 ENQUEUE_CHUNK = 1000  # tasks per enqueue call when a workflow's tasks are created
+FIRST_CHUNK = 50  # the first call of each queue: its first tasks can start sooner
+TASKS_FIELD = "all"  # the field of the :tasks hash (submit_workflow.lua)
 OUTBOX_BATCH = 100  # outbox entries applied per round
 SWEEP_AGE_MS = 2000  # the sweep leaves younger entries to the worker that wrote them
 
@@ -83,11 +86,12 @@ class WorkflowOperations:
         placed = {n.key: self._place(n.task) for n in wf.nodes}
         own = {n.key: [placed[n.key], *new_task_argv(n.task)] for n in wf.nodes if not n.external}
         argv = ["" if now is None else now, wf.id, wf.name, wf.on_failure, len(wf.nodes)]
+        argv.append(json.dumps(own) if own else "")
+        spec = SpecJSON()
         for n in wf.nodes:
-            spec = {"q": placed[n.key], "id": n.task.id, "f": n.feed, "c": n.children}
-            argv += [n.key, json.dumps(spec), len(n.parents), n.task.args]
+            node_spec = spec(placed[n.key], n.task.id, n.feed, n.children)
+            argv += [n.key, node_spec, len(n.parents), n.task.args]
             argv.append(json.dumps(n.parents) if n.parents else "")
-            argv.append(json.dumps(own[n.key]) if n.key in own else "")
         yield from self._track_submission(wf.id, now)
         reply = yield from script(self._workflow_call(wf.id, "submit_workflow", argv, list))
         if reply[0] == "exists":
@@ -109,14 +113,15 @@ class WorkflowOperations:
 
         def read(pipe) -> None:
             pipe.hget(w.info, "materialized")
-            pipe.hgetall(w.tasks)
+            pipe.hget(w.tasks, TASKS_FIELD)
             pipe.hgetall(w.spec)
 
         materialized, tasks, spec = yield from commands(Commands(read))
         if materialized is None or materialized == "1":
             yield from self._untrack_submission(workflow_id)
             return "missing" if materialized is None else "done"
-        own = {key: _loads(text) for key, text in tasks.items()}
+        own = _loads(tasks) if tasks else {}
+        own = own if isinstance(own, dict) else {}
         own = {key: value for key, value in own.items() if isinstance(value, list)}
         externals = []
         for key, text in spec.items():
@@ -164,7 +169,7 @@ class WorkflowOperations:
                 outcomes += [key, task_id, status, result]
         if outcomes:
             yield from self._apply({workflow_id: outcomes}, now)
-        mark = ["" if now is None else now, workflow_id, "", "", ""]
+        mark = ["" if now is None else now, workflow_id, "", "", "", ""]
         yield from script(self._workflow_call(workflow_id, "submit_workflow", mark, list))
         yield from self._untrack_submission(workflow_id)
         return rebound
@@ -191,9 +196,9 @@ class WorkflowOperations:
         for i, task in enumerate(tasks):
             by_queue.setdefault(task[0], []).append(i)
         chunks = [
-            (name, positions[j : j + ENQUEUE_CHUNK])
+            (name, positions[start:end])
             for name, positions in by_queue.items()
-            for j in range(0, len(positions), ENQUEUE_CHUNK)
+            for start, end in _chunks(len(positions))
         ]
         calls = [
             self._enqueue_argv_call(name, [tasks[i][1:] for i in chunk], now)
@@ -419,6 +424,35 @@ class WorkflowOperations:
         cancelled, touched = yield from self._stop({workflow_id: stop} if stop else {}, now)
         yield from self.advance.call(touched, now=now)
         return before, cancelled
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    """(start, end) of each enqueue call for n tasks of one queue: a small first one, so
+    that the worker can claim the first tasks while Redis creates the rest."""
+    bounds = [0, *range(min(n, FIRST_CHUNK), n, ENQUEUE_CHUNK), n]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+class SpecJSON:
+    """A node's spec as JSON (workflow.lua), for many nodes: the queues' and the
+    children lists' text is made once (a 10,000-member group shares one)."""
+
+    def __init__(self):
+        self._texts: dict = {}
+
+    def __call__(self, queue: str, task_id: str, feed: str, children: list[str]) -> str:
+        q, c = self._text(queue), self._text(tuple(children))
+        return f'{{"q": {q}, "id": {_quote(task_id)}, "f": {_quote(feed)}, "c": {c}}}'
+
+    def _text(self, value) -> str:
+        text = self._texts.get(value)
+        if text is None:
+            plain = list(value) if isinstance(value, tuple) else value
+            text = self._texts[value] = json.dumps(plain)
+        return text
+
+
+_quote = json.encoder.encode_basestring_ascii  # json.dumps of a str, without its setup
 
 
 def _loads(text):

@@ -9,9 +9,11 @@ KEYS[6] state  KEYS[7] results  KEYS[8] tasks  (the workflow's keys: workflow.lu
 ARGV[1] base  ARGV[2] now ms ('' = Redis TIME)  ARGV[3] workflow id  ARGV[4] name
 ARGV[5] on_failure ('wait' or 'cancel')  ARGV[6] total nodes ('' = only mark it
 materialized)
-ARGV[7..] 6 values per node: key, spec JSON (workflow.lua), how many parents, args
-          JSON, parents JSON ('' = none), the task as JSON [storage queue,
-          enqueue_tasks values...] ('' = an existing task)
+ARGV[7] the tasks to create, as JSON {node: [storage queue, enqueue_tasks values...]}
+        ('' = none): kept whole in :tasks (field 'all') until they all exist, for
+        resume_workflow; never decoded here
+ARGV[8..] 5 values per node: key, spec JSON (workflow.lua), how many parents, args
+          JSON, parents JSON ('' = none)
 
 Returns: {'created'}, or {'exists', status, materialized} when a workflow with this id
 exists (the same submission sent again: nothing changed; materialized '1' once its
@@ -29,8 +31,10 @@ local base = ARGV[1]  -- the workflow's key base (its keys come as KEYS)
 local wf = {info = info, spec = spec, parents = parents, args = args, remaining = remaining, state = state, results = results, tasks = tasks}
 local now, workflow_id, name, on_failure = now_ms(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local total = ARGV[6]  -- '' = only mark it materialized
-local FIRST_NODE = 7  -- ARGV[7..]: 6 values per node
-local PER_NODE = 6
+local tasks_json = ARGV[7]
+local FIRST_NODE = 8  -- ARGV[8..]: 5 values per node
+local PER_NODE = 5
+local PAIRS_PER_CALL = 500  -- field-value pairs per HSET (unpack has a limit)
 
 check_workflow_keys(wf)
 if #damage > 0 then return damaged() end
@@ -42,20 +46,31 @@ if total == '' then
 end
 local before = rcall('HGET', info, 'status')
 if before then return {'exists', before, rcall('HGET', info, 'materialized') or ''} end
+-- The hashes are written a few hundred fields per HSET: a call per field was most of
+-- the script's time for 10,000 nodes.
+local writes = {}
+local function flush(key)
+  if writes[key] and #writes[key] > 0 then rcall('HSET', key, unpack(writes[key])) end
+  writes[key] = {}
+end
+local function put(key, field, value)
+  local pairs_of = writes[key] or {}
+  writes[key] = pairs_of
+  pairs_of[#pairs_of + 1] = field
+  pairs_of[#pairs_of + 1] = value
+  if #pairs_of >= 2 * PAIRS_PER_CALL then flush(key) end
+end
 for i = FIRST_NODE, #ARGV, PER_NODE do
   local node, node_spec, parent_count = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]) or 0
-  local node_args, node_parents, node_task = ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  rcall('HSET', spec, node, node_spec)
-  rcall('HSET', args, node, node_args)
-  if node_parents ~= '' then rcall('HSET', parents, node, node_parents) end
-  if node_task ~= '' then rcall('HSET', tasks, node, node_task) end
-  rcall('HSET', remaining, node, parent_count)
-  if parent_count > 0 then
-    rcall('HSET', state, node, 'waiting')
-  else
-    rcall('HSET', state, node, 'released')
-  end
+  local node_args, node_parents = ARGV[i + 3], ARGV[i + 4]
+  put(spec, node, node_spec)
+  put(args, node, node_args)
+  if node_parents ~= '' then put(parents, node, node_parents) end
+  put(remaining, node, parent_count)
+  put(state, node, parent_count > 0 and 'waiting' or 'released')
 end
+for _, key in ipairs({spec, args, parents, remaining, state}) do flush(key) end
+if tasks_json ~= '' then rcall('HSET', tasks, 'all', tasks_json) end
 rcall('HSET', info, 'id', workflow_id, 'name', name, 'status', 'running', 'on_failure',
       on_failure, 'created_at', now, 'finished_at', '', 'total', total, 'completed', 0,
       'dead', 0, 'cancelled', 0, 'materialized', 0)
