@@ -240,47 +240,63 @@ class WorkflowOperations:
         """Apply the outbox entries of these (storage) queues, and of the queues whose
         tasks that cancels, a batch per queue per round: how much it did. `min_age_ms`
         leaves entries younger than that (the sweep: their writer is applying them).
-        Every queue's outbox is read in one round trip. A queue whose outbox could not
-        be read is left for the others to go on; then the first such error is raised."""
+        Every queue's outbox is read in one round trip. A queue whose entries were
+        applied is read again, in the round trip that deletes them: a busy worker's
+        new entries are applied in two round trips a round, not three. A queue whose
+        outbox could not be read is left for the others to go on; then the first such
+        error is raised."""
         todo = list(dict.fromkeys(queues))
         totals = [0, 0, 0, 0]
         failed: list[Exception] = []
+        applied: dict[str, list] = {}  # queue -> ids of the entries applied, to delete
         for _ in range(rounds):
             if not todo:
                 break
-            touched: list[str] = []
-            for queue, entries in (yield from self._read_outboxes(todo, min_age_ms)):
+            read = yield from self._read_outboxes(todo, min_age_ms, applied)
+            applied, touched = {}, []
+            for queue, entries in read:
                 if isinstance(entries, Exception):
                     failed.append(entries)
                 elif entries:
                     done, more = yield from self._advance_queue(queue, entries, now)
                     totals = [a + b for a, b in zip(totals, done, strict=True)]
-                    touched += more
+                    applied[queue] = [entry_id for entry_id, _ in entries]
+                    touched += [queue, *more]
             todo = list(dict.fromkeys(touched))
+        if applied:  # the last round's, when the rounds ran out
+            yield from self._delete_entries(applied)
         if failed:
             raise failed[0]
         return Advanced(*totals)
 
-    def _read_outboxes(self, queues: Sequence[str], min_age_ms: int) -> Plan[list]:
-        """A batch of each queue's outbox, in one round trip: (queue, its entries or the
-        engine's exception for the error its read met) for each."""
+    def _read_outboxes(self, queues: Sequence[str], min_age_ms: int, applied: dict) -> Plan[list]:
+        """Delete the entries `applied` (queue -> ids), then read a batch of each queue's
+        outbox, in one round trip: (queue, its entries or the engine's exception for
+        the error its read met) for each."""
         outboxes = [self.keys.queue(queue).outbox for queue in queues]
         newest = "+" if not min_age_ms else str(int(time.time() * 1000) - min_age_ms)
 
         def read(pipe):
+            self._queue_deletes(pipe, applied)
             for outbox in outboxes:
                 pipe.xrange(outbox, "-", newest, count=OUTBOX_BATCH)
 
-        replies = yield Commands(read)
+        replies = (yield Commands(read))[len(applied) :]
         return [
             (queue, engine_error(reply) if isinstance(reply, ResponseError) else reply)
             for queue, reply in zip(queues, replies, strict=True)
         ]
 
+    def _delete_entries(self, applied: dict) -> Plan:
+        yield from commands(Commands(lambda pipe: self._queue_deletes(pipe, applied)))
+
+    def _queue_deletes(self, pipe, applied: dict) -> None:
+        for queue, ids in applied.items():
+            pipe.xdel(self.keys.queue(queue).outbox, *ids)
+
     def _advance_queue(self, queue: str, entries: list, now) -> Plan:
-        """Apply one batch of one queue's outbox: ((applied, started, cancelled,
-        finished), queues to look at again)."""
-        outbox = self.keys.queue(queue).outbox
+        """Apply one batch of one queue's outbox (the caller deletes the entries):
+        ((applied, started, cancelled, finished), queues whose outbox got entries)."""
         by_workflow: dict[str, list] = {}
         for _entry_id, f in entries:
             by_workflow.setdefault(f.get("wf", ""), []).extend(
@@ -288,10 +304,6 @@ class WorkflowOperations:
             )
         valid = {w: o for w, o in by_workflow.items() if _valid_workflow_id(w)}
         started, cancelled, finished, again = yield from self._apply(valid, now)
-        ids = [entry_id for entry_id, _ in entries]
-        yield from commands(Commands(lambda pipe: pipe.xdel(outbox, *ids)))
-        if len(entries) == OUTBOX_BATCH:
-            again.append(queue)
         return (len(entries), started, cancelled, finished), again
 
     def _apply(self, outcomes: dict[str, list], now) -> Plan:
