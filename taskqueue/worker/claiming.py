@@ -1,10 +1,13 @@
 """The worker's claims: from each of its queues in turn, the first claim carrying the
 reports of whatever finished since the last round trip (one pipeline, one round trip).
-That round trip also asks each of the other queues whether a claim could take anything
-(`claimable`); the walk then claims only from those that said yes. A worker serving
-seven queues, five of them empty, makes one or two round trips, not seven. A task that
-arrives in a queue just after it said no is not missed: its wake-up token is still
-there, so the worker's next wait for work returns at once and it claims again.
+When the worker holds nothing, or its last round came back short, that round trip
+also asks each of the other queues whether a claim could take anything (`claimable`);
+the walk then claims only from those that said yes. A worker serving seven queues, five
+of them empty, makes one or two round trips, not seven. A task that arrives in a queue
+just after it said no is not missed: its wake-up token is still there, so the worker's
+next wait for work returns at once and it claims again. A busy worker whose first
+queue fills its claims does not ask (seven script calls a round for nothing); if that
+claim comes back short, it walks the other queues as before.
 
 Each queue's claim succeeds or fails on its own: a queue whose claim fails (Redis
 refused it, or a key that could not be moved aside: see broker/damage.py) is skipped
@@ -43,6 +46,7 @@ class Claiming:
     """Mixed into Worker: needs broker, acker, execution, id, options, suspects_waiting."""
 
     claim_warnings: Throttled  # a queue whose claims keep failing: one line in 30 s
+    came_short: bool  # the last round got fewer tasks than it asked for
     throttled: dict[str, float]  # queue -> time.monotonic() its rate limit allows a task
     next_permit: float  # time.monotonic() a task held back by its rate may start
 
@@ -54,6 +58,7 @@ class Claiming:
         got: list[Claimed] = []
         failures = []
         maybe: set[str] | None = None  # the queues that may have a task (None: not asked)
+        first = True  # the first claim sent carries the reports (and maybe the question)
         try:
             for i, queue in enumerate(queues):
                 if len(got) >= count or any(c.lost for c in got):
@@ -61,15 +66,15 @@ class Claiming:
                 if self.throttled_for(queue) > 0 or (maybe is not None and queue not in maybe):
                     continue
                 try:
-                    if maybe is None:  # the first claim sent: the reports, and the question
-                        rest = [q for q in queues[i + 1 :] if self.throttled_for(q) == 0]
+                    if first:
+                        first = False
+                        rest = self._to_ask(queues[i + 1 :])
                         claimed, maybe = await self._claim_first(queue, count, rest)
                         got += claimed
                     else:
                         got += await self._claim_from(queue, count, got)
                 except Exception as exc:  # this queue only: the others go on
                     failures.append((queue, exc))
-                    maybe = set(queues) if maybe is None else maybe
         except asyncio.CancelledError:
             for c in got:  # held, to be released at exit (their leases are running)
                 self.execution.hold(c)
@@ -78,15 +83,26 @@ class Claiming:
             raise failures[0][1]
         for queue, exc in failures:
             self._claim_failed(queue, exc)
+        self.came_short = len(got) < count
         return got
 
-    async def _claim_first(self, queue: str, count: int, rest: list) -> tuple[list, set]:
+    def _to_ask(self, others: list[str]) -> list[str]:
+        """The other queues to ask in the first claim's round trip: none while the
+        worker is busy and its claims fill up (see the module's doc)."""
+        if not others or (self._suspects_mode() == "busy" and not self.came_short):
+            return []
+        return [q for q in others if self.throttled_for(q) == 0]
+
+    async def _claim_first(self, queue: str, count: int, rest: list) -> tuple[list, set | None]:
         """The first claim of a round: it carries the reports, and asks the other
         queues (`rest`) whether a claim could take anything there. The tasks claimed,
-        and the queues to go on to (one whose answer failed is asked by a claim)."""
+        and the queues to go on to (None: every one; a queue whose answer failed is
+        asked by a claim)."""
         call = self.broker.claim.call(queue, self.id, count, suspects=self._suspects_mode())
         checks = [self.broker.claimable.call(q) for q in rest]
         claimed, answers = await self._report_and_claim(call, checks)
+        if not rest:
+            return self._took(queue, claimed), None
         maybe = {q for q, yes in zip(rest, answers, strict=True) if yes is not False}
         return self._took(queue, claimed), maybe
 

@@ -71,6 +71,7 @@ class Worker(Claiming, Controlled):
         self.suspects_waiting = False  # a claim passed over suspects: go idle, then take them
         self.claim_warnings = Throttled(log)  # a queue whose claims keep failing
         self.throttled = {}  # queue -> when its rate limit lets a task start (claiming.py)
+        self.came_short = True  # the last claim round got fewer tasks than it asked for
         self.next_permit = math.inf  # when a task held back by its rate may start
         self.started_at = int(time.time() * 1000)
         self.install_signals = True

@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+import taskqueue
 from taskqueue.broker.async_broker import AsyncRedisBroker
 from taskqueue.limits import Rate
 from taskqueue.status import Status
@@ -74,6 +75,17 @@ def test_claims_go_only_to_the_first_queue_and_those_that_may_have_a_task(
     assert claims(round_trips) == {"q1", "q5"}
     asked = [trip for trip in list(round_trips) if ("claim_tasks", "q1") in trip]
     assert asked and all(("claimable", q) in trip for trip in asked for q in QUEUES[1:])
+
+
+def test_a_busy_worker_whose_first_queue_fills_its_claims_does_not_ask(
+    background_worker, round_trips
+):
+    handles = taskqueue.enqueue_many([tasks.echo.using(queue="q1").prepare(i) for i in range(300)])
+    background_worker(queues=QUEUES, concurrency=2)
+    wait_for(lambda: handles[-1].record().status == Status.COMPLETED, 30, "the tasks")
+    q1_rounds = [trip for trip in list(round_trips) if ("claim_tasks", "q1") in trip]
+    silent = [trip for trip in q1_rounds if not any(s == "claimable" for s, _ in trip)]
+    assert len(q1_rounds) > 10 and len(silent) > len(q1_rounds) / 2, (len(q1_rounds), len(silent))
 
 
 def test_the_queue_order_holds(background_worker, evidence):
