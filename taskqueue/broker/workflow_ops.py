@@ -34,6 +34,7 @@ log = logging.getLogger("taskqueue.broker")
 ENQUEUE_CHUNK = 1000  # tasks per enqueue call when a workflow's tasks are created
 FIRST_CHUNK = 50  # the first call of each queue: its first tasks can start sooner
 TASKS_FIELD = "all"  # the field of the :tasks hash (submit_workflow.lua)
+TASK_ROW = 16  # a task kept for resuming: its storage queue, then new_task_argv's 15 values
 OUTBOX_BATCH = 100  # outbox entries applied per round
 SWEEP_AGE_MS = 2000  # the sweep leaves younger entries to the worker that wrote them
 
@@ -122,7 +123,7 @@ class WorkflowOperations:
             return "missing" if materialized is None else "done"
         own = _loads(tasks) if tasks else {}
         own = own if isinstance(own, dict) else {}
-        own = {key: value for key, value in own.items() if isinstance(value, list)}
+        own = {key: v for key, v in own.items() if isinstance(v, list) and len(v) == TASK_ROW}
         externals = []
         for key, text in spec.items():
             s = _loads(text)

@@ -305,6 +305,29 @@ def test_a_submission_cut_short_is_finished_by_the_sweep(broker, monkeypatch):
     assert broker.resume_submissions(older_than_ms=0) == 0
 
 
+def test_a_resume_skips_kept_tasks_that_someone_else_rewrote(broker, monkeypatch, redis_client):
+    import json
+
+    _cut_short(monkeypatch)
+    with pytest.raises(Exception, match="connection lost"):
+        chain(echo.s(1), echo.s(), echo.s()).enqueue()
+    (workflow_id,) = broker.workflow_ids(0, 10)
+    key = broker.keys.workflow(workflow_id).tasks
+    kept = json.loads(redis_client.hget(key, "all"))
+    kept["1"] = kept["1"][:5]  # too short: it would shift every value after it
+    kept["2"] = "not a task"
+    redis_client.hset(key, "all", json.dumps(kept))
+    assert broker.resume_submissions(older_than_ms=0) == 1
+    assert broker.counts("default").pending == 1  # the one left whole is created
+    _cut_short(monkeypatch)
+    with pytest.raises(Exception, match="connection lost"):
+        chain(echo.s(1)).enqueue()
+    newest = broker.workflow_ids(0, 1)[0]
+    redis_client.hset(broker.keys.workflow(newest).tasks, "all", "[not json")
+    assert broker.resume_submissions(older_than_ms=0) == 1  # nothing it can create
+    assert broker.counts("default").pending == 1
+
+
 def test_workflows_made_within_one_millisecond_still_list_newest_first(broker, monkeypatch):
     from taskqueue.broker import workflow_ops
 
