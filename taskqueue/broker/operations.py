@@ -156,7 +156,7 @@ class Operations(
     @operation
     def claimable(self, queue: str) -> ScriptCall:
         """Whether a claim could take a task from the queue now (read-only): its
-        pending set exists, or it has limits (a task its rate held back waits in a line
+        pending set exists, or a line of tasks a limit held back (`held:<scope>`,
         outside pending). False means a claim would take nothing."""
         kinds = ("pending", "limits", "limitset")
         return self._call("claimable", queue, kinds, [], lambda reply: reply == 1)
