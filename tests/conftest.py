@@ -20,6 +20,15 @@ from .topologies import LocalCluster
 TOPOLOGY = os.environ.get("TASKQUEUE_TEST_REDIS", "single")
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the test item (`rep_setup`, `rep_call`), so a fixture's
+    teardown can tell that its test failed (tests/support/failures.py)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     if TOPOLOGY not in ("single", "cluster"):

@@ -10,22 +10,9 @@ import pytest
 
 from taskqueue import client, conf
 
+from ..support.failures import failed, tail
 from .ledger import Ledger
-from .rig import FaultRedis, Producer, WorkerPool, tail
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report
-
-
-def _failed(request) -> bool:
-    return any(
-        getattr(getattr(request.node, f"rep_{when}", None), "failed", False)
-        for when in ("setup", "call")
-    )
+from .rig import FaultRedis, Producer, WorkerPool
 
 
 @pytest.fixture
@@ -42,7 +29,7 @@ def make_fault_redis(request, tmp_path):
 
     yield make
     for server in servers:
-        if _failed(request):
+        if failed(request):
             print(f"--- redis log {server.log_path} ---\n{tail(server.log_path, 20)}")
         server.close()
 
@@ -94,7 +81,7 @@ def make_producer(request, taskqueue_at):
         producer.stop_event.set()
         if producer._thread is not None:
             producer._thread.join(30)
-        if _failed(request):
+        if failed(request):
             print(f"producer: {producer.summary()}")
 
 
@@ -135,9 +122,9 @@ def worker_pool(request, tmp_path, tq_prefix, ledger):
         return pool.start() if start else pool
 
     yield make
-    failed = _failed(request)
+    it_failed = failed(request)
     for pool in pools:
         pool.close()
-        if failed:
+        if it_failed:
             print(f"--- worker pool: {pool.restarts} restarts, {len(pool.kills)} signals sent ---")
             print(pool.tails())

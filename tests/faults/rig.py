@@ -51,6 +51,8 @@ import redis
 from taskqueue.embedded_redis import RedisProcess, free_port
 from taskqueue.errors import BrokerUnavailable
 
+from ..support.failures import tail
+
 ROOT = Path(__file__).resolve().parents[2]
 FAULTS_DIR = Path(__file__).resolve().parent
 READY_MARK = b" serving "  # the worker's start-up log line: 'worker <id> serving <queues> ...'
@@ -60,14 +62,6 @@ def figures(scenario: str, **values) -> dict:
     """Print a scenario's measured figures as one line (pytest -s shows it)."""
     print(f"FIGURES {scenario} {json.dumps(values, sort_keys=True)}", flush=True)
     return values
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return f"({exc})"
-    return b"\n".join(data.splitlines()[-lines:]).decode(errors="replace")
 
 
 # -- Redis ----------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from taskqueue.conf import get_config
 from taskqueue.worker.options import WorkerOptions
 from taskqueue.worker.worker import Worker
 
+from .failures import failed, tail
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,8 +37,9 @@ def evidence(redis_client, tq_prefix):
 
 
 @pytest.fixture
-def spawn_worker(redis_server, tq_prefix, tmp_path):
-    """Start `manage.py runworker ...` processes; all are killed at the end of the test."""
+def spawn_worker(request, redis_server, tq_prefix, tmp_path):
+    """Start `manage.py runworker ...` processes; all are killed at the end of the test,
+    and when the test failed, the last lines of each one's log are printed."""
     procs = []
 
     def spawn(*args: str, lease: float = 30.0, env: dict | None = None) -> subprocess.Popen:
@@ -69,6 +72,9 @@ def spawn_worker(redis_server, tq_prefix, tmp_path):
             proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         log.close()
+    if failed(request):
+        for proc, log in procs:
+            print(f"--- {Path(log.name).name} (exit {proc.returncode}) ---\n{tail(log.name)}")
 
 
 def options(**overrides) -> WorkerOptions:
