@@ -26,8 +26,9 @@ JSON values, unconverted, as before.
 
 pydantic (TypeAdapter) derives the JSON Schema (draft 2020-12) and validates; one
 adapter per task, built at the task's first call and cached on it. pydantic itself is
-imported then too (_pydantic()): loading it takes ~55 ms, which a process that neither
-enqueues nor runs a task (migrate, tq, check) need not pay.
+imported then too, and only for a task with a typed parameter (_pydantic()): loading it
+takes ~55 ms, which a process that neither enqueues nor runs such a task (migrate, tq,
+check, a worker of untyped tasks) need not pay.
 
 A task may give its schema itself instead: `@task(schema={...})`, a JSON Schema (draft
 2020-12) in the shape json_schema() produces (an object of `args` and `kwargs`). It is
@@ -407,7 +408,11 @@ def _pydantic() -> SimpleNamespace:
 def _adapter(name: str, types: dict) -> Any:
     """One pydantic TypeAdapter for all the typed parameters (None without any); a type
     pydantic cannot check (a Django model, an open file) is left unchecked, with a
-    warning."""
+    warning. A task without typed parameters does not import pydantic: a worker would
+    pay its ~55 ms load in the middle of its work, at the first call it must check (a
+    chord's callback: its results cannot be sealed by the producer)."""
+    if not types:
+        return None
     pd = _pydantic()
     for key, hint in list(types.items()):
         try:

@@ -228,3 +228,21 @@ def test_a_workers_start_up_checks_leave_the_views_unimported():
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                          timeout=60, check=True)  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+def test_checking_a_call_of_an_untyped_task_does_not_import_pydantic():
+    # a worker would load it (~55 ms) in the middle of its work, at the first call it
+    # checks: a chord's callback, whose results the producer could not seal
+    code = (
+        "import sys, django; django.setup()\n"
+        "from taskqueue.payloads import check_call\n"
+        "from tests.taskapp.tasks import echo, record\n"
+        "check_call(echo, [list(range(10))], {})\n"
+        "print('pydantic' in sys.modules)\n"
+        "check_call(record, ['a'], {})\n"
+        "print('pydantic' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         timeout=60, check=True)  # fmt: skip
+    assert out.stdout.split() == ["False", "True"]
