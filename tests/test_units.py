@@ -1,11 +1,13 @@
 """Fast unit tests of the pure helpers: priority scale, JSON, records, cron schedules."""
 
+import uuid
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from taskqueue.broker.codec import task_record
+from taskqueue.building import new_task_id
 from taskqueue.errors import ConfigurationError, InvalidPriority, SerializationError
 from taskqueue.periodic import Schedule, schedules
 from taskqueue.priority import (
@@ -135,3 +137,14 @@ def test_a_periodic_setting_becomes_a_schedule_with_its_arguments():
     spec = {"task": "app.tasks.x", "cron": "*/5 * * * *", "args": [1], "queue": "low"}
     (found,) = [s for s in schedules({"every5": spec}) if s.name == "every5"]
     assert found == Schedule("every5", "app.tasks.x", "*/5 * * * *", "low", [1], {})
+
+
+def test_a_new_task_id_is_a_random_version_4_uuid_in_its_usual_text():
+    ids = [new_task_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == text  # lower-case hex, 8-4-4-4-12
+    assert {text[14] for text in ids} == {"4"}
+    assert {text[19] for text in ids} == set("89ab")  # every variant value occurs
