@@ -12,7 +12,6 @@ from .encryption import encrypt_call
 from .errors import PayloadTooLarge, ValidationError
 from .priority import band_of, level_of
 from .records import NewTask
-from .registry import registry
 from .serialization import check_kwargs_keys, dumps
 
 _UNSET: Any = object()
@@ -66,6 +65,9 @@ class EnqueueOptions:
     meta: dict = field(default_factory=dict)
     depends_on: Any = ()  # handles or ids of tasks to wait for (docs/workflows.md)
     tenant: str | None = None  # whose task: fair share in its queue (docs/flow-control.md)
+
+
+PLAIN = EnqueueOptions()  # a task's own options, nothing overridden (shared: frozen)
 
 
 def build_task(task, args: list, kwargs: dict, opts: EnqueueOptions, fed: int = 0) -> NewTask:
@@ -124,12 +126,11 @@ def payload(name: str, args: list, kwargs: dict, limit: int) -> tuple[str, str]:
     return args_json, kwargs_json
 
 
-def like(template: NewTask, args: list, kwargs: dict, limit: int, fed: int = 0) -> NewTask:
-    """Another call with `template`'s options (already checked): a new id, these
-    arguments, every option the same. What a workflow does for its many calls of one
-    signature's task."""
-    task = registry.get(template.name) if template.name in registry else None
-    if task is not None and task.options.encrypt:
+def like(template: NewTask, task, args: list, kwargs: dict, limit: int, fed: int = 0) -> NewTask:
+    """Another call of `task` with `template`'s options (already checked): a new id,
+    these arguments, every option the same. What a workflow does for its many calls of
+    one signature's task."""
+    if task.options.encrypt:
         args, kwargs = encrypt_call(task, args, kwargs, fed)
     args_json, kwargs_json = payload(template.name, args, kwargs, limit)
     t = template

@@ -12,6 +12,7 @@ Celery's names (`.delay()`, `.apply_async(countdown=...)`, `@task(bind=True,
 autoretry_for=...)`) are read by celery_options.py, with a DeprecationWarning.
 """
 
+import functools
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -19,7 +20,7 @@ from typing import Any
 
 from . import encryption, events_hook, tracing, unserved
 from . import options as check
-from .building import _UNSET, EnqueueOptions, TaskOptions, build_task
+from .building import _UNSET, PLAIN, EnqueueOptions, TaskOptions, build_task
 from .celery_options import bound, call_arguments, deprecated, enqueue_options, task_options
 from .client import get_broker
 from .coalesce import coalescer
@@ -67,11 +68,18 @@ class Task:
     def using(self, **overrides) -> "TaskCaller":
         return TaskCaller(self, EnqueueOptions(**overrides))
 
+    @functools.cached_property
+    def plain(self) -> "TaskCaller":
+        """This task with no option overridden, made once: a caller never changes
+        (`using()` makes another), and making one per call cost a 10,000-member
+        group's `task.s(i)` 2.3 µs each."""
+        return TaskCaller(self, PLAIN)
+
     def prepare(self, *args, **kwargs) -> NewTask:
-        return TaskCaller(self, EnqueueOptions()).prepare(*args, **kwargs)
+        return self.plain.prepare(*args, **kwargs)
 
     def enqueue(self, *args, **kwargs):
-        return TaskCaller(self, EnqueueOptions()).enqueue(*args, **kwargs)
+        return self.plain.enqueue(*args, **kwargs)
 
     def delay(self, *args, **kwargs):
         """Celery's name for enqueue() (docs/migrating.md)."""
@@ -90,11 +98,11 @@ class Task:
     def s(self, *args, **kwargs):
         """A signature for a workflow (chain, group, chord): this call, receiving its
         parents' results before `args` (docs/workflows.md)."""
-        return TaskCaller(self, EnqueueOptions()).s(*args, **kwargs)
+        return self.plain.s(*args, **kwargs)
 
     def si(self, *args, **kwargs):
         """An immutable signature: this call exactly, whatever its parents return."""
-        return TaskCaller(self, EnqueueOptions()).si(*args, **kwargs)
+        return self.plain.si(*args, **kwargs)
 
 
 class TaskCaller:

@@ -5,9 +5,10 @@ slot and created in the tasks' queues (broker/workflow_ops.py)."""
 import json
 import uuid
 from collections.abc import Iterable, Mapping
+from json.encoder import encode_basestring_ascii as _quote  # json.dumps(text)
 
 from .. import tracing
-from ..building import EnqueueOptions, build_task, like
+from ..building import PLAIN, build_task, like
 from ..client import get_broker
 from ..conf import get_config
 from ..errors import TaskDoesNotExist, ValidationError
@@ -20,7 +21,6 @@ from .handle import WorkflowHandle
 ON_FAILURE = ("wait", "cancel")
 MAX_NAME = 200
 IDEMPOTENT_NAMESPACE = uuid.UUID("6f1c3a5e-2b0d-4c47-9a51-0d5c2f7e8b11")
-PLAIN = EnqueueOptions()  # a task's own options, nothing overridden
 
 
 def workflow(
@@ -111,16 +111,16 @@ def _task(node: Node, workflow_json: str, templates: dict, limit: int) -> NewTas
         task = build_task(sig.caller.task, args, dict(sig.kwargs), sig.caller.options, fed)
         templates[key] = task
     else:
-        task = like(template, args, sig.kwargs, limit, fed)
+        task = like(template, sig.caller.task, args, sig.kwargs, limit, fed)
     task.waiting = bool(node.parents)
-    task.notify = f"[[{workflow_json},{json.dumps(node.key)}]]"
+    task.notify = f"[[{workflow_json},{_quote(node.key)}]]"
     return task
 
 
 def _template_key(caller) -> tuple:
     """Which calls share their options: one caller's (`t.using(...)` once, then its
     `.s()` many times), or every plain call of a task (`t.s()` makes a caller each time)."""
-    if caller.options == PLAIN:
+    if caller.options is PLAIN or caller.options == PLAIN:
         return ("plain", id(caller.task))
     return ("caller", id(caller))
 

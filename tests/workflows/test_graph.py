@@ -81,3 +81,14 @@ def test_a_dag_feeds_one_result_or_the_list_in_edge_order():
 def test_bad_shapes_are_refused_with_a_clear_error(make, message):
     with pytest.raises(ValidationError, match=message):
         make()
+
+
+def test_options_given_to_one_signature_leave_the_tasks_other_calls_alone():
+    # plain calls share one caller (Task.plain): using() must make another, not change it
+    plain, moved = echo.s(1), echo.s(2).using(queue="high", priority=9)
+    later = echo.s(3)
+    assert moved.caller.options.queue == "high" and moved.caller.options.priority == 9
+    for sig in (plain, later):
+        assert sig.caller.options.queue is None and sig.caller.options.priority is None
+    assert echo.using(queue="low").s(4).caller.options.queue == "low"
+    assert echo.s(5).caller.options.queue is None
