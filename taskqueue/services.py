@@ -599,7 +599,8 @@ class WorkflowCancelled:
 
 def enqueue_workflow(actor: Actor, graph, *, name: str, on_failure: str, idempotency_key=None):
     """Submit a workflow (the API's way in); audited when created."""
-    handle = workflows_submit.submit(graph, name, on_failure, idempotency_key)
+    with workflows_submit.collector_paused():
+        handle = workflows_submit.submit(graph, name, on_failure, idempotency_key)
     if handle.created:
         record(
             actor,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from ..errors import ValidationError
 from .graph import Graph, Node, Signature, check_size
-from .submit import submit
+from .submit import collector_paused, submit
 
 
 class Canvas:
@@ -83,7 +83,8 @@ def _items(items: Iterable, what: str, allow_empty: bool = False) -> tuple:
 
 
 def enqueue_item(item: Item, name: str, on_failure: str):
-    return submit(from_canvas(item), name=name or _name(item), on_failure=on_failure)
+    with collector_paused():
+        return submit(from_canvas(item), name=name or _name(item), on_failure=on_failure)
 
 
 def from_canvas(item) -> Graph:

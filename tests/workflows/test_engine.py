@@ -1,6 +1,7 @@
 """The workflow engine on a real Redis, with a simulated worker: claims, completes and
 fails through the broker, then applies the outbox (broker.advance) as a worker does."""
 
+import gc
 import json
 
 import pytest
@@ -334,3 +335,23 @@ def test_workflows_made_within_one_millisecond_still_list_newest_first(broker, m
     monkeypatch.setattr(workflow_ops.time, "time", lambda: 1_800_000_000.0)
     made = [chain(echo.s(i)).enqueue().id for i in range(6)]
     assert broker.workflow_ids(0, 10) == made[::-1]
+
+
+def test_submitting_a_large_chord_runs_no_garbage_collection(broker):
+    # its ~30 objects a node are freed by reference counting; the collector walking
+    # them (and, every other submission, the whole heap) only delayed the first start
+    canvas = chord(group(echo.s(i) for i in range(2000)), echo.s())
+    collections = []
+
+    def seen(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        handle = canvas.enqueue()
+    finally:
+        gc.callbacks.remove(seen)
+    assert len(collections) <= 1  # one already due may run as the pause begins (10+ without)
+    assert gc.isenabled()
+    assert len(handle.tasks) == 2001

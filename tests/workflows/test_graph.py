@@ -1,12 +1,15 @@
 """How a canvas becomes a graph: who waits for whom, and how each task receives its
 parents' results. No Redis: the graph is built before anything is written."""
 
+import gc
+
 import pytest
 
 from taskqueue import ValidationError
 from taskqueue.workflows import chain, chord, group
 from taskqueue.workflows.canvas import from_canvas
 from taskqueue.workflows.graph import from_edges
+from taskqueue.workflows.submit import collector_paused
 from tests.taskapp.tasks import echo
 
 
@@ -92,3 +95,26 @@ def test_options_given_to_one_signature_leave_the_tasks_other_calls_alone():
         assert sig.caller.options.queue is None and sig.caller.options.priority is None
     assert echo.using(queue="low").s(4).caller.options.queue == "low"
     assert echo.s(5).caller.options.queue is None
+
+
+def test_the_collector_is_paused_while_a_workflow_is_built_and_then_restored():
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError, match="refused"), collector_paused():
+        raise ValueError("a submission refused")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # the caller's choice stands
+    finally:
+        gc.enable()
+
+
+def test_a_refused_submission_leaves_the_collector_on():
+    with pytest.raises(ValidationError, match="on_failure"):
+        chain(echo.s(1), echo.s()).enqueue(on_failure="sometimes")
+    assert gc.isenabled()
