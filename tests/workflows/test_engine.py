@@ -355,3 +355,30 @@ def test_submitting_a_large_chord_runs_no_garbage_collection(broker):
     assert len(collections) <= 1  # one already due may run as the pause begins (10+ without)
     assert gc.isenabled()
     assert len(handle.tasks) == 2001
+
+
+def test_each_queues_first_tasks_exist_before_the_rest_is_sent(broker, monkeypatch):
+    # a worker can claim them while the client still packs and sends the rest
+    from taskqueue.broker.workflow_ops import FIRST_CHUNK, TASK_ROW
+
+    seen = []  # per enqueue round trip: (tasks per call, tasks pending beforehand)
+    send = type(broker)._send
+
+    def watched(self, step):
+        calls = getattr(step, "calls", ())
+        if calls and calls[0].script == "enqueue_tasks":
+            pending = sum(self.counts(q).pending for q in ("default", "low"))
+            seen.append(([len(c.args) for c in calls], pending))
+        return send(self, step)
+
+    monkeypatch.setattr(type(broker), "_send", watched)
+    low = echo.using(queue="low")
+    handle = group([*(echo.s(i) for i in range(1200)), *(low.s(i) for i in range(300))]).enqueue()
+    (first_sizes, before_first), (rest_sizes, before_rest) = seen
+    fixed = first_sizes[0] - FIRST_CHUNK * (TASK_ROW - 1)  # a call's values besides its tasks
+    tasks = lambda sizes: [(n - fixed) // (TASK_ROW - 1) for n in sizes]  # noqa: E731
+    assert tasks(first_sizes) == [FIRST_CHUNK, FIRST_CHUNK]
+    assert (before_first, before_rest) == (0, 2 * FIRST_CHUNK)
+    assert sum(tasks(rest_sizes)) == 1500 - 2 * FIRST_CHUNK
+    assert broker.counts("default").pending == 1200 and broker.counts("low").pending == 300
+    assert len(handle.tasks) == 1500
