@@ -22,11 +22,16 @@ local function decoded(text, default)
   return default
 end
 
-local function spec_of(wf, node)
-  local s = decoded(rcall('HGET', wf.spec, node), nil)
+-- A node's spec from its JSON text (nil when missing or malformed).
+local function spec_from(text)
+  local s = decoded(text, nil)
   if s == nil or type(s.q) ~= 'string' or type(s.id) ~= 'string' then return nil end
   if type(s.c) ~= 'table' then s.c = {} end
   return s
+end
+
+local function spec_of(wf, node)
+  return spec_from(rcall('HGET', wf.spec, node))
 end
 
 -- JSON text of a list of results, in the order of `nodes` (HMGET in slices: Lua's
