@@ -68,6 +68,7 @@ class Advanced(NamedTuple):
     started: int  # children started now
     cancelled: int  # tasks cancelled now
     finished: int  # workflows that finished now
+    left: tuple[str, ...] = ()  # queues that may hold more when the rounds ran out
 
 
 class WorkflowOperations:
@@ -250,7 +251,8 @@ class WorkflowOperations:
         applied is read again, in the round trip that deletes them: a busy worker's
         new entries are applied in two round trips a round, not three. A queue whose
         outbox could not be read is left for the others to go on; then the first such
-        error is raised."""
+        error is raised. When the rounds run out, `left` names the queues that may
+        hold more (a busy worker applies one round a call: advancing.py)."""
         todo = list(dict.fromkeys(queues))
         totals = [0, 0, 0, 0]
         failed: list[Exception] = []
@@ -273,7 +275,7 @@ class WorkflowOperations:
             yield from self._delete_entries(applied)
         if failed:
             raise failed[0]
-        return Advanced(*totals)
+        return Advanced(*totals, left=tuple(todo))
 
     def _read_outboxes(self, queues: Sequence[str], min_age_ms: int, applied: dict) -> Plan[list]:
         """Delete the entries `applied` (queue -> ids), then read a batch of each queue's

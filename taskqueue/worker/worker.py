@@ -103,7 +103,7 @@ class Worker(Claiming, Controlled):
         self.force = asyncio.Event()
         self.broker = build_async_broker(self.config)
         self.acker = Acknowledger(self.broker, self._reported, self._claim_coming)
-        self.advancer = Advancer(self.broker)
+        self.advancer = Advancer(self.broker, self._holds_tasks)
         runner = Runner(self.registry, self.config)
         self.execution = Execution(runner, self.options.concurrency, self.acker.add)
         if self.install_signals:
@@ -277,6 +277,11 @@ class Worker(Claiming, Controlled):
         if free >= self.refill:
             return True
         return len(ex.ready) == 0 and ex.busy < self.options.concurrency
+
+    def _holds_tasks(self) -> bool:
+        """Whether tasks run or wait in this process (then workflow entries gather)."""
+        ex = self.execution
+        return bool(ex.busy or ex.ready)
 
     def _claim_coming(self) -> bool:
         """A claim will soon carry the reports: the worker holds tasks and claims when
