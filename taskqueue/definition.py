@@ -69,17 +69,17 @@ class Task:
         return TaskCaller(self, EnqueueOptions(**overrides))
 
     @functools.cached_property
-    def plain(self) -> "TaskCaller":
+    def _plain(self) -> "TaskCaller":
         """This task with no option overridden, made once: a caller never changes
         (`using()` makes another), and making one per call cost a 10,000-member
         group's `task.s(i)` 2.3 µs each."""
         return TaskCaller(self, PLAIN)
 
     def prepare(self, *args, **kwargs) -> NewTask:
-        return self.plain.prepare(*args, **kwargs)
+        return self._plain.prepare(*args, **kwargs)
 
     def enqueue(self, *args, **kwargs):
-        return self.plain.enqueue(*args, **kwargs)
+        return self._plain.enqueue(*args, **kwargs)
 
     def delay(self, *args, **kwargs):
         """Celery's name for enqueue() (docs/migrating.md)."""
@@ -98,11 +98,11 @@ class Task:
     def s(self, *args, **kwargs):
         """A signature for a workflow (chain, group, chord): this call, receiving its
         parents' results before `args` (docs/workflows.md)."""
-        return self.plain.s(*args, **kwargs)
+        return self._plain.s(*args, **kwargs)
 
     def si(self, *args, **kwargs):
         """An immutable signature: this call exactly, whatever its parents return."""
-        return self.plain.si(*args, **kwargs)
+        return self._plain.si(*args, **kwargs)
 
 
 class TaskCaller:

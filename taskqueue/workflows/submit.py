@@ -139,7 +139,8 @@ def _task(node: Node, workflow_json: str, templates: dict, limit: int) -> NewTas
 
 def _template_key(caller) -> tuple:
     """Which calls share their options: one caller's (`t.using(...)` once, then its
-    `.s()` many times), or every plain call of a task (`t.s()` makes a caller each time)."""
+    `.s()` many times), or every plain call of a task (`t.s()`, or `t.using()` with
+    nothing overridden)."""
     if caller.options is PLAIN or caller.options == PLAIN:
         return ("plain", id(caller.task))
     return ("caller", id(caller))

@@ -87,7 +87,7 @@ def test_bad_shapes_are_refused_with_a_clear_error(make, message):
 
 
 def test_options_given_to_one_signature_leave_the_tasks_other_calls_alone():
-    # plain calls share one caller (Task.plain): using() must make another, not change it
+    # plain calls share one caller (Task._plain): using() must make another, not change it
     plain, moved = echo.s(1), echo.s(2).using(queue="high", priority=9)
     later = echo.s(3)
     assert moved.caller.options.queue == "high" and moved.caller.options.priority == 9
