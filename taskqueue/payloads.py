@@ -410,7 +410,7 @@ def _adapter(name: str, types: dict) -> Any:
     pydantic cannot check (a Django model, an open file) is left unchecked, with a
     warning. A task without typed parameters does not import pydantic: a worker would
     pay its ~55 ms load in the middle of its work, at the first call it must check (a
-    chord's callback: its results cannot be sealed by the producer)."""
+    workflow's task: the producer does not seal its call)."""
     if not types:
         return None
     pd = _pydantic()

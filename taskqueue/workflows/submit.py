@@ -32,7 +32,8 @@ def collector_paused():
     frees them) otherwise make it walk the young objects ~60 times for a 10,000-node
     chord, and promote enough of them to set off a walk of the whole heap every other
     submission: 10-70 ms in the caller's process, before any task could start. Its
-    state before is restored (a caller that turned it off keeps it off)."""
+    state before is restored (a caller that turned it off keeps it off); with threads
+    submitting at once, the one that found it on turns it back on when it is done."""
     was_on = gc.isenabled()
     gc.disable()
     try:
