@@ -232,7 +232,7 @@ def test_a_workers_start_up_checks_leave_the_views_unimported():
 
 def test_checking_a_call_of_an_untyped_task_does_not_import_pydantic():
     # a worker would load it (~55 ms) in the middle of its work, at the first call it
-    # checks: a chord's callback, whose results the producer could not seal
+    # checks: a workflow's task, whose call the producer does not seal
     code = (
         "import sys, django; django.setup()\n"
         "from taskqueue.payloads import check_call\n"
