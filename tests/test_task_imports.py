@@ -218,23 +218,18 @@ def test_a_worker_process_refuses_to_start_when_an_imports_module_fails(spawn_wo
 def test_a_workers_start_up_checks_leave_the_views_unimported():
     # runworker runs only the "taskqueue" checks (W003 is tagged "urls": it loads the
     # URLconf, and every view with it, into a process that serves none of them)
-    code = (
-        "import sys, django; django.setup()\n"
+    out = _fresh_python(
         "from taskqueue.management.commands.runworker import Command\n"
         "Command().check(tags=['taskqueue'])\n"
         "print(sorted(m for m in sys.modules if m.startswith(('dashboard.views', 'api.views'))))"
     )
-    root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                         timeout=60, check=True)  # fmt: skip
-    assert out.stdout.strip() == "[]"
+    assert out.strip() == "[]"
 
 
 def test_checking_a_call_of_an_untyped_task_does_not_import_pydantic():
     # a worker would load it (~55 ms) in the middle of its work, at the first call it
     # checks: a workflow's task, whose call the producer does not seal
-    code = (
-        "import sys, django; django.setup()\n"
+    out = _fresh_python(
         "from taskqueue.payloads import check_call\n"
         "from tests.taskapp.tasks import echo, record\n"
         "check_call(echo, [list(range(10))], {})\n"
@@ -242,7 +237,13 @@ def test_checking_a_call_of_an_untyped_task_does_not_import_pydantic():
         "check_call(record, ['a'], {})\n"
         "print('pydantic' in sys.modules)"
     )
+    assert out.split() == ["False", "True"]
+
+
+def _fresh_python(code: str) -> str:
+    """What `code` prints in a new Python process with Django set up (sys imported)."""
     root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                         timeout=60, check=True)  # fmt: skip
-    assert out.stdout.split() == ["False", "True"]
+    setup = "import sys, django; django.setup()\n"
+    out = subprocess.run([sys.executable, "-c", setup + code], cwd=root, capture_output=True,
+                         text=True, timeout=60, check=True)  # fmt: skip
+    return out.stdout
