@@ -199,22 +199,21 @@ class WorkflowOperations:
         by_queue: dict[str, list[int]] = {}
         for i, task in enumerate(tasks):
             by_queue.setdefault(task[0], []).append(i)
-        chunks = [
-            (name, positions[start:end])
-            for name, positions in by_queue.items()
-            for start, end in _chunks(len(positions))
-        ]
-        starts = {i for i, (name, _) in enumerate(chunks) if i == 0 or chunks[i - 1][0] != name}
-        first, rest = sorted(starts), [i for i in range(len(chunks)) if i not in starts]
+        first: list[tuple[str, list[int]]] = []  # (queue, positions): each queue's first call
+        rest: list[tuple[str, list[int]]] = []
+        for name, positions in by_queue.items():
+            bounds = _chunks(len(positions))
+            first += [(name, positions[a:b]) for a, b in bounds[:1]]
+            rest += [(name, positions[a:b]) for a, b in bounds[1:]]
         out: list = [None] * len(tasks)
         for part in (first, rest):
             calls = [
-                self._enqueue_argv_call(chunks[j][0], [tasks[i][1:] for i in chunks[j][1]], now)
-                for j in part
+                self._enqueue_argv_call(name, [tasks[i][1:] for i in chunk], now)
+                for name, chunk in part
             ]
             replies = every((yield from batch(calls))) if calls else []
-            for j, reply in zip(part, replies, strict=True):
-                for i, answer in zip(chunks[j][1], reply, strict=True):
+            for (_, chunk), reply in zip(part, replies, strict=True):
+                for i, answer in zip(chunk, reply, strict=True):
                     out[i] = answer
         return out
 

@@ -25,7 +25,7 @@ GATHER_S = 0.003  # a busy worker's wait for more entries before it applies a ro
 
 
 class Advancer:
-    def __init__(self, broker: AsyncRedisBroker, busy: Callable[[], bool] = lambda: False):
+    def __init__(self, broker: AsyncRedisBroker, busy: Callable[[], bool]):
         self.broker = broker
         self.busy = busy  # whether the worker holds other tasks (then entries gather)
         self.queues: set[str] = set()  # storage queues whose outbox got entries
