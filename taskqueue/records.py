@@ -31,7 +31,7 @@ class NewTask:
     idempotency_key: str = ""
     meta: str = ""
     waiting: bool = False  # a workflow node waiting for its parents (docs/workflows.md)
-    notify: str = ""  # JSON [[workflow id, node], ...]: who hears of its changes
+    notify: str = ""  # JSON [[workflow id, node(, 1: same slot)], ...]: who hears of its changes
     tenant: str = ""  # whose task it is: fair share within its queue (docs/flow-control.md)
 
 

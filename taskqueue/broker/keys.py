@@ -73,6 +73,11 @@ A queue split into shards (TASKQUEUE["SHARDS"] = {"emails": 4}) is stored as sub
 sub-queue names are used only inside keys (records, reads and events say `emails`).
 """
 
+import binascii
+import functools
+import itertools
+import string
+
 from redis.crc import key_slot
 
 # Both live in names.py; importable from here too, as reads, inspect, services, the
@@ -256,3 +261,37 @@ class WorkflowKeys:
         if kind in WORKFLOW_KINDS:
             return self.base + kind
         raise AttributeError(kind)
+
+
+# -- a workflow id in a queue's slot ----------------------------------------------------
+
+SLOTS = 16384
+_MATE_CHARS = string.digits + string.ascii_lowercase + string.ascii_uppercase
+
+
+@functools.cache
+def _mate_suffixes() -> dict[int, str]:
+    """Slot (14 bits of CRC16) -> three characters whose CRC16 falls in it: 62**3 texts
+    reach every slot; the table is built once (~50 ms), by the first workflow sent to
+    a cluster."""
+    table: dict[int, str] = {}
+    for chars in itertools.product(_MATE_CHARS, repeat=3):
+        text = "".join(chars)
+        table.setdefault(binascii.crc_hqx(text.encode(), 0) % SLOTS, text)
+        if len(table) == SLOTS:
+            break
+    return table
+
+
+def slot_mate(workflow_id: str, slot: int) -> str:
+    """`workflow_id` with '-' and three characters after it, so that the workflow's keys
+    ({wf:<id>}: WorkflowKeys) hash to `slot` (a queue's, on a Redis Cluster). A cluster
+    hashes a key by the CRC16 (XMODEM) of its tag, and that CRC is linear: the CRC of
+    a text ending in three zero bytes, XOR the CRC of three characters, is the CRC of
+    the text ending in those characters instead. Deterministic: an idempotency key's id
+    gets the same one every time. (Unchanged in the unlikely case that no three
+    characters reach that slot.)"""
+    head = f"wf:{workflow_id}-".encode()
+    base = binascii.crc_hqx(head + b"\0\0\0", 0)
+    suffix = _mate_suffixes().get((base ^ slot) % SLOTS)
+    return workflow_id if suffix is None else f"{workflow_id}-{suffix}"

@@ -8,6 +8,11 @@ workflow's slot, starts (start_waiting) or cancels (cancel_nodes) the children i
 names in their queues, and only then deletes the entries. A crash anywhere in between
 leaves the entries, and applying them again is harmless (each step is idempotent), so
 a child starts exactly once and no completion is ever skipped.
+
+When the workflow's keys share a task's slot (always on one Redis; on a cluster, a
+one-queue workflow's id is chosen so: workflow_id_near), a completion that only counts
+(a group's member but its last) is applied by complete_tasks itself, with no entry
+(lua/includes/in_place.lua).
 """
 
 import itertools
@@ -18,6 +23,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from redis.crc import key_slot
 from redis.exceptions import ResponseError
 
 from ..errors import DamagedKey
@@ -27,6 +33,7 @@ from ..text import as_text
 from .codec import new_task_argv
 from .damage import QUARANTINE_TTL_S
 from .errors import engine_error
+from .keys import is_queue_name, slot_mate
 from .requests import Commands, Plan, ScriptCall, batch, commands, every, operation, script
 
 log = logging.getLogger("taskqueue.broker")
@@ -35,6 +42,7 @@ ENQUEUE_CHUNK = 1000  # tasks per enqueue call when a workflow's tasks are creat
 FIRST_CHUNK = 50  # the first call of each queue: its first tasks can start sooner
 TASKS_FIELD = "all"  # the field of the :tasks hash (submit_workflow.lua)
 TASK_ROW = 16  # a task kept for resuming: its storage queue, then new_task_argv's 15 values
+NOTIFY = 14  # where a task row holds its notify JSON
 OUTBOX_BATCH = 100  # outbox entries applied per round
 SWEEP_AGE_MS = 2000  # the sweep leaves younger entries to the worker that wrote them
 
@@ -86,7 +94,9 @@ class WorkflowOperations:
         died, Redis went away) is finished by resume_workflow: the same submission sent
         again, or any worker's sweep."""
         placed = {n.key: self._place(n.task) for n in wf.nodes}
-        own = {n.key: [placed[n.key], *new_task_argv(n.task)] for n in wf.nodes if not n.external}
+        own = {
+            n.key: self._task_row(wf.id, placed[n.key], n.task) for n in wf.nodes if not n.external
+        }
         argv = ["" if now is None else now, wf.id, wf.name, wf.on_failure, len(wf.nodes)]
         argv.append(json.dumps(own) if own else "")
         spec = SpecJSON()
@@ -185,6 +195,35 @@ class WorkflowOperations:
     def _untrack_submission(self, workflow_id: str) -> Plan:
         key = self.keys.workflow_submissions
         yield from self._global({key: "zset"}, Commands(lambda pipe: pipe.zrem(key, workflow_id)))
+
+    def workflow_id_near(self, workflow_id: str, queues: Iterable[str]) -> str:
+        """The id to give a new workflow whose own tasks go to `queues`: on a Redis
+        Cluster, when that is one queue (not sharded), `workflow_id` with a suffix that
+        puts its keys in the queue's slot (keys.slot_mate), so its members' completions
+        are applied in place (lua/includes/in_place.lua) as on one Redis; else as is."""
+        names = set(queues)
+        if not self.cluster or len(names) != 1:
+            return workflow_id
+        (queue,) = names
+        if not is_queue_name(queue) or self.shards.is_sharded(queue):
+            return workflow_id  # a queue name refused later, with its error
+        return slot_mate(workflow_id, key_slot(self.keys.queue(queue).base.encode()))
+
+    def _task_row(self, workflow_id: str, storage: str, task: NewTask) -> list:
+        """[storage queue, enqueue_tasks values...]. When the workflow's keys share the
+        queue's slot (always on one Redis), its notify pair gets a third value, 1: the
+        task's completion may then be applied by the script that records it
+        (lua/includes/in_place.lua)."""
+        row = [storage, *new_task_argv(task)]
+        if row[NOTIFY] and self._shares_slot(workflow_id, storage):
+            row[NOTIFY] = row[NOTIFY].removesuffix("]]") + ",1]]"
+        return row
+
+    def _shares_slot(self, workflow_id: str, storage: str) -> bool:
+        if not self.cluster:
+            return True
+        workflow_base = self.keys.workflow(workflow_id).base
+        return key_slot(workflow_base.encode()) == key_slot(self.keys.queue(storage).base.encode())
 
     def _place(self, task: NewTask) -> str:
         if not self.shards.is_sharded(task.queue):

@@ -90,7 +90,7 @@ class WorkflowReads:
         return [
             (p[0], p[1])
             for p in pairs
-            if isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p)
+            if isinstance(p, list) and len(p) in (2, 3) and all(isinstance(v, str) for v in p[:2])
         ]
 
 

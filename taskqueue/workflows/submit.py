@@ -66,10 +66,12 @@ def submit(
         raise ValidationError(
             f"on_failure must be 'wait' or 'cancel', not {on_failure!r}.", field="on_failure"
         )
+    broker = get_broker()
     workflow_id = workflow_id_for(idempotency_key)
+    if broker.cluster:
+        workflow_id = broker.workflow_id_near(workflow_id, _own_queues(graph))
     _check_external(graph)
     new = NewWorkflow(workflow_id, name, on_failure, _nodes(graph, workflow_id))
-    broker = get_broker()
     if tracing.enabled:  # off: this one test (docs/observability.md)
         submitted = tracing.send_workflow(new, broker.submit_workflow)
     else:
@@ -86,10 +88,22 @@ def submit(
 
 def workflow_id_for(idempotency_key: str | None) -> str:
     """A new id, or the one an idempotency key always gives (the same submission sent
-    twice makes one workflow)."""
+    twice makes one workflow). On a Redis Cluster the broker may add a suffix to it
+    (workflow_id_near), the same one every time for the same queue."""
     if idempotency_key is None:
         return str(uuid.uuid4())
     return str(uuid.uuid5(IDEMPOTENT_NAMESPACE, valid_idempotency_key(idempotency_key)))
+
+
+def _own_queues(graph: Graph) -> set[str]:
+    """The queues the workflow's own tasks go to (each caller's queue, once)."""
+    default = get_config().DEFAULT_QUEUE
+    queues: dict[int, str] = {}
+    for n in graph.nodes.values():
+        if n.signature is not None and id(caller := n.signature.caller) not in queues:
+            chosen = (caller.options.queue, caller.task.options.queue, default)
+            queues[id(caller)] = next(q for q in chosen if q is not None)
+    return set(queues.values())
 
 
 def _nodes(graph: Graph, workflow_id: str) -> list[NewNode]:

@@ -14,11 +14,14 @@ order, '-' for a task without one. A task recorded keeps its context in its reco
 
 Returns: one value per task: 1 recorded, 2 recorded and its workflows told (entries in
 the queue's outbox, common.lua's notify), 0 refused (stale attempt: the lease was lost).
+A workflow whose keys share the queue's slot hears of a completion that only counts in
+this script itself, without an entry (in_place.lua): 1.
 When a key it would touch has the wrong type: the damage, and nothing
 changed (common.lua).
 Errors: none.
 ]]
 --- @include "common"
+--- @include "in_place"
 
 local active, completed, events, stats, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local base, now, result_ttl = ARGV[1], now_ms(ARGV[2]), tonumber(ARGV[3])
@@ -36,6 +39,7 @@ if #damage > 0 then return damaged() end
 local spans = {}
 for span in string.gmatch(spans_text, '%S+') do spans[#spans + 1] = span end
 local out, done = {}, 0
+local members = in_place_batch(base)
 for i = FIRST_TASK, last_task, 3 do
   local id, attempt, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local task_key = base .. 'task:' .. id
@@ -52,12 +56,18 @@ for i = FIRST_TASK, last_task, 3 do
     emit(events, events_maxlen, id, 'completed')
     done = done + 1
     out[#out + 1] = 1
-    if notify(base, task_key, id, 'completed', result, cur[3]) > 0 then out[#out] = 2 end
+    local function in_place(workflow, node)
+      return members.complete(workflow, node, id, result)
+    end
+    if notify(base, task_key, id, 'completed', result, cur[3], in_place) > 0 then
+      out[#out] = 2
+    end
     if cur[4] == '1' then count_tenant(base, task_key, 'completed', cur[4]) end
   else
     out[#out + 1] = 0
   end
 end
+members.flush()
 if done > 0 then
   add(stats, 'completed', done)
   count_minute(base, now, 'completed', done)
