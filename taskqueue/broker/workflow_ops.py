@@ -102,7 +102,7 @@ class WorkflowOperations:
         spec = SpecJSON()
         for n in wf.nodes:
             node_spec = spec(placed[n.key], n.task.id, n.feed, n.children)
-            argv += [n.key, node_spec, len(n.parents), n.task.args]
+            argv += [n.key, node_spec, len(n.parents), n.task.args if n.parents else ""]
             argv.append(json.dumps(n.parents) if n.parents else "")
         yield from self._track_submission(wf.id, now)
         reply = yield from script(self._workflow_call(wf.id, "submit_workflow", argv, list))

@@ -13,7 +13,8 @@ ARGV[7] the tasks to create, as JSON {node: [storage queue, enqueue_tasks values
         ('' = none): kept whole in :tasks (field 'all') until they all exist, for
         resume_workflow; never decoded here
 ARGV[8..] 5 values per node: key, spec JSON (workflow.lua), how many parents, args
-          JSON, parents JSON ('' = none)
+          JSON (kept only for a node with parents: '' for a root), parents JSON ('' =
+          none)
 
 Returns: {'created'}, or {'exists', status, materialized} when a workflow with this id
 exists (the same submission sent again: nothing changed; materialized '1' once its
@@ -64,9 +65,11 @@ for i = FIRST_NODE, #ARGV, PER_NODE do
   local node, node_spec, parent_count = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]) or 0
   local node_args, node_parents = ARGV[i + 3], ARGV[i + 4]
   put(spec, node, node_spec)
-  put(args, node, node_args)
+  if parent_count > 0 then  -- a root's args are its task's (it is never released here)
+    put(args, node, node_args)
+    put(remaining, node, parent_count)
+  end
   if node_parents ~= '' then put(parents, node, node_parents) end
-  put(remaining, node, parent_count)
   put(state, node, parent_count > 0 and 'waiting' or 'released')
 end
 for _, key in ipairs({spec, args, parents, remaining, state}) do flush(key) end

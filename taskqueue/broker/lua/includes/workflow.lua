@@ -7,8 +7,9 @@ KEYS[1] info       HASH  id, name, status, on_failure, created_at, finished_at, 
 KEYS[2] spec       HASH  node -> JSON {q: storage queue, id: task id, c: [children],
                          f: how its parents' results reach it: 'none', 'one', 'list'}
 KEYS[3] parents    HASH  node -> JSON [parent nodes], in order (nodes with parents only)
-KEYS[4] args       HASH  node -> its own args JSON (the parents' results go in front)
-KEYS[5] remaining  HASH  node -> parents not yet completed
+KEYS[4] args       HASH  node -> its own args JSON (the parents' results go in front;
+                         nodes with parents only: a root is never released)
+KEYS[5] remaining  HASH  node -> parents not yet completed (nodes with parents only)
 KEYS[6] state      HASH  node -> waiting, released, completed, dead, cancelled
 KEYS[7] results    HASH  node -> result JSON of a completed node
 KEYS[8] tasks      HASH  node -> [storage queue, the task's enqueue_tasks values]: kept
