@@ -100,10 +100,14 @@ class WorkflowOperations:
         argv = ["" if now is None else now, wf.id, wf.name, wf.on_failure, len(wf.nodes)]
         argv.append(json.dumps(own) if own else "")
         spec = SpecJSON()
-        for n in wf.nodes:
+        waiting = [n for n in wf.nodes if n.parents]
+        argv.append(len(waiting))
+        for n in waiting:
             node_spec = spec(placed[n.key], n.task.id, n.feed, n.children)
-            argv += [n.key, node_spec, len(n.parents), n.task.args if n.parents else ""]
-            argv.append(json.dumps(n.parents) if n.parents else "")
+            argv += [n.key, node_spec, len(n.parents), n.task.args, json.dumps(n.parents)]
+        for n in wf.nodes:
+            if not n.parents:
+                argv += [n.key, spec(placed[n.key], n.task.id, n.feed, n.children)]
         yield from self._track_submission(wf.id, now)
         reply = yield from script(self._workflow_call(wf.id, "submit_workflow", argv, list))
         if reply[0] == "exists":

@@ -12,9 +12,10 @@ materialized)
 ARGV[7] the tasks to create, as JSON {node: [storage queue, enqueue_tasks values...]}
         ('' = none): kept whole in :tasks (field 'all') until they all exist, for
         resume_workflow; never decoded here
-ARGV[8..] 5 values per node: key, spec JSON (workflow.lua), how many parents, args
-          JSON (kept only for a node with parents: '' for a root), parents JSON ('' =
-          none)
+ARGV[8]  how many nodes have parents
+ARGV[9..] 5 values per node with parents: key, spec JSON (workflow.lua), how many
+          parents, args JSON, parents JSON; then 2 values per root: key, spec JSON (a
+          root's args are its task's: it is never released by its workflow)
 
 Returns: {'created'}, or {'exists', status, materialized} when a workflow with this id
 exists (the same submission sent again: nothing changed; materialized '1' once its
@@ -33,8 +34,10 @@ local wf = {info = info, spec = spec, parents = parents, args = args, remaining 
 local now, workflow_id, name, on_failure = now_ms(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local total = ARGV[6]  -- '' = only mark it materialized
 local tasks_json = ARGV[7]
-local FIRST_NODE = 8  -- ARGV[8..]: 5 values per node
+local WITH_PARENTS = tonumber(ARGV[8]) or 0
+local FIRST_NODE = 9  -- ARGV[9..]: 5 values per node with parents, then 2 per root
 local PER_NODE = 5
+local FIRST_ROOT = math.min(FIRST_NODE + PER_NODE * WITH_PARENTS, #ARGV + 1)
 local PAIRS_PER_CALL = 500  -- field-value pairs per HSET (unpack has a limit)
 
 check_workflow_keys(wf)
@@ -61,16 +64,19 @@ local function put(key, field, value)
   pairs_of[#pairs_of + 1] = value
   if #pairs_of >= 2 * PAIRS_PER_CALL then flush(key) end
 end
-for i = FIRST_NODE, #ARGV, PER_NODE do
+for i = FIRST_NODE, FIRST_ROOT - PER_NODE, PER_NODE do
   local node, node_spec, parent_count = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]) or 0
   local node_args, node_parents = ARGV[i + 3], ARGV[i + 4]
   put(spec, node, node_spec)
-  if parent_count > 0 then  -- a root's args are its task's (it is never released here)
-    put(args, node, node_args)
-    put(remaining, node, parent_count)
-  end
-  if node_parents ~= '' then put(parents, node, node_parents) end
-  put(state, node, parent_count > 0 and 'waiting' or 'released')
+  put(remaining, node, parent_count)
+  put(args, node, node_args)
+  put(parents, node, node_parents)
+  put(state, node, 'waiting')
+end
+for i = FIRST_ROOT, #ARGV - 1, 2 do
+  local node, node_spec = ARGV[i], ARGV[i + 1]
+  put(spec, node, node_spec)
+  put(state, node, 'released')
 end
 for _, key in ipairs({spec, args, parents, remaining, state}) do flush(key) end
 if tasks_json ~= '' then rcall('HSET', tasks, 'all', tasks_json) end
