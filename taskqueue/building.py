@@ -116,7 +116,7 @@ def payload(name: str, args: list, kwargs: dict, limit: int) -> tuple[str, str]:
     check_kwargs_keys(kwargs)
     args_json = dumps(args, what="args")
     kwargs_json = dumps(kwargs, what="kwargs") if kwargs else "{}"
-    size = len(args_json.encode()) + len(kwargs_json.encode())
+    size = _utf8_size(args_json) + _utf8_size(kwargs_json)
     if size > limit:
         raise PayloadTooLarge(
             f"args and kwargs of {name} are {size} bytes as JSON; the limit is "
@@ -124,6 +124,10 @@ def payload(name: str, args: list, kwargs: dict, limit: int) -> tuple[str, str]:
             field="args",
         )
     return args_json, kwargs_json
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def like(template: NewTask, task, args: list, kwargs: dict, limit: int, fed: int = 0) -> NewTask:

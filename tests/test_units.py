@@ -1,5 +1,6 @@
 """Fast unit tests of the pure helpers: priority scale, JSON, records, cron schedules."""
 
+import json
 import uuid
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -57,6 +58,26 @@ def test_dumps_is_compact_and_keeps_unicode():
 def test_dumps_refuses_non_string_keys_by_naming_the_argument():
     with pytest.raises(SerializationError, match="kwargs"):
         dumps({("a",): 1}, what="kwargs")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, 'é\n"', 1.5, -0.0, 2**70, [], {}, [1, "a", None, True], {"k": [{"x": [1.25]}]}],
+)
+def test_dumps_gives_what_the_json_module_gives(value):
+    assert dumps(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_dumps_refuses_a_circular_value_and_the_refusal_leaves_nothing_behind():
+    shared = [1]
+    loop = [shared]
+    loop.append(loop)
+    with pytest.raises(SerializationError, match="Circular reference"):
+        dumps(loop, what="args")
+    assert dumps([shared, shared]) == "[[1],[1]]"  # not taken for a loop afterwards
+    with pytest.raises(SerializationError, match="not JSON-serialisable"):
+        dumps([shared, float("nan")], what="args")
+    assert dumps(shared) == "[1]"
 
 
 def test_a_record_with_garbage_fields_still_reads():
