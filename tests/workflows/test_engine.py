@@ -357,8 +357,12 @@ def test_submitting_a_large_chord_runs_no_garbage_collection(broker):
     assert len(handle.tasks) == 2001
 
 
-def test_each_queues_first_tasks_exist_before_the_rest_is_sent(broker, monkeypatch):
-    # a worker can claim them while the client still packs and sends the rest
+def test_each_queues_first_tasks_exist_before_the_rest_is_sent_a_call_at_a_time(
+    broker, monkeypatch
+):
+    # a worker can claim them while the client still packs and sends the rest; and the
+    # rest goes one call per round trip: a pipeline of them all would hold Redis for
+    # every other client (the worker draining them) until the last one ran
     from taskqueue.broker.workflow_ops import FIRST_CHUNK, TASK_ROW
 
     seen = []  # per enqueue round trip: (tasks per call, tasks pending beforehand)
@@ -374,11 +378,15 @@ def test_each_queues_first_tasks_exist_before_the_rest_is_sent(broker, monkeypat
     monkeypatch.setattr(type(broker), "_send", watched)
     low = echo.using(queue="low")
     handle = group([*(echo.s(i) for i in range(1200)), *(low.s(i) for i in range(300))]).enqueue()
-    (first_sizes, before_first), (rest_sizes, before_rest) = seen
+    (first_sizes, before_first), *rest = seen
     fixed = first_sizes[0] - FIRST_CHUNK * (TASK_ROW - 1)  # a call's values besides its tasks
     tasks = lambda sizes: [(n - fixed) // (TASK_ROW - 1) for n in sizes]  # noqa: E731
     assert tasks(first_sizes) == [FIRST_CHUNK, FIRST_CHUNK]
-    assert (before_first, before_rest) == (0, 2 * FIRST_CHUNK)
-    assert sum(tasks(rest_sizes)) == 1500 - 2 * FIRST_CHUNK
+    assert before_first == 0
+    assert [len(sizes) for sizes, _ in rest] == [1, 1, 1]  # 1,000 + 150 default, 250 low
+    sent = [sum(tasks(sizes)) for sizes, _ in rest]
+    assert sum(sent) == 1500 - 2 * FIRST_CHUNK
+    before = [pending for _, pending in rest]  # each call's tasks exist before the next
+    assert before == [2 * FIRST_CHUNK + sum(sent[:i]) for i in range(3)]
     assert broker.counts("default").pending == 1200 and broker.counts("low").pending == 300
     assert len(handle.tasks) == 1500
