@@ -154,3 +154,25 @@ def _task_with(notify: str):
     task = build_task(echo, [1], {}, PLAIN)
     task.notify = notify
     return task
+
+
+@pytest.mark.parametrize("shape", ["another task's node", "unknown workflow", "bad id", "junk"])
+def test_a_forged_in_place_mark_changes_no_workflow(broker, redis_client, shape):
+    handle = chord(group(echo.s(i) for i in range(3)), echo.s()).enqueue()
+    stranger = echo.enqueue("x")
+    claimed = broker.claim("default", "w1", 4)
+    mine = next(c for c in claimed if c.id == stranger.id)
+    pair = {
+        "another task's node": [handle.id, "0", 1],  # node 0 is another task's
+        "unknown workflow": ["no-such-workflow", "0", 1],
+        "bad id": ["}{" * 40, "0", 1],
+        "junk": [handle.id, "0", {"deep": [[[1]]]}],
+    }[shape]
+    redis_client.hset(broker.keys.queue("default").task(mine.id), "notify", json.dumps([pair]))
+    before = {k: wf_hash(broker, redis_client, handle.id, k) for k in ("state", "remaining")}
+    assert complete(broker, mine, "x") in (1, 2)  # recorded all the same
+    assert broker.get("default", mine.id).status == "completed"
+    after = {k: wf_hash(broker, redis_client, handle.id, k) for k in ("state", "remaining")}
+    assert after == before and get_workflow(handle.id).completed == 0
+    broker.advance(["default"])  # an entry, if one was written, is ignored there too
+    assert get_workflow(handle.id).completed == 0
