@@ -76,6 +76,21 @@ def test_a_completion_that_finishes_the_workflow_goes_through_the_outbox(broker,
     assert handle.results(timeout=1) == [0, 1]
 
 
+def test_the_last_open_node_goes_through_the_outbox_so_the_workflow_settles(broker, redis_client):
+    # a group of 3 with one member cancelled: the second completion is the last open
+    # node, and only advance_workflow settles the workflow (as cancelled, as it would be)
+    handle = group(echo.s(i) for i in range(3)).enqueue()
+    broker.cancel("default", handle.tasks["0"].id)
+    broker.advance(["default"])
+    first, second = broker.claim("default", "w1", 2)
+    assert complete(broker, first, 1) == 1
+    assert complete(broker, second, 2) == 2
+    broker.advance(["default"])
+    info = get_workflow(handle.id)
+    assert (info.status, info.completed, info.cancelled) == ("cancelled", 2, 1)
+    assert info.finished_at is not None
+
+
 def test_a_completion_that_starts_a_child_goes_through_the_outbox(broker, redis_client):
     chain(echo.s(1), echo.s()).enqueue()
     (claimed,) = broker.claim("default", "w1", 1)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from taskqueue.client import get_broker
+from taskqueue.inspect import get_workflow
 from taskqueue.records import TaskError
 from taskqueue.workflows import workflow
 from tests.taskapp.tasks import echo
@@ -151,6 +152,12 @@ class Workflows(RuleBasedStateMachine):
                 assert status[key] != "waiting", (key, status)
         for key in self.ran:
             assert status[key] != "waiting"
+        # its counts are its nodes', and once none is open or dead it has finished
+        info = get_workflow(self.handle.id)
+        finals = list(status.values())
+        assert info.completed == finals.count("completed"), (info, status)
+        if all(s in ("completed", "cancelled") for s in finals):
+            assert info.status in ("completed", "cancelled") and info.finished_at, (info, status)
 
 
 def test_random_workflows_release_each_child_once_and_never_early(broker):

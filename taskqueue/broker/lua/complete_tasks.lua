@@ -39,7 +39,11 @@ if #damage > 0 then return damaged() end
 local spans = {}
 for span in string.gmatch(spans_text, '%S+') do spans[#spans + 1] = span end
 local out, done = {}, 0
-local members = in_place_batch(base)
+local members  -- the in-place completions' batch (in_place.lua), made when first needed
+local function in_place(workflow, node, id, result)
+  members = members or in_place_batch(base)
+  return members.complete(workflow, node, id, result)
+end
 for i = FIRST_TASK, last_task, 3 do
   local id, attempt, result = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local task_key = base .. 'task:' .. id
@@ -56,9 +60,6 @@ for i = FIRST_TASK, last_task, 3 do
     emit(events, events_maxlen, id, 'completed')
     done = done + 1
     out[#out + 1] = 1
-    local function in_place(workflow, node)
-      return members.complete(workflow, node, id, result)
-    end
     if notify(base, task_key, id, 'completed', result, cur[3], in_place) > 0 then
       out[#out] = 2
     end
@@ -67,7 +68,7 @@ for i = FIRST_TASK, last_task, 3 do
     out[#out + 1] = 0
   end
 end
-members.flush()
+if members then members.flush() end
 if done > 0 then
   add(stats, 'completed', done)
   count_minute(base, now, 'completed', done)

@@ -59,9 +59,9 @@ end
 -- their own slots and delete the entries. Scripts that call this check the outbox's
 -- type first (check_outbox). `listed`: the record's notify field when the caller read
 -- it already (false: it has none). A pair's third value 1 says the workflow's keys
--- share the task's slot (set at submission): `in_place(workflow, node)`, when given,
--- may then apply the change itself and return true, and no entry is written for that
--- pair (complete_tasks: in_place.lua). Returns how many entries it
+-- share the task's slot (set at submission): `in_place(workflow, node, id, result)`,
+-- when given, may then apply the change itself and return true, and no entry is
+-- written for that pair (complete_tasks: in_place.lua). Returns how many entries it
 -- wrote.
 local function notify(base, task_key, id, status, result, listed, in_place)
   if listed == nil then listed = rcall('HGET', task_key, 'notify') end
@@ -71,7 +71,7 @@ local function notify(base, task_key, id, status, result, listed, in_place)
   local n = 0
   for _, pair in ipairs(targets) do
     if type(pair) == 'table' and type(pair[1]) == 'string' and type(pair[2]) == 'string'
-        and not (in_place and pair[3] == 1 and in_place(pair[1], pair[2])) then
+        and not (in_place and pair[3] == 1 and in_place(pair[1], pair[2], id, result)) then
       rcall('XADD', base .. 'outbox', '*', 'wf', pair[1], 'node', pair[2], 'id', id,
             'status', status, 'result', result or '')
       n = n + 1

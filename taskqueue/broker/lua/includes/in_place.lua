@@ -3,7 +3,8 @@ workflow's keys ({wf:<id>}, workflow.lua) share the queue's slot: notify's third
 (common.lua) says they do, set at submission (broker/workflow_ops.py's _task_row).
 
 A completion is applied in place only when it only counts: the node was released, the
-workflow is running, it is not its last node, and no child of it waits for it alone.
+workflow is running, it is not its last open node (with the completed and cancelled
+ones, all of them: the workflow would finish), and no child of it waits for it alone.
 That is what advance_workflow would do with it (the node completed, its result kept,
 a parent fewer for each child, one more completed), without an outbox entry or a
 worker's round trips: the members of a group but its last. Anything else (a child to
@@ -37,14 +38,16 @@ local function in_place_batch(base)
     end
     local wf_base = prefix .. ':{wf:' .. workflow_id .. '}:'
     local info = wf_base .. 'info'
-    local c = redis.pcall('HMGET', info, 'status', 'completed', 'total')
+    local c = redis.pcall('HMGET', info, 'status', 'completed', 'total', 'cancelled')
     if not fine(c) or c[1] ~= 'running' then return false end
     local kind = redis.pcall('TYPE', wf_base .. 'results')
     if not fine(kind) or (kind.ok ~= 'hash' and kind.ok ~= 'none') then return false end
     w = {
       info = info, spec = wf_base .. 'spec', state = wf_base .. 'state',
       remaining = wf_base .. 'remaining', results = wf_base .. 'results',
-      completed = whole(c[2], 0), total = whole(c[3], 0), applied = 0,
+      -- settled by advance_workflow once its completed and cancelled nodes are all
+      -- of them (workflow.lua's settle): this batch stops one short of that
+      finished = whole(c[2], 0) + whole(c[4], 0), total = whole(c[3], 0), applied = 0,
       left = {},  -- child -> parents not yet completed, counting this batch
       taken = {},  -- child -> parents completed in this batch
       done = {},  -- node -> true: completed in this batch
@@ -56,7 +59,7 @@ local function in_place_batch(base)
 
   local function complete(workflow_id, node, id, result)
     local w = open_workflow(workflow_id)
-    if not w or w.done[node] or w.completed + w.applied + 1 >= w.total then return false end
+    if not w or w.done[node] or w.finished + w.applied + 1 >= w.total then return false end
     if redis.pcall('HGET', w.state, node) ~= 'released' then return false end
     local text = redis.pcall('HGET', w.spec, node)
     if type(text) ~= 'string' then return false end
