@@ -64,6 +64,18 @@ def test_members_completed_in_one_call_count_once_each(broker, redis_client):
     assert json.loads(callback.args) == [[1, 2, 3, 4, 5]]
 
 
+def test_a_call_of_more_members_than_one_hset_takes_writes_them_all(broker, redis_client):
+    handle = chord(group(echo.s(i) for i in range(1500)), echo.s()).enqueue()
+    claimed = broker.claim("default", "w1", 1500)
+    done = [(c.id, c.attempt, json.dumps(json.loads(c.args)[0])) for c in claimed]
+    assert broker.complete("default", done) == [1] * 1499 + [2]
+    results = wf_hash(broker, redis_client, handle.id, "results")
+    assert len(results) == 1499 and results["1498"] == "1498"
+    broker.advance(["default"])
+    (callback,) = broker.claim("default", "w1", 1)
+    assert json.loads(callback.args) == [list(range(1500))]
+
+
 def test_a_completion_that_finishes_the_workflow_goes_through_the_outbox(broker, redis_client):
     handle = group(echo.s(i) for i in range(2)).enqueue()
     first, second = broker.claim("default", "w1", 2)

@@ -37,7 +37,7 @@ local status = rcall('HGET', info, 'status')
 if not status then return {{}, {}, ''} end
 local start, stop, stopping = {}, {}, {}
 local specs, counted = {}, {completed = 0, dead = 0, cancelled = 0}
-local SLICE = 1000  -- fields per HMGET / field-value pairs per HSET (unpack's limit)
+local SLICE = 1000  -- fields per HMGET (unpack's limit)
 
 -- The entries' nodes are read in one HMGET of their specs and one of their states, and
 -- states and results are written in one HSET each, flushed before anything reads them
@@ -78,15 +78,9 @@ local function set_state(node, value)
   state_writes[#state_writes + 1] = value
 end
 
-local function write_all(key, flat)
-  for i = 1, #flat, 2 * SLICE do
-    rcall('HSET', key, unpack(flat, i, math.min(i + 2 * SLICE - 1, #flat)))
-  end
-end
-
 local function flush()
-  if #state_writes > 0 then write_all(state, state_writes); state_writes = {} end
-  if #result_writes > 0 then write_all(results, result_writes); result_writes = {} end
+  if #state_writes > 0 then hset_all(state, state_writes); state_writes = {} end
+  if #result_writes > 0 then hset_all(results, result_writes); result_writes = {} end
 end
 
 -- A node's spec, decoded once per call (a chord's callback is every member's child).

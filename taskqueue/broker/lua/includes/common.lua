@@ -51,6 +51,15 @@ local function check(key, expected)
   return false
 end
 
+-- HSET of `flat` (field, value, field, value...) in calls of at most 1,000 pairs: Lua's
+-- unpack has a limit.
+local HSET_PAIRS = 1000
+local function hset_all(key, flat)
+  for i = 1, #flat, 2 * HSET_PAIRS do
+    rcall('HSET', key, unpack(flat, i, math.min(i + 2 * HSET_PAIRS - 1, #flat)))
+  end
+end
+
 -- Workflows (docs/workflows.md): a task that belongs to a workflow, or that a task of
 -- a workflow depends on, carries the record field 'notify' = JSON [[workflow, node],
 -- ...]. Every change a workflow must hear of (completed, dead, cancelled, requeued,

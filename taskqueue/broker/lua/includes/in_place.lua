@@ -94,18 +94,11 @@ local function in_place_batch(base)
     return true
   end
 
-  local SLICE = 1000  -- field-value pairs per HSET (unpack has a limit)
-  local function write_all(key, flat)
-    for i = 1, #flat, 2 * SLICE do
-      rcall('HSET', key, unpack(flat, i, math.min(i + 2 * SLICE - 1, #flat)))
-    end
-  end
-
   local function flush()
     for _, w in pairs(workflows) do
       if w and w.applied > 0 then
-        write_all(w.results, w.results_of)
-        write_all(w.state, w.states)
+        hset_all(w.results, w.results_of)
+        hset_all(w.state, w.states)
         for child, n in pairs(w.taken) do rcall('HINCRBY', w.remaining, child, -n) end
         rcall('HINCRBY', w.info, 'completed', w.applied)
       end
