@@ -15,6 +15,7 @@ one-queue workflow's id is chosen so: workflow_id_near), a completion that only 
 (lua/includes/in_place.lua).
 """
 
+import functools
 import itertools
 import json
 import logging
@@ -211,7 +212,7 @@ class WorkflowOperations:
         (queue,) = names
         if not is_queue_name(queue) or self.shards.is_sharded(queue):
             return workflow_id  # a queue name refused later, with its error
-        return slot_mate(workflow_id, key_slot(self.keys.queue(queue).base.encode()))
+        return slot_mate(workflow_id, _slot(self.keys.queue(queue).base))
 
     def _task_row(self, workflow_id: str, storage: str, task: NewTask) -> list:
         """[storage queue, enqueue_tasks values...]. When the workflow's keys share the
@@ -226,8 +227,7 @@ class WorkflowOperations:
     def _shares_slot(self, workflow_id: str, storage: str) -> bool:
         if not self.cluster:
             return True
-        workflow_base = self.keys.workflow(workflow_id).base
-        return key_slot(workflow_base.encode()) == key_slot(self.keys.queue(storage).base.encode())
+        return _slot(self.keys.workflow(workflow_id).base) == _slot(self.keys.queue(storage).base)
 
     def _place(self, task: NewTask) -> str:
         if not self.shards.is_sharded(task.queue):
@@ -253,7 +253,7 @@ class WorkflowOperations:
             first += [(name, positions[a:b]) for a, b in bounds[:1]]
             rest += [(name, positions[a:b]) for a, b in bounds[1:]]
         out: list = [None] * len(tasks)
-        for part in [first, *([call] for call in rest)]:
+        for part in [first] + [[call] for call in rest]:
             calls = [
                 self._enqueue_argv_call(name, [tasks[i][1:] for i in chunk], now)
                 for name, chunk in part
@@ -526,6 +526,13 @@ def _loads(text):
         return json.loads(text)
     except (ValueError, RecursionError):  # anyone may write any field
         return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _slot(key_base: str) -> int:
+    """A key base's cluster slot, worked out once: a submission asks it for every node
+    (its workflow's and its queue's, the same few texts 10,000 times)."""
+    return key_slot(key_base.encode())
 
 
 def _valid_workflow_id(workflow_id: str) -> bool:
